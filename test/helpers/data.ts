@@ -1,0 +1,30 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** Root of the project (tests run compiled from dist/test/...). */
+export const projectRoot = path.resolve(__dirname, '..', '..', '..');
+
+/**
+ * Folder of the shared real datasets: $HFF_DATA, else ../shared/data beside the project.
+ * Returns undefined when absent so that tests can skip with a reason.
+ */
+export function sharedDataDir(): string | undefined {
+  const dir = process.env.HFF_DATA ?? path.resolve(projectRoot, '..', 'shared', 'data');
+  return fs.existsSync(dir) ? dir : undefined;
+}
+
+/** Skips the current mocha test (or suite hook) with a printed reason when the shared data set is missing. */
+export function requireSharedData(ctx: Mocha.Context, dataset: string): string {
+  const dir = sharedDataDir();
+  const full = dir ? path.join(dir, dataset) : undefined;
+  if (!full || !fs.existsSync(full)) {
+    console.log(`      skipped: shared data set '${dataset}' not found (set HFF_DATA or provide ../shared/data)`);
+    ctx.skip();
+  }
+  return full as string;
+}
+
+/** A fresh temporary folder for one test. */
+export function tempDir(prefix = 'hff-test-'): string {
+  return fs.mkdtempSync(path.join(require('node:os').tmpdir(), prefix));
+}
