@@ -1,0 +1,338 @@
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from '../backend';
+import type {
+  Engine,
+  EngineLayer,
+  LayerForward,
+  LayerGradients,
+  LayerParams,
+  LayerSpec,
+  LayerStepResult,
+  OptimizerSettings,
+  PrototypeUpdate,
+} from '../types';
+
+type Tensor = tfTypes.Tensor;
+type Tensor2D = tfTypes.Tensor2D;
+type Variable = tfTypes.Variable;
+
+const NORM_EPSILON = 1e-12;
+
+/** Moments of one parameter for Adam (m, v) or SGD with momentum (m only). */
+interface Slot {
+  param: Variable;
+  m: Variable;
+  v: Variable;
+}
+
+interface ForwardTensors {
+  xn: Tensor2D;
+  a: Tensor2D;
+  hNorm: Tensor2D;
+  z: Tensor2D;
+  cos: Tensor2D;
+}
+
+export class TfjsEngine implements Engine {
+  constructor(readonly name: string) {}
+
+  createLayer(spec: LayerSpec, params: LayerParams, optimizer: OptimizerSettings): EngineLayer {
+    return new TfjsLayer(spec, params, optimizer);
+  }
+
+  liveTensors(): number {
+    return tf().memory().numTensors;
+  }
+}
+
+/**
+ * One HFF layer on tfjs with its local loss and hand-written gradients (explicit transposes instead of
+ * autodiff, which is several times slower on the wasm backend).
+ */
+export class TfjsLayer implements EngineLayer {
+  private readonly weight: Slot;
+  private readonly bias: Slot;
+  private prototypes: Slot;
+  private step = 0;
+  private disposed = false;
+  prototypeRows: number;
+
+  constructor(
+    readonly spec: LayerSpec,
+    params: LayerParams,
+    private readonly optimizer: OptimizerSettings,
+  ) {
+    const t = tf();
+    checkLength('weight', params.weight, spec.inputSize * spec.units);
+    checkLength('bias', params.bias, spec.units);
+    this.prototypeRows = params.prototypes.length / spec.units;
+    if (!Number.isInteger(this.prototypeRows)) {
+      throw new Error(`prototypes: length ${params.prototypes.length} is not a multiple of ${spec.units} units`);
+    }
+    this.weight = slot(t.tensor2d(params.weight, [spec.inputSize, spec.units]));
+    this.bias = slot(t.tensor1d(params.bias));
+    this.prototypes = slot(t.tensor2d(params.prototypes, [this.prototypeRows, spec.units]));
+  }
+
+  private checkBatch(x: Float32Array, batch: number): void {
+    if (this.disposed) throw new Error('layer used after it was disposed');
+    if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch must be a positive integer, got ${batch}`);
+    checkLength('input', x, batch * this.spec.inputSize);
+  }
+
+  private checkLabels(labels: Int32Array, batch: number): void {
+    if (labels.length !== batch) throw new Error(`expected ${batch} labels, got ${labels.length}`);
+    const classes = this.prototypeRows / this.spec.prototypesPerClass;
+    for (const label of labels) {
+      if (!(label >= 0 && label < classes)) throw new Error(`label ${label} is outside 0..${classes - 1}`);
+    }
+  }
+
+  /** Builds the forward tensors; call inside tidy. */
+  private forwardTensors(x: Float32Array, batch: number): ForwardTensors {
+    const t = tf();
+    let xn = t.tensor2d(x, [batch, this.spec.inputSize]);
+    if (this.spec.normalizeInput) {
+      xn = t.div(xn, t.maximum(t.norm(xn, 2, 1, true), NORM_EPSILON)) as Tensor2D;
+    }
+    const a = t.add(t.matMul(xn, this.weight.param as Tensor2D), this.bias.param) as Tensor2D;
+    const h = activate(a, this.spec.activation);
+    const hNorm = t.maximum(t.norm(h, 2, 1, true), NORM_EPSILON) as Tensor2D;
+    const z = t.div(h, hNorm) as Tensor2D;
+    const cos = matMul(z, this.prototypes.param as Tensor2D, false, true);
+    return { xn, a, hNorm, z, cos };
+  }
+
+  forward(x: Float32Array, batch: number): LayerForward {
+    this.checkBatch(x, batch);
+    const t = tf();
+    const [z, cos] = t.tidy(() => {
+      const f = this.forwardTensors(x, batch);
+      return [f.z, f.cos];
+    });
+    const out = { z: z.dataSync() as Float32Array, cosines: cos.dataSync() as Float32Array };
+    z.dispose();
+    cos.dispose();
+    return out;
+  }
+
+  /**
+   * Loss and gradients of the local loss. Logits per class are LogSumExp over that class's prototypes of
+   * (cos - margin*[true class]) / tau; with one prototype per class that is the plain cosine softmax.
+   */
+  private lossAndGradientTensors(f: ForwardTensors, labels: Int32Array, batch: number) {
+    const t = tf();
+    const { tau, margin, prototypesPerClass: m } = this.spec;
+    const classes = this.prototypeRows / m;
+    const labelTensor = t.tensor1d(labels, 'int32');
+    const classOneHot = t.oneHot(labelTensor, classes).toFloat() as Tensor2D;
+    // Per-prototype mask of the true class's rows, for the margin.
+    const rowMask = t.reshape(t.tile(t.expandDims(classOneHot, 2), [1, 1, m]), [batch, classes * m]);
+    const shifted = margin !== 0 ? t.sub(f.cos, t.mul(rowMask, margin)) : f.cos;
+    const scaled = t.reshape(t.div(shifted, tau), [batch, classes, m]);
+    const logits = (m === 1 ? t.reshape(scaled, [batch, classes]) : t.logSumExp(scaled, 2)) as Tensor2D;
+    const logProb = t.logSoftmax(logits);
+    const loss = t.neg(t.mean(t.sum(t.mul(classOneHot, logProb), 1)));
+    const correct = t.sum(t.equal(t.argMax(logits, 1), labelTensor).toInt());
+    // dL/dlogits, then through the LogSumExp (softmax weights within the class) and the 1/tau scale.
+    const dLogits = t.div(t.sub(t.exp(logProb), classOneHot), batch);
+    const withinClass = m === 1 ? t.onesLike(scaled) : t.softmax(scaled, 2);
+    const dCos = t.reshape(t.div(t.mul(t.expandDims(dLogits, 2), withinClass), tau), [batch, classes * m]) as Tensor2D;
+    const p = this.prototypes.param as Tensor2D;
+    const dZ = t.matMul(dCos, p);
+    const dPRaw = matMul(dCos, f.z, true, false);
+    // Prototypes stay unit length, so only the tangent component moves them.
+    const dP = t.sub(dPRaw, t.mul(p, t.sum(t.mul(p, dPRaw), 1, true)));
+    // z = h/||h||: project out the radial part and divide by the norm.
+    const dH = t.div(t.sub(dZ, t.mul(f.z, t.sum(t.mul(f.z, dZ), 1, true))), f.hNorm);
+    const dA = activationGradient(f.a, dH, this.spec.activation);
+    const dW = matMul(f.xn, dA, true, false);
+    const dB = t.sum(dA, 0);
+    return { loss, correct, dW, dB, dP };
+  }
+
+  gradients(x: Float32Array, batch: number, labels: Int32Array): LayerGradients {
+    this.checkBatch(x, batch);
+    this.checkLabels(labels, batch);
+    const t = tf();
+    const tensors = t.tidy(() => {
+      const g = this.lossAndGradientTensors(this.forwardTensors(x, batch), labels, batch);
+      return [g.loss, g.dW, g.dB, g.dP];
+    });
+    const [loss, dW, dB, dP] = tensors.map((tensor) => tensor.dataSync() as Float32Array);
+    tensors.forEach((tensor) => tensor.dispose());
+    return { loss: loss[0], weight: dW, bias: dB, prototypes: dP };
+  }
+
+  trainStep(
+    x: Float32Array,
+    batch: number,
+    labels: Int32Array,
+    options: { prototypeUpdate: PrototypeUpdate; emaRate: number },
+  ): LayerStepResult {
+    this.checkBatch(x, batch);
+    this.checkLabels(labels, batch);
+    const t = tf();
+    this.step += 1;
+    const [loss, correct, z] = t.tidy(() => {
+      const f = this.forwardTensors(x, batch);
+      const g = this.lossAndGradientTensors(f, labels, batch);
+      this.applyUpdate(this.weight, g.dW, this.optimizer.weightDecay);
+      this.applyUpdate(this.bias, g.dB, 0);
+      if (options.prototypeUpdate === 'gradient') {
+        this.applyUpdate(this.prototypes, g.dP, 0);
+        this.prototypes.param.assign(normalizeRows(this.prototypes.param as Tensor2D));
+      } else {
+        this.prototypes.param.assign(this.emaPrototypes(f.z, f.cos, labels, batch, options.emaRate));
+      }
+      return [g.loss, g.correct, f.z];
+    });
+    const result = {
+      loss: (loss.dataSync() as Float32Array)[0],
+      correct: (correct.dataSync() as Int32Array)[0],
+      z: z.dataSync() as Float32Array,
+    };
+    loss.dispose();
+    correct.dispose();
+    z.dispose();
+    return result;
+  }
+
+  /**
+   * Moves each prototype toward the normalised mean of the batch rows assigned to it (the row's class, and
+   * within it the most similar of the class's prototypes).
+   */
+  private emaPrototypes(z: Tensor2D, cos: Tensor2D, labels: Int32Array, batch: number, rate: number): Tensor2D {
+    const t = tf();
+    const m = this.spec.prototypesPerClass;
+    const rows = this.prototypeRows;
+    let assigned: Tensor;
+    const labelTensor = t.tensor1d(labels, 'int32');
+    if (m === 1) {
+      assigned = labelTensor;
+    } else {
+      const classes = rows / m;
+      const ownRows = t.reshape(t.tile(t.expandDims(t.oneHot(labelTensor, classes), 2), [1, 1, m]), [batch, rows]);
+      const masked = t.where(t.cast(ownRows, 'bool'), cos, t.fill([batch, rows], -Infinity));
+      assigned = t.argMax(masked, 1);
+    }
+    const assignment = t.oneHot(assigned as tfTypes.Tensor1D, rows).toFloat();
+    const sums = matMul(assignment as Tensor2D, z, true, false);
+    const present = t.greater(t.sum(assignment, 0), 0).reshape([rows, 1]);
+    const target = normalizeRows(sums as Tensor2D);
+    const moved = normalizeRows(t.add(t.mul(this.prototypes.param, 1 - rate), t.mul(target, rate)) as Tensor2D);
+    return t.where(present, moved, this.prototypes.param as Tensor) as Tensor2D;
+  }
+
+  private applyUpdate(s: Slot, grad: Tensor, weightDecay: number): void {
+    const t = tf();
+    const o = this.optimizer;
+    if (o.kind === 'adam') {
+      const m = t.add(t.mul(s.m, o.beta1), t.mul(grad, 1 - o.beta1));
+      const v = t.add(t.mul(s.v, o.beta2), t.mul(t.square(grad), 1 - o.beta2));
+      s.m.assign(m);
+      s.v.assign(v);
+      const mHat = t.div(m, 1 - Math.pow(o.beta1, this.step));
+      const vHat = t.div(v, 1 - Math.pow(o.beta2, this.step));
+      let update = t.div(mHat, t.add(t.sqrt(vHat), o.epsilon));
+      if (weightDecay > 0) update = t.add(update, t.mul(s.param, weightDecay));
+      s.param.assign(t.sub(s.param, t.mul(update, o.learningRate)));
+    } else {
+      let g = grad;
+      if (weightDecay > 0) g = t.add(g, t.mul(s.param, weightDecay));
+      const m = o.momentum > 0 ? t.add(t.mul(s.m, o.momentum), g) : g;
+      if (o.momentum > 0) s.m.assign(m);
+      s.param.assign(t.sub(s.param, t.mul(m, o.learningRate)));
+    }
+  }
+
+  readParams(): LayerParams {
+    return {
+      weight: Float32Array.from(this.weight.param.dataSync() as Float32Array),
+      bias: Float32Array.from(this.bias.param.dataSync() as Float32Array),
+      prototypes: Float32Array.from(this.prototypes.param.dataSync() as Float32Array),
+    };
+  }
+
+  readPrototypes(): Float32Array {
+    return Float32Array.from(this.prototypes.param.dataSync() as Float32Array);
+  }
+
+  setPrototypes(prototypes: Float32Array): void {
+    const rows = prototypes.length / this.spec.units;
+    if (!Number.isInteger(rows)) {
+      throw new Error(`prototypes: length ${prototypes.length} is not a multiple of ${this.spec.units} units`);
+    }
+    const next = slot(tf().tensor2d(prototypes, [rows, this.spec.units]));
+    disposeSlot(this.prototypes);
+    this.prototypes = next;
+    this.prototypeRows = rows;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    disposeSlot(this.weight);
+    disposeSlot(this.bias);
+    disposeSlot(this.prototypes);
+  }
+}
+
+function slot(initial: Tensor): Slot {
+  const t = tf();
+  const param = t.variable(initial, true);
+  initial.dispose();
+  return { param, m: t.variable(t.zerosLike(param), false), v: t.variable(t.zerosLike(param), false) };
+}
+
+function disposeSlot(s: Slot): void {
+  s.param.dispose();
+  s.m.dispose();
+  s.v.dispose();
+}
+
+function checkLength(what: string, data: Float32Array, expected: number): void {
+  if (data.length !== expected) throw new Error(`${what}: expected ${expected} values, got ${data.length}`);
+}
+
+/**
+ * Matrix product with transposes done as separate ops: the wasm backend sends transposed operands to a naive
+ * loop that is about ten times slower than its XNNPACK path for plain operands.
+ */
+function matMul(a: Tensor2D, b: Tensor2D, transposeA: boolean, transposeB: boolean): Tensor2D {
+  const t = tf();
+  return t.matMul(transposeA ? t.transpose(a) : a, transposeB ? t.transpose(b) : b);
+}
+
+function normalizeRows(x: Tensor2D): Tensor2D {
+  const t = tf();
+  return t.div(x, t.maximum(t.norm(x, 2, 1, true), NORM_EPSILON)) as Tensor2D;
+}
+
+const LEAKY_SLOPE = 0.01;
+
+function activate(a: Tensor2D, activation: LayerSpec['activation']): Tensor2D {
+  const t = tf();
+  switch (activation) {
+    case 'relu':
+      return t.relu(a);
+    case 'leaky-relu':
+      return t.leakyRelu(a, LEAKY_SLOPE);
+    case 'tanh':
+      return t.tanh(a);
+  }
+}
+
+function activationGradient(a: Tensor2D, dH: Tensor, activation: LayerSpec['activation']): Tensor2D {
+  const t = tf();
+  switch (activation) {
+    case 'relu':
+      return t.mul(dH, t.step(a, 0)) as Tensor2D;
+    case 'leaky-relu':
+      return t.mul(dH, t.where(t.greater(a, 0), t.onesLike(a), t.fill(a.shape, LEAKY_SLOPE))) as Tensor2D;
+    case 'tanh': {
+      const th = t.tanh(a);
+      return t.mul(dH, t.sub(1, t.square(th))) as Tensor2D;
+    }
+  }
+}

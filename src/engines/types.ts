@@ -1,0 +1,90 @@
+/**
+ * The few heavy operations of an HFF layer, implemented once per compute engine. Everything that crosses this
+ * interface is plain data (Float32Array, row-major), so engine tensors never escape a call.
+ */
+
+export type Activation = 'relu' | 'leaky-relu' | 'tanh';
+
+export interface LayerSpec {
+  inputSize: number;
+  units: number;
+  activation: Activation;
+  /** Divide each input row by its L2 norm before the dense map. */
+  normalizeInput: boolean;
+  /** Softmax temperature of the cosine logits. */
+  tau: number;
+  /** Additive margin subtracted from the true class's cosine during training. */
+  margin: number;
+  prototypesPerClass: number;
+}
+
+export interface LayerParams {
+  /** inputSize x units, row-major. */
+  weight: Float32Array;
+  bias: Float32Array;
+  /** (classes * prototypesPerClass) x units, unit rows, class-major (row k*M + m). */
+  prototypes: Float32Array;
+}
+
+export interface OptimizerSettings {
+  kind: 'adam' | 'sgd';
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  momentum: number;
+  /** Decoupled weight decay on the dense weights (not biases or prototypes). */
+  weightDecay: number;
+}
+
+export type PrototypeUpdate = 'gradient' | 'ema';
+
+export interface LayerForward {
+  /** batch x units unit vectors. */
+  z: Float32Array;
+  /** batch x prototypeRows cosine similarities. */
+  cosines: Float32Array;
+}
+
+export interface LayerGradients {
+  loss: number;
+  weight: Float32Array;
+  bias: Float32Array;
+  /** Gradient with respect to the prototypes, projected on the sphere's tangent space. */
+  prototypes: Float32Array;
+}
+
+export interface LayerStepResult {
+  loss: number;
+  /** Number of batch rows whose highest class logit is the label. */
+  correct: number;
+  /** This layer's output for the batch before the update, the (detached) input of the next layer. */
+  z: Float32Array;
+}
+
+export interface EngineLayer {
+  readonly spec: LayerSpec;
+  readonly prototypeRows: number;
+  forward(x: Float32Array, batch: number): LayerForward;
+  gradients(x: Float32Array, batch: number, labels: Int32Array): LayerGradients;
+  trainStep(
+    x: Float32Array,
+    batch: number,
+    labels: Int32Array,
+    options: { prototypeUpdate: PrototypeUpdate; emaRate: number },
+  ): LayerStepResult;
+  readParams(): LayerParams;
+  /** Just the prototypes (cheaper than readParams when only they change). */
+  readPrototypes(): Float32Array;
+  /** Replaces all prototypes (rows may change when classes are added or removed); optimiser moments restart. */
+  setPrototypes(prototypes: Float32Array): void;
+  dispose(): void;
+}
+
+export interface Engine {
+  /** For example `tfjs-wasm`, `tfjs-node`, `tfjs-cpu`. */
+  readonly name: string;
+  createLayer(spec: LayerSpec, params: LayerParams, optimizer: OptimizerSettings): EngineLayer;
+  /** Live engine-side buffers, for leak checks. */
+  liveTensors(): number;
+}

@@ -1,0 +1,128 @@
+import type { Activation, OptimizerSettings, PrototypeUpdate } from '../engines/types';
+
+export type Scoring = 'final' | 'sum';
+
+/** Everything that defines a network's shape and learning, as stored in the model file. */
+export interface NetworkConfig {
+  inputSize: number;
+  /** Height, width, channels of image input, when the model was trained on images. */
+  inputShape?: [number, number, number];
+  layers: number[];
+  activation: Activation;
+  /** L2-normalise the input of the first layer (later layers always receive unit vectors). */
+  normalizeInput: boolean;
+  tau: number;
+  margin: number;
+  prototypesPerClass: number;
+  prototypeUpdate: PrototypeUpdate;
+  /** EMA rate of prototype updates, in training with prototypeUpdate 'ema' and in teaching. */
+  emaRate: number;
+  optimizer: OptimizerSettings;
+  scoring: Scoring;
+  /** Best cosine similarity under this marks a prediction `known: false`. */
+  unknownThreshold: number;
+  seed: number;
+}
+
+export type NetworkOptions = Partial<Omit<NetworkConfig, 'optimizer'>> & {
+  inputSize: number;
+  optimizer?: Partial<OptimizerSettings>;
+};
+
+/** The library's defaults; see README "Default hyper-parameters" for the runs they were chosen from. */
+export const DEFAULTS = {
+  layers: [1000, 1000, 1000],
+  activation: 'relu' as Activation,
+  normalizeInput: true,
+  tau: 0.1,
+  margin: 0,
+  prototypesPerClass: 1,
+  prototypeUpdate: 'gradient' as PrototypeUpdate,
+  emaRate: 0.1,
+  scoring: 'final' as Scoring,
+  unknownThreshold: 0.5,
+  seed: 1,
+  batchSize: 128,
+  epochs: 1,
+  optimizer: {
+    kind: 'adam',
+    learningRate: 0.001,
+    beta1: 0.9,
+    beta2: 0.999,
+    epsilon: 1e-8,
+    momentum: 0.9,
+    weightDecay: 0,
+  } as OptimizerSettings,
+};
+
+function positiveInteger(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function positiveNumber(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new Error(`${name} must be a positive number, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function nonNegativeNumber(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new Error(`${name} must be a number >= 0, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) {
+    throw new Error(`${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as T;
+}
+
+/** Fills defaults and validates; throws a message naming the first bad field. */
+export function resolveConfig(options: NetworkOptions): NetworkConfig {
+  const layers = options.layers ?? DEFAULTS.layers;
+  if (!Array.isArray(layers) || layers.length === 0) throw new Error('layers must list at least one layer width');
+  layers.forEach((w, i) => positiveInteger(`layers[${i}]`, w));
+  const o = { ...DEFAULTS.optimizer, ...(options.optimizer ?? {}) };
+  const config: NetworkConfig = {
+    inputSize: positiveInteger('inputSize', options.inputSize),
+    layers: [...layers],
+    activation: oneOf('activation', options.activation ?? DEFAULTS.activation, ['relu', 'leaky-relu', 'tanh']),
+    normalizeInput: options.normalizeInput ?? DEFAULTS.normalizeInput,
+    tau: positiveNumber('tau', options.tau ?? DEFAULTS.tau),
+    margin: nonNegativeNumber('margin', options.margin ?? DEFAULTS.margin),
+    prototypesPerClass: positiveInteger('prototypesPerClass', options.prototypesPerClass ?? DEFAULTS.prototypesPerClass),
+    prototypeUpdate: oneOf('prototypeUpdate', options.prototypeUpdate ?? DEFAULTS.prototypeUpdate, ['gradient', 'ema']),
+    emaRate: positiveNumber('emaRate', options.emaRate ?? DEFAULTS.emaRate),
+    optimizer: {
+      kind: oneOf('optimizer.kind', o.kind, ['adam', 'sgd']),
+      learningRate: positiveNumber('optimizer.learningRate', o.learningRate),
+      beta1: nonNegativeNumber('optimizer.beta1', o.beta1),
+      beta2: nonNegativeNumber('optimizer.beta2', o.beta2),
+      epsilon: positiveNumber('optimizer.epsilon', o.epsilon),
+      momentum: nonNegativeNumber('optimizer.momentum', o.momentum),
+      weightDecay: nonNegativeNumber('optimizer.weightDecay', o.weightDecay),
+    },
+    scoring: oneOf('scoring', options.scoring ?? DEFAULTS.scoring, ['final', 'sum']),
+    unknownThreshold: Number(options.unknownThreshold ?? DEFAULTS.unknownThreshold),
+    seed: Math.floor(Number(options.seed ?? DEFAULTS.seed)),
+  };
+  if (config.emaRate > 1) throw new Error(`emaRate must be in (0, 1], got ${config.emaRate}`);
+  if (!(config.unknownThreshold >= -1 && config.unknownThreshold <= 1)) {
+    throw new Error(`unknownThreshold must be a cosine between -1 and 1, got ${options.unknownThreshold}`);
+  }
+  if (!Number.isFinite(config.seed)) throw new Error(`seed must be a number, got ${JSON.stringify(options.seed)}`);
+  if (options.inputShape) {
+    const [h, w, c] = options.inputShape;
+    if (h * w * c !== config.inputSize) {
+      throw new Error(`inputShape ${options.inputShape.join('x')} does not match inputSize ${config.inputSize}`);
+    }
+    config.inputShape = [h, w, c];
+  }
+  return config;
+}

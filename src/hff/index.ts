@@ -1,0 +1,4 @@
+export * from './config';
+export * from './network';
+export * from './training';
+export { SeededRandom } from './random';

@@ -1,0 +1,511 @@
+import type { Engine, EngineLayer, LayerParams, LayerSpec } from '../engines/types';
+import type { ModelFiles, NamedTensor } from '../model-file';
+import { type NetworkConfig, type NetworkOptions, type Scoring, resolveConfig } from './config';
+import { SeededRandom } from './random';
+import { assertFinite, dot, normalizeInPlace, randomUnitRows, row } from './vectors';
+
+export const MODEL_KIND = 'hff-network';
+
+export interface ClassScore {
+  label: string;
+  index: number;
+  score: number;
+}
+
+export interface Prediction {
+  label: string;
+  index: number;
+  /** Cosine similarity of the input's representation to the winning class's closest prototype. */
+  score: number;
+  /** Score of the winner minus the runner-up's. */
+  margin: number;
+  known: boolean;
+  top: ClassScore[];
+}
+
+export interface PredictOptions {
+  topK?: number;
+  scoring?: Scoring;
+  unknownThreshold?: number;
+}
+
+export interface LayerOutput {
+  /** batch x units unit vectors. */
+  z: Float32Array;
+  /** batch x classes: per class, the cosine of its closest prototype. */
+  classScores: Float32Array;
+}
+
+export interface TrainBatchResult {
+  /** Local loss of each layer. */
+  losses: number[];
+  /** Rows the final layer classified right (before this step's update). */
+  correct: number;
+}
+
+export type TeachMode = 'ema' | 'mean';
+
+export interface TeachOptions {
+  /** 'mean': count-weighted mean of every demonstration so far (capped by meanOf); 'ema': move by `rate`. */
+  mode?: TeachMode;
+  rate?: number;
+  /** With mode 'mean': only the first N demonstrations shape the prototype; later ones are ignored. */
+  meanOf?: number;
+}
+
+export interface TeachResult {
+  label: string;
+  index: number;
+  created: boolean;
+  /** Demonstrations that shaped this class so far. */
+  count: number;
+  /** Demonstrations in this call that changed the prototype (0 when past meanOf). */
+  applied: number;
+  mode: TeachMode;
+  version: number;
+  /** Per layer, cosine between the demonstrations' mean and the class prototype before the update (null if new). */
+  similarityBefore: (number | null)[];
+}
+
+export interface NetworkMetadata {
+  [key: string]: unknown;
+}
+
+/** An input batch as plain numbers: one vector, or an array of vectors. */
+export type VectorInput = Float32Array | number[] | ArrayLike<number>[];
+
+/**
+ * A Hyperspherical Forward-Forward network: a stack of layers, each trained by its own prototype loss on the
+ * detached output of the layer below, and predicting in one forward pass.
+ */
+export class HffNetwork {
+  readonly config: NetworkConfig;
+  readonly classes: string[];
+  /** Training examples or demonstrations seen per class. */
+  readonly counts: number[];
+  /** Increases with every change of weights or prototypes. */
+  version: number;
+  metadata: NetworkMetadata;
+  private readonly layers: EngineLayer[];
+  private disposed = false;
+
+  private constructor(
+    readonly engine: Engine,
+    config: NetworkConfig,
+    classes: string[],
+    counts: number[],
+    version: number,
+    metadata: NetworkMetadata,
+    params: LayerParams[],
+  ) {
+    this.config = config;
+    this.classes = classes;
+    this.counts = counts;
+    this.version = version;
+    this.metadata = metadata;
+    this.layers = params.map((p, i) => engine.createLayer(layerSpec(config, i), p, config.optimizer));
+  }
+
+  /** A freshly initialised network (seeded, so the same seed gives the same weights on every backend). */
+  static create(engine: Engine, options: NetworkOptions, classes: string[] = []): HffNetwork {
+    const config = resolveConfig(options);
+    checkClassNames(classes);
+    const random = new SeededRandom(config.seed);
+    const gaussian = () => random.gaussian();
+    const params: LayerParams[] = [];
+    let inputSize = config.inputSize;
+    for (const units of config.layers) {
+      // He initialisation keeps ReLU activations alive at every depth.
+      const scale = Math.sqrt(2 / inputSize);
+      const weight = new Float32Array(inputSize * units);
+      for (let i = 0; i < weight.length; i++) weight[i] = gaussian() * scale;
+      params.push({
+        weight,
+        bias: new Float32Array(units),
+        prototypes: randomUnitRows(classes.length * config.prototypesPerClass, units, gaussian),
+      });
+      inputSize = units;
+    }
+    return new HffNetwork(engine, config, [...classes], classes.map(() => 0), 0, {}, params);
+  }
+
+  /** Rebuilds a network from model files, validating shapes against the architecture. */
+  static fromModelFiles(engine: Engine, files: ModelFiles, source = 'model'): HffNetwork {
+    const m = files.manifest as Record<string, unknown>;
+    if (m.kind !== MODEL_KIND) throw new Error(`${source}: not an HFF network (kind ${JSON.stringify(m.kind)})`);
+    let config: NetworkConfig;
+    try {
+      config = resolveConfig(m.config as NetworkOptions);
+    } catch (err) {
+      throw new Error(`${source}: invalid architecture: ${(err as Error).message}`);
+    }
+    const classes = m.classes as string[];
+    const counts = m.counts as number[];
+    if (!Array.isArray(classes) || !Array.isArray(counts) || classes.length !== counts.length) {
+      throw new Error(`${source}: classes and counts must be arrays of the same length`);
+    }
+    checkClassNames(classes);
+    const params: LayerParams[] = [];
+    let inputSize = config.inputSize;
+    config.layers.forEach((units, i) => {
+      const want: Record<string, number[]> = {
+        weight: [inputSize, units],
+        bias: [units],
+        prototypes: [classes.length * config.prototypesPerClass, units],
+      };
+      const got: Record<string, Float32Array> = {};
+      for (const [part, shape] of Object.entries(want)) {
+        const name = `layers.${i}.${part}`;
+        const tensor = files.tensors[name];
+        if (!tensor) throw new Error(`${source}: tensor ${name} is missing`);
+        if (tensor.shape.length !== shape.length || tensor.shape.some((d: number, j: number) => d !== shape[j])) {
+          throw new Error(`${source}: tensor ${name} has shape [${tensor.shape}] but the architecture needs [${shape}]`);
+        }
+        got[part] = tensor.data;
+      }
+      params.push({ weight: got.weight, bias: got.bias, prototypes: got.prototypes });
+      inputSize = units;
+    });
+    const version = typeof m.version === 'number' ? m.version : 0;
+    return new HffNetwork(engine, config, [...classes], [...counts], version, (m.metadata as NetworkMetadata) ?? {}, params);
+  }
+
+  toModelFiles(): ModelFiles {
+    const tensors: Record<string, NamedTensor> = {};
+    this.layers.forEach((layer, i) => {
+      const p = layer.readParams();
+      tensors[`layers.${i}.weight`] = { shape: [layer.spec.inputSize, layer.spec.units], data: p.weight };
+      tensors[`layers.${i}.bias`] = { shape: [layer.spec.units], data: p.bias };
+      tensors[`layers.${i}.prototypes`] = { shape: [layer.prototypeRows, layer.spec.units], data: p.prototypes };
+    });
+    return {
+      manifest: {
+        kind: MODEL_KIND,
+        config: this.config,
+        classes: this.classes,
+        counts: this.counts,
+        version: this.version,
+        engine: this.engine.name,
+        metadata: this.metadata,
+      },
+      tensors,
+    };
+  }
+
+  get inputSize(): number {
+    return this.config.inputSize;
+  }
+
+  get layerCount(): number {
+    return this.layers.length;
+  }
+
+  layerInputSize(layer: number): number {
+    return this.layerAt(layer).spec.inputSize;
+  }
+
+  /** Turns a vector or an array of vectors into one row-major batch, checking length and finiteness. */
+  toBatch(input: VectorInput, size = this.config.inputSize, what = 'input'): { data: Float32Array; batch: number } {
+    const rows: ArrayLike<number>[] =
+      input instanceof Float32Array || (Array.isArray(input) && (input.length === 0 || typeof input[0] === 'number'))
+        ? [input as ArrayLike<number>]
+        : (input as ArrayLike<number>[]);
+    if (!Array.isArray(rows) || rows.length === 0) throw new Error(`${what}: expected a vector or a non-empty array of vectors`);
+    const data = new Float32Array(rows.length * size);
+    rows.forEach((r, i) => {
+      if (!r || typeof r.length !== 'number') throw new Error(`${what}: row ${i} is not a vector`);
+      if (r.length !== size) {
+        throw new Error(`${what}: expected a vector of length ${size}, got length ${r.length}${rows.length > 1 ? ` in row ${i}` : ''}`);
+      }
+      assertFinite(rows.length > 1 ? `${what} row ${i}` : what, r);
+      data.set(r, i * size);
+    });
+    return { data, batch: rows.length };
+  }
+
+  /** Resolves a class by name or index; undefined when a name is unknown. */
+  classIndex(label: string | number): number | undefined {
+    if (typeof label === 'number') {
+      if (!Number.isInteger(label) || label < 0 || label >= this.classes.length) {
+        throw new Error(`class index ${label} is outside 0..${this.classes.length - 1}`);
+      }
+      return label;
+    }
+    const i = this.classes.indexOf(label);
+    return i < 0 ? undefined : i;
+  }
+
+  /** One forward pass through every layer. */
+  forward(x: Float32Array, batch: number): LayerOutput[] {
+    this.checkUsable();
+    const outputs: LayerOutput[] = [];
+    let input = x;
+    for (const layer of this.layers) {
+      const f = layer.forward(input, batch);
+      outputs.push({ z: f.z, classScores: this.classScoresOf(f.cosines, batch) });
+      input = f.z;
+    }
+    return outputs;
+  }
+
+  /** One layer alone, for flows that draw the network as a chain of layer nodes. */
+  layerForward(layer: number, x: Float32Array, batch: number): LayerOutput {
+    this.checkUsable();
+    const f = this.layerAt(layer).forward(x, batch);
+    return { z: f.z, classScores: this.classScoresOf(f.cosines, batch) };
+  }
+
+  /** Single-pass classification of a batch. */
+  predict(x: Float32Array, batch: number, options: PredictOptions = {}): Prediction[] {
+    this.requireClasses();
+    return this.decide(this.forward(x, batch), batch, options);
+  }
+
+  /** Decisions from already computed layer outputs (all layers, or the final one for 'final' scoring). */
+  decide(outputs: LayerOutput[], batch: number, options: PredictOptions = {}): Prediction[] {
+    this.requireClasses();
+    const scoring = options.scoring ?? this.config.scoring;
+    const threshold = options.unknownThreshold ?? this.config.unknownThreshold;
+    const topK = Math.max(1, Math.min(options.topK ?? 3, this.classes.length));
+    const k = this.classes.length;
+    const used = scoring === 'final' ? outputs.slice(-1) : outputs;
+    const predictions: Prediction[] = [];
+    const ranking = new Float64Array(k);
+    const similarity = new Float64Array(k);
+    for (let b = 0; b < batch; b++) {
+      ranking.fill(0);
+      similarity.fill(0);
+      for (const out of used) {
+        const s = out.classScores.subarray(b * k, (b + 1) * k);
+        // Per-layer log-softmax of cos/tau; for one layer the ranking equals argmax cosine.
+        let max = -Infinity;
+        for (let c = 0; c < k; c++) max = Math.max(max, s[c] / this.config.tau);
+        let sum = 0;
+        for (let c = 0; c < k; c++) sum += Math.exp(s[c] / this.config.tau - max);
+        const logZ = max + Math.log(sum);
+        for (let c = 0; c < k; c++) {
+          ranking[c] += s[c] / this.config.tau - logZ;
+          similarity[c] += s[c] / used.length;
+        }
+      }
+      const order = Array.from({ length: k }, (_, c) => c).sort((a, c) => ranking[c] - ranking[a]);
+      const best = order[0];
+      const score = similarity[best];
+      predictions.push({
+        label: this.classes[best],
+        index: best,
+        score,
+        margin: k > 1 ? score - similarity[order[1]] : score,
+        known: score >= threshold,
+        top: order.slice(0, topK).map((c) => ({ label: this.classes[c], index: c, score: similarity[c] })),
+      });
+    }
+    return predictions;
+  }
+
+  /** One local training step of every layer on a labelled batch. */
+  trainBatch(x: Float32Array, batch: number, labels: Int32Array): TrainBatchResult {
+    this.requireClasses();
+    const losses: number[] = [];
+    let correct = 0;
+    let input = x;
+    for (const layer of this.layers) {
+      const r = layer.trainStep(input, batch, labels, {
+        prototypeUpdate: this.config.prototypeUpdate,
+        emaRate: this.config.emaRate,
+      });
+      losses.push(r.loss);
+      correct = r.correct;
+      input = r.z;
+    }
+    this.countLabels(labels);
+    this.version += 1;
+    return { losses, correct };
+  }
+
+  /** One local training step of a single layer; returns that layer's output before the update. */
+  trainLayerBatch(layer: number, x: Float32Array, batch: number, labels: Int32Array): { loss: number; correct: number; z: Float32Array } {
+    this.requireClasses();
+    const r = this.layerAt(layer).trainStep(x, batch, labels, {
+      prototypeUpdate: this.config.prototypeUpdate,
+      emaRate: this.config.emaRate,
+    });
+    if (layer === this.layers.length - 1) this.countLabels(labels);
+    this.version += 1;
+    return r;
+  }
+
+  /**
+   * Adds or updates a class from demonstrations, at every layer, without touching the weights: a new class's
+   * prototypes are imprinted from the normalised mean of the demonstrations' representations.
+   */
+  teach(label: string | number, examples: Float32Array, n: number, options: TeachOptions = {}): TeachResult {
+    this.checkUsable();
+    const mode = options.mode ?? 'mean';
+    const rate = options.rate ?? this.config.emaRate;
+    const meanOf = options.meanOf ?? Infinity;
+    if (mode !== 'mean' && mode !== 'ema') throw new Error(`teach mode must be 'mean' or 'ema', got ${JSON.stringify(mode)}`);
+    if (!(rate > 0 && rate <= 1)) throw new Error(`teach rate must be in (0, 1], got ${rate}`);
+    if (!(meanOf >= 1)) throw new Error(`teach meanOf must be at least 1, got ${meanOf}`);
+    if (typeof label === 'string' && label.trim() === '') throw new Error('label must be a non-empty class name');
+    let index = this.classIndex(label);
+    const created = index === undefined;
+    const previousCount = created ? 0 : this.counts[index as number];
+    const applied = mode === 'mean' ? Math.max(0, Math.min(n, meanOf - previousCount)) : n;
+    const outputs = this.forward(examples, n);
+    const m = this.config.prototypesPerClass;
+    if (created) index = this.classes.length;
+    const similarityBefore: (number | null)[] = [];
+    this.layers.forEach((layer, l) => {
+      const units = layer.spec.units;
+      const sum = new Float32Array(units);
+      for (let b = 0; b < applied; b++) {
+        const z = row(outputs[l].z, b, units);
+        for (let u = 0; u < units; u++) sum[u] += z[u];
+      }
+      const mean = normalizeInPlace(Float32Array.from(sum));
+      const current = layer.readPrototypes();
+      if (created) {
+        similarityBefore.push(null);
+        const grown = new Float32Array(current.length + m * units);
+        grown.set(current);
+        for (let j = 0; j < m; j++) grown.set(mean, current.length + j * units);
+        layer.setPrototypes(grown);
+        return;
+      }
+      // With several prototypes per class the demonstrations refine the one they resemble most.
+      let nearest = 0;
+      let nearestSim = -Infinity;
+      for (let j = 0; j < m; j++) {
+        const s = dot(row(current, (index as number) * m + j, units), mean);
+        if (s > nearestSim) {
+          nearestSim = s;
+          nearest = j;
+        }
+      }
+      similarityBefore.push(nearestSim);
+      if (applied === 0) return;
+      const p = row(current, (index as number) * m + nearest, units);
+      for (let u = 0; u < units; u++) {
+        p[u] = mode === 'ema' ? (1 - rate) * p[u] + rate * mean[u] : previousCount * p[u] + sum[u];
+      }
+      normalizeInPlace(p);
+      layer.setPrototypes(current);
+    });
+    if (created) {
+      this.classes.push(String(label));
+      this.counts.push(0);
+    }
+    const i = index as number;
+    this.counts[i] += applied;
+    if (applied > 0 || created) this.version += 1;
+    return { label: this.classes[i], index: i, created, count: this.counts[i], applied, mode, version: this.version, similarityBefore };
+  }
+
+  /** Removes a class and its prototypes at every layer. */
+  forgetClass(label: string | number): { label: string; index: number; version: number } {
+    const index = this.requireClass(label);
+    const m = this.config.prototypesPerClass;
+    for (const layer of this.layers) {
+      const units = layer.spec.units;
+      const current = layer.readPrototypes();
+      const kept = new Float32Array(current.length - m * units);
+      kept.set(current.subarray(0, index * m * units));
+      kept.set(current.subarray((index + 1) * m * units), index * m * units);
+      layer.setPrototypes(kept);
+    }
+    const [name] = this.classes.splice(index, 1);
+    this.counts.splice(index, 1);
+    this.version += 1;
+    return { label: name, index, version: this.version };
+  }
+
+  renameClass(label: string | number, newName: string): { label: string; previous: string; index: number; version: number } {
+    const index = this.requireClass(label);
+    checkClassNames([newName]);
+    if (this.classes.includes(newName) && this.classes[index] !== newName) {
+      throw new Error(`cannot rename to '${newName}': a class of that name exists`);
+    }
+    const previous = this.classes[index];
+    this.classes[index] = newName;
+    this.version += 1;
+    return { label: newName, previous, index, version: this.version };
+  }
+
+  /** Reads every layer's prototypes (rows class-major). */
+  readPrototypes(): Float32Array[] {
+    return this.layers.map((layer) => layer.readPrototypes());
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.layers.forEach((layer) => layer.dispose());
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  private requireClass(label: string | number): number {
+    const index = this.classIndex(label);
+    if (index === undefined) throw new Error(`unknown class '${label}'; known classes: ${this.classes.join(', ') || '(none)'}`);
+    return index;
+  }
+
+  private classScoresOf(cosines: Float32Array, batch: number): Float32Array {
+    const m = this.config.prototypesPerClass;
+    if (m === 1) return cosines;
+    const k = this.classes.length;
+    const out = new Float32Array(batch * k);
+    for (let b = 0; b < batch; b++) {
+      for (let c = 0; c < k; c++) {
+        let best = -Infinity;
+        for (let j = 0; j < m; j++) best = Math.max(best, cosines[b * k * m + c * m + j]);
+        out[b * k + c] = best;
+      }
+    }
+    return out;
+  }
+
+  private countLabels(labels: Int32Array): void {
+    for (const label of labels) this.counts[label] += 1;
+  }
+
+  private layerAt(layer: number): EngineLayer {
+    if (!Number.isInteger(layer) || layer < 0 || layer >= this.layers.length) {
+      throw new Error(`layer ${layer} does not exist; this network has layers 0..${this.layers.length - 1}`);
+    }
+    return this.layers[layer];
+  }
+
+  private checkUsable(): void {
+    if (this.disposed) throw new Error('the network was disposed (its model node was closed)');
+  }
+
+  private requireClasses(): void {
+    this.checkUsable();
+    if (this.classes.length === 0) throw new Error('the model has no classes yet: teach one first');
+  }
+}
+
+function layerSpec(config: NetworkConfig, index: number): LayerSpec {
+  return {
+    inputSize: index === 0 ? config.inputSize : config.layers[index - 1],
+    units: config.layers[index],
+    activation: config.activation,
+    normalizeInput: index === 0 ? config.normalizeInput : false,
+    tau: config.tau,
+    margin: config.margin,
+    prototypesPerClass: config.prototypesPerClass,
+  };
+}
+
+function checkClassNames(names: string[]): void {
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (typeof name !== 'string' || name.trim() === '') throw new Error(`class names must be non-empty strings, got ${JSON.stringify(name)}`);
+    if (seen.has(name)) throw new Error(`class '${name}' is listed twice`);
+    seen.add(name);
+  }
+}

@@ -1,0 +1,178 @@
+import { DEFAULTS } from './config';
+import type { HffNetwork, PredictOptions } from './network';
+import { SeededRandom } from './random';
+
+/** Labelled vectors in one row-major block, the shape every dataset reader returns. */
+export interface LabelledData {
+  n: number;
+  inputSize: number;
+  images: Float32Array;
+  labels: Int32Array;
+}
+
+export interface TrainProgress {
+  epoch: number;
+  epochs: number;
+  batch: number;
+  batches: number;
+  /** Mean final-layer loss and accuracy over the batches of this epoch so far. */
+  loss: number;
+  accuracy: number;
+  elapsedMs: number;
+  etaMs: number;
+}
+
+export interface EpochSummary {
+  epoch: number;
+  loss: number;
+  accuracy: number;
+  seconds: number;
+}
+
+export interface TrainOptions {
+  epochs?: number;
+  batchSize?: number;
+  /** Shuffle seed; defaults to the network's seed. */
+  seed?: number;
+  onProgress?: (progress: TrainProgress) => void;
+  /** Called at most this often (ms); the last batch of each epoch always reports. */
+  progressIntervalMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface TrainSummary {
+  epochs: EpochSummary[];
+  cancelled: boolean;
+}
+
+export function gatherRows(data: LabelledData, order: Int32Array, start: number, count: number): { x: Float32Array; y: Int32Array } {
+  const size = data.inputSize;
+  const x = new Float32Array(count * size);
+  const y = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const r = order[start + i];
+    x.set(data.images.subarray(r * size, (r + 1) * size), i * size);
+    y[i] = data.labels[r];
+  }
+  return { x, y };
+}
+
+function checkData(network: HffNetwork, data: LabelledData): void {
+  if (data.inputSize !== network.inputSize) {
+    throw new Error(`the data has vectors of length ${data.inputSize} but the model takes ${network.inputSize}`);
+  }
+  if (data.n < 1) throw new Error('no training examples');
+  for (let i = 0; i < data.n; i++) {
+    const label = data.labels[i];
+    if (!(label >= 0 && label < network.classes.length)) {
+      throw new Error(`example ${i} has label ${label}, outside the model's classes 0..${network.classes.length - 1}`);
+    }
+  }
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Trains every layer on its local loss, all in the same forward pass, shuffling each epoch with a seeded
+ * generator. Yields to the event loop between batches so that a hosting runtime stays responsive and the
+ * run can be cancelled through `signal`.
+ */
+export async function trainNetwork(network: HffNetwork, data: LabelledData, options: TrainOptions = {}): Promise<TrainSummary> {
+  checkData(network, data);
+  const epochs = options.epochs ?? DEFAULTS.epochs;
+  const batchSize = Math.min(options.batchSize ?? DEFAULTS.batchSize, data.n);
+  if (!(Number.isInteger(epochs) && epochs >= 1)) throw new Error(`epochs must be a positive integer, got ${epochs}`);
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
+  const random = new SeededRandom(options.seed ?? network.config.seed);
+  const batches = Math.ceil(data.n / batchSize);
+  const interval = options.progressIntervalMs ?? 250;
+  const summary: TrainSummary = { epochs: [], cancelled: false };
+  const started = Date.now();
+  for (let epoch = 1; epoch <= epochs; epoch++) {
+    const epochStart = Date.now();
+    const order = random.permutation(data.n);
+    let lossSum = 0;
+    let correct = 0;
+    let seen = 0;
+    let lastReport = 0;
+    for (let b = 0; b < batches; b++) {
+      if (options.signal?.aborted) {
+        summary.cancelled = true;
+        return summary;
+      }
+      const start = b * batchSize;
+      const count = Math.min(batchSize, data.n - start);
+      const { x, y } = gatherRows(data, order, start, count);
+      const r = network.trainBatch(x, count, y);
+      lossSum += r.losses[r.losses.length - 1] * count;
+      correct += r.correct;
+      seen += count;
+      const now = Date.now();
+      if (options.onProgress && (now - lastReport >= interval || b === batches - 1)) {
+        lastReport = now;
+        const done = (epoch - 1) * batches + b + 1;
+        const elapsed = now - started;
+        options.onProgress({
+          epoch,
+          epochs,
+          batch: b + 1,
+          batches,
+          loss: lossSum / seen,
+          accuracy: correct / seen,
+          elapsedMs: elapsed,
+          etaMs: (elapsed / done) * (epochs * batches - done),
+        });
+      }
+      await yieldToEventLoop();
+    }
+    summary.epochs.push({ epoch, loss: lossSum / seen, accuracy: correct / seen, seconds: (Date.now() - epochStart) / 1000 });
+  }
+  return summary;
+}
+
+export interface Evaluation {
+  accuracy: number;
+  n: number;
+  correct: number;
+  /** Accuracy per class index (NaN where a class has no examples). */
+  perClass: number[];
+  /** Fraction of inputs whose best similarity fell under the unknown threshold. */
+  unknownRate: number;
+}
+
+/** Test accuracy by single-pass prediction. */
+export async function evaluateNetwork(
+  network: HffNetwork,
+  data: LabelledData,
+  options: PredictOptions & { batchSize?: number } = {},
+): Promise<Evaluation> {
+  checkData(network, data);
+  const batchSize = options.batchSize ?? 500;
+  const k = network.classes.length;
+  const hits = new Array<number>(k).fill(0);
+  const totals = new Array<number>(k).fill(0);
+  let correct = 0;
+  let unknown = 0;
+  const order = Int32Array.from({ length: data.n }, (_, i) => i);
+  for (let start = 0; start < data.n; start += batchSize) {
+    const count = Math.min(batchSize, data.n - start);
+    const { x, y } = gatherRows(data, order, start, count);
+    const predictions = network.predict(x, count, options);
+    predictions.forEach((p, i) => {
+      totals[y[i]] += 1;
+      if (!p.known) unknown += 1;
+      if (p.index === y[i]) {
+        correct += 1;
+        hits[y[i]] += 1;
+      }
+    });
+    await yieldToEventLoop();
+  }
+  return {
+    accuracy: correct / data.n,
+    n: data.n,
+    correct,
+    perClass: hits.map((h, c) => (totals[c] ? h / totals[c] : NaN)),
+    unknownRate: unknown / data.n,
+  };
+}
