@@ -1,0 +1,43 @@
+/** Human-readable description of a rejected value, so that error messages show what was received. */
+export function describeValue(x: unknown): string {
+  if (typeof x === 'number') return String(x);
+  if (typeof x === 'string') return `the string ${JSON.stringify(x)}`;
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return 'an array';
+  return `a value of type ${typeof x}`;
+}
+
+/** Throws unless `x` is a finite number; runs before any state change so a bad input leaves the detector untouched. */
+export function requireFiniteInput(detectorName: string, x: unknown): asserts x is number {
+  if (typeof x !== 'number' || !Number.isFinite(x)) {
+    throw new Error(`${detectorName} drift detector: input must be a finite number, got ${describeValue(x)}`);
+  }
+}
+
+/** Validates one numeric constructor option; `check` returns the reason it is wrong, or undefined when fine. */
+export function numberOption(
+  detectorName: string,
+  optionName: string,
+  value: unknown,
+  fallback: number,
+  check: (v: number) => string | undefined,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new Error(`${detectorName} drift detector: option '${optionName}' must be a finite number, got ${describeValue(value)}`);
+  }
+  const problem = check(value);
+  if (problem !== undefined) {
+    throw new Error(`${detectorName} drift detector: option '${optionName}' ${problem}, got ${value}`);
+  }
+  return value;
+}
+
+export const positive = (v: number): string | undefined => (v > 0 ? undefined : 'must be greater than 0');
+export const nonNegative = (v: number): string | undefined => (v >= 0 ? undefined : 'must be 0 or more');
+export const positiveInteger = (v: number): string | undefined =>
+  Number.isInteger(v) && v >= 1 ? undefined : 'must be a whole number of at least 1';
+export const nonNegativeInteger = (v: number): string | undefined =>
+  Number.isInteger(v) && v >= 0 ? undefined : 'must be a whole number of at least 0';
+export const openUnitInterval = (v: number): string | undefined =>
+  v > 0 && v < 1 ? undefined : 'must be between 0 and 1 (exclusive)';
