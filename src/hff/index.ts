@@ -2,3 +2,4 @@ export * from './config';
 export * from './network';
 export * from './training';
 export { SeededRandom } from './random';
+export { loadNetwork, saveNetwork } from './persistence';
