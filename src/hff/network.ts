@@ -65,6 +65,8 @@ export interface TeachResult {
   version: number;
   /** Per layer, cosine between the demonstrations' mean and the class prototype before the update (null if new). */
   similarityBefore: (number | null)[];
+  /** Per layer, the sum of the applied demonstrations' unit representations (what fleet sharing merges). */
+  sums: Float32Array[];
 }
 
 export interface NetworkMetadata {
@@ -206,6 +208,7 @@ export class HffNetwork {
 
   /** Turns a vector or an array of vectors into one row-major batch, checking length and finiteness. */
   toBatch(input: VectorInput, size = this.config.inputSize, what = 'input'): { data: Float32Array; batch: number } {
+    if (Array.isArray(input) && input.length === 0) throw new Error(`${what}: expected a vector or a non-empty array of vectors`);
     const rows: ArrayLike<number>[] =
       input instanceof Float32Array || (Array.isArray(input) && (input.length === 0 || typeof input[0] === 'number'))
         ? [input as ArrayLike<number>]
@@ -348,6 +351,9 @@ export class HffNetwork {
     if (!(rate > 0 && rate <= 1)) throw new Error(`teach rate must be in (0, 1], got ${rate}`);
     if (!(meanOf >= 1)) throw new Error(`teach meanOf must be at least 1, got ${meanOf}`);
     if (typeof label === 'string' && label.trim() === '') throw new Error('label must be a non-empty class name');
+    if (!Number.isInteger(n) || n < 1 || examples.length !== n * this.config.inputSize) {
+      throw new Error(`demonstrations: expected ${n} vector(s) of length ${this.config.inputSize}, got ${examples.length} values`);
+    }
     let index = this.classIndex(label);
     const created = index === undefined;
     const previousCount = created ? 0 : this.counts[index as number];
@@ -356,6 +362,7 @@ export class HffNetwork {
     const m = this.config.prototypesPerClass;
     if (created) index = this.classes.length;
     const similarityBefore: (number | null)[] = [];
+    const sums: Float32Array[] = [];
     this.layers.forEach((layer, l) => {
       const units = layer.spec.units;
       const sum = new Float32Array(units);
@@ -363,6 +370,7 @@ export class HffNetwork {
         const z = row(outputs[l].z, b, units);
         for (let u = 0; u < units; u++) sum[u] += z[u];
       }
+      sums.push(sum);
       const mean = normalizeInPlace(Float32Array.from(sum));
       const current = layer.readPrototypes();
       if (created) {
@@ -399,7 +407,46 @@ export class HffNetwork {
     const i = index as number;
     this.counts[i] += applied;
     if (applied > 0 || created) this.version += 1;
-    return { label: this.classes[i], index: i, created, count: this.counts[i], applied, mode, version: this.version, similarityBefore };
+    return { label: this.classes[i], index: i, created, count: this.counts[i], applied, mode, version: this.version, similarityBefore, sums };
+  }
+
+  /**
+   * Sets a class's prototypes at every layer to the given directions (normalised here), creating the class if
+   * needed; used to apply prototypes merged from elsewhere (other robots of a fleet).
+   */
+  setClassPrototypes(label: string, perLayer: Float32Array[], count: number): { label: string; index: number; created: boolean; version: number } {
+    this.checkUsable();
+    if (perLayer.length !== this.layers.length) {
+      throw new Error(`expected prototypes for ${this.layers.length} layers, got ${perLayer.length}`);
+    }
+    perLayer.forEach((v, l) => {
+      if (v.length !== this.layers[l].spec.units) {
+        throw new Error(`layer ${l}: expected a prototype of length ${this.layers[l].spec.units}, got ${v.length}`);
+      }
+      assertFinite(`prototype of layer ${l}`, v);
+    });
+    let index = this.classIndex(label);
+    const created = index === undefined;
+    if (created) checkClassNames([...this.classes, label]);
+    const m = this.config.prototypesPerClass;
+    this.layers.forEach((layer, l) => {
+      const units = layer.spec.units;
+      const unit = normalizeInPlace(Float32Array.from(perLayer[l]));
+      const current = layer.readPrototypes();
+      const next = created ? new Float32Array(current.length + m * units) : current;
+      if (created) next.set(current);
+      const base = (created ? this.classes.length : (index as number)) * m;
+      for (let j = 0; j < m; j++) next.set(unit, (base + j) * units);
+      layer.setPrototypes(next);
+    });
+    if (created) {
+      index = this.classes.length;
+      this.classes.push(label);
+      this.counts.push(0);
+    }
+    this.counts[index as number] = count;
+    this.version += 1;
+    return { label, index: index as number, created, version: this.version };
   }
 
   /** Removes a class and its prototypes at every layer. */

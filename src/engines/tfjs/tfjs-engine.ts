@@ -99,7 +99,8 @@ export class TfjsLayer implements EngineLayer {
     const h = activate(a, this.spec.activation);
     const hNorm = t.maximum(t.norm(h, 2, 1, true), NORM_EPSILON) as Tensor2D;
     const z = t.div(h, hNorm) as Tensor2D;
-    const cos = matMul(z, this.prototypes.param as Tensor2D, false, true);
+    // A model grown by teaching starts with no prototypes; XNNPACK refuses a product with no output columns.
+    const cos = this.prototypeRows === 0 ? t.zeros([batch, 0]) as Tensor2D : matMul(z, this.prototypes.param as Tensor2D, false, true);
     return { xn, a, hNorm, z, cos };
   }
 
@@ -282,7 +283,13 @@ function slot(initial: Tensor): Slot {
   const t = tf();
   const param = t.variable(initial, true);
   initial.dispose();
-  return { param, m: t.variable(t.zerosLike(param), false), v: t.variable(t.zerosLike(param), false) };
+  const zeros = () => {
+    const z = t.zerosLike(param);
+    const v = t.variable(z, false);
+    z.dispose();
+    return v;
+  };
+  return { param, m: zeros(), v: zeros() };
 }
 
 function disposeSlot(s: Slot): void {
