@@ -1,0 +1,104 @@
+/** `hff info`: what a saved model is, how it was trained, and what runs it here. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, Option } from 'commander';
+import { BACKEND_CHOICES, CliContext, CliError, jsonLine, percent, startEngine } from './common';
+import { loadModel } from './model';
+
+export interface InfoCliOptions {
+  model: string;
+  backend?: string;
+  json?: boolean;
+}
+
+export function addInfoCommand(program: Command, ctx: CliContext): Command {
+  return program
+    .command('info')
+    .description('describe a saved model: architecture, classes, training facts, backend, size')
+    .requiredOption('--model <dir>', 'model directory')
+    .addOption(new Option('--backend <name>', 'compute backend (default: $HFF_BACKEND, else auto)').choices(BACKEND_CHOICES))
+    .option('--json', 'print one JSON object as the last line of stdout')
+    .action(async (opts: InfoCliOptions) => runInfo(opts, ctx));
+}
+
+/** Version of this package, from its package.json. */
+export function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export async function runInfo(opts: InfoCliOptions, ctx: CliContext): Promise<void> {
+  const { io } = ctx;
+  const engine = await startEngine(opts.backend);
+  const { dir, net } = await loadModel(opts.model, engine);
+  try {
+    let manifest: Record<string, unknown>;
+    try {
+      manifest = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new CliError(`cannot read ${path.join(dir, 'model.json')}: ${(err as Error).message}`);
+    }
+    const weights = manifest.weights as { file: string; bytes: number };
+    const files = ['model.json', weights.file].map((name) => ({ name, bytes: fs.statSync(path.join(dir, name)).size }));
+    const sizeBytes = files.reduce((a, f) => a + f.bytes, 0);
+    const c = net.config;
+    let parameters = 0;
+    let inputs = c.inputSize;
+    for (const units of c.layers) {
+      parameters += inputs * units + units + net.classes.length * c.prototypesPerClass * units;
+      inputs = units;
+    }
+    const classes = net.classes.map((label, index) => ({ label, index, count: net.counts[index] }));
+    const info = {
+      model: dir,
+      format: manifest.format,
+      format_version: manifest.formatVersion,
+      kind: manifest.kind,
+      version: net.version,
+      saved_at: manifest.savedAt ?? null,
+      saved_engine: manifest.engine ?? null,
+      backend: engine.name,
+      package_version: packageVersion(),
+      architecture: {
+        input_size: c.inputSize,
+        input_shape: c.inputShape ?? null,
+        layers: c.layers,
+        activation: c.activation,
+        parameters,
+      },
+      config: c,
+      classes,
+      metadata: net.metadata,
+      files,
+      size_bytes: sizeBytes,
+    };
+    if (opts.json) {
+      io.out(jsonLine(info));
+      return;
+    }
+    const training = (net.metadata.training ?? {}) as Record<string, unknown>;
+    const lines = [
+      `model: ${dir}`,
+      `format: ${String(manifest.format)} v${String(manifest.formatVersion)}, model version ${net.version}, saved ${String(manifest.savedAt ?? 'unknown')}`,
+      `architecture: ${[c.inputSize, ...c.layers].join('-')}${c.inputShape ? ` (input ${c.inputShape.join('x')} HxWxC)` : ''}, ${c.activation}, tau ${c.tau}, ${parameters} parameters`,
+      `classes (${classes.length}): ${classes.map((k) => `${k.label} (${k.count})`).join(', ') || '(none)'}`,
+      `backend: ${engine.name} (saved with ${String(manifest.engine ?? 'unknown')})`,
+      `size: ${sizeBytes} bytes (${files.map((f) => `${f.name} ${f.bytes}`).join(', ')})`,
+    ];
+    if (Object.keys(training).length > 0) {
+      lines.push(
+        `trained: ${String(training.dataset)} ${String(training.split ?? '')}, ${String(training.n ?? '?')} examples, ${String(training.epochs)} epoch(s), seed ${String(training.seed)}` +
+          `, ${String(training.secondsPerEpoch)} s/epoch on ${String(training.backend)}, ${String(training.date)}`,
+        `  train accuracy ${percent(training.trainAccuracy as number)}, test accuracy ${percent(training.testAccuracy as number | undefined)}`,
+        `  command: ${String(training.command)}`,
+      );
+    }
+    io.out(`${lines.join('\n')}\n`);
+  } finally {
+    net.dispose();
+  }
+}

@@ -1,0 +1,394 @@
+/**
+ * The `hff` command line end to end: `node bin/hff.js ...` as a child process on tiny synthetic data, plus a
+ * few in-process checks of main(), the progress bar and the bench option parser.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseBenchOptions } from '../../src/cli/bench';
+import { CliError, type CliIO } from '../../src/cli/common';
+import { main } from '../../src/cli/main';
+import { formatDuration, ProgressBar, renderProgress } from '../../src/cli/progress';
+import type { TrainProgress } from '../../src/hff/training';
+import { tempDir } from '../helpers/data';
+import { RunResult, lastJson, runHff, writeFolderSplit, writeIdxSplit, writePatternPng } from './fixtures';
+
+interface PredictionJson {
+  file: string;
+  label: string;
+  index: number;
+  score: number;
+  margin: number;
+  known: boolean;
+  top: { label: string; score: number }[];
+}
+
+/** Engine names the library reports: tfjs-node, tfjs-wasm, tfjs-cpu, onnx. */
+const BACKEND_NAME = /(?:tfjs-[a-z]+|onnx)/;
+
+function explain(r: RunResult): string {
+  return `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+}
+
+/** Captures main()'s output in memory. */
+function captureIO(errIsTTY = false): CliIO & { stdout: string; stderr: string } {
+  const io = {
+    stdout: '',
+    stderr: '',
+    errIsTTY,
+    errColumns: 120,
+    out(text: string) {
+      io.stdout += text;
+    },
+    err(text: string) {
+      io.stderr += text;
+    },
+  };
+  return io;
+}
+
+describe('hff command line', function () {
+  this.timeout(60_000);
+  let root: string;
+  let data: string;
+  let model: string;
+  let images: string[];
+  let ringImages: string[];
+
+  before(async () => {
+    root = tempDir('hff-cli-');
+    data = path.join(root, 'data');
+    // 210 train / 99 test 8x8 images of three patterns under MNIST file names (so the classes are '0'..'9').
+    writeIdxSplit(data, 'train', 210, 1);
+    writeIdxSplit(data, 't10k', 99, 2);
+    model = path.join(root, 'model');
+    // 32x32 pictures: predict and teach must resize them to the model's 8x8x1 input.
+    images = await Promise.all([0, 1, 2].map((p) => writePatternPng(path.join(root, `pattern-${p}.png`), p, 100 + p, 4)));
+    ringImages = await Promise.all([0, 1, 2].map((i) => writePatternPng(path.join(root, `ring-${i}.png`), 'ring', 200 + i, 4)));
+  });
+
+  after(() => {
+    if (root) fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  describe('train, eval, predict, teach, info', () => {
+    it('train --json trains, evaluates on the test split, saves, and reports the run', async () => {
+      const args = ['train', '--dataset', 'mnist', '--data', data, '--layers', '32,32', '--epochs', '3', '--batch-size', '16', '--seed', '3', '--out', model, '--json'];
+      const r = await runHff(args);
+      assert.equal(r.code, 0, explain(r));
+      const j = lastJson(r);
+      assert.equal(typeof j.accuracy, 'number');
+      assert.equal(j.accuracy_split, 'test');
+      assert.ok((j.accuracy as number) > 0.8, `test accuracy ${j.accuracy}`);
+      assert.equal(j.test_n, 99);
+      assert.equal(typeof j.train_accuracy, 'number');
+      assert.equal(j.epochs, 3);
+      assert.equal(typeof j.seconds_per_epoch, 'number');
+      assert.match(String(j.backend), BACKEND_NAME);
+      assert.equal(j.out, model);
+      assert.ok(fs.existsSync(path.join(model, 'model.json')));
+      // No progress bar and no chatter when stderr is not a terminal and --json is given.
+      assert.doesNotMatch(r.stderr, /\repoch/);
+    });
+
+    it('eval --json gives accuracy well above chance, n, per-class accuracy, backend, dataset and split', async () => {
+      const r = await runHff(['eval', '--model', model, '--dataset', 'mnist', '--data', data, '--split', 'test', '--json']);
+      assert.equal(r.code, 0, explain(r));
+      const j = lastJson(r);
+      assert.ok((j.accuracy as number) > 0.8, `accuracy ${j.accuracy} (chance is 1/3)`);
+      assert.equal(j.n, 99);
+      assert.equal(j.correct, Math.round((j.accuracy as number) * 99));
+      const perClass = j.per_class as Record<string, number | null>;
+      for (const c of ['0', '1', '2']) assert.equal(typeof perClass[c], 'number');
+      assert.equal(perClass['7'], null, 'a class without test examples has no accuracy');
+      assert.match(String(j.backend), BACKEND_NAME);
+      assert.equal(j.dataset, 'mnist');
+      assert.equal(j.split, 'test');
+    });
+
+    it('eval prints a readable report without --json', async () => {
+      const r = await runHff(['eval', '--model', model, '--dataset', 'mnist', '--data', data, '--limit', '30']);
+      assert.equal(r.code, 0, explain(r));
+      assert.match(r.stdout, /accuracy: \d+\.\d+% \(\d+\/30\)/);
+      assert.match(r.stdout, new RegExp(`backend: ${BACKEND_NAME.source}`));
+    });
+
+    it('predict --json: one object per image, resized to the model input, with the right labels', async () => {
+      const r = await runHff(['predict', '--model', model, ...images, '--top', '2', '--json']);
+      assert.equal(r.code, 0, explain(r));
+      const out = lastJson<PredictionJson[]>(r);
+      assert.ok(Array.isArray(out));
+      assert.equal(out.length, 3);
+      out.forEach((p, i) => {
+        assert.equal(p.file, images[i]);
+        assert.equal(typeof p.label, 'string');
+        assert.equal(typeof p.index, 'number');
+        assert.equal(typeof p.score, 'number');
+        assert.equal(typeof p.margin, 'number');
+        assert.equal(typeof p.known, 'boolean');
+        assert.equal(p.top.length, 2);
+        assert.equal(p.top[0].label, p.label);
+        assert.equal(typeof p.top[1].score, 'number');
+      });
+      assert.deepEqual(
+        out.map((p) => p.label),
+        ['0', '1', '2'],
+      );
+    });
+
+    it('predict without --json prints a table', async () => {
+      const r = await runHff(['predict', '--model', model, images[1]]);
+      assert.equal(r.code, 0, explain(r));
+      assert.match(r.stdout, /file\s+label\s+score\s+margin\s+known\s+top/);
+      assert.match(r.stdout, /pattern-1\.png\s+1\s/);
+    });
+
+    it('teach adds a class from 3 images, saves, and predict then names them as that class', async () => {
+      const t = await runHff(['teach', '--model', model, '--label', 'ring', ...ringImages, '--json']);
+      assert.equal(t.code, 0, explain(t));
+      const res = lastJson(t);
+      assert.equal(res.label, 'ring');
+      assert.equal(res.created, true);
+      assert.equal(res.index, 10);
+      assert.equal(res.count, 3);
+      assert.equal(res.applied, 3);
+      assert.equal(res.mode, 'mean');
+      assert.equal(typeof res.version, 'number');
+      const p = await runHff(['predict', '--model', model, ...ringImages, '--json']);
+      assert.equal(p.code, 0, explain(p));
+      const out = lastJson<PredictionJson[]>(p);
+      assert.deepEqual(
+        out.map((x) => x.label),
+        ['ring', 'ring', 'ring'],
+      );
+      // Teaching again updates the class instead of adding one.
+      const again = await runHff(['teach', '--model', model, '--label', 'ring', ringImages[0]]);
+      assert.equal(again.code, 0, explain(again));
+      assert.match(again.stdout, /updated class 'ring' \(index 10\)/);
+    });
+
+    it('info --json: architecture, classes with counts, version, training facts, backend, size', async () => {
+      const r = await runHff(['info', '--model', model, '--json']);
+      assert.equal(r.code, 0, explain(r));
+      const j = lastJson(r);
+      const arch = j.architecture as Record<string, unknown>;
+      assert.deepEqual(arch.layers, [32, 32]);
+      assert.equal(arch.input_size, 64);
+      assert.deepEqual(arch.input_shape, [8, 8, 1]);
+      const classes = j.classes as { label: string; index: number; count: number }[];
+      assert.equal(classes.length, 11);
+      assert.deepEqual(classes[10], { label: 'ring', index: 10, count: 4 });
+      assert.equal(classes[0].count, 3 * 70, 'class 0 was seen 70 times in each of 3 epochs');
+      assert.equal(typeof j.version, 'number');
+      assert.match(String(j.backend), BACKEND_NAME);
+      assert.ok((j.size_bytes as number) > 64 * 32 * 4);
+      const training = (j.metadata as Record<string, Record<string, unknown>>).training;
+      assert.equal(training.dataset, 'mnist');
+      assert.equal(training.epochs, 3);
+      assert.equal(training.seed, 3);
+      assert.equal(training.limit, null);
+      assert.equal(typeof training.secondsPerEpoch, 'number');
+      assert.equal(typeof training.trainAccuracy, 'number');
+      assert.equal(typeof training.testAccuracy, 'number');
+      assert.match(String(training.backend), BACKEND_NAME);
+      assert.ok(!Number.isNaN(Date.parse(String(training.date))));
+      assert.match(String(training.command), /^hff train --dataset mnist --data .* --layers 32,32 --epochs 3 .*--json$/);
+    });
+
+    it('HFF_BACKEND forces the backend, and info reports it', async () => {
+      const r = await runHff(['info', '--model', model], { HFF_BACKEND: 'cpu' });
+      assert.equal(r.code, 0, explain(r));
+      assert.match(r.stdout, /backend: tfjs-cpu/);
+    });
+
+    it('eval refuses data of another image size with a clear message', async () => {
+      const other = path.join(root, 'data-10x10');
+      writeIdxSplit(other, 't10k', 12, 5, 10);
+      const r = await runHff(['eval', '--model', model, '--dataset', 'mnist', '--data', other, '--json']);
+      assert.equal(r.code, 1, explain(r));
+      assert.match(r.stderr, /hff: the mnist test images have 100 values \(10x10x1\) but model .* takes 64 \(8x8x1\)/);
+    });
+  });
+
+  describe('image folders', () => {
+    it('trains on a folder dataset, evaluates a test split of larger pictures, and refuses data of other classes', async () => {
+      const folder = path.join(root, 'folder');
+      await writeFolderSplit(folder, 'train', 20, 1);
+      await writeFolderSplit(folder, 'test', 4, 2, 2);
+      const folderModel = path.join(root, 'folder-model');
+      const t = await runHff(['train', '--dataset', 'folder', '--data', folder, '--layers', '16', '--epochs', '5', '--batch-size', '8', '--out', folderModel, '--json']);
+      assert.equal(t.code, 0, explain(t));
+      assert.equal(lastJson(t).test_n, 12);
+      const e = await runHff(['eval', '--model', folderModel, '--dataset', 'folder', '--data', folder, '--json']);
+      assert.equal(e.code, 0, explain(e));
+      const j = lastJson(e);
+      assert.equal(j.n, 12);
+      assert.ok((j.accuracy as number) > 0.6, `accuracy ${j.accuracy}`);
+      assert.deepEqual(Object.keys(j.per_class as object).sort(), ['corner', 'left', 'top']);
+      // Same 8x8x1 input, but digits '0'..'2' instead of top/left/corner.
+      const bad = await runHff(['eval', '--model', folderModel, '--dataset', 'mnist', '--data', data, '--json']);
+      assert.equal(bad.code, 1, explain(bad));
+      assert.match(bad.stderr, /hff: the mnist test classes do not match the model's: 3 dataset class\(es\) are unknown to the model \(0, 1, 2\)/);
+    });
+  });
+
+  describe('bad arguments and bad models', () => {
+    it('train without --out: usage on stderr, exit 2', async () => {
+      const r = await runHff(['train', '--dataset', 'mnist', '--data', data]);
+      assert.equal(r.code, 2, explain(r));
+      assert.match(r.stderr, /required option '--out <dir>' not specified/);
+      assert.match(r.stderr, /Usage: hff train \[options\]/);
+    });
+
+    it('an unknown dataset: exit 2 naming the choices', async () => {
+      const r = await runHff(['train', '--dataset', 'imagenet', '--data', data, '--out', path.join(root, 'x')]);
+      assert.equal(r.code, 2, explain(r));
+      assert.match(r.stderr, /argument 'imagenet' is invalid\. Allowed choices are mnist, fashion-mnist, cifar10, folder/);
+    });
+
+    it('non-numeric epochs: exit 2', async () => {
+      const r = await runHff(['train', '--dataset', 'mnist', '--data', data, '--out', path.join(root, 'x'), '--epochs', 'ten']);
+      assert.equal(r.code, 2, explain(r));
+      assert.match(r.stderr, /option '--epochs <n>' argument 'ten' is invalid/);
+      assert.ok(!fs.existsSync(path.join(root, 'x')));
+    });
+
+    it('a missing model directory: exit 1 with the path', async () => {
+      const missing = path.join(root, 'no-such-model');
+      const r = await runHff(['predict', '--model', missing, images[0], '--json']);
+      assert.equal(r.code, 1, explain(r));
+      assert.equal(r.stderr.trim().split('\n').pop(), `hff: model directory ${missing} does not exist`);
+      assert.equal(r.stdout, '');
+    });
+
+    it('a corrupt model: exit 1 naming the broken file', async () => {
+      const corrupt = path.join(root, 'corrupt');
+      fs.cpSync(model, corrupt, { recursive: true });
+      const weights = fs.readdirSync(corrupt).find((f) => f.startsWith('weights-')) as string;
+      fs.writeFileSync(path.join(corrupt, weights), Buffer.alloc(fs.statSync(path.join(corrupt, weights)).size));
+      const r = await runHff(['info', '--model', corrupt, '--json']);
+      assert.equal(r.code, 1, explain(r));
+      assert.match(r.stderr, /hff: cannot load model: Weights file .*weights-.*\.bin is corrupt/);
+    });
+
+    it('a missing image: exit 1 naming it', async () => {
+      const r = await runHff(['teach', '--model', model, '--label', 'x', path.join(root, 'nope.png')]);
+      assert.equal(r.code, 1, explain(r));
+      assert.match(r.stderr, /hff: image file not found: .*nope\.png/);
+    });
+  });
+
+  describe('main() in process', () => {
+    it('returns 2 with the usage for no command, an unknown command or an unknown backend', async () => {
+      for (const argv of [[], ['fly'], ['info', '--model', model, '--backend', 'gpu']]) {
+        const io = captureIO();
+        assert.equal(await main(argv, io), 2, argv.join(' '));
+        assert.match(io.stderr, /Usage: hff/);
+        assert.equal(io.stdout, '');
+      }
+    });
+
+    it('returns 0 for --help and --version, on stdout', async () => {
+      const help = captureIO();
+      assert.equal(await main(['train', '--help'], help), 0);
+      assert.match(help.stdout, /--dataset <name>/);
+      const version = captureIO();
+      assert.equal(await main(['--version'], version), 0);
+      assert.match(version.stdout, /^\d+\.\d+\.\d+/);
+    });
+
+    it('draws the progress bar on a terminal stderr, and not with --json', async () => {
+      const out = path.join(root, 'model-inprocess');
+      const base = ['train', '--dataset', 'mnist', '--data', data, '--layers', '8', '--epochs', '2', '--batch-size', '16', '--limit', '96', '--no-eval', '--out', out];
+      const tty = captureIO(true);
+      assert.equal(await main(base, tty), 0, tty.stderr);
+      assert.match(tty.stderr, /\repoch 1\/2 \[=+\] 6\/6 \| ETA \d+:\d\d \| loss \d+\.\d{4} \| acc \d+\.\d\d%/);
+      assert.match(tty.stderr, /\repoch 2\/2 .* 6\/6 .*\n/);
+      assert.match(tty.stdout, /test accuracy: not measured/);
+      const json = captureIO(true);
+      assert.equal(await main([...base, '--json'], json), 0, json.stderr);
+      assert.doesNotMatch(json.stderr, /\r/);
+      const lines = json.stdout.trim().split('\n');
+      assert.equal(lines.length, 1);
+      const j = JSON.parse(lines[0]) as Record<string, unknown>;
+      assert.equal(j.accuracy_split, 'train');
+      assert.equal(j.test_accuracy, null);
+    });
+  });
+
+  describe('progress bar', () => {
+    const at = (batch: number, over: Partial<TrainProgress> = {}): TrainProgress => ({
+      epoch: 1,
+      epochs: 2,
+      batch,
+      batches: 10,
+      loss: 0.5,
+      accuracy: 0.875,
+      elapsedMs: 1000,
+      etaMs: 65_000,
+      ...over,
+    });
+
+    it('renders epoch, batch, ETA, loss and running accuracy', () => {
+      assert.equal(renderProgress(at(5), 10), 'epoch 1/2 [=====>    ]  5/10 | ETA 1:05 | loss 0.5000 | acc 87.50%');
+      assert.equal(formatDuration(3_723_000), '1:02:03');
+      assert.equal(formatDuration(Number.NaN), '?');
+    });
+
+    it('redraws at most every 100 ms, always at the end of an epoch, which it keeps on its own line', () => {
+      let now = 0;
+      let written = '';
+      const bar = new ProgressBar({ write: (t) => (written += t), now: () => now });
+      bar.update(at(1));
+      now = 50;
+      bar.update(at(2));
+      now = 99;
+      bar.update(at(3));
+      now = 120;
+      bar.update(at(4));
+      now = 130;
+      bar.update(at(10));
+      const draws = written.split('\r').filter((s) => s !== '');
+      assert.deepEqual(
+        draws.map((d) => /\s(\d+)\/10/.exec(d)?.[1]),
+        ['1', '4', '10'],
+      );
+      assert.ok(written.endsWith('\n'));
+    });
+  });
+
+  describe('bench options', () => {
+    it('parses the documented form into the runBench options object', () => {
+      const o = parseBenchOptions(['--dataset', 'mnist', '--data', '/d', '--methods', 'hff,bp', '--epochs', '2', '--layers', '100,100', '--limit', '500', '--quick', '--json', '--batch-size', '64', '--lr', '0.01', '--backend', 'cpu']);
+      assert.deepEqual(o, {
+        dataset: 'mnist',
+        data: '/d',
+        methods: ['hff', 'bp'],
+        epochs: 2,
+        layers: [100, 100],
+        limit: 500,
+        quick: true,
+        json: true,
+        batchSize: 64,
+        learningRate: 0.01,
+        backend: 'cpu',
+      });
+      assert.deepEqual(parseBenchOptions(['--dataset', 'cifar10', '--data', 'x']), {
+        dataset: 'cifar10',
+        data: 'x',
+        methods: ['hff', 'ff', 'bp'],
+        epochs: 1,
+        quick: false,
+        json: false,
+      });
+    });
+
+    it('rejects bad bench arguments with a usage error', async () => {
+      assert.throws(() => parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--methods', 'hff,svm']), (e: unknown) => e instanceof CliError && e.exitCode === 2 && /unknown: svm/.test(e.message));
+      assert.throws(() => parseBenchOptions(['--dataset', 'folder', '--data', 'x']), /Allowed choices are mnist, fashion-mnist, cifar10/);
+      const io = captureIO();
+      assert.equal(await main(['bench', '--dataset', 'mnist'], io), 2);
+      assert.match(io.stderr, /required option '--data <dir>' not specified/);
+    });
+  });
+});
