@@ -1,0 +1,647 @@
+#!/usr/bin/env node
+// Writes demo/flows.json, the flow `npm start` deploys: the bundled camera recording classified in one pass,
+// teaching by demonstration (inject buttons, POST /teach?label=NAME, MQTT hff/demo/teach), the drift monitor,
+// and MQTT/HTTP endpoints. Node positions live here so the flow can be regenerated after field changes:
+//
+//   node scripts/make-demo-flows.js [--out demo/flows.json]
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const outArg = process.argv.indexOf('--out');
+const out = outArg > 0 ? path.resolve(process.argv[outArg + 1]) : path.join(root, 'demo', 'flows.json');
+
+const TAB = 'hff-demo-tab';
+const nodes = [];
+const add = (node) => {
+  nodes.push({ z: TAB, ...node });
+  return node.id;
+};
+
+nodes.push({
+  id: TAB,
+  type: 'tab',
+  label: 'HFF demo: parts on a camera',
+  disabled: false,
+  info:
+    'The bundled recording (demo/camera.mcap) replays as the camera: 28x28 grey frames of parts (Fashion-MNIST test images, MIT licence, Zalando).\n\n' +
+    '1. Known parts are classified in one pass (hff-classify turns green).\n' +
+    "2. A part the model never saw ('Bag') comes up as unknown (yellow ring).\n" +
+    "3. Press **teach unknown as 'Bag'** (or `curl -X POST 'http://127.0.0.1:1880/teach?label=Bag'`): the last unknown frames become demonstrations.\n" +
+    '4. From the next pass of the recording on, the Bag is recognised.\n' +
+    '5. The recording ends with a lighting change (darker, noisy frames): the drift monitor turns yellow/red; teaching resets it and it stays green once the stream is back to normal.\n\n' +
+    'MQTT (embedded broker): results on `hff/demo/classification`, drift changes on `hff/demo/drift`, frames in on `hff/demo/camera` (PNG/JPEG or sensor_msgs/Image JSON), teach on `hff/demo/teach` (`{"label":"Bag"}`). HTTP: `GET /demo/state`, `POST /teach?label=NAME` (optional PNG/JPEG body).',
+});
+
+// ---- config nodes ----
+const MODEL = 'hff-demo-model';
+nodes.push({
+  id: MODEL,
+  type: 'hff-model',
+  name: 'demo-parts',
+  source: 'file',
+  path: 'hff-models/demo-parts',
+  backend: 'auto',
+  inputSize: '784',
+  inputShape: '28x28x1',
+  layers: '256,256',
+  classes: '',
+  tau: '',
+  learningRate: '',
+  unknownThreshold: '',
+  seed: '',
+  saveDelay: '1000',
+});
+const BROKER = 'hff-demo-broker';
+nodes.push({
+  id: BROKER,
+  type: 'mqtt-broker',
+  name: 'embedded broker (aedes)',
+  broker: '${HFF_DEMO_MQTT_HOST}',
+  port: '${HFF_DEMO_MQTT_PORT}',
+  clientid: '',
+  autoConnect: true,
+  usetls: false,
+  protocolVersion: '4',
+  keepalive: '60',
+  cleansession: true,
+  autoUnsubscribe: true,
+  birthTopic: '',
+  closeTopic: '',
+  willTopic: '',
+  sessionExpiry: '',
+});
+
+// ---- comments (the story, top to bottom) ----
+const comment = (id, name, x, y, info = '') => add({ id, type: 'comment', name, info, x, y, wires: [] });
+comment('c-camera', '1. Camera: the bundled recording replays (or frames arrive over MQTT)', 290, 40);
+comment('c-classify', '2. One pass: known parts green, never-seen parts yellow (unknown)', 1030, 40);
+comment('c-teach', '3. Teach by demonstration: button, POST /teach?label=NAME or MQTT hff/demo/teach', 340, 400);
+comment('c-drift', '4. Drift monitor: turns yellow/red when the lighting changes, back after re-teaching', 1120, 400);
+comment('c-state', '5. State for dashboards and tests: GET /demo/state', 250, 640);
+
+// ---- 1. camera ----
+add({
+  id: 'camera-bag',
+  type: 'hff-bag-in',
+  name: 'camera recording',
+  file: '${HFF_DEMO_BAG}',
+  topics: '/camera/image_raw,/demo/truth',
+  speedMode: 'recorded',
+  factor: 1,
+  start: '',
+  end: '',
+  loop: true,
+  autostart: true,
+  busyTimeout: 10,
+  x: 150,
+  y: 100,
+  wires: [['route-topic']],
+});
+add({
+  id: 'mqtt-camera',
+  type: 'mqtt in',
+  name: 'hff/demo/camera',
+  topic: 'hff/demo/camera',
+  qos: '0',
+  datatype: 'auto-detect',
+  broker: BROKER,
+  nl: false,
+  rap: true,
+  rh: 0,
+  inputs: 0,
+  x: 150,
+  y: 180,
+  wires: [['camera-image']],
+});
+add({
+  id: 'route-topic',
+  type: 'switch',
+  name: 'frame or truth',
+  property: 'topic',
+  propertyType: 'msg',
+  rules: [
+    { t: 'eq', v: '/camera/image_raw', vt: 'str' },
+    { t: 'eq', v: '/demo/truth', vt: 'str' },
+  ],
+  checkall: 'false',
+  repair: false,
+  outputs: 2,
+  x: 360,
+  y: 100,
+  wires: [['camera-image'], ['remember-truth']],
+});
+add({
+  id: 'remember-truth',
+  type: 'function',
+  name: 'remember ground truth',
+  func:
+    "// The recording carries each frame's true part on /demo/truth, just before the frame.\n" +
+    "const data = msg.payload && typeof msg.payload === 'object' ? msg.payload.data : msg.payload;\n" +
+    "try { flow.set('truth', JSON.parse(data)); } catch (e) { flow.set('truth', undefined); }\n" +
+    'return null;',
+  outputs: 0,
+  noerr: 0,
+  initialize: '',
+  finalize: '',
+  libs: [],
+  x: 580,
+  y: 140,
+  wires: [],
+});
+add({
+  id: 'camera-image',
+  type: 'hff-image',
+  name: 'frame to 28x28 grey',
+  model: MODEL,
+  width: '28',
+  height: '28',
+  channels: '1',
+  fit: 'fill',
+  centerCrop: '1',
+  normalize: 'unit',
+  x: 580,
+  y: 100,
+  wires: [['remember-frame']],
+});
+add({
+  id: 'remember-frame',
+  type: 'function',
+  name: 'keep recent frames',
+  func:
+    '// Keeps the latest frames for teaching by demonstration and tags the frame with its ground truth.\n' +
+    "const frames = flow.get('frames') || [];\n" +
+    'frames.push(msg.payload);\n' +
+    'if (frames.length > 20) frames.shift();\n' +
+    "flow.set('frames', frames);\n" +
+    "const truth = msg.topic === '/camera/image_raw' ? flow.get('truth') : undefined;\n" +
+    'if (truth) { msg.truth = truth.label; msg.segment = truth.segment; msg.frame = truth.frame; }\n' +
+    "flow.set('truth', undefined);\n" +
+    'return msg;',
+  outputs: 1,
+  noerr: 0,
+  initialize: '',
+  finalize: '',
+  libs: [],
+  x: 790,
+  y: 100,
+  wires: [['classify']],
+});
+
+// ---- 2. classify ----
+add({
+  id: 'classify',
+  type: 'hff-classify',
+  name: 'which part?',
+  model: MODEL,
+  topK: '3',
+  threshold: '',
+  scoring: '',
+  outputs: 2,
+  x: 990,
+  y: 100,
+  wires: [['result', 'drift'], ['remember-unknown', 'result', 'drift']],
+});
+add({
+  id: 'remember-unknown',
+  type: 'function',
+  name: 'keep unknown frames',
+  func:
+    '// Frames the model could not place: the demonstrations a "teach unknown as ..." uses.\n' +
+    "const unknown = flow.get('unknown') || [];\n" +
+    'unknown.push(msg.vector);\n' +
+    'if (unknown.length > 20) unknown.shift();\n' +
+    "flow.set('unknown', unknown);\n" +
+    'return null;',
+  outputs: 0,
+  noerr: 0,
+  initialize: '',
+  finalize: '',
+  libs: [],
+  x: 1220,
+  y: 180,
+  wires: [],
+});
+add({
+  id: 'result',
+  type: 'function',
+  name: 'result and tally',
+  func:
+    '// One small JSON result per frame, and a running tally for GET /demo/state.\n' +
+    'const p = msg.payload;\n' +
+    "const state = flow.get('state') || { frames: 0, known: 0, unknown: 0, correct: 0, withTruth: 0, recent: [] };\n" +
+    'const r = { label: p.label, score: Math.round(p.score * 1000) / 1000, known: p.known, truth: msg.truth, segment: msg.segment, frame: msg.frame, at: Date.now() };\n' +
+    'state.frames += 1;\n' +
+    'if (p.known) state.known += 1; else state.unknown += 1;\n' +
+    'if (msg.truth !== undefined) { state.withTruth += 1; if (p.known && p.label === msg.truth) state.correct += 1; }\n' +
+    'state.last = r;\n' +
+    'state.recent.push(r);\n' +
+    'if (state.recent.length > 50) state.recent.shift();\n' +
+    "flow.set('state', state);\n" +
+    'return { topic: \'hff/demo/classification\', payload: r };',
+  outputs: 1,
+  noerr: 0,
+  initialize: '',
+  finalize: '',
+  libs: [],
+  x: 1220,
+  y: 100,
+  wires: [['mqtt-classification', 'debug-classification']],
+});
+add({
+  id: 'mqtt-classification',
+  type: 'mqtt out',
+  name: 'hff/demo/classification',
+  topic: '',
+  qos: '0',
+  retain: 'false',
+  respTopic: '',
+  contentType: '',
+  userProps: '',
+  correl: '',
+  expiry: '',
+  broker: BROKER,
+  x: 1470,
+  y: 80,
+  wires: [],
+});
+add({
+  id: 'debug-classification',
+  type: 'debug',
+  name: 'classifications',
+  active: false,
+  tosidebar: true,
+  console: false,
+  tostatus: false,
+  complete: 'payload',
+  targetType: 'msg',
+  statusVal: '',
+  statusType: 'auto',
+  x: 1450,
+  y: 130,
+  wires: [],
+});
+
+// ---- 3. teach ----
+add({
+  id: 'inject-teach-bag',
+  type: 'inject',
+  name: "teach unknown as 'Bag'",
+  props: [{ p: 'payload' }],
+  repeat: '',
+  crontab: '',
+  once: false,
+  onceDelay: 0.1,
+  topic: '',
+  payload: '{"label":"Bag","from":"unknown","n":5}',
+  payloadType: 'json',
+  x: 180,
+  y: 460,
+  wires: [['demonstrations']],
+});
+add({
+  id: 'http-teach',
+  type: 'http in',
+  name: '',
+  url: '/teach',
+  method: 'post',
+  upload: false,
+  swaggerDoc: '',
+  x: 150,
+  y: 520,
+  wires: [['teach-body']],
+});
+add({
+  id: 'mqtt-teach',
+  type: 'mqtt in',
+  name: 'hff/demo/teach',
+  topic: 'hff/demo/teach',
+  qos: '1',
+  datatype: 'json',
+  broker: BROKER,
+  nl: false,
+  rap: true,
+  rh: 0,
+  inputs: 0,
+  x: 160,
+  y: 580,
+  wires: [['demonstrations']],
+});
+add({
+  id: 'teach-body',
+  type: 'switch',
+  name: 'picture in the body?',
+  property: 'payload',
+  propertyType: 'msg',
+  rules: [{ t: 'istype', v: 'buffer', vt: 'buffer' }, { t: 'else' }],
+  checkall: 'false',
+  repair: false,
+  outputs: 2,
+  x: 360,
+  y: 520,
+  wires: [['teach-image'], ['demonstrations']],
+});
+add({
+  id: 'teach-image',
+  type: 'hff-image',
+  name: 'picture to 28x28 grey',
+  model: MODEL,
+  width: '28',
+  height: '28',
+  channels: '1',
+  fit: 'fill',
+  centerCrop: '1',
+  normalize: 'unit',
+  x: 580,
+  y: 500,
+  wires: [['demonstrations']],
+});
+add({
+  id: 'demonstrations',
+  type: 'function',
+  name: 'demonstrations + label',
+  func:
+    '// Label from the button/MQTT payload or the query string (?label=NAME&n=5&from=unknown|recent).\n' +
+    '// Demonstrations: a picture from the HTTP body (after hff-image), else the last n unknown (or recent) frames.\n' +
+    'const q = (msg.req && msg.req.query) || {};\n' +
+    "const p = msg.payload && typeof msg.payload === 'object' && !ArrayBuffer.isView(msg.payload) && !Array.isArray(msg.payload) ? msg.payload : {};\n" +
+    'const label = String(q.label || p.label || msg.label || \'\').trim();\n' +
+    'const fail = (status, error) => { msg.statusCode = status; msg.payload = { error }; node.send([null, msg]); return null; };\n' +
+    "if (!label) return fail(400, 'give the part name: ?label=NAME or {\"label\": NAME}');\n" +
+    'let examples;\n' +
+    'if (ArrayBuffer.isView(msg.payload) && !Buffer.isBuffer(msg.payload)) {\n' +
+    '  examples = [msg.payload];\n' +
+    '} else {\n' +
+    "  const from = String(q.from || p.from || 'unknown');\n" +
+    '  const n = Math.max(1, Math.min(20, Number(q.n || p.n || 5)));\n' +
+    "  const pool = flow.get(from === 'recent' ? 'frames' : 'unknown') || [];\n" +
+    '  examples = pool.slice(-n);\n' +
+    "  if (examples.length === 0) return fail(409, `no ${from} frames yet to teach from`);\n" +
+    "  if (from !== 'recent') flow.set('unknown', []);\n" +
+    '}\n' +
+    'msg.label = label;\n' +
+    'msg.payload = examples;\n' +
+    'return [msg, null];',
+  outputs: 2,
+  noerr: 0,
+  initialize: '',
+  finalize: '',
+  libs: [],
+  x: 800,
+  y: 520,
+  wires: [['teach'], ['has-response']],
+});
+add({
+  id: 'inject-forget-bag',
+  type: 'inject',
+  name: "forget 'Bag'",
+  props: [{ p: 'topic', vt: 'str' }, { p: 'label', v: 'Bag', vt: 'str' }],
+  repeat: '',
+  crontab: '',
+  once: false,
+  onceDelay: 0.1,
+  topic: 'forget',
+  x: 800,
+  y: 580,
+  wires: [['teach']],
+});
+add({
+  id: 'teach',
+  type: 'hff-teach',
+  name: 'teach',
+  model: MODEL,
+  mode: 'mean',
+  rate: '',
+  meanOf: '',
+  x: 1010,
+  y: 520,
+  wires: [['teach-reply', 'reset-drift']],
+});
+add({
+  id: 'teach-reply',
+  type: 'function',
+  name: 'reply',
+  func:
+    '// A short answer (the prototype sums stay out of the HTTP reply).\n' +
+    'const p = msg.payload;\n' +
+    'msg.payload = { action: p.action, label: p.label, created: p.created, count: p.count, examples: p.examples, classes: p.classes, version: p.version };\n' +
+    "flow.set('classes', p.classes);\n" +
+    "// Teaching resets the drift monitor (wired below), so its state starts over too.\n" +
+    "if (p.action === 'teach') flow.set('drift', { state: 'ok', drifts: 0, n: 0, reset: true, at: Date.now() });\n" +
+    'return msg;',
+  outputs: 1,
+  noerr: 0,
+  initialize: '',
+  finalize: '',
+  libs: [],
+  x: 1190,
+  y: 520,
+  wires: [['has-response', 'debug-teach']],
+});
+add({
+  id: 'has-response',
+  type: 'switch',
+  name: 'HTTP request?',
+  property: 'res',
+  propertyType: 'msg',
+  rules: [{ t: 'nnull' }],
+  checkall: 'true',
+  repair: false,
+  outputs: 1,
+  x: 1190,
+  y: 580,
+  wires: [['http-teach-response']],
+});
+add({
+  id: 'http-teach-response',
+  type: 'http response',
+  name: '',
+  statusCode: '',
+  headers: {},
+  x: 1390,
+  y: 580,
+  wires: [],
+});
+add({
+  id: 'debug-teach',
+  type: 'debug',
+  name: 'taught',
+  active: true,
+  tosidebar: true,
+  console: false,
+  tostatus: false,
+  complete: 'payload',
+  targetType: 'msg',
+  statusVal: '',
+  statusType: 'auto',
+  x: 1380,
+  y: 520,
+  wires: [],
+});
+
+// ---- 4. drift ----
+add({
+  id: 'reset-drift',
+  type: 'change',
+  name: 'after teaching: start over',
+  rules: [{ t: 'set', p: 'reset', pt: 'msg', to: 'true', tot: 'bool' }],
+  x: 1230,
+  y: 460,
+  wires: [['drift']],
+});
+add({
+  id: 'inject-reset-drift',
+  type: 'inject',
+  name: 'reset drift monitor',
+  props: [{ p: 'reset', v: 'true', vt: 'bool' }],
+  repeat: '',
+  crontab: '',
+  once: false,
+  onceDelay: 0.1,
+  topic: '',
+  x: 1250,
+  y: 300,
+  wires: [['drift']],
+});
+add({
+  id: 'drift',
+  type: 'hff-drift',
+  name: 'similarity drift',
+  detector: 'page-hinkley',
+  direction: 'down',
+  phDelta: '0.02',
+  phLambda: '2',
+  phAlpha: '',
+  minInstances: '30',
+  adwinDelta: '',
+  adwinClock: '',
+  ddmWarning: '',
+  ddmDrift: '',
+  holdMs: '5000',
+  outputs: 2,
+  x: 1460,
+  y: 260,
+  wires: [[], ['drift-change']],
+});
+add({
+  id: 'drift-change',
+  type: 'function',
+  name: 'drift state',
+  func:
+    "const d = msg.drift;\n" +
+    "flow.set('drift', { state: d.state, drifts: d.drifts, n: d.n, statistic: d.statistic, at: Date.now() });\n" +
+    "return { topic: 'hff/demo/drift', payload: { state: d.state, drifts: d.drifts, n: d.n } };",
+  outputs: 1,
+  noerr: 0,
+  initialize: '',
+  finalize: '',
+  libs: [],
+  x: 1660,
+  y: 260,
+  wires: [['mqtt-drift', 'debug-drift']],
+});
+add({
+  id: 'mqtt-drift',
+  type: 'mqtt out',
+  name: 'hff/demo/drift',
+  topic: '',
+  qos: '1',
+  retain: 'true',
+  respTopic: '',
+  contentType: '',
+  userProps: '',
+  correl: '',
+  expiry: '',
+  broker: BROKER,
+  x: 1860,
+  y: 240,
+  wires: [],
+});
+add({
+  id: 'debug-drift',
+  type: 'debug',
+  name: 'drift changes',
+  active: true,
+  tosidebar: true,
+  console: false,
+  tostatus: false,
+  complete: 'payload',
+  targetType: 'msg',
+  statusVal: '',
+  statusType: 'auto',
+  x: 1860,
+  y: 290,
+  wires: [],
+});
+
+// ---- 5. state ----
+add({
+  id: 'http-state',
+  type: 'http in',
+  name: '',
+  url: '/demo/state',
+  method: 'get',
+  upload: false,
+  swaggerDoc: '',
+  x: 160,
+  y: 700,
+  wires: [['state']],
+});
+add({
+  id: 'state',
+  type: 'function',
+  name: 'demo state',
+  func:
+    "const state = flow.get('state') || { frames: 0, known: 0, unknown: 0, correct: 0, withTruth: 0, recent: [] };\n" +
+    "msg.payload = { ...state, drift: flow.get('drift') || { state: 'ok', drifts: 0 }, classes: flow.get('classes'), unknownFrames: (flow.get('unknown') || []).length };\n" +
+    'return msg;',
+  outputs: 1,
+  noerr: 0,
+  initialize: '',
+  finalize: '',
+  libs: [],
+  x: 370,
+  y: 700,
+  wires: [['http-state-response']],
+});
+add({
+  id: 'http-state-response',
+  type: 'http response',
+  name: '',
+  statusCode: '',
+  headers: {},
+  x: 570,
+  y: 700,
+  wires: [],
+});
+add({
+  id: 'catch-all',
+  type: 'catch',
+  name: 'errors',
+  scope: null,
+  uncaught: false,
+  x: 780,
+  y: 700,
+  wires: [['debug-errors']],
+});
+add({
+  id: 'debug-errors',
+  type: 'debug',
+  name: 'errors',
+  active: true,
+  tosidebar: true,
+  console: true,
+  tostatus: false,
+  complete: 'error',
+  targetType: 'msg',
+  statusVal: '',
+  statusType: 'auto',
+  x: 970,
+  y: 700,
+  wires: [],
+});
+
+fs.mkdirSync(path.dirname(out), { recursive: true });
+fs.writeFileSync(out, `${JSON.stringify(nodes, null, 2)}\n`);
+console.log(`wrote ${out}: ${nodes.length} nodes`);

@@ -1,0 +1,178 @@
+/**
+ * The demo's story, end to end: a real Node-RED 4 with the package, the demo flows deployed through the Admin
+ * API (without the recording, so the test drives the camera itself), frames published over a real MQTT broker,
+ * teaching over HTTP and an inject button, results read back over MQTT, node statuses over the editor websocket.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import mqtt from 'mqtt';
+import { AdminClient, waitFor, type FlowNode } from '../../src/demo/admin';
+import { ROOT, StatusWatcher, framePng, readDemoFrames, startDemoProcess, startMosquitto, type DemoFrame, type DemoProcess } from './harness';
+
+interface Classification {
+  label: string;
+  score: number;
+  known: boolean;
+}
+
+describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)', function () {
+  this.timeout(120_000);
+  let demo: DemoProcess;
+  let mosquitto: Awaited<ReturnType<typeof startMosquitto>>;
+  let admin: AdminClient;
+  let client: mqtt.MqttClient;
+  let statuses: StatusWatcher;
+  let frames: DemoFrame[];
+  const results: Classification[] = [];
+  const driftChanges: Array<{ state: string }> = [];
+  let waiter: ((r: Classification) => void) | undefined;
+
+  before(async () => {
+    frames = await readDemoFrames();
+    mosquitto = await startMosquitto();
+    demo = await startDemoProcess({
+      name: 'e2e-demo-flows',
+      args: ['--flows', 'none', ...(mosquitto ? ['--mqtt-broker', mosquitto.url] : [])],
+    });
+    admin = new AdminClient(demo.url);
+    client = await mqtt.connectAsync(demo.mqttUrl, { clientId: `hff-e2e-${process.pid}` });
+    client.on('message', (topic, payload) => {
+      const value = JSON.parse(payload.toString());
+      if (topic === 'hff/demo/classification') {
+        results.push(value);
+        const w = waiter;
+        waiter = undefined;
+        w?.(value);
+      } else if (topic === 'hff/demo/drift') driftChanges.push(value);
+    });
+    await client.subscribeAsync(['hff/demo/classification', 'hff/demo/drift']);
+    statuses = await StatusWatcher.connect(demo.url);
+
+    // The demo flows as `npm start` installs them, minus the recording: this test is the camera.
+    const flows = JSON.parse(fs.readFileSync(path.join(ROOT, 'demo', 'flows.json'), 'utf8')) as FlowNode[];
+    const deployed = flows.filter((n) => n.type !== 'hff-bag-in');
+    for (const n of deployed) {
+      if (Array.isArray(n.wires)) n.wires = (n.wires as string[][]).map((w) => w.filter((id) => id !== 'camera-bag'));
+    }
+    await admin.deploy(deployed);
+    await waitFor('the MQTT nodes to connect', () => statuses.seen('mqtt-camera', 'green'), 20_000);
+  });
+
+  after(async () => {
+    statuses?.close();
+    await client?.endAsync().catch(() => undefined);
+    const code = await demo?.stop();
+    await mosquitto?.stop();
+    assert.equal(code, 0, 'Node-RED stopped cleanly on SIGINT');
+  });
+
+  /** Publishes one frame as PNG on hff/demo/camera and waits for its classification. */
+  async function classify(frame: DemoFrame): Promise<Classification> {
+    const png = await framePng(frame);
+    const result = new Promise<Classification>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no classification for frame ${frame.frame} within 10 s\n${demo.output().slice(-2000)}`)), 10_000);
+      waiter = (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      };
+    });
+    await client.publishAsync('hff/demo/camera', png);
+    return result;
+  }
+
+  const segment = (name: string) => frames.filter((f) => f.segment === name);
+
+  it('deploys with every node started and the package loaded', async () => {
+    const sets = await admin.nodes();
+    const ours = sets.filter((s) => s.module === 'node-red-contrib-hff');
+    for (const type of ['hff-model', 'hff-image', 'hff-classify', 'hff-teach', 'hff-drift']) {
+      const set = ours.find((s) => s.types.includes(type));
+      assert.ok(set, `${type} is installed`);
+      assert.equal(set.err, undefined, `${type} loaded without error`);
+    }
+    assert.equal(await admin.flowState(), 'start');
+  });
+
+  it('classifies known parts in one pass (green status)', async () => {
+    const known = segment('known').slice(0, 30);
+    let correct = 0;
+    for (const f of known) {
+      const r = await classify(f);
+      if (r.known && r.label === f.label) correct += 1;
+    }
+    assert.ok(correct >= 0.7 * known.length, `known parts recognised: ${correct}/${known.length}`);
+    assert.ok(statuses.seen('classify', 'green'), 'hff-classify showed a green status');
+  });
+
+  it("shows a never-seen part ('Bag') as unknown, learns it from a few demonstrations and recognises it from then on", async () => {
+    const bags = segment('unseen');
+    const before = [];
+    for (const f of bags.slice(0, 8)) before.push(await classify(f));
+    assert.ok(before.every((r) => !r.known), `the unseen part is unknown: ${JSON.stringify(before.map((r) => [r.label, r.score]))}`);
+    await waitFor('hff-classify to show a yellow (unknown) status', () => statuses.seen('classify', 'yellow'), 3000);
+
+    const res = await admin.request('POST', '/teach?label=Bag&n=5');
+    assert.equal(res.status, 200, res.text);
+    const taught = res.json() as { label: string; created: boolean; count: number; classes: string[] };
+    assert.equal(taught.label, 'Bag');
+    assert.equal(taught.created, true);
+    assert.equal(taught.count, 5);
+    assert.ok(taught.classes.includes('Bag'));
+    await waitFor('hff-teach status', () => statuses.last('teach')?.fill === 'green', 5000);
+
+    const after = [];
+    for (const f of bags.slice(8, 28)) after.push(await classify(f));
+    const recognised = after.filter((r) => r.known && r.label === 'Bag').length;
+    assert.ok(recognised >= 0.7 * after.length, `Bag recognised after teaching: ${recognised}/${after.length}`);
+
+    // The trained parts are still recognised after teaching.
+    let correct = 0;
+    let asBag = 0;
+    const known = segment('known').slice(30, 70);
+    for (const f of known) {
+      const r = await classify(f);
+      if (r.known && r.label === f.label) correct += 1;
+      if (r.label === 'Bag') asBag += 1;
+    }
+    // Imprinting a new class costs the trained ones accuracy: on the whole Fashion-MNIST test split, teaching Bag
+    // from 5 unknown frames takes known-class accuracy of the bundled model from 85.6% to about 60% (37% of known
+    // images then go to Bag). This floor guards against a collapse, not the target (see the report/README).
+    assert.ok(correct >= 0.45 * known.length, `known parts still recognised: ${correct}/${known.length} (${asBag} taken for Bag)`);
+  });
+
+  it('turns the drift monitor yellow/red on the lighting change and back to ok after re-teaching', async () => {
+    const since = Date.now();
+    for (const f of segment('known').slice(70, 100)) await classify(f);
+    for (const f of segment('dim')) await classify(f);
+    await waitFor('a drift change on MQTT hff/demo/drift', () => driftChanges.some((d) => d.state === 'drift' || d.state === 'warning'), 5000);
+    assert.ok(statuses.seen('drift', 'red', since) || statuses.seen('drift', 'yellow', since), 'hff-drift turned yellow or red');
+
+    // Re-teaching (here: the inject button teaching the recent unknown frames) starts the monitor over.
+    const res = await admin.request('POST', '/teach?label=Bag&n=3');
+    assert.equal(res.status, 200, res.text);
+    const resetAt = Date.now();
+    for (const f of segment('known').slice(0, 40)) await classify(f);
+    await waitFor('hff-drift back to green', () => statuses.last('drift')?.fill === 'green' && (statuses.last('drift')?.at ?? 0) >= resetAt, 8000);
+    const state = (await admin.request('GET', '/demo/state')).json() as { drift: { state: string } };
+    assert.equal(state.drift.state, 'ok');
+  });
+
+  it('forgets a part with the inject button', async () => {
+    const since = Date.now();
+    await admin.inject('inject-forget-bag');
+    await waitFor('a teach status naming Bag after the forget button', () => statuses.events.some((e) => e.id === 'teach' && e.at >= since && /Bag/.test(e.text ?? '')), 5000).catch((err: Error) => {
+      throw new Error(`${err.message}; teach statuses: ${JSON.stringify(statuses.events.filter((e) => e.id === 'teach').slice(-5))}`);
+    });
+    const state = (await admin.request('GET', '/demo/state')).json() as { classes: string[] };
+    assert.ok(!state.classes.includes('Bag'), `classes after forgetting: ${state.classes.join(', ')}`);
+    const r = await classify(segment('unseen')[30]);
+    assert.notEqual(r.label, 'Bag');
+  });
+
+  it('answers a teach request without a label with 400', async () => {
+    const res = await admin.request('POST', '/teach');
+    assert.equal(res.status, 400);
+    assert.match(res.text, /label/);
+  });
+});
