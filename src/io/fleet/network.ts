@@ -1,0 +1,116 @@
+import { createHash } from 'node:crypto';
+import type { HffNetwork } from '../../hff';
+import { canonicalJson } from './format';
+import type { MergedClass } from './state';
+
+/** Where merged class prototypes go (an HffNetwork through NetworkFleetTarget, or anything else). */
+export interface FleetTarget {
+  /** Units per layer; updates for other shapes are rejected. */
+  readonly layers: number[];
+  /** Fingerprint of the weights; updates stamped with another one are rejected. */
+  readonly model?: string;
+  /** Called with the fleet-wide merge of a class whenever it changes. */
+  apply(merged: MergedClass): void;
+}
+
+/**
+ * A short hash of everything that shapes a representation (architecture, activation, input
+ * normalisation, weights and biases): instances whose fingerprints match can share prototypes.
+ * Prototypes and class lists are left out, since those are exactly what teaching changes.
+ */
+export function modelFingerprint(net: HffNetwork): string {
+  const files = net.toModelFiles();
+  const c = net.config;
+  const hash = createHash('sha256');
+  hash.update(canonicalJson({ inputSize: c.inputSize, layers: c.layers, activation: c.activation, normalizeInput: c.normalizeInput }));
+  for (let l = 0; l < c.layers.length; l++) {
+    for (const part of ['weight', 'bias']) {
+      const t = files.tensors[`layers.${l}.${part}`];
+      hash.update(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    }
+  }
+  return `sha256:${hash.digest('hex').slice(0, 32)}`;
+}
+
+interface BaseClass {
+  /** Per layer unit direction of the class as loaded. */
+  directions: Float64Array[];
+  count: number;
+}
+
+export interface NetworkFleetTargetOptions {
+  /**
+   * Keep what the model already knew about a class (its prototype weighted by its count, as loaded)
+   * in the merge, so teaching refines classes a model was trained on instead of replacing them
+   * (default true). Every instance must load the same model file for the fleet to agree.
+   */
+  includeBase?: boolean;
+  /** Called after a class was set from the fleet merge. */
+  onApplied?: (merged: MergedClass, result: { created: boolean; version: number }) => void;
+}
+
+/**
+ * Applies fleet merges to an HffNetwork: the class prototype at every layer becomes the direction
+ * of (base count × base direction + Σ over origins of their sums), i.e. the count-weighted mean of
+ * all demonstrations fleet-wide, and the class count their total.
+ */
+export class NetworkFleetTarget implements FleetTarget {
+  readonly net: HffNetwork;
+  readonly layers: number[];
+  readonly model: string;
+  readonly #base = new Map<string, BaseClass>();
+  readonly #onApplied: NetworkFleetTargetOptions['onApplied'];
+
+  constructor(net: HffNetwork, options: NetworkFleetTargetOptions = {}) {
+    this.net = net;
+    this.layers = [...net.config.layers];
+    this.model = modelFingerprint(net);
+    this.#onApplied = options.onApplied;
+    if (options.includeBase !== false) this.#snapshotBase();
+  }
+
+  /** Classes whose loaded prototypes take part in merges, with their counts. */
+  baseClasses(): Array<{ label: string; count: number }> {
+    return [...this.#base.entries()].map(([label, b]) => ({ label, count: b.count }));
+  }
+
+  apply(merged: MergedClass): void {
+    const base = this.#base.get(merged.label);
+    const perLayer = merged.sums.map((sum, l) => {
+      const out = new Float64Array(sum);
+      if (base) {
+        const d = base.directions[l];
+        for (let u = 0; u < out.length; u++) out[u] += base.count * d[u];
+      }
+      return Float32Array.from(out);
+    });
+    const count = merged.count + (base?.count ?? 0);
+    // All-zero sums (only demonstrations past a meanOf cap) carry no direction: leave the class alone.
+    if (perLayer.some((v) => v.every((x) => x === 0))) return;
+    const result = this.net.setClassPrototypes(merged.label, perLayer, count);
+    this.#onApplied?.(merged, result);
+  }
+
+  #snapshotBase(): void {
+    const m = this.net.config.prototypesPerClass;
+    const protos = this.net.readPrototypes();
+    this.net.classes.forEach((label, i) => {
+      const count = this.net.counts[i];
+      if (!(count > 0)) return;
+      const directions = this.layers.map((units, l) => {
+        const d = new Float64Array(units);
+        // Several prototypes per class: their normalised sum stands for the class.
+        for (let j = 0; j < m; j++) {
+          const off = (i * m + j) * units;
+          for (let u = 0; u < units; u++) d[u] += protos[l][off + u];
+        }
+        let norm = 0;
+        for (let u = 0; u < units; u++) norm += d[u] * d[u];
+        norm = Math.sqrt(norm);
+        if (norm > 0) for (let u = 0; u < units; u++) d[u] /= norm;
+        return d;
+      });
+      this.#base.set(label, { directions, count });
+    });
+  }
+}

@@ -1,0 +1,126 @@
+/** nodes/shared/fleet-sync: the Node-RED glue between an hff-model's controller and FleetSync (aedes broker). */
+import assert from 'node:assert/strict';
+import * as os from 'node:os';
+import type { Node, NodeAPI } from 'node-red';
+import { createEngine } from '../../src/engines/backend';
+import type { Engine } from '../../src/engines/types';
+import { HffNetwork } from '../../src/hff';
+import { attachFleetSync, fleetFor, fleetSettings, type FleetModelHost } from '../../nodes/shared/fleet-sync';
+import { startAedes, until, type Broker } from '../nodes/io/support';
+
+interface FakeNode {
+  logs: string[];
+  warnings: string[];
+  errors: string[];
+}
+
+function fakeNode(): Node & FakeNode {
+  const n: FakeNode = { logs: [], warnings: [], errors: [] };
+  return Object.assign(n, {
+    log: (t: string) => n.logs.push(t),
+    warn: (t: string) => n.warnings.push(t),
+    error: (t: string) => n.errors.push(t),
+  }) as unknown as Node & FakeNode;
+}
+
+class FakeModel implements FleetModelHost {
+  learnedCalls = 0;
+  readonly #listeners = new Set<(s: { phase: string }) => void>();
+  constructor(public net: HffNetwork) {}
+  ready(): Promise<HffNetwork> {
+    return Promise.resolve(this.net);
+  }
+  learned(): void {
+    this.learnedCalls++;
+  }
+  onState(listener: (s: { phase: string }) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+  /** Simulates hff-teach's 'reset': a fresh network replaces the old one. */
+  replace(net: HffNetwork): void {
+    this.net = net;
+    for (const l of this.#listeners) l({ phase: 'ready' });
+  }
+}
+
+const RED = {} as NodeAPI;
+
+describe('fleet glue for hff-model (nodes/shared/fleet-sync)', function () {
+  this.timeout(20000);
+  let engine: Engine;
+  let broker: Broker;
+  const nets: HffNetwork[] = [];
+  const closers: Array<() => Promise<void>> = [];
+
+  before(async () => {
+    engine = await createEngine(process.env.HFF_BACKEND ?? 'wasm');
+    broker = await startAedes();
+  });
+  afterEach(async () => {
+    await Promise.all(closers.splice(0).map((c) => c()));
+    nets.splice(0).forEach((n) => n.dispose());
+  });
+  after(async () => {
+    await broker.stop();
+  });
+
+  const net = (): HffNetwork => {
+    const n = HffNetwork.create(engine, { inputSize: 6, layers: [10, 8], seed: 3 });
+    nets.push(n);
+    return n;
+  };
+
+  it('reads the dialog: no broker, no fleet; origin defaults to hostname:node id; secrets from credentials', () => {
+    assert.equal(fleetSettings({ fleetBroker: ' ' }, {}, 'abc'), undefined);
+    assert.deepEqual(fleetSettings({ fleetBroker: 'mqtt://b:1883' }, { fleetSecret: 's', fleetPassword: '' }, 'abc'), {
+      broker: 'mqtt://b:1883', topicBase: 'hff/fleet', origin: `${os.hostname()}:abc`, secret: 's', username: undefined, password: undefined,
+    });
+    assert.equal(fleetSettings({ fleetBroker: 'mqtt://b', fleetOrigin: 'arm-2', fleetTopic: 'plant/hff' }, undefined, 'x')?.origin, 'arm-2');
+  });
+
+  it('shares teach results once, merges remote classes into the model, and follows a reset', async () => {
+    const settings = (origin: string) => ({ broker: broker.url, topicBase: 'glue/test', origin, secret: 'k' });
+    const nodeA = fakeNode();
+    const nodeB = fakeNode();
+    const modelA = new FakeModel(net());
+    const modelB = new FakeModel(net());
+    const linkA = attachFleetSync(RED, nodeA, modelA, settings('A'));
+    const linkB = attachFleetSync(RED, nodeB, modelB, settings('B'));
+    assert.ok(linkA && linkB);
+    closers.push(() => linkA.close(), () => linkB.close());
+    assert.equal(fleetFor(modelA), linkA);
+    assert.equal(attachFleetSync(RED, nodeA, modelA, settings('A')), linkA, 'one link per model');
+    assert.equal(attachFleetSync(RED, nodeA, new FakeModel(modelA.net), undefined), undefined);
+    await Promise.all([linkA.connected(), linkB.connected()]);
+
+    const rows = Float32Array.from([1, 0.5, 0, 0, 0.2, 0.1, 0.9, 0.6, 0.1, 0, 0.2, 0.1]);
+    const r = modelA.net.teach('bolt', rows, 2);
+    linkA.publishLocal(r);
+    linkA.publishLocal(r); // handed over twice (e.g. native hook and a flow): shared once
+    await until(() => modelB.net.classes.includes('bolt'), 'B learns bolt');
+    assert.equal(modelB.net.counts[0], 2);
+    assert.ok(modelB.learnedCalls > 0, 'a merge is saved like teaching');
+    assert.ok(nodeB.logs.some((l) => /class 'bolt' updated by 'A'/.test(l)), nodeB.logs.join('\n'));
+    assert.equal(linkA.sync?.state.contribution('bolt', 'A')?.version, 1);
+
+    // B is reset to a fresh network: the fleet's classes are applied to it again.
+    modelB.replace(net());
+    await until(() => modelB.net.classes.includes('bolt'), 'the fresh network gets bolt again');
+    assert.equal(nodeA.warnings.length + nodeB.warnings.length, 0, [...nodeA.warnings, ...nodeB.warnings].join('\n'));
+  });
+
+  it('logs rejected updates from an instance with another secret', async () => {
+    const good = fakeNode();
+    const model = new FakeModel(net());
+    const link = attachFleetSync(RED, good, model, { broker: broker.url, topicBase: 'glue/secret', origin: 'good', secret: 'right' });
+    const rogueModel = new FakeModel(net());
+    const rogue = attachFleetSync(RED, fakeNode(), rogueModel, { broker: broker.url, topicBase: 'glue/secret', origin: 'rogue', secret: 'wrong' });
+    assert.ok(link && rogue);
+    closers.push(() => link.close(), () => rogue.close());
+    await Promise.all([link.connected(), rogue.connected()]);
+    rogue.publishLocal(rogueModel.net.teach('fake', Float32Array.from([0, 0, 1, 1, 0, 0]), 1));
+    await until(() => good.warnings.some((w) => /rejected bad-signature update/.test(w)), 'a logged rejection');
+    assert.ok(!model.net.classes.includes('fake'));
+  });
+});
