@@ -1,8 +1,11 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 import type { Engine } from './types';
 
+/** The tfjs backends. */
 export type BackendChoice = 'auto' | 'tfjs-node' | 'wasm' | 'cpu';
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tfjs-node', 'wasm', 'cpu'];
+/** Every engine choice: the tfjs backends and the onnx engine (onnxruntime-node, an optional dependency). */
+export type EngineChoice = BackendChoice | 'onnx';
+export const BACKEND_CHOICES: readonly EngineChoice[] = ['auto', 'onnx', 'tfjs-node', 'wasm', 'cpu'];
 
 type Tf = typeof tfTypes;
 let tfModule: Tf | undefined;
@@ -28,8 +31,8 @@ function tryLoadTfjsNode(): boolean {
   return tfjsNodeLoadError === undefined && tf().findBackend('tensorflow') !== null;
 }
 
-function parseChoice(value: string, origin: string): BackendChoice {
-  if ((BACKEND_CHOICES as readonly string[]).includes(value)) return value as BackendChoice;
+function parseChoice(value: string, origin: string): EngineChoice {
+  if ((BACKEND_CHOICES as readonly string[]).includes(value)) return value as EngineChoice;
   throw new Error(`${origin}: unknown backend '${value}'; choose one of ${BACKEND_CHOICES.join(', ')}`);
 }
 
@@ -56,24 +59,62 @@ async function activate(choice: Exclude<BackendChoice, 'auto'>): Promise<void> {
   await t.ready();
 }
 
-/**
- * Selects the compute backend: an explicit choice, else $HFF_BACKEND, else tfjs-node when it loads and wasm
- * otherwise. tfjs has one active backend per process, so every model in a process shares it.
- */
-export async function selectBackend(choice?: BackendChoice | string): Promise<string> {
+function onnxRuntime(): typeof import('./onnx/runtime') {
+  return require('./onnx/runtime') as typeof import('./onnx/runtime');
+}
+
+/** Whether onnxruntime-node loads (cached), and why not when it does not. */
+export function onnxAvailability(): { available: boolean; reason?: string } {
+  const rt = onnxRuntime();
+  return rt.loadOnnxRuntime() ? { available: true } : { available: false, reason: rt.onnxLoadError() };
+}
+
+function resolveChoice(choice?: EngineChoice | string): Exclude<EngineChoice, 'auto'> {
   const requested = choice && choice !== 'auto'
     ? parseChoice(choice, 'backend option')
     : process.env.HFF_BACKEND
       ? parseChoice(process.env.HFF_BACKEND, 'HFF_BACKEND')
       : 'auto';
-  const resolved: Exclude<BackendChoice, 'auto'> = requested === 'auto' ? (tryLoadTfjsNode() ? 'tfjs-node' : 'wasm') : requested;
+  if (requested !== 'auto') return requested;
+  if (onnxAvailability().available) return 'onnx';
+  return tryLoadTfjsNode() ? 'tfjs-node' : 'wasm';
+}
+
+/**
+ * Selects the compute engine: an explicit choice, else $HFF_BACKEND, else (auto) the onnx engine when
+ * onnxruntime-node loads, else tfjs-node when it loads, else tfjs wasm. tfjs has one active backend per process,
+ * so every tfjs model in a process shares it; the onnx engine does not use tfjs and leaves its backend alone.
+ * Returns the engine name.
+ */
+export async function selectBackend(choice?: EngineChoice | string): Promise<string> {
+  const resolved = resolveChoice(choice);
+  if (resolved === 'onnx') {
+    const a = onnxAvailability();
+    if (!a.available) {
+      throw new Error(`backend onnx is not available (${a.reason ?? 'not installed'}); install onnxruntime-node or choose the wasm backend`);
+    }
+    return 'onnx';
+  }
   await activate(resolved);
   return TFJS_BACKENDS[resolved].engine;
 }
 
-/** An engine on the selected backend. */
-export async function createEngine(choice?: BackendChoice | string): Promise<Engine> {
+export interface EngineOptions {
+  /** onnx engine: ORT intra-op threads (default $HFF_ONNX_THREADS, else min(2, cores)). */
+  threads?: number;
+}
+
+let sharedOnnxEngine: import('./onnx/onnx-engine').OnnxEngine | undefined;
+
+/** An engine on the selected backend (the onnx engine is shared per process unless options are given). */
+export async function createEngine(choice?: EngineChoice | string, options: EngineOptions = {}): Promise<Engine> {
   const name = await selectBackend(choice);
+  if (name === 'onnx') {
+    const { OnnxEngine } = require('./onnx/onnx-engine') as typeof import('./onnx/onnx-engine');
+    if (options.threads !== undefined) return new OnnxEngine({ threads: options.threads });
+    if (!sharedOnnxEngine) sharedOnnxEngine = new OnnxEngine();
+    return sharedOnnxEngine;
+  }
   const { TfjsEngine } = require('./tfjs/tfjs-engine') as typeof import('./tfjs/tfjs-engine');
   return new TfjsEngine(name);
 }

@@ -1,0 +1,319 @@
+/**
+ * The onnx engine: HFF layers on onnxruntime-node's CPU provider. Each layer's forward pass and local-loss
+ * gradients are ONNX graphs (./graphs.ts) whose parameters are inputs, fed straight from the Float32Arrays the
+ * layer owns; gradients land in preallocated arrays and the optimiser updates the parameters in place
+ * (./kernels.ts). Sessions depend only on the layer's shape and loss settings, so the engine shares them
+ * between layers and models. Results equal the tfjs engine's within float32 rounding.
+ */
+import type {
+  Engine,
+  EngineLayer,
+  LayerForward,
+  LayerGradients,
+  LayerParams,
+  LayerSpec,
+  LayerStepResult,
+  OptimizerSettings,
+  PrototypeUpdate,
+} from '../types';
+import { layerForwardModel, layerFrozenForwardModel, layerTrainModel } from './graphs';
+import { adamUpdate, emaPrototypes, lossAndCorrect, normalizeRowsInPlace, sgdUpdate } from './kernels';
+import { type OnnxSessionOptions, type OrtTensor, SyncSession, floatTensor, loadOnnxRuntime, onnxLoadError, resolveThreads } from './runtime';
+import { AdamBlock } from './simd-adam';
+
+export const ONNX_ENGINE_NAME = 'onnx';
+
+/**
+ * Forward calls without a weight change after which a layer builds its own session with the weights as
+ * constants (prepacked by ORT): inference-heavy use gets the fast path, alternating train/forward use never pays
+ * for rebuilding.
+ */
+const FREEZE_AFTER_FORWARDS = process.env.HFF_ONNX_FREEZE_AFTER !== undefined ? Number(process.env.HFF_ONNX_FREEZE_AFTER) : 4;
+
+/** Buffers a layer holds: weight, bias, prototypes and an m and v moment for each (as the tfjs engine counts). */
+const BUFFERS_PER_LAYER = 9;
+
+export class OnnxEngine implements Engine {
+  readonly name = ONNX_ENGINE_NAME;
+  readonly threads: number;
+  private readonly sessions = new Map<string, SyncSession>();
+  private liveLayers = 0;
+
+  constructor(private readonly options: OnnxSessionOptions = {}) {
+    if (!loadOnnxRuntime()) throw new Error(`onnxruntime-node is not available (${onnxLoadError()})`);
+    this.threads = resolveThreads(options.threads);
+  }
+
+  createLayer(spec: LayerSpec, params: LayerParams, optimizer: OptimizerSettings): EngineLayer {
+    const layer = new OnnxLayer(this, spec, params, optimizer);
+    this.liveLayers += 1;
+    return layer;
+  }
+
+  liveTensors(): number {
+    return this.liveLayers * BUFFERS_PER_LAYER;
+  }
+
+  /** @internal */
+  layerDisposed(): void {
+    this.liveLayers -= 1;
+  }
+
+  /** @internal A cached session for a graph identified by `key`. */
+  session(key: string, build: () => Uint8Array): SyncSession {
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = this.newSession(build());
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  /** @internal A session the caller owns (and disposes). */
+  newSession(model: Uint8Array): SyncSession {
+    return new SyncSession(model, { ...this.options, threads: this.threads });
+  }
+
+  /** Releases the cached sessions (layers still alive rebuild theirs on next use). */
+  releaseSessions(): void {
+    for (const s of this.sessions.values()) s.dispose();
+    this.sessions.clear();
+  }
+}
+
+function checkLength(what: string, data: Float32Array, expected: number): void {
+  if (data.length !== expected) throw new Error(`${what}: expected ${expected} values, got ${data.length}`);
+}
+
+export class OnnxLayer implements EngineLayer {
+  prototypeRows: number;
+  /** Weight, its gradient and moments, in one WebAssembly memory for the SIMD Adam. */
+  private readonly weightBlock: AdamBlock;
+  private readonly weight: Float32Array;
+  private readonly bias: Float32Array;
+  private prototypes: Float32Array;
+  private readonly weightM: Float32Array;
+  private readonly weightV: Float32Array;
+  private readonly biasM: Float32Array;
+  private readonly biasV: Float32Array;
+  private prototypesM: Float32Array;
+  private prototypesV: Float32Array;
+  private readonly gradWeight: Float32Array;
+  private readonly gradBias: Float32Array;
+  private gradPrototypes: Float32Array;
+  /** ORT tensors over the arrays above, built once (the arrays are updated in place). */
+  private readonly weightT: OrtTensor;
+  private readonly biasT: OrtTensor;
+  private prototypesT: OrtTensor;
+  private readonly gradWeightT: OrtTensor;
+  private readonly gradBiasT: OrtTensor;
+  private gradPrototypesT: OrtTensor;
+  private step = 0;
+  private disposed = false;
+  /** Forward calls since the weights last changed, and the session built for the unchanged weights. */
+  private stableForwards = 0;
+  private frozen?: SyncSession;
+  /** Calls the frozen session served; the threshold grows when sessions die young (training between few predictions). */
+  private frozenUses = 0;
+  private freezeAfter = FREEZE_AFTER_FORWARDS;
+  private readonly forwardKey: string;
+  private readonly trainKey: string;
+
+  constructor(
+    private readonly engine: OnnxEngine,
+    readonly spec: LayerSpec,
+    params: LayerParams,
+    private readonly optimizer: OptimizerSettings,
+  ) {
+    const { inputSize, units } = spec;
+    checkLength('weight', params.weight, inputSize * units);
+    checkLength('bias', params.bias, units);
+    this.prototypeRows = params.prototypes.length / units;
+    if (!Number.isInteger(this.prototypeRows)) {
+      throw new Error(`prototypes: length ${params.prototypes.length} is not a multiple of ${units} units`);
+    }
+    this.weightBlock = new AdamBlock(inputSize * units);
+    this.weight = this.weightBlock.param;
+    this.weight.set(params.weight);
+    this.bias = Float32Array.from(params.bias);
+    this.prototypes = Float32Array.from(params.prototypes);
+    this.weightM = this.weightBlock.m;
+    this.weightV = this.weightBlock.v;
+    this.biasM = new Float32Array(units);
+    this.biasV = new Float32Array(units);
+    this.prototypesM = new Float32Array(this.prototypes.length);
+    this.prototypesV = new Float32Array(this.prototypes.length);
+    this.gradWeight = this.weightBlock.grad;
+    this.gradBias = new Float32Array(units);
+    this.gradPrototypes = new Float32Array(this.prototypes.length);
+    this.weightT = floatTensor(this.weight, [inputSize, units]);
+    this.biasT = floatTensor(this.bias, [units]);
+    this.prototypesT = floatTensor(this.prototypes, [this.prototypeRows, units]);
+    this.gradWeightT = floatTensor(this.gradWeight, [inputSize, units]);
+    this.gradBiasT = floatTensor(this.gradBias, [units]);
+    this.gradPrototypesT = floatTensor(this.gradPrototypes, [this.prototypeRows, units]);
+    const shape = `${inputSize}x${units}:${spec.activation}:${spec.normalizeInput ? 'n' : 'r'}`;
+    this.forwardKey = `forward:${shape}`;
+    this.trainKey = `train:${shape}:${spec.tau}:${spec.margin}:${spec.prototypesPerClass}`;
+  }
+
+  private checkBatch(x: Float32Array, batch: number): void {
+    if (this.disposed) throw new Error('layer used after it was disposed');
+    if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch must be a positive integer, got ${batch}`);
+    checkLength('input', x, batch * this.spec.inputSize);
+  }
+
+  private checkLabels(labels: Int32Array, batch: number): void {
+    if (labels.length !== batch) throw new Error(`expected ${batch} labels, got ${labels.length}`);
+    const classes = this.prototypeRows / this.spec.prototypesPerClass;
+    for (const label of labels) {
+      if (!(label >= 0 && label < classes)) throw new Error(`label ${label} is outside 0..${classes - 1}`);
+    }
+  }
+
+  forward(x: Float32Array, batch: number): LayerForward {
+    this.checkBatch(x, batch);
+    const { inputSize, units } = this.spec;
+    const z = new Float32Array(batch * units);
+    const cosines = new Float32Array(batch * this.prototypeRows);
+    const fetches = { z: floatTensor(z, [batch, units]), cos: floatTensor(cosines, [batch, this.prototypeRows]) };
+    const input = floatTensor(x, [batch, inputSize]);
+    this.stableForwards += 1;
+    if (!this.frozen && this.freezeAfter > 0 && this.stableForwards >= this.freezeAfter) {
+      this.frozen = this.engine.newSession(layerFrozenForwardModel(this.spec, this.weight, this.bias));
+      this.frozenUses = 0;
+    }
+    if (this.frozen) {
+      this.frozenUses += 1;
+      this.frozen.run({ x: input, prototypes: this.prototypesT }, fetches);
+    } else {
+      const session = this.engine.session(this.forwardKey, () => layerForwardModel(this.spec, true));
+      session.run({ x: input, weight: this.weightT, bias: this.biasT, prototypes: this.prototypesT }, fetches);
+    }
+    return { z, cosines };
+  }
+
+  /** Runs the training graph: fills the gradient arrays and returns z, cos and the loss figures. */
+  private runGradients(x: Float32Array, batch: number, labels: Int32Array) {
+    const { inputSize, units, prototypesPerClass: m, margin, tau } = this.spec;
+    const rows = this.prototypeRows;
+    const classes = rows / m;
+    const onehot = new Float32Array(batch * classes);
+    for (let b = 0; b < batch; b++) onehot[b * classes + labels[b]] = 1;
+    const feeds: Record<string, OrtTensor> = {
+      x: floatTensor(x, [batch, inputSize]),
+      weight: this.weightT,
+      bias: this.biasT,
+      prototypes: this.prototypesT,
+      onehot: floatTensor(onehot, [batch, classes]),
+      gradScale: floatTensor(Float32Array.of(1 / (batch * tau)), []),
+    };
+    if (margin !== 0) {
+      const shift = new Float32Array(batch * rows);
+      for (let b = 0; b < batch; b++) shift.fill(margin, b * rows + labels[b] * m, b * rows + (labels[b] + 1) * m);
+      feeds.shift = floatTensor(shift, [batch, rows]);
+    }
+    const z = new Float32Array(batch * units);
+    const cos = new Float32Array(batch * rows);
+    const logits = new Float32Array(batch * classes);
+    const session = this.engine.session(this.trainKey, () => layerTrainModel(this.spec));
+    session.run(feeds, {
+      z: floatTensor(z, [batch, units]),
+      cos: floatTensor(cos, [batch, rows]),
+      logits: floatTensor(logits, [batch, classes]),
+      gradWeight: this.gradWeightT,
+      gradBias: this.gradBiasT,
+      gradPrototypes: this.gradPrototypesT,
+    });
+    return { z, cos, ...lossAndCorrect(logits, labels, classes) };
+  }
+
+  gradients(x: Float32Array, batch: number, labels: Int32Array): LayerGradients {
+    this.checkBatch(x, batch);
+    this.checkLabels(labels, batch);
+    const r = this.runGradients(x, batch, labels);
+    return {
+      loss: r.loss,
+      weight: Float32Array.from(this.gradWeight),
+      bias: Float32Array.from(this.gradBias),
+      prototypes: Float32Array.from(this.gradPrototypes),
+    };
+  }
+
+  trainStep(
+    x: Float32Array,
+    batch: number,
+    labels: Int32Array,
+    options: { prototypeUpdate: PrototypeUpdate; emaRate: number },
+  ): LayerStepResult {
+    this.checkBatch(x, batch);
+    this.checkLabels(labels, batch);
+    this.step += 1;
+    const r = this.runGradients(x, batch, labels);
+    this.weightsChanged();
+    const o = this.optimizer;
+    const simd = o.kind === 'adam' && this.weightBlock.update(o.beta1, o.beta2, o.learningRate, o.epsilon, o.weightDecay, this.step);
+    if (!simd) this.update(this.weight, this.gradWeight, this.weightM, this.weightV, o.weightDecay);
+    this.update(this.bias, this.gradBias, this.biasM, this.biasV, 0);
+    if (options.prototypeUpdate === 'gradient') {
+      this.update(this.prototypes, this.gradPrototypes, this.prototypesM, this.prototypesV, 0);
+      normalizeRowsInPlace(this.prototypes, this.spec.units);
+    } else {
+      emaPrototypes(this.prototypes, this.spec.units, this.spec.prototypesPerClass, r.z, r.cos, labels, options.emaRate);
+    }
+    return { loss: r.loss, correct: r.correct, z: r.z };
+  }
+
+  /** Drops the session built for the previous weights. */
+  private weightsChanged(): void {
+    this.stableForwards = 0;
+    if (this.frozen) {
+      this.frozen.dispose();
+      this.frozen = undefined;
+      // Building costs tens of milliseconds for a 1000x1000 layer: wait longer next time if this one barely paid off.
+      this.freezeAfter = this.frozenUses < 64 ? Math.min(this.freezeAfter * 4, 4096) : FREEZE_AFTER_FORWARDS;
+    }
+  }
+
+  private update(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, weightDecay: number): void {
+    if (this.optimizer.kind === 'adam') adamUpdate(param, grad, m, v, this.optimizer, this.step, weightDecay);
+    else sgdUpdate(param, grad, m, this.optimizer, weightDecay);
+  }
+
+  readParams(): LayerParams {
+    this.checkUsable();
+    return { weight: Float32Array.from(this.weight), bias: Float32Array.from(this.bias), prototypes: Float32Array.from(this.prototypes) };
+  }
+
+  readPrototypes(): Float32Array {
+    this.checkUsable();
+    return Float32Array.from(this.prototypes);
+  }
+
+  setPrototypes(prototypes: Float32Array): void {
+    this.checkUsable();
+    const units = this.spec.units;
+    const rows = prototypes.length / units;
+    if (!Number.isInteger(rows)) {
+      throw new Error(`prototypes: length ${prototypes.length} is not a multiple of ${units} units`);
+    }
+    this.prototypes = Float32Array.from(prototypes);
+    this.prototypesM = new Float32Array(prototypes.length);
+    this.prototypesV = new Float32Array(prototypes.length);
+    this.gradPrototypes = new Float32Array(prototypes.length);
+    this.prototypesT = floatTensor(this.prototypes, [rows, units]);
+    this.gradPrototypesT = floatTensor(this.gradPrototypes, [rows, units]);
+    this.prototypeRows = rows;
+  }
+
+  private checkUsable(): void {
+    if (this.disposed) throw new Error('layer used after it was disposed');
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.weightsChanged();
+    this.engine.layerDisposed();
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * A small ONNX graph builder over the protobufjs message classes of `onnx-proto`: enough to write the HFF
+ * inference graphs we export and the per-layer graphs of the onnx engine. Shapes use symbolic dimensions
+ * (strings) or fixed sizes (numbers).
+ */
+import type { onnx as OnnxNamespace } from 'onnx-proto';
+
+type Onnx = typeof OnnxNamespace;
+let onnxModule: Onnx | undefined;
+
+/** The generated message classes (loaded on first use). */
+export function onnxProto(): Onnx {
+  if (!onnxModule) onnxModule = (require('onnx-proto') as { onnx: Onnx }).onnx;
+  return onnxModule;
+}
+
+export type Dim = number | string;
+export type ElemType = 'float' | 'int64' | 'int32' | 'bool';
+
+export const DEFAULT_OPSET = 13;
+/** IR version 7 (ONNX 1.8) is the oldest that carries opset 13; older runtimes read it. */
+const IR_VERSION_FOR_OPSET: Record<number, number> = { 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10 };
+
+export type AttrValue = number | string | number[] | { float: number } | { ints: number[] } | { floats: number[] };
+
+function elemTypeCode(type: ElemType): number {
+  const t = onnxProto().TensorProto.DataType;
+  switch (type) {
+    case 'float':
+      return t.FLOAT;
+    case 'int64':
+      return t.INT64;
+    case 'int32':
+      return t.INT32;
+    case 'bool':
+      return t.BOOL;
+  }
+}
+
+function valueInfo(name: string, type: ElemType, shape: Dim[]): OnnxNamespace.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: elemTypeCode(type),
+        shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+function attribute(name: string, value: AttrValue): OnnxNamespace.IAttributeProto {
+  const A = onnxProto().AttributeProto.AttributeType;
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) throw new Error(`attribute ${name}: use { float: x } for non-integers`);
+    return { name, type: A.INT, i: value };
+  }
+  if (typeof value === 'string') return { name, type: A.STRING, s: Buffer.from(value, 'utf8') };
+  if (Array.isArray(value)) return { name, type: A.INTS, ints: value };
+  if ('float' in value) return { name, type: A.FLOAT, f: value.float };
+  if ('ints' in value) return { name, type: A.INTS, ints: value.ints };
+  return { name, type: A.FLOATS, floats: value.floats };
+}
+
+/** Accumulates nodes, inputs, outputs and initializers; `build` returns the encoded ModelProto. */
+export class GraphBuilder {
+  private readonly nodes: OnnxNamespace.INodeProto[] = [];
+  private readonly inputs: OnnxNamespace.IValueInfoProto[] = [];
+  private readonly outputs: OnnxNamespace.IValueInfoProto[] = [];
+  private readonly initializers: OnnxNamespace.ITensorProto[] = [];
+  private readonly constants = new Map<string, string>();
+  private counter = 0;
+
+  constructor(readonly name: string) {}
+
+  input(name: string, type: ElemType, shape: Dim[]): string {
+    this.inputs.push(valueInfo(name, type, shape));
+    return name;
+  }
+
+  output(name: string, type: ElemType, shape: Dim[]): string {
+    this.outputs.push(valueInfo(name, type, shape));
+    return name;
+  }
+
+  /** A float32 initializer (stored as raw little-endian bytes). */
+  floatTensor(name: string, dims: number[], data: Float32Array): string {
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.initializers.push({ name, dims, dataType: elemTypeCode('float'), rawData: Buffer.from(bytes) });
+    return name;
+  }
+
+  int64Tensor(name: string, dims: number[], values: number[]): string {
+    const data = new BigInt64Array(values.map((v) => BigInt(v)));
+    this.initializers.push({ name, dims, dataType: elemTypeCode('int64'), rawData: Buffer.from(data.buffer) });
+    return name;
+  }
+
+  /** A shared scalar (or 1-D) float constant, deduplicated by value. */
+  float(value: number | number[]): string {
+    const key = `f:${JSON.stringify(value)}`;
+    let name = this.constants.get(key);
+    if (!name) {
+      name = `const_${this.counter++}`;
+      const values = Array.isArray(value) ? value : [value];
+      this.floatTensor(name, Array.isArray(value) ? [values.length] : [], Float32Array.from(values));
+      this.constants.set(key, name);
+    }
+    return name;
+  }
+
+  /** A shared int64 1-D constant (axes, shapes), deduplicated by value. */
+  ints(values: number[]): string {
+    const key = `i:${values.join(',')}`;
+    let name = this.constants.get(key);
+    if (!name) {
+      name = `const_${this.counter++}`;
+      this.int64Tensor(name, [values.length], values);
+      this.constants.set(key, name);
+    }
+    return name;
+  }
+
+  /** Adds a node; returns its (first) output name, generated from `out` or the op type. */
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, out?: string, domain?: string): string {
+    return this.opN(opType, inputs, 1, attrs, out ? [out] : undefined, domain)[0];
+  }
+
+  opN(opType: string, inputs: string[], outputs: number, attrs: Record<string, AttrValue> = {}, names?: string[], domain?: string): string[] {
+    const outNames = names ?? Array.from({ length: outputs }, (_, i) => `${opType.toLowerCase()}_${this.counter}_${i}`);
+    this.counter += 1;
+    this.nodes.push({
+      opType,
+      input: inputs,
+      output: outNames,
+      name: `${opType}_${this.counter}`,
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+      ...(domain ? { domain } : {}),
+    });
+    return outNames;
+  }
+
+  /** Renames the value `from` to the graph output `to` with an Identity node. */
+  alias(from: string, to: string): string {
+    return this.op('Identity', [from], {}, to);
+  }
+
+  build(options: { opset?: number; producer?: string; docString?: string; metadata?: Record<string, string> } = {}): Uint8Array {
+    const o = onnxProto();
+    const opset = options.opset ?? DEFAULT_OPSET;
+    const model = o.ModelProto.create({
+      irVersion: IR_VERSION_FOR_OPSET[opset] ?? 8,
+      opsetImport: [{ domain: '', version: opset }],
+      producerName: options.producer ?? 'node-red-contrib-hff',
+      producerVersion: packageVersion(),
+      docString: options.docString ?? '',
+      graph: {
+        name: this.name,
+        node: this.nodes,
+        input: this.inputs,
+        output: this.outputs,
+        initializer: this.initializers,
+      },
+      metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
+    });
+    return o.ModelProto.encode(model).finish();
+  }
+}
+
+let version: string | undefined;
+function packageVersion(): string {
+  if (version === undefined) {
+    try {
+      version = String((require('../../../package.json') as { version: string }).version);
+    } catch {
+      version = '0';
+    }
+  }
+  return version;
+}

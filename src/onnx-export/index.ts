@@ -1,0 +1,198 @@
+/**
+ * `hff export`: a saved HFF model as a standard ONNX graph (opset 13 by default) of the single forward pass:
+ * every layer's dense map, activation and normalisation, the cosine class scores and the argmax, with the class
+ * names in the model's metadata. It uses only core ONNX operators, so any ONNX runtime (edge accelerators
+ * included) can run it without this package.
+ *
+ * Graph interface:
+ *   input      float32 [batch, inputSize]  the raw input vector (the graph normalises it when the model does)
+ *   scores     float32 [batch, classes]    per class, the cosine of its closest prototype (final layer; with
+ *                                          'sum' scoring the mean over layers), the `score` of a prediction
+ *   label      int64   [batch]             index of the predicted class in the metadata's `classes`
+ *   embedding  float32 [batch, units]      the final layer's unit-length representation (optional)
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Engine, EngineLayer, LayerParams, LayerSpec, OptimizerSettings } from '../engines/types';
+import { cosineNodes, inferenceNodes } from '../engines/onnx/graphs';
+import type { Scoring } from '../hff/config';
+import { HffNetwork } from '../hff/network';
+import { loadModelFiles } from '../model-file';
+import { DEFAULT_OPSET, GraphBuilder } from './builder';
+
+export interface ExportOptions {
+  /** ONNX opset, 13 to 17 (default 13, the widest supported by edge runtimes). */
+  opset?: number;
+  /** Which scores decide: the model's own setting by default. */
+  scoring?: Scoring;
+  /** Also output the final layer's representation (default true). */
+  embedding?: boolean;
+}
+
+export interface ExportSummary {
+  path: string;
+  bytes: number;
+  opset: number;
+  inputSize: number;
+  inputShape?: [number, number, number];
+  layers: number[];
+  classes: string[];
+  prototypesPerClass: number;
+  scoring: Scoring;
+  inputs: string[];
+  outputs: string[];
+  parameters: number;
+  modelVersion: number;
+}
+
+const MIN_OPSET = 13;
+const MAX_OPSET = 17;
+
+/** An engine that only holds parameters: lets the network's own loader validate a model without computing. */
+class ParamsEngine implements Engine {
+  readonly name = 'onnx-export';
+  createLayer(spec: LayerSpec, params: LayerParams, _optimizer: OptimizerSettings): EngineLayer {
+    const unsupported = (): never => {
+      throw new Error('the export engine does not compute');
+    };
+    return {
+      spec,
+      prototypeRows: params.prototypes.length / spec.units,
+      forward: unsupported,
+      gradients: unsupported,
+      trainStep: unsupported,
+      readParams: () => params,
+      readPrototypes: () => params.prototypes,
+      setPrototypes: unsupported,
+      dispose: () => undefined,
+    };
+  }
+  liveTensors(): number {
+    return 0;
+  }
+}
+
+/** Per-class scores: the best of each class's prototypes (M > 1), from cos[batch, classes*M]. */
+function classScores(g: GraphBuilder, cos: string, m: number): string {
+  if (m === 1) return cos;
+  return g.op('ReduceMax', [g.op('Reshape', [cos, g.ints([0, -1, m])])], { axes: [2], keepdims: 0 });
+}
+
+/** The ONNX model bytes of a network (exposed for tests and tools that hold a network in memory). */
+export function networkToOnnx(network: HffNetwork, options: ExportOptions = {}): { bytes: Uint8Array; opset: number; scoring: Scoring; outputs: string[] } {
+  const opset = options.opset ?? DEFAULT_OPSET;
+  if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
+    throw new Error(`opset must be an integer from ${MIN_OPSET} to ${MAX_OPSET}, got ${opset}`);
+  }
+  const scoring = options.scoring ?? network.config.scoring;
+  if (scoring !== 'final' && scoring !== 'sum') throw new Error(`scoring must be 'final' or 'sum', got ${JSON.stringify(scoring)}`);
+  const classes = network.classes;
+  if (classes.length === 0) throw new Error('the model has no classes yet: teach or train one before exporting');
+  const files = network.toModelFiles();
+  const config = network.config;
+  const m = config.prototypesPerClass;
+  const g = new GraphBuilder('hff_network');
+  const input = g.input('input', 'float', ['batch', config.inputSize]);
+  let x = input;
+  const perLayer: string[] = [];
+  let z = '';
+  config.layers.forEach((units, i) => {
+    const inputSize = i === 0 ? config.inputSize : config.layers[i - 1];
+    const spec: LayerSpec = {
+      inputSize,
+      units,
+      activation: config.activation,
+      normalizeInput: i === 0 ? config.normalizeInput : false,
+      tau: config.tau,
+      margin: config.margin,
+      prototypesPerClass: m,
+    };
+    const t = (part: string) => files.tensors[`layers.${i}.${part}`];
+    const w = g.floatTensor(`layers.${i}.weight`, [inputSize, units], t('weight').data);
+    const b = g.floatTensor(`layers.${i}.bias`, [units], t('bias').data);
+    const p = g.floatTensor(`layers.${i}.prototypes`, [classes.length * m, units], t('prototypes').data);
+    z = inferenceNodes(g, spec, x, w, b);
+    perLayer.push(classScores(g, cosineNodes(g, z, p), m));
+    x = z;
+  });
+  if (scoring === 'final' || perLayer.length === 1) {
+    const final = perLayer[perLayer.length - 1];
+    g.alias(final, 'scores');
+    g.op('ArgMax', [final], { axis: 1, keepdims: 0 }, 'label');
+  } else {
+    // As HffNetwork.decide: rank by the sum over layers of log-softmax(score / tau); report the mean cosine.
+    const invTau = g.float(1 / config.tau);
+    const ranking = g.op('Sum', perLayer.map((s) => g.op('LogSoftmax', [g.op('Mul', [s, invTau])], { axis: 1 })));
+    g.op('Mul', [g.op('Sum', perLayer), g.float(1 / perLayer.length)], {}, 'scores');
+    g.op('ArgMax', [ranking], { axis: 1, keepdims: 0 }, 'label');
+  }
+  g.output('scores', 'float', ['batch', classes.length]);
+  g.output('label', 'int64', ['batch']);
+  const outputs = ['scores', 'label'];
+  if (options.embedding ?? true) {
+    g.alias(z, 'embedding');
+    g.output('embedding', 'float', ['batch', config.layers[config.layers.length - 1]]);
+    outputs.push('embedding');
+  }
+  const metadata: Record<string, string> = {
+    classes: JSON.stringify(classes),
+    hff_scoring: scoring,
+    hff_input_size: String(config.inputSize),
+    hff_layers: config.layers.join(','),
+    hff_tau: String(config.tau),
+    hff_unknown_threshold: String(config.unknownThreshold),
+    hff_model_version: String(network.version),
+    hff_config: JSON.stringify(config),
+  };
+  if (config.inputShape) metadata.hff_input_shape = config.inputShape.join(',');
+  const bytes = g.build({
+    opset,
+    metadata,
+    docString:
+      'Hyperspherical Forward-Forward network (node-red-contrib-hff). input: float32 [batch, inputSize]. ' +
+      'scores: per-class cosine similarity; label: predicted class index into metadata "classes" (JSON); ' +
+      'embedding: final-layer unit representation.',
+  });
+  return { bytes, opset, scoring, outputs };
+}
+
+/**
+ * Writes `outPath` (atomically: a temporary file renamed into place) from the model directory `modelDir`.
+ */
+export async function exportOnnx(modelDir: string, outPath: string, options: ExportOptions = {}): Promise<ExportSummary> {
+  const files = await loadModelFiles(modelDir);
+  const network = HffNetwork.fromModelFiles(new ParamsEngine(), files, modelDir);
+  const { bytes, opset, scoring, outputs } = networkToOnnx(network, options);
+  const target = path.resolve(outPath);
+  await fs.promises.mkdir(path.dirname(target), { recursive: true });
+  const temp = `${target}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    await fs.promises.writeFile(temp, bytes);
+    await fs.promises.rename(temp, target);
+  } catch (err) {
+    await fs.promises.rm(temp, { force: true });
+    throw err;
+  }
+  const c = network.config;
+  let parameters = 0;
+  let inputSize = c.inputSize;
+  for (const units of c.layers) {
+    parameters += inputSize * units + units + network.classes.length * c.prototypesPerClass * units;
+    inputSize = units;
+  }
+  return {
+    path: target,
+    bytes: bytes.byteLength,
+    opset,
+    inputSize: c.inputSize,
+    ...(c.inputShape ? { inputShape: c.inputShape } : {}),
+    layers: [...c.layers],
+    classes: [...network.classes],
+    prototypesPerClass: c.prototypesPerClass,
+    scoring,
+    inputs: ['input'],
+    outputs,
+    parameters,
+    modelVersion: network.version,
+  };
+}
