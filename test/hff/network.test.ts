@@ -3,24 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createEngine } from '../../src/engines/backend';
 import type { Engine } from '../../src/engines/types';
-import { HffNetwork, evaluateNetwork, loadNetwork, saveNetwork, trainNetwork, type LabelledData } from '../../src/hff';
-import { SeededRandom } from '../../src/hff/random';
+import { HffNetwork, evaluateNetwork, loadNetwork, saveNetwork, trainNetwork } from '../../src/hff';
 import { tempDir } from '../helpers/data';
-
-/** Gaussian blobs around fixed random centres: separable, but not trivially. */
-export function blobs(n: number, classes: number, inputSize: number, seed: number, centreSeed = 99): LabelledData {
-  const centres = new SeededRandom(centreSeed);
-  const c = Array.from({ length: classes }, () => Float32Array.from({ length: inputSize }, () => centres.next()));
-  const random = new SeededRandom(seed);
-  const images = new Float32Array(n * inputSize);
-  const labels = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const label = i % classes;
-    labels[i] = label;
-    for (let j = 0; j < inputSize; j++) images[i * inputSize + j] = Math.max(0, c[label][j] + random.gaussian() * 0.25);
-  }
-  return { n, inputSize, images, labels };
-}
+import { blobs } from '../engines/reference';
 
 const CLASSES = ['bolt', 'nut', 'washer', 'gear'];
 
