@@ -117,38 +117,29 @@ add({
 });
 add({
   id: 'route-topic',
-  type: 'switch',
-  name: 'frame or truth',
-  property: 'topic',
-  propertyType: 'msg',
-  rules: [
-    { t: 'eq', v: '/camera/image_raw', vt: 'str' },
-    { t: 'eq', v: '/demo/truth', vt: 'str' },
-  ],
-  checkall: 'false',
-  repair: false,
-  outputs: 2,
-  x: 360,
-  y: 100,
-  wires: [['camera-image'], ['remember-truth']],
-});
-add({
-  id: 'remember-truth',
   type: 'function',
-  name: 'remember ground truth',
+  name: 'frame or truth',
   func:
-    "// The recording carries each frame's true part on /demo/truth, just before the frame.\n" +
-    "const data = msg.payload && typeof msg.payload === 'object' ? msg.payload.data : msg.payload;\n" +
-    "try { flow.set('truth', JSON.parse(data)); } catch (e) { flow.set('truth', undefined); }\n" +
-    'return null;',
-  outputs: 0,
+    "// The recording carries each frame's true part on /demo/truth, just before the frame: remember it, and tag\n" +
+    '// the next frame with it here, before the (asynchronous) image conversion, so that a burst of frames\n' +
+    '// cannot pair a frame with the next frame\'s truth.\n' +
+    "if (msg.topic === '/demo/truth') {\n" +
+    "  const data = msg.payload && typeof msg.payload === 'object' ? msg.payload.data : msg.payload;\n" +
+    "  try { flow.set('truth', JSON.parse(data)); } catch (e) { flow.set('truth', undefined); }\n" +
+    '  return null;\n' +
+    '}\n' +
+    "const truth = flow.get('truth');\n" +
+    "flow.set('truth', undefined);\n" +
+    'if (truth) { msg.truth = truth.label; msg.segment = truth.segment; msg.frame = truth.frame; }\n' +
+    'return msg;',
+  outputs: 1,
   noerr: 0,
   initialize: '',
   finalize: '',
   libs: [],
-  x: 580,
-  y: 140,
-  wires: [],
+  x: 360,
+  y: 100,
+  wires: [['camera-image']],
 });
 add({
   id: 'camera-image',
@@ -170,14 +161,11 @@ add({
   type: 'function',
   name: 'keep recent frames',
   func:
-    '// Keeps the latest frames for teaching by demonstration and tags the frame with its ground truth.\n' +
+    '// Keeps the latest frames for teaching by demonstration.\n' +
     "const frames = flow.get('frames') || [];\n" +
     'frames.push(msg.payload);\n' +
     'if (frames.length > 20) frames.shift();\n' +
     "flow.set('frames', frames);\n" +
-    "const truth = msg.topic === '/camera/image_raw' ? flow.get('truth') : undefined;\n" +
-    'if (truth) { msg.truth = truth.label; msg.segment = truth.segment; msg.frame = truth.frame; }\n' +
-    "flow.set('truth', undefined);\n" +
     'return msg;',
   outputs: 1,
   noerr: 0,

@@ -1,20 +1,22 @@
 /**
  * Flow throughput benchmark: camera frames through `hff-image -> hff-classify` inside a real Node-RED 4 runtime
- * (embedded in this process), next to the same work by direct library calls (imageToVector + predict) in the
- * same run, so the runtime's overhead is a ratio. Frames enter hff-image as an upstream node's message would
- * (node.receive) and a frame is done when hff-classify sends its result (a runtime onSend hook). Frames go one at a time (the next is sent when the previous
- * result is out), so frames per second = 1 / mean latency for both paths. Rounds alternate library and flow so
- * that load from other processes hits both alike.
+ * (embedded in this process), next to the same work by direct library calls (imageToVector + predict, top 3) in
+ * the same run, so the runtime's overhead is a ratio. Frames enter hff-image as an upstream node's message would
+ * (node.receive) and a frame is done when hff-classify has sent its result and completed the message (a runtime
+ * onComplete hook). Frames go one at a time (the next is sent when the previous result is out), so frames per
+ * second = 1 / mean latency for both paths. Short blocks alternate library and flow so that load from other
+ * processes hits both alike.
  *
  *   node dist/src/bench-flow/bench-flow.js [--model demo/model] [--bag demo/camera.mcap] [--frames 2000]
- *       [--warmup 200] [--rounds 3] [--json]
+ *       [--warmup 200] [--block 50] [--json]
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Command, InvalidArgumentError } from 'commander';
-import { demoAssets, packageRoot, prepareUserDir } from '../demo/userdir';
+import { Command } from 'commander';
+import { prepareUserDir } from '../demo/userdir';
+import { declareBenchFlowOptions } from './options';
 import type { EmbeddedRuntime } from '../demo/runtime';
 
 export interface BenchFlowOptions {
@@ -22,7 +24,10 @@ export interface BenchFlowOptions {
   bag: string;
   frames: number;
   warmup: number;
-  rounds: number;
+  /** Frames in flight at once on each path (1: one at a time, the latency-bound case). */
+  concurrency: number;
+  /** Frames per alternating block (library block, flow block, ...). */
+  block: number;
   json?: boolean;
   backend?: string;
 }
@@ -40,6 +45,7 @@ export interface PathStats {
 export interface BenchFlowResult {
   inputSize: number;
   layers: number[];
+  concurrency: number;
   backend: string;
   library: PathStats;
   flow: PathStats;
@@ -52,12 +58,6 @@ export interface BenchFlowResult {
 }
 
 type Frame = Record<string, unknown>;
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number.');
-  return n;
-}
 
 function percentile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
@@ -98,14 +98,23 @@ interface Runner {
   one(frame: Frame): Promise<void>;
 }
 
-async function measure(runner: Runner, frames: Frame[], count: number, offset: number): Promise<{ latencies: number[]; elapsedMs: number }> {
+/**
+ * Runs `count` frames with at most `concurrency` in flight (1: the next frame starts when the previous result is
+ * out); a frame's latency is from its start to its result.
+ */
+async function measure(runner: Runner, frames: Frame[], count: number, offset: number, concurrency = 1): Promise<{ latencies: number[]; elapsedMs: number }> {
   const latencies: number[] = new Array(count);
   const start = performance.now();
-  for (let i = 0; i < count; i++) {
-    const t0 = performance.now();
-    await runner.one(frames[(offset + i) % frames.length]);
-    latencies[i] = performance.now() - t0;
-  }
+  let next = 0;
+  const lane = async () => {
+    while (next < count) {
+      const i = next++;
+      const t0 = performance.now();
+      await runner.one(frames[(offset + i) % frames.length]);
+      latencies[i] = performance.now() - t0;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
   return { latencies, elapsedMs: performance.now() - start };
 }
 
@@ -115,9 +124,9 @@ function benchFlow(): Record<string, unknown>[] {
     { id: z, type: 'tab', label: 'bench-flow' },
     { id: 'bench-model', type: 'hff-model', name: 'bench', source: 'file', path: 'hff-models/bench', backend: 'auto', saveDelay: '1000' },
     { id: 'bench-image', type: 'hff-image', z, model: 'bench-model', width: '28', height: '28', channels: '1', fit: 'fill', centerCrop: '1', normalize: 'unit', wires: [['bench-classify']], x: 200, y: 100 },
-    // The result is taken where hff-classify sends it (a runtime onSend hook), so the junction after it is not timed.
-    { id: 'bench-classify', type: 'hff-classify', z, model: 'bench-model', topK: '3', threshold: '', scoring: '', outputs: 2, wires: [['bench-end'], ['bench-end']], x: 400, y: 100 },
-    { id: 'bench-end', type: 'junction', z, x: 520, y: 100, wires: [] },
+    // hff-classify's outputs are left unwired: a frame is done when hff-classify completes it (a runtime onComplete
+    // hook, which fires after its send), so no downstream node's work lands inside or between timed frames.
+    { id: 'bench-classify', type: 'hff-classify', z, model: 'bench-model', topK: '3', threshold: '', scoring: '', outputs: 2, wires: [[], []], x: 400, y: 100 },
   ];
 }
 
@@ -143,20 +152,25 @@ export async function runBenchFlow(options: BenchFlowOptions, log: (line: string
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hff-bench-flow-'));
   prepareUserDir({ userDir, flows: 'none' });
   fs.cpSync(options.model, path.join(userDir, 'hff-models', 'bench'), { recursive: true });
-  let pending: (() => void) | undefined;
+  // Frames in flight, by the number the flow carries in msg.benchFrame.
+  const pending = new Map<number, (error?: unknown) => void>();
+  let sent = 0;
   const { startRuntime } = require('../demo/runtime') as typeof import('../demo/runtime');
   const runtime: EmbeddedRuntime = await startRuntime({
     userDir,
     host: '127.0.0.1',
     port: 0,
-    logLevel: 'warn',
+    // Errors only: Node-RED's start-up warnings would go to stdout, before the result.
+    logLevel: 'error',
   });
-  const hooks = (runtime.RED as unknown as { hooks: { add(name: string, fn: (events: Array<{ source?: { id?: string } }>) => void): void; remove(name: string): void } }).hooks;
-  hooks.add('onSend.hffBenchFlow', (events) => {
-    if (pending && events.some((e) => e.source?.id === 'bench-classify')) {
-      const p = pending;
-      pending = undefined;
-      p();
+  const hooks = (runtime.RED as unknown as { hooks: { add(name: string, fn: (event: { node?: { id?: string }; msg?: { benchFrame?: unknown }; error?: unknown }) => void): void; remove(name: string): void } }).hooks;
+  hooks.add('onComplete.hffBenchFlow', (event) => {
+    if (event.node?.id !== 'bench-classify') return;
+    const id = event.msg?.benchFrame;
+    const p = typeof id === 'number' ? pending.get(id) : undefined;
+    if (p) {
+      pending.delete(id as number);
+      p(event.error);
     }
   });
   try {
@@ -167,30 +181,44 @@ export async function runBenchFlow(options: BenchFlowOptions, log: (line: string
     const flow: Runner = {
       one(frame) {
         return new Promise((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error('the flow gave no result within 10 s (see the Node-RED log)')), 10_000);
-          pending = () => {
+          const id = sent++;
+          const timer = setTimeout(() => {
+            pending.delete(id);
+            reject(new Error('the flow gave no result within 10 s (see the Node-RED log)'));
+          }, 10_000);
+          pending.set(id, (error) => {
             clearTimeout(timer);
-            resolve();
-          };
-          imageNode.receive({ payload: frame, topic: '/camera/image_raw' });
+            if (error) reject(error instanceof Error ? error : new Error(String(error)));
+            else resolve();
+          });
+          imageNode.receive({ payload: frame, topic: '/camera/image_raw', benchFrame: id });
         });
       },
     };
     // The model node loads asynchronously: the first flow result also proves it is ready.
     log(`warming up (${options.warmup} frames per path)`);
-    await measure(flow, frames, options.warmup, 0);
-    await measure(library, frames, options.warmup, 0);
+    await measure(flow, frames, options.warmup, 0, options.concurrency);
+    await measure(library, frames, options.warmup, 0, options.concurrency);
 
+    // Short alternating blocks (library, flow, flow, library, ...) so that load from other processes, which comes
+    // and goes within seconds, hits both paths alike.
     const lat = { library: [] as number[], flow: [] as number[] };
     const elapsed = { library: 0, flow: 0 };
-    const perRound = Math.ceil(options.frames / options.rounds);
-    for (let r = 0; r < options.rounds; r++) {
-      const order: Array<'library' | 'flow'> = r % 2 === 0 ? ['library', 'flow'] : ['flow', 'library'];
+    const blocks = Math.max(2, Math.ceil(options.frames / options.block));
+    let reported = 0;
+    for (let b = 0; b < blocks; b++) {
+      const order: Array<'library' | 'flow'> = b % 2 === 0 ? ['library', 'flow'] : ['flow', 'library'];
+      const count = Math.min(options.block, options.frames - b * options.block) || options.block;
       for (const which of order) {
-        const m = await measure(which === 'library' ? library : flow, frames, perRound, r * perRound);
+        const m = await measure(which === 'library' ? library : flow, frames, count, b * options.block, options.concurrency);
         lat[which].push(...m.latencies);
         elapsed[which] += m.elapsedMs;
-        log(`round ${r + 1}/${options.rounds} ${which}: ${((perRound / m.elapsedMs) * 1000).toFixed(1)} frames/s`);
+      }
+      const done = Math.floor((4 * (b + 1)) / blocks);
+      if (done > reported) {
+        reported = done;
+        const fps = (w: 'library' | 'flow') => ((lat[w].length / elapsed[w]) * 1000).toFixed(1);
+        log(`${lat.flow.length}/${options.frames} frames per path: library ${fps('library')} frames/s, flow ${fps('flow')} frames/s so far`);
       }
     }
     const libraryStats = stats('library', lat.library, elapsed.library);
@@ -199,6 +227,7 @@ export async function runBenchFlow(options: BenchFlowOptions, log: (line: string
     return {
       inputSize: net.inputSize,
       layers: [...net.config.layers],
+      concurrency: options.concurrency,
       backend: engine.name,
       library: libraryStats,
       flow: flowStats,
@@ -209,7 +238,7 @@ export async function runBenchFlow(options: BenchFlowOptions, log: (line: string
       date: new Date().toISOString(),
     };
   } finally {
-    hooks.remove('onSend.hffBenchFlow');
+    hooks.remove('onComplete.hffBenchFlow');
     await runtime.stop();
     net.dispose();
     fs.rmSync(userDir, { recursive: true, force: true });
@@ -220,7 +249,7 @@ export function formatResult(r: BenchFlowResult): string {
   const row = (s: PathStats) =>
     `| ${s.path === 'library' ? 'library (imageToVector + predict)' : 'flow (hff-image -> hff-classify)'} | ${s.frames} | ${s.fps.toFixed(1)} | ${s.p50Ms.toFixed(3)} | ${s.p95Ms.toFixed(3)} | ${s.p99Ms.toFixed(3)} |`;
   return [
-    `bench-flow: ${r.inputSize}-${r.layers.join('-')} model, backend ${r.backend}, Node-RED ${r.nodeRed}, Node ${r.node}, ${r.cpus} CPUs`,
+    `bench-flow: ${r.inputSize}-${r.layers.join('-')} model, backend ${r.backend}, ${r.concurrency === 1 ? 'one frame at a time' : `${r.concurrency} frames in flight`}, Node-RED ${r.nodeRed}, Node ${r.node}, ${r.cpus} CPUs`,
     '',
     '| path | frames | frames/s | p50 ms | p95 ms | p99 ms |',
     '|---|---:|---:|---:|---:|---:|',
@@ -232,16 +261,7 @@ export function formatResult(r: BenchFlowResult): string {
 }
 
 export function parseBenchFlowArgs(argv: readonly string[]): BenchFlowOptions {
-  const assets = demoAssets(packageRoot());
-  const program = new Command('bench-flow')
-    .description('frames per second and latency of hff-image -> hff-classify in Node-RED vs direct library calls')
-    .option('--model <dir>', 'model directory', assets.model)
-    .option('--bag <file>', 'MCAP bag with sensor_msgs/Image frames on /camera/image_raw', assets.bag)
-    .option('--frames <n>', 'measured frames per path', positiveInt, 2000)
-    .option('--warmup <n>', 'unmeasured frames per path first', positiveInt, 200)
-    .option('--rounds <n>', 'alternating rounds the frames are split into', positiveInt, 4)
-    .option('--backend <name>', 'compute backend (auto, tfjs-node, wasm, cpu)')
-    .option('--json', 'print the result as one JSON line');
+  const program = declareBenchFlowOptions(new Command('bench-flow'));
   program.parse([...argv], { from: 'user' });
   return program.opts<BenchFlowOptions>();
 }

@@ -1,6 +1,6 @@
 /** `hff train`: trains a network on a dataset, evaluates it on the test split and saves it with its training facts. */
 import * as path from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Dataset, DatasetName } from '../datasets/types';
 import type { HffNetwork } from '../hff/network';
 import type { EpochSummary, Evaluation } from '../hff/training';
@@ -39,7 +39,41 @@ export interface TrainCliOptions {
   width?: number;
   height?: number;
   channels?: number;
+  /** Class indices to train on (from `--classes 0-7` or `0,2,5`); labels are renumbered 0..k-1. */
+  classes?: number[];
   json?: boolean;
+}
+
+/** "0-7" or "0,2,5" (or a mix, "0-3,6") -> sorted distinct class indices. */
+export function parseClassList(value: string): number[] {
+  const out = new Set<number>();
+  const parts = value.split(',').map((s) => s.trim());
+  for (const part of parts) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    const a = m ? Number(m[1]) : NaN;
+    const b = m ? (m[2] === undefined ? a : Number(m[2])) : NaN;
+    if (!m || b < a || b - a > 100_000) {
+      throw new InvalidArgumentError('expected class indices like 0-7 or 0,2,5 (ranges ascending).');
+    }
+    for (let c = a; c <= b; c++) out.add(c);
+  }
+  return [...out].sort((x, y) => x - y);
+}
+
+/**
+ * The samples of the classes `keep` (indices into ds.classes), relabelled 0..k-1 in the order of `keep`, with the
+ * class names cut to those classes: a model trained on it knows only these classes.
+ */
+export function selectClasses(ds: Dataset, keep: readonly number[]): Dataset {
+  const bad = keep.filter((c) => c >= ds.classes.length);
+  if (bad.length > 0) {
+    throw new CliError(`--classes: ${ds.name} has classes 0..${ds.classes.length - 1} (${ds.classes.join(', ')}); no class ${bad.join(', ')}`, 2);
+  }
+  const { subsetByClasses } = require('../datasets/subset') as typeof import('../datasets/subset');
+  const subset = subsetByClasses(ds, keep);
+  const remap = new Map(keep.map((c, i) => [c, i]));
+  const labels = subset.labels.map((l) => remap.get(l) as number);
+  return { ...subset, labels, classes: keep.map((c) => ds.classes[c]) };
 }
 
 export function addTrainCommand(program: Command, ctx: CliContext): Command {
@@ -53,6 +87,7 @@ export function addTrainCommand(program: Command, ctx: CliContext): Command {
     .option('--layers <widths>', 'comma-separated layer widths (default 1000,1000,1000)', parseLayers)
     .option('--epochs <n>', 'passes over the training data (default 1)', parsePositiveInt)
     .option('--seed <n>', 'seed of the initial weights and the shuffles (default 1)', parseInteger)
+    .option('--classes <list>', 'train on these classes only, by index: 0-7, 0,2,5 (labels renumbered, names kept)', parseClassList)
     .option('--limit <n>', 'use only the first N training examples', parsePositiveInt)
     .option('--batch-size <n>', 'examples per training step (default 128)', parsePositiveInt)
     .option('--lr <x>', 'learning rate (default 0.001)', parsePositiveNumber)
@@ -78,8 +113,9 @@ async function loadSplit(
   shape: { width?: number; height?: number; channels?: number } = opts,
 ): Promise<Dataset> {
   const { loadDataset } = require('../datasets/load') as typeof import('../datasets/load');
+  let ds: Dataset;
   try {
-    return await loadDataset({
+    ds = await loadDataset({
       name: opts.dataset,
       dir: opts.data,
       split,
@@ -91,6 +127,7 @@ async function loadSplit(
   } catch (err) {
     throw new CliError((err as Error).message);
   }
+  return opts.classes ? selectClasses(ds, opts.classes) : ds;
 }
 
 export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<void> {
@@ -115,6 +152,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
   note(`backend: ${engine.name}`);
   note(`loading ${opts.dataset} ${opts.split} split from ${opts.data}${opts.limit ? ` (first ${opts.limit})` : ''}`);
   const train = await loadSplit(opts, opts.split, opts.limit);
+  if (opts.classes) note(`classes ${opts.classes.join(',')}: ${train.classes.join(', ')} (${train.n} examples)`);
 
   // The test split is loaded before training so that a problem with it shows up before a long run.
   const evalLimit = opts.evalLimit ?? opts.limit;
@@ -193,6 +231,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
       split: opts.split,
       n: train.n,
       limit: opts.limit ?? null,
+      ...(opts.classes ? { classIndices: [...opts.classes], classes: [...train.classes] } : {}),
       epochs,
       seed,
       batchSize,

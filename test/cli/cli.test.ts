@@ -195,6 +195,34 @@ describe('hff command line', function () {
       assert.match(String(training.command), /^hff train --dataset mnist --data .* --layers 32,32 --epochs 3 .*--json$/);
     });
 
+    it('train --classes trains on a subset: labels renumbered, class names cut to it, recorded; bad lists exit 2', async () => {
+      const subsetModel = path.join(root, 'subset-model');
+      const r = await runHff(['train', '--dataset', 'mnist', '--data', data, '--classes', '1,2', '--layers', '16', '--epochs', '3', '--batch-size', '16', '--out', subsetModel, '--json']);
+      assert.equal(r.code, 0, explain(r));
+      const j = lastJson(r);
+      assert.equal(j.classes, 2);
+      assert.equal(j.train_n, 140, 'the 70 + 70 training examples of patterns 1 and 2');
+      assert.equal(j.test_n, 66, 'evaluated on the test examples of the same classes only');
+      assert.ok((j.test_accuracy as number) > 0.8, `test accuracy ${j.test_accuracy}`);
+      const saved = JSON.parse(fs.readFileSync(path.join(subsetModel, 'model.json'), 'utf8')) as { classes: string[]; metadata: { training: Record<string, unknown> } };
+      assert.deepEqual(saved.classes, ['1', '2']);
+      assert.deepEqual(saved.metadata.training.classIndices, [1, 2]);
+      // Predictions use the cut class list: pattern 2 is class index 1, named '2'.
+      const p = await runHff(['predict', '--model', subsetModel, images[2], '--json']);
+      assert.equal(p.code, 0, explain(p));
+      const [pred] = lastJson<PredictionJson[]>(p);
+      assert.equal(pred.label, '2');
+      assert.equal(pred.index, 1);
+
+      const range = await runHff(['train', '--dataset', 'mnist', '--data', data, '--classes', '0-12', '--out', path.join(root, 'y'), '--json']);
+      assert.equal(range.code, 2, explain(range));
+      assert.match(range.stderr, /hff: --classes: mnist has classes 0\.\.9 .*; no class 10, 11, 12/);
+      const syntax = await runHff(['train', '--dataset', 'mnist', '--data', data, '--classes', '3-1', '--out', path.join(root, 'y')]);
+      assert.equal(syntax.code, 2, explain(syntax));
+      assert.match(syntax.stderr, /option '--classes <list>' argument '3-1' is invalid/);
+      assert.ok(!fs.existsSync(path.join(root, 'y')));
+    });
+
     it('HFF_BACKEND forces the backend, and info reports it', async () => {
       const r = await runHff(['info', '--model', model], { HFF_BACKEND: 'cpu' });
       assert.equal(r.code, 0, explain(r));

@@ -64,6 +64,7 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
     await client?.endAsync().catch(() => undefined);
     const code = await demo?.stop();
     await mosquitto?.stop();
+    if (demo) fs.rmSync(demo.userDir, { recursive: true, force: true });
     assert.equal(code, 0, 'Node-RED stopped cleanly on SIGINT');
   });
 
@@ -135,9 +136,8 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
       if (r.known && r.label === f.label) correct += 1;
       if (r.label === 'Bag') asBag += 1;
     }
-    // Imprinting a new class costs the trained ones accuracy: on the whole Fashion-MNIST test split, teaching Bag
-    // from 5 unknown frames takes known-class accuracy of the bundled model from 85.6% to about 60% (37% of known
-    // images then go to Bag). This floor guards against a collapse, not the target (see the report/README).
+    // Imprinting a new class can cost the trained ones accuracy (how much depends on the teaching code in src/hff;
+    // see docs/demo.md): this floor guards against a collapse, it is not the target.
     assert.ok(correct >= 0.45 * known.length, `known parts still recognised: ${correct}/${known.length} (${asBag} taken for Bag)`);
   });
 
