@@ -53,6 +53,11 @@ export class TfjsLayer implements EngineLayer {
   private readonly weight: Slot;
   private readonly bias: Slot;
   private prototypes: Slot;
+  /**
+   * units x rows copy of the prototypes for the forward pass, kept until they change: a transpose at every call
+   * costs more than the cosines themselves, and a stable tensor also keeps wasm's packed matrix-product operator.
+   */
+  private prototypesTransposed: Tensor2D | undefined;
   private step = 0;
   private disposed = false;
   prototypeRows: number;
@@ -100,8 +105,21 @@ export class TfjsLayer implements EngineLayer {
     const hNorm = t.maximum(t.norm(h, 2, 1, true), NORM_EPSILON) as Tensor2D;
     const z = t.div(h, hNorm) as Tensor2D;
     // A model grown by teaching starts with no prototypes; XNNPACK refuses a product with no output columns.
-    const cos = this.prototypeRows === 0 ? t.zeros([batch, 0]) as Tensor2D : matMul(z, this.prototypes.param as Tensor2D, false, true);
+    const cos = (this.prototypeRows === 0 ? t.zeros([batch, 0]) : t.matMul(z, this.transposedPrototypes())) as Tensor2D;
     return { xn, a, hNorm, z, cos };
+  }
+
+  private transposedPrototypes(): Tensor2D {
+    if (!this.prototypesTransposed) {
+      const t = tf();
+      this.prototypesTransposed = t.keep(t.transpose(this.prototypes.param as Tensor2D));
+    }
+    return this.prototypesTransposed;
+  }
+
+  private prototypesChanged(): void {
+    this.prototypesTransposed?.dispose();
+    this.prototypesTransposed = undefined;
   }
 
   forward(x: Float32Array, batch: number): LayerForward {
@@ -186,6 +204,7 @@ export class TfjsLayer implements EngineLayer {
       } else {
         this.prototypes.param.assign(this.emaPrototypes(f.z, f.cos, labels, batch, options.emaRate));
       }
+      this.prototypesChanged();
       return [g.loss, g.correct, f.z];
     });
     const result = {
@@ -266,6 +285,7 @@ export class TfjsLayer implements EngineLayer {
     }
     const next = slot(tf().tensor2d(prototypes, [rows, this.spec.units]));
     disposeSlot(this.prototypes);
+    this.prototypesChanged();
     this.prototypes = next;
     this.prototypeRows = rows;
   }
@@ -276,6 +296,7 @@ export class TfjsLayer implements EngineLayer {
     disposeSlot(this.weight);
     disposeSlot(this.bias);
     disposeSlot(this.prototypes);
+    this.prototypesChanged();
   }
 }
 
