@@ -1,0 +1,108 @@
+/**
+ * hff-image: turns camera payloads (sensor_msgs/Image, sensor_msgs/CompressedImage, JPEG/PNG Buffers, number
+ * arrays) into model input vectors through the library's single decode path (sharp). Output size comes from the
+ * selected model's image shape when it has one, else from the node's own fields.
+ */
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { imageToVector, type FitMode, type ImageToVectorOptions, type Normalization } from '../../src/image';
+import { translator } from '../shared/i18n';
+import { findModel, followModel } from '../shared/model-client';
+import { handleInput } from '../shared/node-helpers';
+import { ThrottledStatus } from '../shared/status';
+
+interface HffImageDef extends NodeDef {
+  model?: string;
+  width?: string | number;
+  height?: string | number;
+  channels?: string | number;
+  fit?: FitMode;
+  centerCrop?: string | number;
+  normalize?: 'unit' | 'zscore';
+}
+
+/** A payload as it may arrive after JSON (MQTT, HTTP): Buffers as {type:'Buffer', data}, objects as text. */
+function unwrap(payload: unknown): unknown {
+  if (typeof payload === 'string') {
+    const text = payload.trim();
+    if (text.startsWith('{') || text.startsWith('[')) {
+      try {
+        return unwrap(JSON.parse(text));
+      } catch {
+        throw new Error('image: msg.payload is a string that is not valid JSON; send a Buffer, a sensor_msgs image object or a number array');
+      }
+    }
+    throw new Error('image: msg.payload is a string; send JPEG/PNG bytes as a Buffer, a sensor_msgs image object or a number array');
+  }
+  if (payload !== null && typeof payload === 'object' && !Array.isArray(payload)) {
+    const o = payload as Record<string, unknown>;
+    if (o.type === 'Buffer' && Array.isArray(o.data) && Object.keys(o).length === 2) return Buffer.from(o.data as number[]);
+  }
+  return payload;
+}
+
+export = function register(RED: NodeAPI): void {
+  function HffImageNode(this: Node, def: HffImageDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const t = translator(RED, 'hff-image', __dirname);
+    const status = new ThrottledStatus(node);
+    const model = findModel(RED, def.model);
+    const own: ImageToVectorOptions = {
+      width: Number(def.width ?? 28),
+      height: Number(def.height ?? 28),
+      channels: Number(def.channels ?? 1) === 3 ? 3 : 1,
+      fit: def.fit ?? 'fill',
+      centerCrop: def.centerCrop === undefined || String(def.centerCrop).trim() === '' ? 1 : Number(def.centerCrop),
+      normalize: (def.normalize ?? 'unit') as Normalization,
+    };
+    const shapeText = (o: ImageToVectorOptions) => `${o.width}x${o.height}x${o.channels}`;
+
+    let unfollow = () => undefined as void;
+    if (def.model && !model) {
+      status.set({ colour: 'red', shape: 'ring', text: t('status.noModel') }, true);
+    } else if (model) {
+      unfollow = followModel(model, status, t, (state) => {
+        if (state.phase !== 'ready') return false;
+        status.set(status.lastActivity ?? { colour: 'green', text: t('status.ready') }, true);
+        return true;
+      });
+    }
+
+    /** The output size: the model's image shape when it has one, else the node's fields (checked against the model). */
+    async function options(): Promise<ImageToVectorOptions> {
+      if (def.model && !model) throw new Error('the selected hff-model is missing (or disabled): open the node and choose a model, or none');
+      if (!model) return own;
+      const net = await model.ready();
+      const shape = net.config.inputShape;
+      if (shape) {
+        const [height, width, channels] = shape;
+        if (channels !== 1 && channels !== 3) throw new Error(`model ${model.label} has image shape ${shape.join('x')}: only 1 or 3 channels can be produced`);
+        return { ...own, width, height, channels };
+      }
+      if (own.width * own.height * own.channels !== net.inputSize) {
+        throw new Error(
+          `hff-image makes vectors of ${shapeText(own)} = ${own.width * own.height * own.channels} values but model ${model.label} takes ${net.inputSize}: ` +
+            'set width, height and channels to match (or give the model an image shape)',
+        );
+      }
+      return own;
+    }
+
+    handleInput<Record<string, unknown>>(node, async (msg, send) => {
+      const o = await options();
+      const { vector, meta } = await imageToVector(unwrap(msg.payload), o);
+      msg.payload = vector;
+      msg.image = meta;
+      status.activity({ colour: 'green', text: t('status.converted', { shape: shapeText(o), from: meta.encoding ?? meta.source }) });
+      send(msg);
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      unfollow();
+      status.close();
+      done();
+    });
+  }
+
+  RED.nodes.registerType('hff-image', HffImageNode);
+};

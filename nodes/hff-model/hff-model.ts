@@ -1,0 +1,67 @@
+/**
+ * hff-model: the config node that owns one HFF network shared by every node selecting it. It loads the model
+ * from its folder (default <userDir>/hff-models/<name or id>) or creates it from the architecture in the dialog,
+ * saves it (debounced, atomically) after teaching or training, and flushes pending saves when it closes.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Node, NodeAPI } from 'node-red';
+import type { NetworkOptions } from '../../src/hff/config';
+import { ModelController } from './model-controller';
+import { architectureOf, classesOf, folderName, numberField, type HffModelDef } from './model-settings';
+
+export = function register(RED: NodeAPI): void {
+  function HffModelNode(this: Node & { controller?: ModelController }, def: HffModelDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? path.join(os.homedir(), '.node-red');
+    const given = String(def.path ?? '').trim();
+    const dir = given === '' ? path.join(userDir, 'hff-models', folderName(def.name, node.id)) : path.resolve(userDir, given);
+    let architecture: NetworkOptions;
+    let classes: string[] = [];
+    let problem: Error | undefined;
+    try {
+      architecture = architectureOf(def);
+      classes = classesOf(def.classes);
+    } catch (err) {
+      problem = err as Error;
+      architecture = { inputSize: 0 };
+    }
+    let saveDelayMs = 1000;
+    try {
+      saveDelayMs = Math.max(0, numberField(def.saveDelay, 'save delay', 1000) as number);
+    } catch (err) {
+      node.warn(`${(err as Error).message}; saving 1 s after learning`);
+    }
+    node.controller = new ModelController(
+      {
+        label: def.name || node.id,
+        dir,
+        source: def.source === 'file' ? 'file' : 'auto',
+        backend: def.backend || 'auto',
+        architecture,
+        classes,
+        saveDelayMs,
+        architectureProblem: problem,
+      },
+      { warn: (text) => node.warn(text), error: (text) => node.error(text) },
+    );
+    const controller = node.controller;
+    controller.ready().then(
+      (net) => {
+        const origin = controller.state.origin === 'loaded' ? 'loaded' : 'created';
+        node.log(`${origin} ${dir} (${net.engine.name}, input ${net.inputSize}, layers ${net.config.layers.join(',')}, ${net.classes.length} classes)`);
+      },
+      (err: Error) => node.error(err.message),
+    );
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      controller.close().then(done, (err: Error) => {
+        node.error(err.message);
+        done();
+      });
+    });
+  }
+
+  RED.nodes.registerType('hff-model', HffModelNode);
+};

@@ -1,0 +1,69 @@
+/** The hff-model dialog's fields turned into library options, with errors that name the field. */
+import type { NodeDef } from 'node-red';
+import type { NetworkOptions } from '../../src/hff/config';
+import type { ModelSource } from './model-controller';
+
+export interface HffModelDef extends NodeDef {
+  source?: ModelSource;
+  path?: string;
+  backend?: string;
+  inputSize?: string | number;
+  inputShape?: string;
+  layers?: string;
+  classes?: string;
+  tau?: string | number;
+  learningRate?: string | number;
+  unknownThreshold?: string | number;
+  seed?: string | number;
+  saveDelay?: string | number;
+}
+
+/** A folder name from the node's name: letters, digits, dot, dash and underscore. */
+export function folderName(name: string | undefined, id: string): string {
+  const safe = (name ?? '').trim().replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|-+$/g, '');
+  return safe || id.replace(/[^A-Za-z0-9._-]+/g, '-');
+}
+
+export function numberField(value: unknown, field: string, fallback?: number): number | undefined {
+  if (value === undefined || value === null || String(value).trim() === '') return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new Error(`${field} must be a number, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** The architecture fields of the dialog as library options; throws a message naming the bad field. */
+export function architectureOf(def: HffModelDef): NetworkOptions {
+  const inputSize = numberField(def.inputSize, 'input size');
+  if (inputSize === undefined) throw new Error('input size is required to create a model');
+  const layersText = String(def.layers ?? '').trim();
+  const layers = layersText === '' ? undefined : layersText.split(/[\s,]+/).map((w) => Number(w));
+  if (layers && layers.some((w) => !Number.isInteger(w) || w < 1)) {
+    throw new Error(`layer widths must be comma-separated whole numbers such as 256,256, got ${JSON.stringify(def.layers)}`);
+  }
+  const options: NetworkOptions = { inputSize, layers };
+  const shapeText = String(def.inputShape ?? '').trim();
+  if (shapeText !== '') {
+    const parts = shapeText.split(/\s*[x×,]\s*/).map((v) => Number(v));
+    if (parts.length !== 3 || parts.some((v) => !Number.isInteger(v) || v < 1)) {
+      throw new Error(`image shape must be height x width x channels such as 28x28x1, got ${JSON.stringify(def.inputShape)}`);
+    }
+    options.inputShape = parts as [number, number, number];
+  }
+  const tau = numberField(def.tau, 'tau');
+  if (tau !== undefined) options.tau = tau;
+  const learningRate = numberField(def.learningRate, 'learning rate');
+  if (learningRate !== undefined) options.optimizer = { learningRate };
+  const threshold = numberField(def.unknownThreshold, 'unknown threshold');
+  if (threshold !== undefined) options.unknownThreshold = threshold;
+  const seed = numberField(def.seed, 'seed');
+  if (seed !== undefined) options.seed = seed;
+  return options;
+}
+
+export function classesOf(text: string | undefined): string[] {
+  return String(text ?? '')
+    .split(',')
+    .map((c) => c.trim())
+    .filter((c) => c !== '');
+}
+

@@ -1,0 +1,132 @@
+/**
+ * hff-teach: the prototype updater. msg.payload (one vector or a batch) with msg.label updates, or creates, that
+ * class's prototypes; msg.topic 'forget', 'rename', 'reset' and 'save' manage classes and the model file. Every
+ * update is described by one output message (class, count, version), for logging or for other robots.
+ */
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { TeachMode, TeachOptions } from '../../src/hff/network';
+import { translator } from '../shared/i18n';
+import { findModel, followModel, requireModel } from '../shared/model-client';
+import { handleInput } from '../shared/node-helpers';
+import { ThrottledStatus } from '../shared/status';
+import { type LabelValue, labelText, readLabels, readVectors } from '../shared/vectors';
+
+interface HffTeachDef extends NodeDef {
+  model?: string;
+  mode?: TeachMode;
+  rate?: string | number;
+  meanOf?: string | number;
+}
+
+const COMMANDS = ['forget', 'rename', 'reset', 'save'] as const;
+type Command = (typeof COMMANDS)[number];
+
+function optionalNumber(value: unknown): number | undefined {
+  if (value === undefined || value === null || String(value).trim() === '') return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function singleLabel(value: unknown, what: string): LabelValue {
+  if (Array.isArray(value)) throw new Error(`${what} must be one class name (or index), got an array`);
+  return readLabels(value, 1, what)[0];
+}
+
+export = function register(RED: NodeAPI): void {
+  function HffTeachNode(this: Node, def: HffTeachDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const t = translator(RED, 'hff-teach', __dirname);
+    const status = new ThrottledStatus(node);
+    const model = findModel(RED, def.model);
+    const options: TeachOptions = { mode: def.mode === 'ema' ? 'ema' : 'mean' };
+    const rate = optionalNumber(def.rate);
+    if (rate !== undefined) options.rate = rate;
+    const meanOf = optionalNumber(def.meanOf);
+    if (meanOf !== undefined && meanOf > 0) options.meanOf = meanOf;
+    const unfollow = followModel(model, status, t);
+
+    function describe(msg: Record<string, unknown>, payload: Record<string, unknown>, classes: readonly string[]) {
+      return { ...msg, topic: payload.action, payload: { ...payload, classes: [...classes] } };
+    }
+
+    handleInput<Record<string, unknown>>(node, async (msg, send) => {
+      const controller = requireModel(model);
+      const net = await controller.ready();
+      const topic = typeof msg.topic === 'string' ? msg.topic.trim().toLowerCase() : '';
+      const command = (COMMANDS as readonly string[]).includes(topic) ? (topic as Command) : undefined;
+
+      if (command === 'save') {
+        await controller.save();
+        status.activity({ colour: 'green', text: t('status.saved', { classes: net.classes.length }) }, true);
+        send(describe(msg, { action: 'save', dir: controller.dir, version: net.version }, net.classes));
+        return;
+      }
+      if (command === 'forget' || (command === 'reset' && msg.label !== undefined && msg.label !== null && msg.label !== '')) {
+        controller.assertIdle('forget a class');
+        const gone = net.forgetClass(singleLabel(msg.label, 'msg.label'));
+        controller.learned();
+        status.activity({ colour: 'green', text: t('status.forgot', { label: gone.label }) }, true);
+        send(describe(msg, { action: command, label: gone.label, index: gone.index, version: gone.version }, net.classes));
+        return;
+      }
+      if (command === 'reset') {
+        const fresh = await controller.revert();
+        status.activity({ colour: 'green', text: t('status.reset', { classes: fresh.classes.length }) }, true);
+        send(describe(msg, { action: 'reset', version: fresh.version }, fresh.classes));
+        return;
+      }
+      if (command === 'rename') {
+        const from = singleLabel(msg.label, 'msg.label');
+        if (typeof msg.payload !== 'string' || msg.payload.trim() === '') {
+          throw new Error('rename needs the new class name as a string in msg.payload (and the old one in msg.label)');
+        }
+        const renamed = net.renameClass(from, msg.payload.trim());
+        controller.learned();
+        status.activity({ colour: 'green', text: t('status.renamed', { from: renamed.previous, to: renamed.label }) }, true);
+        send(
+          describe(
+            msg,
+            { action: 'rename', label: renamed.label, previous: renamed.previous, index: renamed.index, version: renamed.version },
+            net.classes,
+          ),
+        );
+        return;
+      }
+
+      const { input } = readVectors(msg.payload);
+      const { data, batch } = net.toBatch(input, net.inputSize, 'msg.payload');
+      const labels = readLabels(msg.label, batch);
+      // Rows with the same label are taught together: one update, and one message, per class.
+      const groups = new Map<LabelValue, number[]>();
+      labels.forEach((label, row) => groups.set(label, [...(groups.get(label) ?? []), row]));
+      const size = net.inputSize;
+      const updates: Record<string, unknown>[] = [];
+      try {
+        for (const [label, rows] of groups) {
+          const examples = rows.length === batch ? data : new Float32Array(rows.length * size);
+          if (examples !== data) rows.forEach((r, i) => examples.set(data.subarray(r * size, (r + 1) * size), i * size));
+          const r = net.teach(label, examples, rows.length, options);
+          updates.push({ action: 'teach', ...r, examples: rows.length });
+        }
+      } finally {
+        // Classes taught before a failing one (e.g. an index out of range) stay taught: report and save them.
+        if (updates.length > 0) controller.learned();
+        for (const update of updates) send(describe(msg, update, net.classes));
+      }
+      const last = updates[updates.length - 1];
+      status.activity({
+        colour: 'green',
+        text: t(last.created ? 'status.created' : 'status.taught', { label: labelText(last.label as LabelValue), count: last.count as number }),
+      });
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      unfollow();
+      status.close();
+      done();
+    });
+  }
+
+  RED.nodes.registerType('hff-teach', HffTeachNode);
+};

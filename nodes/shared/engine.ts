@@ -1,0 +1,64 @@
+/**
+ * The compute engine shared by the hff-model nodes of the process. tfjs has one active backend per process, so the
+ * first model's tfjs backend wins; a later model asking for another tfjs backend gets the active engine and a
+ * note saying so, instead of silently switching the backend under the other models' weights. The onnx engine
+ * (when the library offers it) does not use tfjs and is kept apart. 'auto' takes whichever engine is active.
+ */
+import { createEngine } from '../../src/engines/backend';
+import type { Engine } from '../../src/engines/types';
+
+const ENGINE_OF_CHOICE: Record<string, string> = {
+  'tfjs-node': 'tfjs-node',
+  wasm: 'tfjs-wasm',
+  cpu: 'tfjs-cpu',
+  onnx: 'onnx',
+};
+
+type Family = 'tfjs' | 'onnx';
+const active = new Map<Family, Promise<Engine>>();
+
+function familyOfEngine(engine: Engine): Family {
+  return engine.name === 'onnx' ? 'onnx' : 'tfjs';
+}
+
+export interface SharedEngine {
+  engine: Engine;
+  /** Set when the requested backend differs from the one already active. */
+  note?: string;
+}
+
+async function settled(p: Promise<Engine> | undefined): Promise<Engine | undefined> {
+  return p ? p.catch(() => undefined) : undefined;
+}
+
+export async function sharedEngine(choice: string): Promise<SharedEngine> {
+  const wanted = ENGINE_OF_CHOICE[choice];
+  const family: Family | undefined = wanted ? (wanted === 'onnx' ? 'onnx' : 'tfjs') : undefined;
+  // 'auto' (or an unknown choice, which createEngine rejects with a clear message) reuses an active engine.
+  const candidates: Family[] = family ? [family] : wanted === undefined && choice === 'auto' ? ['tfjs', 'onnx'] : [];
+  for (const f of candidates) {
+    const engine = await settled(active.get(f));
+    if (!engine) continue;
+    const note =
+      wanted && wanted !== engine.name
+        ? `backend '${choice}' was chosen but '${engine.name}' is already active: all models of one Node-RED share one tfjs backend`
+        : undefined;
+    return { engine, note };
+  }
+  const started = createEngine(choice);
+  const slot = family ?? 'tfjs';
+  active.set(slot, started);
+  let engine: Engine;
+  try {
+    engine = await started;
+  } catch (err) {
+    if (active.get(slot) === started) active.delete(slot);
+    throw err;
+  }
+  const actual = familyOfEngine(engine);
+  if (actual !== slot) {
+    if (active.get(slot) === started) active.delete(slot);
+    if (!active.has(actual)) active.set(actual, started);
+  }
+  return { engine };
+}

@@ -1,0 +1,72 @@
+/**
+ * Status updates that cost nothing at high message rates: at most one per interval reaches the editor, the
+ * latest always wins, and a forced update (a change of state) is shown at once.
+ */
+import type { Node } from 'node-red';
+import { setStatus, type StatusColour } from './node-helpers';
+
+export interface StatusValue {
+  colour: StatusColour;
+  text: string;
+  shape?: 'dot' | 'ring';
+}
+
+export class ThrottledStatus {
+  private last = 0;
+  private pending?: StatusValue;
+  private timer?: NodeJS.Timeout;
+  private shown?: string;
+  private closed = false;
+  /** The last status that described the node's own work (e.g. the last result), see activity(). */
+  lastActivity?: StatusValue;
+
+  constructor(
+    private readonly node: Node,
+    private readonly intervalMs = 250,
+  ) {}
+
+  set(value: StatusValue, force = false): void {
+    if (this.closed) return;
+    const now = Date.now();
+    if (force || now - this.last >= this.intervalMs) {
+      this.clearTimer();
+      this.show(value, now);
+      return;
+    }
+    this.pending = value;
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        const p = this.pending;
+        if (p) this.show(p, Date.now());
+      }, this.intervalMs - (now - this.last));
+    }
+  }
+
+  /** Shows what the node just did; it is remembered so that model state changes can show it again. */
+  activity(value: StatusValue, force = false): void {
+    this.lastActivity = value;
+    this.set(value, force);
+  }
+
+  /** Stops any delayed update (call on close). */
+  close(): void {
+    this.closed = true;
+    this.clearTimer();
+  }
+
+  private show(value: StatusValue, now: number): void {
+    this.pending = undefined;
+    this.last = now;
+    const key = `${value.colour}|${value.shape ?? 'dot'}|${value.text}`;
+    if (key === this.shown) return;
+    this.shown = key;
+    setStatus(this.node, value.colour, value.text, value.shape ?? 'dot');
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = undefined;
+  }
+}

@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createEngine } from '../../src/engines/backend';
+import { HffNetwork } from '../../src/hff/network';
+import { loadModelFiles, saveModelFiles } from '../../src/model-file';
+import {
+  ALL_NODES,
+  assertNoUnhandledRejection,
+  TAB,
+  catchNodes,
+  caughtText,
+  collect,
+  helper,
+  helperNode,
+  initNodeRed4,
+  modelConfig,
+  modelDir,
+  newTempDir,
+  nth,
+  onTab,
+  removeTempDirs,
+  send,
+  vector,
+  waitFor,
+  waitStatus,
+} from './flow-helpers';
+
+describe('hff-model (config node)', function () {
+  let userDir: string;
+  beforeEach(() => {
+    userDir = initNodeRed4();
+  });
+  afterEach(async () => {
+    await helper.unload();
+    assertNoUnhandledRejection();
+  });
+  after(removeTempDirs);
+
+  function flow(model: Record<string, unknown> = {}) {
+    return [
+      TAB,
+      modelConfig(model),
+      onTab({ id: 'teach', type: 'hff-teach', model: 'model', mode: 'mean', wires: [['out']] }),
+      onTab({ id: 'classify', type: 'hff-classify', model: 'model', wires: [['out'], ['out']] }),
+      helperNode('out'),
+      ...catchNodes(),
+    ];
+  }
+
+  it('creates a new model from the architecture and saves it, debounced, after teaching', async () => {
+    await helper.load(ALL_NODES, flow());
+    const out = collect('out');
+    await waitStatus('classify', (s) => s.text === 'ready, 0 classes');
+    const dir = modelDir(userDir);
+    assert.equal(fs.existsSync(path.join(dir, 'model.json')), false, 'a model that only exists in memory is not written');
+    send('teach', { payload: vector(16, 1), label: 'bolt' });
+    await nth(out, 1);
+    await waitStatus('classify', (s) => s.text === 'ready, 1 classes');
+    await waitFor('the debounced save', () => fs.existsSync(path.join(dir, 'model.json')));
+    const files = await loadModelFiles(dir);
+    assert.deepEqual(files.manifest.classes, ['bolt']);
+    assert.deepEqual((files.manifest.config as { layers: number[] }).layers, [32, 32]);
+  });
+
+  it('loads the model saved in its folder (architecture fields ignored, with a warning)', async () => {
+    const dir = modelDir(userDir, 'saved');
+    const engine = await createEngine('auto');
+    const net = HffNetwork.create(engine, { inputSize: 16, layers: [8] }, ['nut', 'washer']);
+    await saveModelFiles(dir, net.toModelFiles());
+    net.dispose();
+    await helper.load(ALL_NODES, flow({ name: 'saved' }));
+    await waitStatus('classify', (s) => s.text === 'ready, 2 classes');
+    const out = collect('out');
+    send('classify', { payload: vector(16, 3) });
+    const msg = await nth(out, 1);
+    assert.ok(['nut', 'washer'].includes((msg.payload as { label: string }).label));
+    const model = helper.getNode('model') as unknown as { warn: { getCalls(): { thisValue: unknown; args: unknown[] }[] } };
+    const warnings = model.warn.getCalls().filter((c) => c.thisValue === model).map((c) => String(c.args[0]));
+    assert.ok(warnings.some((w) => /architecture in the dialog .* is ignored/.test(w)), warnings.join('\n'));
+  });
+
+  it('a bad model file turns clients red and errors name the file', async () => {
+    const dir = newTempDir();
+    fs.writeFileSync(path.join(dir, 'model.json'), '{ not json');
+    await helper.load(ALL_NODES, flow({ path: dir }));
+    await waitStatus('classify', (s) => s.fill === 'red' && s.text === 'model error');
+    const caught = collect('caught');
+    send('classify', { payload: vector(16, 1) });
+    const err = caughtText(await nth(caught, 1, 'caught error'));
+    assert.match(err, /^model tiny is not ready: /);
+    assert.ok(err.includes(path.join(dir, 'model.json')), err);
+    // The node keeps working: a second message fails the same way, nothing crashed.
+    send('classify', { payload: vector(16, 2) });
+    await nth(caught, 2, 'second caught error');
+  });
+
+  it("with 'load an existing model file' a missing model is an error naming the folder", async () => {
+    const dir = path.join(newTempDir(), 'nothing-here');
+    await helper.load(ALL_NODES, flow({ source: 'file', path: dir }));
+    const caught = collect('caught');
+    send('classify', { payload: vector(16, 1) });
+    assert.match(caughtText(await nth(caught, 1)), new RegExp(`no model file in ${dir.replace(/[/\\^$*+?.()|[\]{}]/g, '\\$&')}`));
+  });
+
+  it('a bad architecture is reported when the model has to be created', async () => {
+    await helper.load(ALL_NODES, flow({ layers: '32,abc' }));
+    await waitStatus('classify', (s) => s.fill === 'red');
+    const caught = collect('caught');
+    send('teach', { payload: vector(16, 1), label: 'x' });
+    assert.match(caughtText(await nth(caught, 1)), /layer widths must be comma-separated whole numbers/);
+  });
+
+  it('a client whose model is missing says so in its status and its errors', async () => {
+    await helper.load(ALL_NODES, [
+      TAB,
+      onTab({ id: 'classify', type: 'hff-classify', model: 'gone', wires: [[], []] }),
+      ...catchNodes(),
+    ]);
+    await waitStatus('classify', (s) => s.fill === 'red' && s.text === 'no model selected');
+    const caught = collect('caught');
+    send('classify', { payload: vector(16, 1) });
+    assert.match(caughtText(await nth(caught, 1)), /no hff-model is selected/);
+  });
+
+  it('close writes a pending save at once (nothing learned is lost on redeploy or shutdown)', async () => {
+    await helper.load(ALL_NODES, flow({ saveDelay: 60_000 }));
+    const out = collect('out');
+    send('teach', { payload: [vector(16, 1), vector(16, 2)], label: 'gear' });
+    await nth(out, 1);
+    const dir = modelDir(userDir);
+    assert.equal(fs.existsSync(path.join(dir, 'model.json')), false, 'not yet saved: the delay is a minute');
+    await helper.unload();
+    const files = await loadModelFiles(dir);
+    assert.deepEqual(files.manifest.classes, ['gear']);
+    assert.deepEqual(files.manifest.counts, [2]);
+    // A restart loads what was taught.
+    initNodeRed4Again(userDir);
+    await helper.load(ALL_NODES, flow({ saveDelay: 60_000 }));
+    await waitStatus('classify', (s) => s.text === 'ready, 1 classes');
+  });
+
+  it('close frees every tensor of the network', async () => {
+    // For the tfjs engines liveTensors() is tf.memory().numTensors.
+    const engine = await createEngine('auto');
+    const start = engine.liveTensors();
+    await helper.load(ALL_NODES, flow());
+    await waitStatus('classify', (s) => s.text === 'ready, 0 classes');
+    assert.ok(engine.liveTensors() > start, 'the model holds its weights as tensors');
+    await helper.unload();
+    assert.equal(engine.liveTensors(), start);
+  });
+});
+
+/** Re-initialises the helper on the same userDir (a Node-RED restart). */
+function initNodeRed4Again(userDir: string): void {
+  helper.init(require.resolve('node-red'));
+  helper.settings({ userDir });
+}
