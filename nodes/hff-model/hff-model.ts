@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Node, NodeAPI } from 'node-red';
 import type { NetworkOptions } from '../../src/hff/config';
+import { FLEET_CREDENTIALS, attachFleetSync, fleetSettings, type FleetCredentials } from '../shared/fleet-sync';
 import { ModelController } from './model-controller';
 import { architectureOf, classesOf, folderName, numberField, type HffModelDef } from './model-settings';
 
@@ -47,6 +48,8 @@ export = function register(RED: NodeAPI): void {
       { warn: (text) => node.warn(text), error: (text) => node.error(text) },
     );
     const controller = node.controller;
+    // Fleet sharing (optional): what hff-teach teaches here goes to the broker, what others teach is merged in.
+    const fleet = attachFleetSync(RED, node, controller, fleetSettings(def, node.credentials as FleetCredentials | undefined, node.id));
     controller.ready().then(
       (net) => {
         const origin = controller.state.origin === 'loaded' ? 'loaded' : 'created';
@@ -56,12 +59,12 @@ export = function register(RED: NodeAPI): void {
     );
 
     node.on('close', (_removed: boolean, done: () => void) => {
-      controller.close().then(done, (err: Error) => {
+      (fleet ? fleet.close() : Promise.resolve()).then(() => controller.close()).then(done, (err: Error) => {
         node.error(err.message);
         done();
       });
     });
   }
 
-  RED.nodes.registerType('hff-model', HffModelNode);
+  RED.nodes.registerType('hff-model', HffModelNode, { credentials: FLEET_CREDENTIALS });
 };

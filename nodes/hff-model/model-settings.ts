@@ -1,9 +1,10 @@
+import type { FleetDef } from '../shared/fleet-sync';
 /** The hff-model dialog's fields turned into library options, with errors that name the field. */
 import type { NodeDef } from 'node-red';
 import type { NetworkOptions } from '../../src/hff/config';
 import type { ModelSource } from './model-controller';
 
-export interface HffModelDef extends NodeDef {
+export interface HffModelDef extends NodeDef, FleetDef {
   source?: ModelSource;
   path?: string;
   backend?: string;

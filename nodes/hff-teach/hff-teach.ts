@@ -5,6 +5,7 @@
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { TeachMode, TeachOptions } from '../../src/hff/network';
+import { fleetFor } from '../shared/fleet-sync';
 import { translator } from '../shared/i18n';
 import { findModel, followModel, requireModel } from '../shared/model-client';
 import { handleInput } from '../shared/node-helpers';
@@ -107,6 +108,7 @@ export = function register(RED: NodeAPI): void {
           const examples = rows.length === batch ? data : new Float32Array(rows.length * size);
           if (examples !== data) rows.forEach((r, i) => examples.set(data.subarray(r * size, (r + 1) * size), i * size));
           const r = net.teach(label, examples, rows.length, options);
+          fleetFor(controller)?.publishLocal(r);
           updates.push({ action: 'teach', ...r, examples: rows.length });
         }
       } finally {

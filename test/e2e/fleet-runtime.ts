@@ -1,7 +1,7 @@
 /**
  * A Node-RED 4 runtime embedded in a child process (RED.init + RED.start, no editor, no HTTP) for
  * the two-runtime fleet test. The parent (test/e2e/fleet.test.ts) forks it with an IPC channel and
- * a JSON config in argv[2]: {userDir, flows, nodesDir}. Messages from the parent:
+ * a JSON config in argv[2]: {userDir, flows, credentials?, nodesDir}. Messages from the parent:
  *   {cmd: 'send', node, msg}  -> the node receives msg
  *   {cmd: 'stop'}             -> RED.stop(), then exit
  * The child reports {type: 'ready'} and whatever its test nodes send with process.send.
@@ -13,6 +13,8 @@ import * as path from 'node:path';
 interface RuntimeConfig {
   userDir: string;
   flows: unknown[];
+  /** Node credentials by node id, written as Node-RED's unencrypted flows_cred.json. */
+  credentials?: Record<string, Record<string, string>>;
   nodesDir: string[];
 }
 
@@ -27,6 +29,7 @@ async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2]) as RuntimeConfig;
   fs.mkdirSync(config.userDir, { recursive: true });
   fs.writeFileSync(path.join(config.userDir, 'flows.json'), JSON.stringify(config.flows));
+  if (config.credentials) fs.writeFileSync(path.join(config.userDir, 'flows_cred.json'), JSON.stringify(config.credentials));
   const RED = require('node-red') as EmbeddedRed;
   const server = http.createServer();
   RED.init(server, {

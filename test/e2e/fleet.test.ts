@@ -108,15 +108,18 @@ describe('e2e: teaching the whole fleet', function () {
     });
 
     it('a part taught on the first runtime is recognised by the second', async () => {
-      const model = (name: string) => ({
+      // The model nodes themselves share through the broker (their Fleet fields and secret); the link node only
+      // reports what the model's fleet connection merges.
+      const model = (name: string, origin: string) => ({
         id: 'model', type: 'hff-model', name, source: 'auto', path: '', backend: 'auto', inputSize: INPUT, inputShape: '',
         layers: '24,16', classes: '', tau: 0.1, learningRate: 0.01, unknownThreshold: 0.3, seed: 21, saveDelay: 200,
+        fleetBroker: broker.url, fleetTopic: 'e2e/red', fleetOrigin: origin,
       });
-      const link = (origin: string) => ({ id: 'link', type: 'fleet-e2e-link', z: 'tab', model: 'model', broker: broker.url, topic: 'e2e/red', origin, secret: 'fleet-secret', wires: [] });
+      const link = { id: 'link', type: 'fleet-e2e-link', z: 'tab', model: 'model', wires: [] };
       const tab = { id: 'tab', type: 'tab', label: 'fleet' };
-      const flowsA = [tab, model('fleetA'), { id: 'teach', type: 'hff-teach', z: 'tab', model: 'model', mode: 'mean', rate: '', meanOf: '', wires: [['link']] }, link('runtime-a')];
+      const flowsA = [tab, model('fleetA', 'runtime-a'), { id: 'teach', type: 'hff-teach', z: 'tab', model: 'model', mode: 'mean', rate: '', meanOf: '', wires: [[]] }, link];
       const flowsB = [
-        tab, model('fleetB'), link('runtime-b'),
+        tab, model('fleetB', 'runtime-b'), link,
         { id: 'classify', type: 'hff-classify', z: 'tab', model: 'model', topK: 2, threshold: '', scoring: '', wires: [['cap'], ['cap']] },
         { id: 'cap', type: 'e2e-capture', z: 'tab', wires: [] },
         { id: 'catcher', type: 'catch', z: 'tab', scope: ['classify'], uncaught: false, wires: [['cap']] },
@@ -167,7 +170,12 @@ interface Runtime {
 
 function startRuntime(userDir: string, flows: unknown[], genDir: string, children: ChildProcess[]): Promise<Runtime> {
   const script = path.join(ROOT, 'dist', 'test', 'e2e', 'fleet-runtime.js');
-  const config = { userDir, flows, nodesDir: [path.join(ROOT, 'dist', 'nodes'), path.join(genDir, 'nodes')] };
+  const config = {
+    userDir,
+    flows,
+    credentials: { model: { fleetSecret: 'fleet-secret' } },
+    nodesDir: [path.join(ROOT, 'dist', 'nodes'), path.join(genDir, 'nodes')],
+  };
   const child = fork(script, [JSON.stringify(config)], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -234,9 +242,8 @@ function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /**
- * Two small node types for the child runtimes: 'fleet-e2e-link' attaches fleet sharing to the
- * model (through nodes/shared/fleet-sync, exactly as hff-model will) and shares hff-teach's
- * results; 'e2e-capture' reports what it receives to the parent process.
+ * Two small node types for the child runtimes: 'fleet-e2e-link' reports what the model node's fleet
+ * connection merges and when it is connected; 'e2e-capture' reports what it receives to the parent process.
  */
 function writeTestNodes(dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
@@ -244,26 +251,21 @@ function writeTestNodes(dir: string): void {
   fs.writeFileSync(
     path.join(dir, 'fleet-e2e-link.js'),
     `module.exports = function (RED) {
-  const { attachFleetSync, fleetFor } = require(${glue});
+  const { fleetFor } = require(${glue});
   function Link(config) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const controller = RED.nodes.getNode(config.model).controller;
-    const own = !fleetFor(controller);
-    const link = attachFleetSync(RED, node, controller, { broker: config.broker, topicBase: config.topic, origin: config.origin, secret: config.secret });
+    const link = fleetFor(RED.nodes.getNode(config.model).controller);
+    if (!link) throw new Error('the model node did not attach fleet sharing');
     link.ready.then((sync) => sync.onMerged((e) => process.send && process.send({ type: 'merged', label: e.label, origin: e.origin, local: e.local, delayMs: e.delayMs, count: e.merged.count })));
     link.connected().then(() => process.send && process.send({ type: 'fleet-connected' }), (err) => node.error(err.message));
-    node.on('input', (msg, send, done) => {
-      if (msg.payload && msg.payload.action === 'teach') fleetFor(controller).publishLocal(msg.payload);
-      done();
-    });
-    node.on('close', (removed, done) => { (own ? link.close() : Promise.resolve()).then(() => done(), () => done()); });
+
   }
   RED.nodes.registerType('fleet-e2e-link', Link);
 };
 `,
   );
-  fs.writeFileSync(path.join(dir, 'fleet-e2e-link.html'), `<script type="text/javascript">RED.nodes.registerType('fleet-e2e-link', { category: 'test', defaults: {}, inputs: 1, outputs: 0 });</script>\n`);
+  fs.writeFileSync(path.join(dir, 'fleet-e2e-link.html'), `<script type="text/javascript">RED.nodes.registerType('fleet-e2e-link', { category: 'test', defaults: {}, inputs: 0, outputs: 0 });</script>\n`);
   fs.writeFileSync(
     path.join(dir, 'e2e-capture.js'),
     `module.exports = function (RED) {
