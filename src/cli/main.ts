@@ -6,9 +6,12 @@
  * the usage on stderr), 130 training interrupted by Ctrl-C.
  */
 import { Command, CommanderError } from 'commander';
+import { addBenchFlowCommand } from '../bench-flow/command';
 import { addBenchCommand } from './bench';
+import { registerBenchTeach } from './bench-teach';
 import { BACKEND_CHOICES, CliContext, CliError, CliIO, processIO } from './common';
 import { addEvalCommand } from './eval';
+import { addExportCommand } from './export';
 import { addInfoCommand, packageVersion } from './info';
 import { addPredictCommand } from './predict';
 import { addTeachCommand } from './teach';
@@ -42,7 +45,10 @@ export function buildProgram(ctx: CliContext): Command {
   addPredictCommand(program, ctx);
   addTeachCommand(program, ctx);
   addInfoCommand(program, ctx);
+  addExportCommand(program, ctx);
   addBenchCommand(program, ctx);
+  registerBenchTeach(program, ctx);
+  addBenchFlowCommand(program, ctx);
   return program;
 }
 

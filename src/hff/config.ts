@@ -1,4 +1,5 @@
 import type { Activation, OptimizerSettings, PrototypeUpdate } from '../engines/types';
+import { type TeachingConfig, resolveTeaching } from './teaching';
 
 export type Scoring = 'final' | 'sum';
 
@@ -22,11 +23,14 @@ export interface NetworkConfig {
   /** Best cosine similarity under this marks a prediction `known: false`. */
   unknownThreshold: number;
   seed: number;
+  /** Few-shot teaching (augmentation, transfer branch, calibration margin); filled with defaults for old models. */
+  teaching: TeachingConfig;
 }
 
-export type NetworkOptions = Partial<Omit<NetworkConfig, 'optimizer'>> & {
+export type NetworkOptions = Partial<Omit<NetworkConfig, 'optimizer' | 'teaching'>> & {
   inputSize: number;
   optimizer?: Partial<OptimizerSettings>;
+  teaching?: Partial<TeachingConfig>;
 };
 
 /** The library's defaults; see README "Default hyper-parameters" for the runs they were chosen from. */
@@ -40,7 +44,7 @@ export const DEFAULTS = {
   prototypeUpdate: 'gradient' as PrototypeUpdate,
   emaRate: 0.1,
   scoring: 'final' as Scoring,
-  unknownThreshold: 0.5,
+  unknownThreshold: 0.3,
   seed: 1,
   batchSize: 128,
   epochs: 1,
@@ -111,6 +115,7 @@ export function resolveConfig(options: NetworkOptions): NetworkConfig {
     scoring: oneOf('scoring', options.scoring ?? DEFAULTS.scoring, ['final', 'sum']),
     unknownThreshold: Number(options.unknownThreshold ?? DEFAULTS.unknownThreshold),
     seed: Math.floor(Number(options.seed ?? DEFAULTS.seed)),
+    teaching: resolveTeaching(options.teaching),
   };
   if (config.emaRate > 1) throw new Error(`emaRate must be in (0, 1], got ${config.emaRate}`);
   if (!(config.unknownThreshold >= -1 && config.unknownThreshold <= 1)) {

@@ -2,6 +2,7 @@ import type { Engine, EngineLayer, LayerParams, LayerSpec } from '../engines/typ
 import type { ModelFiles, NamedTensor } from '../model-file';
 import { type NetworkConfig, type NetworkOptions, type Scoring, resolveConfig } from './config';
 import { SeededRandom } from './random';
+import { type TeachSelection, TransferBranch, augmentDemonstrations, leaveOneOutScore } from './teaching';
 import { assertFinite, dot, normalizeInPlace, randomUnitRows, row } from './vectors';
 
 export const MODEL_KIND = 'hff-network';
@@ -34,6 +35,11 @@ export interface LayerOutput {
   z: Float32Array;
   /** batch x classes: per class, the cosine of its closest prototype. */
   classScores: Float32Array;
+  /**
+   * Only on the first layer's output of `forward`, when taught classes are ranked by the random transfer branch:
+   * batch x classes cosines to the taught classes' transfer prototypes (NaN for trained classes).
+   */
+  transferScores?: Float32Array;
 }
 
 export interface TrainBatchResult {
@@ -90,6 +96,15 @@ export class HffNetwork {
   metadata: NetworkMetadata;
   private readonly layers: EngineLayer[];
   private disposed = false;
+  /** Per class: the kept demonstrations (rows of inputSize) of a taught (imprinted) class, or null for trained classes. */
+  private taughtDemos: (Float32Array | null)[];
+  /** Which representation ranks taught classes among themselves (null: the decision scores, as for trained classes). */
+  private teachSelection: TeachSelection | null = null;
+  private transferBranch: TransferBranch | undefined;
+  private transferCache: { version: number; prototypes: Float32Array } | undefined;
+  private offsetCache: { version: number; offsets: Float64Array } | undefined;
+  /** Leave-one-out scores of the last representation choice (diagnostics). */
+  lastSelectionScores: Record<string, number> = {};
 
   private constructor(
     readonly engine: Engine,
@@ -106,6 +121,7 @@ export class HffNetwork {
     this.version = version;
     this.metadata = metadata;
     this.layers = params.map((p, i) => engine.createLayer(layerSpec(config, i), p, config.optimizer));
+    this.taughtDemos = classes.map(() => null);
   }
 
   /** A freshly initialised network (seeded, so the same seed gives the same weights on every backend). */
@@ -169,7 +185,29 @@ export class HffNetwork {
       inputSize = units;
     });
     const version = typeof m.version === 'number' ? m.version : 0;
-    return new HffNetwork(engine, config, [...classes], [...counts], version, (m.metadata as NetworkMetadata) ?? {}, params);
+    const net = new HffNetwork(engine, config, [...classes], [...counts], version, (m.metadata as NetworkMetadata) ?? {}, params);
+    const taught = m.taught as { demos?: unknown; selection?: unknown } | undefined;
+    if (taught && Array.isArray(taught.demos)) {
+      const perClass = taught.demos as number[];
+      const tensor = files.tensors['teach.demos'];
+      const total = perClass.reduce((a, b) => a + b, 0);
+      if (perClass.length !== classes.length || perClass.some((d) => !Number.isInteger(d) || d < 0)) {
+        throw new Error(`${source}: taught.demos must give a count of kept demonstrations per class`);
+      }
+      if (total > 0 && (!tensor || tensor.shape.length !== 2 || tensor.shape[0] !== total || tensor.shape[1] !== config.inputSize)) {
+        throw new Error(`${source}: tensor teach.demos must have shape [${total}, ${config.inputSize}]`);
+      }
+      let offset = 0;
+      perClass.forEach((d, c) => {
+        if (d > 0) net.taughtDemos[c] = Float32Array.from(tensor.data.subarray(offset * config.inputSize, (offset + d) * config.inputSize));
+        offset += d;
+      });
+      const sel = taught.selection as TeachSelection | null | undefined;
+      if (sel && (sel.kind === 'transfer' || sel.kind === 'layers' || (sel.kind === 'trained' && Number.isInteger(sel.layer) && sel.layer >= 0 && sel.layer < config.layers.length))) {
+        net.teachSelection = sel.kind === 'transfer' && config.teaching.transferLayers.length === 0 ? null : sel;
+      }
+    }
+    return net;
   }
 
   toModelFiles(): ModelFiles {
@@ -180,18 +218,29 @@ export class HffNetwork {
       tensors[`layers.${i}.bias`] = { shape: [layer.spec.units], data: p.bias };
       tensors[`layers.${i}.prototypes`] = { shape: [layer.prototypeRows, layer.spec.units], data: p.prototypes };
     });
-    return {
-      manifest: {
-        kind: MODEL_KIND,
-        config: this.config,
-        classes: this.classes,
-        counts: this.counts,
-        version: this.version,
-        engine: this.engine.name,
-        metadata: this.metadata,
-      },
-      tensors,
+    const manifest: Record<string, unknown> = {
+      kind: MODEL_KIND,
+      config: this.config,
+      classes: this.classes,
+      counts: this.counts,
+      version: this.version,
+      engine: this.engine.name,
+      metadata: this.metadata,
     };
+    if (this.hasTaughtClasses()) {
+      const perClass = this.taughtDemos.map((d) => (d ? d.length / this.config.inputSize : 0));
+      const total = perClass.reduce((a, b) => a + b, 0);
+      const data = new Float32Array(total * this.config.inputSize);
+      let offset = 0;
+      for (const d of this.taughtDemos) {
+        if (!d) continue;
+        data.set(d, offset);
+        offset += d.length;
+      }
+      tensors['teach.demos'] = { shape: [total, this.config.inputSize], data };
+      manifest.taught = { demos: perClass, selection: this.teachSelection };
+    }
+    return { manifest, tensors };
   }
 
   get inputSize(): number {
@@ -248,6 +297,7 @@ export class HffNetwork {
       outputs.push({ z: f.z, classScores: this.classScoresOf(f.cosines, batch) });
       input = f.z;
     }
+    if (this.teachSelection?.kind === 'transfer' && this.hasTaughtClasses()) outputs[0].transferScores = this.transferScoresOf(x, batch);
     return outputs;
   }
 
@@ -255,7 +305,9 @@ export class HffNetwork {
   layerForward(layer: number, x: Float32Array, batch: number): LayerOutput {
     this.checkUsable();
     const f = this.layerAt(layer).forward(x, batch);
-    return { z: f.z, classScores: this.classScoresOf(f.cosines, batch) };
+    const out: LayerOutput = { z: f.z, classScores: this.classScoresOf(f.cosines, batch) };
+    if (layer === 0 && this.teachSelection?.kind === 'transfer' && this.hasTaughtClasses()) out.transferScores = this.transferScoresOf(x, batch);
+    return out;
   }
 
   /** Single-pass classification of a batch. */
@@ -275,6 +327,7 @@ export class HffNetwork {
     const predictions: Prediction[] = [];
     const ranking = new Float64Array(k);
     const similarity = new Float64Array(k);
+    const taught = this.hasTaughtClasses() ? this.taughtDemos.map((d) => d !== null) : undefined;
     for (let b = 0; b < batch; b++) {
       ranking.fill(0);
       similarity.fill(0);
@@ -291,7 +344,7 @@ export class HffNetwork {
           similarity[c] += s[c] / used.length;
         }
       }
-      const order = Array.from({ length: k }, (_, c) => c).sort((a, c) => ranking[c] - ranking[a]);
+      const order = taught ? this.taughtOrder(outputs, b, ranking, similarity, taught) : Array.from({ length: k }, (_, c) => c).sort((a, c) => ranking[c] - ranking[a]);
       const best = order[0];
       const score = similarity[best];
       predictions.push({
@@ -322,6 +375,7 @@ export class HffNetwork {
       input = r.z;
     }
     this.countLabels(labels);
+    this.markTrained(labels);
     this.version += 1;
     return { losses, correct };
   }
@@ -333,7 +387,10 @@ export class HffNetwork {
       prototypeUpdate: this.config.prototypeUpdate,
       emaRate: this.config.emaRate,
     });
-    if (layer === this.layers.length - 1) this.countLabels(labels);
+    if (layer === this.layers.length - 1) {
+      this.countLabels(labels);
+      this.markTrained(labels);
+    }
     this.version += 1;
     return r;
   }
@@ -358,7 +415,10 @@ export class HffNetwork {
     const created = index === undefined;
     const previousCount = created ? 0 : this.counts[index as number];
     const applied = mode === 'mean' ? Math.max(0, Math.min(n, meanOf - previousCount)) : n;
-    const outputs = this.forward(examples, n);
+    // Each demonstration is imprinted as the mean of its augmented copies (small shifts, flips for colour images).
+    const aug = augmentDemonstrations(examples, n, this.config.inputShape, this.config.teaching.augment);
+    const outputs = this.forwardTrained(aug.data, n * aug.copies);
+    const copies = aug.copies;
     const m = this.config.prototypesPerClass;
     if (created) index = this.classes.length;
     const similarityBefore: (number | null)[] = [];
@@ -366,9 +426,9 @@ export class HffNetwork {
     this.layers.forEach((layer, l) => {
       const units = layer.spec.units;
       const sum = new Float32Array(units);
-      for (let b = 0; b < applied; b++) {
+      for (let b = 0; b < applied * copies; b++) {
         const z = row(outputs[l].z, b, units);
-        for (let u = 0; u < units; u++) sum[u] += z[u];
+        for (let u = 0; u < units; u++) sum[u] += z[u] / copies;
       }
       sums.push(sum);
       const mean = normalizeInPlace(Float32Array.from(sum));
@@ -403,9 +463,24 @@ export class HffNetwork {
     if (created) {
       this.classes.push(String(label));
       this.counts.push(0);
+      this.taughtDemos.push(null);
     }
     const i = index as number;
     this.counts[i] += applied;
+    // Classes created by teaching keep their demonstrations: they are ranked among themselves on the representation
+    // that separates the demonstrations best (see updateSelection), and calibrated against the trained classes.
+    if (created || this.taughtDemos[i] !== null) {
+      const keep = this.config.teaching.keepDemos;
+      const size = this.config.inputSize;
+      const old = this.taughtDemos[i] ?? new Float32Array(0);
+      const add = mode === 'mean' ? examples.subarray(0, applied * size) : examples;
+      let next = new Float32Array(old.length + add.length);
+      next.set(old);
+      next.set(add, old.length);
+      if (next.length > keep * size) next = mode === 'mean' ? next.slice(0, keep * size) : next.slice(next.length - keep * size);
+      this.taughtDemos[i] = next;
+      if (applied > 0 || created) this.updateSelection();
+    }
     if (applied > 0 || created) this.version += 1;
     return { label: this.classes[i], index: i, created, count: this.counts[i], applied, mode, version: this.version, similarityBefore, sums };
   }
@@ -443,6 +518,7 @@ export class HffNetwork {
       index = this.classes.length;
       this.classes.push(label);
       this.counts.push(0);
+      this.taughtDemos.push(null);
     }
     this.counts[index as number] = count;
     this.version += 1;
@@ -463,6 +539,8 @@ export class HffNetwork {
     }
     const [name] = this.classes.splice(index, 1);
     this.counts.splice(index, 1);
+    this.taughtDemos.splice(index, 1);
+    if (!this.hasTaughtClasses()) this.dropTeachState();
     this.version += 1;
     return { label: name, index, version: this.version };
   }
@@ -488,10 +566,237 @@ export class HffNetwork {
     if (this.disposed) return;
     this.disposed = true;
     this.layers.forEach((layer) => layer.dispose());
+    this.transferBranch?.dispose();
+    this.transferBranch = undefined;
   }
 
   get isDisposed(): boolean {
     return this.disposed;
+  }
+
+  /** Whether some class was created by teaching and still has its demonstrations (then decisions calibrate it). */
+  hasTaughtClasses(): boolean {
+    return this.taughtDemos.some((d) => d !== null);
+  }
+
+  /** Indices of the classes created by teaching (imprinted from demonstrations, not trained). */
+  get taughtClasses(): number[] {
+    return this.taughtDemos.flatMap((d, c) => (d ? [c] : []));
+  }
+
+  /** The representation that ranks taught classes among themselves (null: the decision scores). */
+  get teachingSelection(): TeachSelection | null {
+    return this.teachSelection;
+  }
+
+  private forwardTrained(x: Float32Array, batch: number): LayerOutput[] {
+    const outputs: LayerOutput[] = [];
+    let input = x;
+    for (const layer of this.layers) {
+      const f = layer.forward(input, batch);
+      outputs.push({ z: f.z, classScores: f.cosines });
+      input = f.z;
+    }
+    return outputs;
+  }
+
+  /**
+   * Class order when some classes were taught: trained classes by the usual ranking; the taught classes as one
+   * group that comes first only when its best similarity beats the trained classes' by the teaching margin; inside
+   * the group, the order of the selected representation (a trained layer's cosines, or the random transfer branch).
+   */
+  private taughtOrder(outputs: LayerOutput[], b: number, ranking: Float64Array, similarity: Float64Array, taught: boolean[]): number[] {
+    const k = this.classes.length;
+    const sel = this.teachSelection;
+    const transfer = outputs[0]?.transferScores;
+    let key: (c: number) => number = (c) => ranking[c];
+    if (sel?.kind === 'transfer' && transfer) key = (c) => transfer[b * k + c];
+    else if (sel?.kind === 'trained' && outputs.length === this.layers.length) {
+      const scores = outputs[sel.layer].classScores;
+      key = (c) => scores[b * k + c];
+    } else if (sel?.kind === 'layers' && outputs.length === this.layers.length) {
+      key = (c) => outputs.reduce((a, o) => a + o.classScores[b * k + c], 0);
+    }
+    const taughtIdx: number[] = [];
+    const trainedIdx: number[] = [];
+    for (let c = 0; c < k; c++) (taught[c] ? taughtIdx : trainedIdx).push(c);
+    taughtIdx.sort((a, c) => key(c) - key(a) || ranking[c] - ranking[a]);
+    trainedIdx.sort((a, c) => ranking[c] - ranking[a]);
+    if (trainedIdx.length === 0) return taughtIdx;
+    const offsets = this.taughtOffsets();
+    let group = -Infinity;
+    for (const c of taughtIdx) group = Math.max(group, similarity[c] - offsets[c]);
+    const order: number[] = [];
+    let placed = false;
+    for (const c of trainedIdx) {
+      if (!placed && group > similarity[c]) {
+        order.push(...taughtIdx);
+        placed = true;
+      }
+      order.push(c);
+    }
+    if (!placed) order.push(...taughtIdx);
+    return order;
+  }
+
+  /**
+   * Per taught class, how much its similarity is lowered before it competes with the trained classes:
+   * `teaching.calibration` times the mean, over its kept demonstrations, of (similarity to its own prototypes - best
+   * similarity to a trained class), plus `teaching.margin`. Imprinted prototypes sit closer to their demonstrations than trained prototypes to their
+   * inputs; this puts both on one scale, so that a taught class takes an input only when the input resembles it
+   * more than its own demonstrations resemble the trained classes.
+   */
+  private taughtOffsets(): Float64Array {
+    const k = this.classes.length;
+    if (this.offsetCache && this.offsetCache.version === this.version && this.offsetCache.offsets.length === k) return this.offsetCache.offsets;
+    const offsets = new Float64Array(k);
+    const size = this.config.inputSize;
+    const trained = this.taughtDemos.flatMap((d, c) => (d ? [] : [c]));
+    this.taughtDemos.forEach((demos, c) => {
+      if (!demos || trained.length === 0) return;
+      const n = demos.length / size;
+      const outputs = this.forwardTrained(demos, n);
+      const used = this.config.scoring === 'final' ? outputs.slice(-1) : outputs;
+      const scores = used.map((o) => this.classScoresOf(o.classScores, n));
+      let sum = 0;
+      for (let b = 0; b < n; b++) {
+        const sim = (cls: number) => scores.reduce((a, s) => a + s[b * k + cls], 0) / scores.length;
+        let best = -Infinity;
+        for (const t of trained) best = Math.max(best, sim(t));
+        sum += sim(c) - best;
+      }
+      offsets[c] = (sum / n) * this.config.teaching.calibration + this.config.teaching.margin;
+    });
+    this.offsetCache = { version: this.version, offsets };
+    return offsets;
+  }
+
+  private transferScoresOf(x: Float32Array, batch: number): Float32Array {
+    const k = this.classes.length;
+    const protos = this.transferPrototypes();
+    const branch = this.requireTransferBranch();
+    const units = branch.units;
+    const f = branch.features(x, batch);
+    const out = new Float32Array(batch * k).fill(NaN);
+    for (let b = 0; b < batch; b++) {
+      const z = row(f, b, units);
+      for (let c = 0; c < k; c++) if (this.taughtDemos[c]) out[b * k + c] = dot(z, row(protos, c, units));
+    }
+    return out;
+  }
+
+  /** Per class (rows), the normalised mean transfer feature of its kept demonstrations and their augmented copies. */
+  private transferPrototypes(): Float32Array {
+    if (this.transferCache && this.transferCache.version === this.version && this.transferCache.prototypes.length === this.classes.length * this.requireTransferBranch().units) {
+      return this.transferCache.prototypes;
+    }
+    const branch = this.requireTransferBranch();
+    const units = branch.units;
+    const size = this.config.inputSize;
+    const protos = new Float32Array(this.classes.length * units);
+    this.taughtDemos.forEach((demos, c) => {
+      if (!demos) return;
+      const n = demos.length / size;
+      const aug = augmentDemonstrations(demos, n, this.config.inputShape, this.config.teaching.augment);
+      const f = branch.features(aug.data, n * aug.copies);
+      const p = row(protos, c, units);
+      for (let r = 0; r < n * aug.copies; r++) {
+        const z = row(f, r, units);
+        for (let u = 0; u < units; u++) p[u] += z[u];
+      }
+      normalizeInPlace(p);
+    });
+    this.transferCache = { version: this.version, prototypes: protos };
+    return protos;
+  }
+
+  private requireTransferBranch(): TransferBranch {
+    if (!this.transferBranch) {
+      const t = this.config.teaching;
+      this.transferBranch = new TransferBranch(this.engine, this.config.inputSize, t.transferLayers, t.transferSeed, this.config.normalizeInput, this.config.optimizer);
+    }
+    return this.transferBranch;
+  }
+
+  /**
+   * Chooses the representation that ranks taught classes: each trained layer and the random transfer branch are
+   * scored by leave-one-demonstration-out over the kept demonstrations of every taught class; the transfer branch
+   * must beat the best trained layer by `teaching.transferPreference`. Needs two taught classes.
+   */
+  private updateSelection(): void {
+    const taught = this.taughtClasses;
+    if (taught.length < 2) return;
+    const size = this.config.inputSize;
+    const perClass = 10;
+    const demoClass: number[] = [];
+    const rows: Float32Array[] = [];
+    for (const c of taught) {
+      const d = this.taughtDemos[c] as Float32Array;
+      const n = Math.min(perClass, d.length / size);
+      for (let i = 0; i < n; i++) {
+        rows.push(d.subarray(i * size, (i + 1) * size));
+        demoClass.push(c);
+      }
+    }
+    const x = new Float32Array(rows.length * size);
+    rows.forEach((r, i) => x.set(r, i * size));
+    const aug = augmentDemonstrations(x, rows.length, this.config.inputShape, this.config.teaching.augment);
+    const outputs = this.forwardTrained(aug.data, rows.length * aug.copies);
+    // The trained layers together (the sum of their cosines: the cosine on their concatenation, each part scaled
+    // by 1/sqrt(layers)); a single layer picked by the noisy leave-one-out transferred worse.
+    const rowsN = rows.length * aug.copies;
+    const width = this.config.layers.reduce((a, b) => a + b, 0);
+    const joined = new Float32Array(rowsN * width);
+    const scale = 1 / Math.sqrt(outputs.length);
+    for (let r = 0; r < rowsN; r++) {
+      let offset = r * width;
+      outputs.forEach((o, l) => {
+        const units = this.layers[l].spec.units;
+        for (let u = 0; u < units; u++) joined[offset + u] = o.z[r * units + u] * scale;
+        offset += units;
+      });
+    }
+    const bestScore = leaveOneOutScore(joined, width, demoClass, aug.copies);
+    this.lastSelectionScores = {};
+    let selection: TeachSelection = { kind: 'layers' };
+    if (bestScore === undefined) {
+      this.teachSelection = selection;
+      this.releaseTransferBranch();
+      return;
+    }
+    this.lastSelectionScores.layers = bestScore;
+    const t = this.config.teaching;
+    if (t.transferLayers.length > 0) {
+      const branch = this.requireTransferBranch();
+      const score = leaveOneOutScore(branch.features(aug.data, rows.length * aug.copies), branch.units, demoClass, aug.copies);
+      if (score !== undefined) this.lastSelectionScores.transfer = score;
+      if (score !== undefined && score > bestScore + t.transferPreference) selection = { kind: 'transfer' };
+    }
+    this.teachSelection = selection;
+    if (selection.kind !== 'transfer') this.releaseTransferBranch();
+  }
+
+  private releaseTransferBranch(): void {
+    this.transferBranch?.dispose();
+    this.transferBranch = undefined;
+    this.transferCache = undefined;
+  }
+
+  private dropTeachState(): void {
+    this.teachSelection = null;
+    this.releaseTransferBranch();
+  }
+
+  /** Classes trained by gradient are no longer taught ones: they are scored like every trained class. */
+  private markTrained(labels: Int32Array): void {
+    let changed = false;
+    for (const l of labels) {
+      if (this.taughtDemos[l]) {
+        this.taughtDemos[l] = null;
+        changed = true;
+      }
+    }
+    if (changed && !this.hasTaughtClasses()) this.dropTeachState();
   }
 
   private requireClass(label: string | number): number {

@@ -1,0 +1,86 @@
+/** `hff bench-teach`: the few-shot class-incremental benchmark (src/teach-bench), option parsing only. */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { BACKEND_CHOICES, CliContext, parseInteger, parseLayers, parsePositiveInt } from './common';
+
+interface RawOptions {
+  dataset: 'mnist' | 'fashion-mnist' | 'cifar10';
+  data: string;
+  baseClasses: number[];
+  shots: number[];
+  seeds: number;
+  model?: string;
+  saveModel?: string;
+  layers?: number[];
+  epochs?: number;
+  batchSize?: number;
+  seed?: number;
+  limit?: number;
+  testLimit?: number;
+  backend?: string;
+  json?: boolean;
+}
+
+/** "0-4", "0,2,4" or "0-2,7" -> [0,1,2,...]. */
+export function parseClassList(value: string): number[] {
+  const out: number[] = [];
+  for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) throw new InvalidArgumentError(`expected class indices like 0-4 or 0,1,2, got '${value}'`);
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    if (b < a) throw new InvalidArgumentError(`bad range '${part}'`);
+    for (let c = a; c <= b; c++) if (!out.includes(c)) out.push(c);
+  }
+  if (out.length === 0) throw new InvalidArgumentError('expected at least one class index');
+  return out;
+}
+
+export function parseShotList(value: string): number[] {
+  const out = value.split(',').map((p) => Number(p.trim()));
+  if (out.length === 0 || out.some((v) => !Number.isInteger(v) || v < 1)) throw new InvalidArgumentError(`expected positive integers like 1,5, got '${value}'`);
+  return out;
+}
+
+export function registerBenchTeach(program: Command, ctx?: CliContext): Command {
+  return program
+    .command('bench-teach')
+    .description('few-shot teaching benchmark: train a base model on some classes, teach the others from a few images each')
+    .addOption(new Option('--dataset <name>', 'dataset').choices(['mnist', 'fashion-mnist', 'cifar10']).makeOptionMandatory())
+    .requiredOption('--data <dir>', 'folder holding the dataset files')
+    .option('--base-classes <list>', 'class indices of the base model (default 0-4); the others are taught', parseClassList, [0, 1, 2, 3, 4])
+    .option('--shots <list>', 'demonstrations per taught class (default 1,5)', parseShotList, [1, 5])
+    .option('--seeds <n>', 'random shot draws (default 3)', parsePositiveInt, 3)
+    .option('--model <dir>', 'use this saved base model instead of training one (its classes: the base classes)')
+    .option('--save-model <dir>', 'save the trained base model here')
+    .option('--layers <widths>', 'base model layer widths (default 1000,1000,1000)', parseLayers)
+    .option('--epochs <n>', 'base model epochs (default 2)', parsePositiveInt)
+    .option('--batch-size <n>', 'base model batch size (default 128)', parsePositiveInt)
+    .option('--seed <n>', 'base model seed (default 1)', parseInteger)
+    .option('--limit <n>', 'train the base model on the first N training images only', parsePositiveInt)
+    .option('--test-limit <n>', 'score on the first N test images only', parsePositiveInt)
+    .addOption(new Option('--backend <name>', 'compute backend (default: $HFF_BACKEND, else auto)').choices(BACKEND_CHOICES))
+    .option('--json', 'one JSON object per shot count on stdout (the table goes to stderr)')
+    .action(async (opts: RawOptions) => {
+      const { runTeachBench } = require('../teach-bench') as typeof import('../teach-bench');
+      const io = ctx?.io;
+      await runTeachBench({
+        dataset: opts.dataset,
+        data: opts.data,
+        baseClasses: opts.baseClasses,
+        shots: opts.shots,
+        seeds: opts.seeds,
+        model: opts.model,
+        saveModel: opts.saveModel,
+        layers: opts.layers,
+        epochs: opts.epochs,
+        batchSize: opts.batchSize,
+        seed: opts.seed,
+        trainLimit: opts.limit,
+        testLimit: opts.testLimit,
+        backend: opts.backend,
+        json: opts.json,
+        write: io ? (t) => io.out(t) : undefined,
+        log: io ? (t) => io.err(t) : undefined,
+      });
+    });
+}

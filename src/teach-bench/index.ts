@@ -1,0 +1,308 @@
+/**
+ * `hff bench-teach`: the few-shot class-incremental benchmark. Trains (or loads) a base model on the base classes,
+ * teaches every other class from a few random training images through `HffNetwork.teach` (the code path of
+ * `hff teach` and the hff-teach node), and reports novel-class accuracy, base-class accuracy before and after
+ * teaching, the AUROC of telling novel inputs from known ones by best similarity before teaching, and the
+ * raw-pixel cosine nearest-class-mean baseline on the same shots; mean and spread over the shot draws.
+ */
+import { createEngine } from '../engines/backend';
+import type { Engine } from '../engines/types';
+import { loadDataset } from '../datasets/load';
+import type { Dataset, DatasetName } from '../datasets/types';
+import type { TeachingConfig } from '../hff/teaching';
+import { HffNetwork, type Prediction } from '../hff/network';
+import { loadNetwork, saveNetwork } from '../hff/persistence';
+import { SeededRandom } from '../hff/random';
+import { trainNetwork } from '../hff/training';
+import type { ModelFiles } from '../model-file';
+import { auroc, bestThreshold, meanAndStd, rawNearestMeanAccuracy } from './metrics';
+
+export { auroc, bestThreshold, meanAndStd, rawNearestMeanAccuracy } from './metrics';
+
+export type TeachBenchDataset = 'mnist' | 'fashion-mnist' | 'cifar10';
+export const TEACH_BENCH_DATASETS: readonly TeachBenchDataset[] = ['mnist', 'fashion-mnist', 'cifar10'];
+
+export interface TeachBenchOptions {
+  dataset: TeachBenchDataset | 'folder';
+  data: string;
+  /** Class indices of the base model; every other class of the dataset is taught. Default 0..4. */
+  baseClasses?: number[];
+  /** Shot counts; default [1, 5]. */
+  shots?: number[];
+  /** Number of shot draws; default 3. */
+  seeds?: number;
+  /** A saved base model (its classes must be the base classes' names); default: train one. */
+  model?: string;
+  /** Save the trained base model here (to reuse it with `model`). */
+  saveModel?: string;
+  /** Base training: widths (default 1000,1000,1000), epochs (default 2), batch size, seed, first N examples. */
+  layers?: number[];
+  epochs?: number;
+  batchSize?: number;
+  seed?: number;
+  trainLimit?: number;
+  /** Score on the first N test images only (default all). */
+  testLimit?: number;
+  backend?: string;
+  json?: boolean;
+  /** Programmatic: override the model's teaching settings (ablations). */
+  teaching?: Partial<TeachingConfig>;
+  /** Programmatic: data already in memory (tests). */
+  train?: Dataset;
+  test?: Dataset;
+  write?: (text: string) => void;
+  log?: (text: string) => void;
+}
+
+export interface TeachBenchResult {
+  dataset: string;
+  shots: number;
+  seeds: number;
+  base_classes: string[];
+  novel_classes: string[];
+  /** Among the novel classes only. */
+  novel_accuracy: number;
+  novel_accuracy_std: number;
+  /** Among all classes (a novel input must beat every base class too). */
+  novel_accuracy_all_classes: number;
+  novel_accuracy_all_classes_std: number;
+  /** Cosine nearest-class-mean on raw pixels, same shots, among the novel classes. */
+  raw_baseline: number;
+  raw_baseline_std: number;
+  base_accuracy_before: number;
+  base_accuracy_after: number;
+  base_accuracy_after_std: number;
+  /** Known (base test) vs novel inputs by the best similarity, before teaching. */
+  novel_auroc: number;
+  /** Best-similarity threshold maximising TPR - FPR of known-vs-novel before teaching, and its rates. */
+  unknown_threshold: number;
+  unknown_threshold_tpr: number;
+  unknown_threshold_fpr: number;
+  /** Fraction of known (tpr) and of novel (fpr) inputs at or above fixed similarity thresholds, before teaching. */
+  threshold_rates: Record<string, { tpr: number; fpr: number }>;
+  /** Representation that ranked the taught classes, per draw. */
+  selection: string[];
+  engine: string;
+  test_images: number;
+  teach_ms_per_class: number;
+}
+
+interface Split {
+  images: Float32Array;
+  labels: Int32Array;
+  n: number;
+}
+
+function pick(ds: Dataset, classes: Set<number>, limit?: number): Split {
+  const keep: number[] = [];
+  const end = limit === undefined ? ds.n : Math.min(ds.n, limit);
+  for (let i = 0; i < end; i++) if (classes.has(ds.labels[i])) keep.push(i);
+  const images = new Float32Array(keep.length * ds.inputSize);
+  const labels = new Int32Array(keep.length);
+  keep.forEach((src, dst) => {
+    images.set(ds.images.subarray(src * ds.inputSize, (src + 1) * ds.inputSize), dst * ds.inputSize);
+    labels[dst] = ds.labels[src];
+  });
+  return { images, labels, n: keep.length };
+}
+
+function predictAll(net: HffNetwork, split: Split, inputSize: number): Prediction[] {
+  const out: Prediction[] = [];
+  const k = net.classes.length;
+  for (let s = 0; s < split.n; s += 500) {
+    const m = Math.min(500, split.n - s);
+    out.push(...net.predict(split.images.subarray(s * inputSize, (s + m) * inputSize), m, { topK: k }));
+  }
+  return out;
+}
+
+const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '-');
+const pm = (m: number, s: number) => `${fmt(m)} ± ${fmt(s)}`;
+
+export async function runTeachBench(options: TeachBenchOptions): Promise<TeachBenchResult[]> {
+  const write = options.write ?? ((t: string) => process.stdout.write(t));
+  const log = options.log ?? ((t: string) => process.stderr.write(t));
+  const shotCounts = options.shots ?? [1, 5];
+  const seeds = options.seeds ?? 3;
+  if (!shotCounts.length || shotCounts.some((s) => !Number.isInteger(s) || s < 1)) throw new Error('shots must be positive integers');
+  if (!Number.isInteger(seeds) || seeds < 1) throw new Error('seeds must be a positive integer');
+
+  const load = (split: 'train' | 'test') => loadDataset({ name: options.dataset as DatasetName, dir: options.data, split });
+  const train = options.train ?? (await load('train'));
+  const test = options.test ?? (await load('test'));
+  const all = train.classes;
+  const baseIdx = options.baseClasses ?? [0, 1, 2, 3, 4];
+  for (const c of baseIdx) if (!(Number.isInteger(c) && c >= 0 && c < all.length)) throw new Error(`base class ${c} is outside 0..${all.length - 1}`);
+  const baseSet = new Set(baseIdx);
+  const novelIdx = all.map((_, c) => c).filter((c) => !baseSet.has(c));
+  if (novelIdx.length === 0) throw new Error('every class is a base class: nothing to teach');
+  const baseNames = baseIdx.map((c) => all[c]);
+  const novelNames = novelIdx.map((c) => all[c]);
+  const size = train.inputSize;
+
+  const engine: Engine = await createEngine(options.backend);
+  let base: HffNetwork;
+  if (options.model) {
+    base = await loadNetwork(options.model, engine);
+    const missing = baseNames.filter((n) => base.classIndex(n) === undefined);
+    if (missing.length) throw new Error(`the model ${options.model} lacks the base classes ${missing.join(', ')}`);
+    const extra = base.classes.filter((n) => !baseNames.includes(n));
+    if (extra.length) throw new Error(`the model ${options.model} has classes outside the base classes: ${extra.join(', ')}`);
+    log(`base model: ${options.model}\n`);
+  } else {
+    base = HffNetwork.create(
+      engine,
+      { inputSize: size, inputShape: [train.height, train.width, train.channels], layers: options.layers, seed: options.seed },
+      baseNames,
+    );
+    const b = pick(train, baseSet, options.trainLimit);
+    const labels = Int32Array.from(b.labels, (l) => baseIdx.indexOf(l));
+    const t0 = Date.now();
+    log(`training the base model on ${b.n} images of ${baseNames.join(', ')} (${options.epochs ?? 2} epochs, ${engine.name})\n`);
+    await trainNetwork(base, { n: b.n, inputSize: size, images: b.images, labels }, { epochs: options.epochs ?? 2, batchSize: options.batchSize });
+    log(`  trained in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+    if (options.saveModel) await saveNetwork(options.saveModel, base);
+  }
+  const files: ModelFiles = base.toModelFiles();
+  base.dispose();
+  const config = files.manifest.config as Record<string, unknown>;
+  const baseFiles: ModelFiles = options.teaching
+    ? { ...files, manifest: { ...files.manifest, config: { ...config, teaching: { ...(config.teaching as object), ...options.teaching } } } }
+    : files;
+  const fresh = () => HffNetwork.fromModelFiles(engine, baseFiles, 'base model');
+
+  const testBase = pick(test, baseSet, options.testLimit);
+  const testNovel = pick(test, new Set(novelIdx), options.testLimit);
+  const baseIndexOf = (datasetLabel: number) => baseIdx.indexOf(datasetLabel);
+
+  // Before teaching: base accuracy, and how well the best similarity tells novel inputs from known ones.
+  const net0 = fresh();
+  const pBase0 = predictAll(net0, testBase, size);
+  const pNovel0 = predictAll(net0, testNovel, size);
+  net0.dispose();
+  const baseBefore = pBase0.filter((p, i) => p.index === baseIndexOf(testBase.labels[i])).length / testBase.n;
+  const known = pBase0.map((p) => p.score);
+  const unknown = pNovel0.map((p) => p.score);
+  const rocArea = auroc(known, unknown);
+  const threshold = bestThreshold(known, unknown);
+  const rate = (v: number[], t: number) => v.filter((x) => x >= t).length / Math.max(1, v.length);
+  const thresholdRates: Record<string, { tpr: number; fpr: number }> = {};
+  for (const t of [0.1, 0.2, 0.3, 0.4, 0.5]) thresholdRates[t.toFixed(1)] = { tpr: rate(known, t), fpr: rate(unknown, t) };
+
+  const pools = novelIdx.map((c) => {
+    const idx: number[] = [];
+    for (let i = 0; i < train.n; i++) if (train.labels[i] === c) idx.push(i);
+    return idx;
+  });
+  const results: TeachBenchResult[] = [];
+  for (const shots of shotCounts) {
+    const novelAcc: number[] = [];
+    const novelAll: number[] = [];
+    const raw: number[] = [];
+    const baseAfter: number[] = [];
+    const selections: string[] = [];
+    let teachMs = 0;
+    for (let seed = 0; seed < seeds; seed++) {
+      const random = new SeededRandom(7001 + 131 * seed + shots);
+      const net = fresh();
+      try {
+        const shotSets = novelIdx.map((c, j) => {
+          const pool = pools[j];
+          if (pool.length < shots) throw new Error(`class ${all[c]} has only ${pool.length} training images, fewer than ${shots} shots`);
+          const perm = random.permutation(pool.length);
+          const data = new Float32Array(shots * size);
+          for (let s = 0; s < shots; s++) data.set(train.images.subarray(pool[perm[s]] * size, (pool[perm[s]] + 1) * size), s * size);
+          return { label: c, data };
+        });
+        const t0 = Date.now();
+        // The same call as `hff teach` and the hff-teach node.
+        for (const s of shotSets) net.teach(all[s.label], s.data, shots);
+        teachMs += (Date.now() - t0) / shotSets.length;
+        const sel = net.teachingSelection;
+        selections.push(sel === null ? 'scores' : sel.kind === 'trained' ? `layer ${sel.layer}` : sel.kind);
+        if (process.env.HFF_TEACH_DEBUG) log(`    selection scores ${JSON.stringify(net.lastSelectionScores)}\n`);
+        const novelModelIdx = new Set(novelNames.map((n) => net.classIndex(n) as number));
+        const pNovel = predictAll(net, testNovel, size);
+        let among = 0;
+        let overall = 0;
+        pNovel.forEach((p, i) => {
+          const want = net.classIndex(all[testNovel.labels[i]]);
+          if (p.index === want) overall += 1;
+          const firstNovel = p.top.find((t) => novelModelIdx.has(t.index));
+          if (firstNovel && firstNovel.index === want) among += 1;
+        });
+        novelAcc.push(among / testNovel.n);
+        novelAll.push(overall / testNovel.n);
+        if (process.env.HFF_TEACH_CALIBRATIONS) {
+          // Diagnostics: the base / all-class trade-off of other calibration margins on the same draw.
+          const t = net.config.teaching;
+          const saved = t.calibration;
+          for (const m of process.env.HFF_TEACH_CALIBRATIONS.split(',').map(Number)) {
+            t.calibration = m;
+            (net as unknown as { offsetCache: unknown }).offsetCache = undefined;
+            const pb = predictAll(net, testBase, size);
+            const pn = predictAll(net, testNovel, size);
+            const ba = pb.filter((p, i) => p.index === net.classIndex(all[testBase.labels[i]])).length / testBase.n;
+            const nl = pn.filter((p, i) => p.index === net.classIndex(all[testNovel.labels[i]])).length / testNovel.n;
+            log(`    calibration ${m}: base ${fmt(ba)} all-class novel ${fmt(nl)}\n`);
+          }
+          t.calibration = saved;
+          (net as unknown as { offsetCache: unknown }).offsetCache = undefined;
+        }
+        const pBase = predictAll(net, testBase, size);
+        baseAfter.push(pBase.filter((p, i) => p.index === net.classIndex(all[testBase.labels[i]])).length / testBase.n);
+        raw.push(rawNearestMeanAccuracy(shotSets, testNovel.images, testNovel.labels, size));
+      } finally {
+        net.dispose();
+      }
+      log(`  ${shots}-shot draw ${seed + 1}/${seeds}: novel ${fmt(novelAcc[seed])} (raw ${fmt(raw[seed])}), all-class ${fmt(novelAll[seed])}, base ${fmt(baseAfter[seed])}, ${selections[seed]}\n`);
+    }
+    const na = meanAndStd(novelAcc);
+    const nal = meanAndStd(novelAll);
+    const rb = meanAndStd(raw);
+    const ba = meanAndStd(baseAfter);
+    const r: TeachBenchResult = {
+      dataset: options.dataset,
+      shots,
+      seeds,
+      base_classes: baseNames,
+      novel_classes: novelNames,
+      novel_accuracy: na.mean,
+      novel_accuracy_std: na.std,
+      novel_accuracy_all_classes: nal.mean,
+      novel_accuracy_all_classes_std: nal.std,
+      raw_baseline: rb.mean,
+      raw_baseline_std: rb.std,
+      base_accuracy_before: baseBefore,
+      base_accuracy_after: ba.mean,
+      base_accuracy_after_std: ba.std,
+      novel_auroc: rocArea,
+      unknown_threshold: threshold.threshold,
+      unknown_threshold_tpr: threshold.tpr,
+      unknown_threshold_fpr: threshold.fpr,
+      threshold_rates: thresholdRates,
+      selection: selections,
+      engine: engine.name,
+      test_images: testBase.n + testNovel.n,
+      teach_ms_per_class: teachMs / seeds,
+    };
+    results.push(r);
+    if (options.json) write(`${JSON.stringify(r)}\n`);
+  }
+  const table = [
+    `| dataset | shots | novel acc (among novel) | raw-pixel NCM | novel acc (all classes) | base acc before | base acc after | novel AUROC |`,
+    `|---|---|---|---|---|---|---|---|`,
+    ...results.map(
+      (r) =>
+        `| ${r.dataset} | ${r.shots} | ${pm(r.novel_accuracy, r.novel_accuracy_std)} | ${pm(r.raw_baseline, r.raw_baseline_std)} | ` +
+        `${pm(r.novel_accuracy_all_classes, r.novel_accuracy_all_classes_std)} | ${fmt(r.base_accuracy_before)} | ` +
+        `${pm(r.base_accuracy_after, r.base_accuracy_after_std)} | ${fmt(r.novel_auroc)} |`,
+    ),
+    '',
+    `novel-input threshold (best similarity, max TPR-FPR): ${fmt(results[0].unknown_threshold)} ` +
+      `(keeps ${fmt(results[0].unknown_threshold_tpr)} of known inputs, passes ${fmt(results[0].unknown_threshold_fpr)} of novel ones)`,
+    '',
+  ].join('\n');
+  (options.json ? log : write)(`${table}\n`);
+  return results;
+}

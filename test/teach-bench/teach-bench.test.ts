@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { createEngine } from '../../src/engines/backend';
+import type { Engine } from '../../src/engines/types';
+import type { Dataset } from '../../src/datasets/types';
+import { HffNetwork, evaluateNetwork, trainNetwork, type LabelledData } from '../../src/hff';
+import { SeededRandom } from '../../src/hff/random';
+import { augmentDemonstrations, leaveOneOutScore } from '../../src/hff/teaching';
+import { auroc, bestThreshold, rawNearestMeanAccuracy, runTeachBench } from '../../src/teach-bench';
+
+/** Tiny 8x8 grey "parts": each class a fixed random pattern plus noise. */
+function parts(n: number, classes: number, seed: number): Dataset {
+  const size = 64;
+  const centres = new SeededRandom(42);
+  const c = Array.from({ length: classes }, () => Float32Array.from({ length: size }, () => (centres.next() < 0.35 ? 1 : 0)));
+  const random = new SeededRandom(seed);
+  const images = new Float32Array(n * size);
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const label = i % classes;
+    labels[i] = label;
+    for (let j = 0; j < size; j++) images[i * size + j] = Math.min(1, Math.max(0, c[label][j] + random.gaussian() * 0.3));
+  }
+  return {
+    name: 'parts', split: 'train', n, height: 8, width: 8, channels: 1, inputSize: size, images, labels,
+    classes: Array.from({ length: classes }, (_, i) => `part${i}`),
+  };
+}
+
+describe('teach-bench metrics', function () {
+  it('auroc: Mann-Whitney probability, ties count one half', function () {
+    assert.equal(auroc([3, 4], [1, 2]), 1);
+    assert.equal(auroc([1, 2], [3, 4]), 0);
+    assert.equal(auroc([0.9, 0.4], [0.5, 0.1]), 0.75);
+    assert.equal(auroc([1, 1], [1, 1]), 0.5);
+    assert.ok(Number.isNaN(auroc([], [1])));
+  });
+
+  it('bestThreshold maximises TPR - FPR', function () {
+    const t = bestThreshold([0.8, 0.9, 0.7], [0.1, 0.2, 0.85]);
+    assert.equal(t.threshold, 0.7);
+    assert.equal(t.tpr, 1);
+    assert.equal(t.fpr, 1 / 3);
+    assert.equal(bestThreshold([0.8, 0.9], [0.1, 0.2]).fpr, 0);
+  });
+
+  it('raw-pixel nearest class mean: cosine to the normalised mean of the normalised shots', function () {
+    // Class 0 shots point along x (one long, one short: normalising first makes them equal), class 1 along y.
+    const shots = [
+      { label: 0, data: Float32Array.of(10, 0, 1, 0) },
+      { label: 1, data: Float32Array.of(0, 1, 0, 1) },
+    ];
+    const test = Float32Array.of(1, 0.1, 0.9, 0.2, 0, 2, 0.1, 0.5);
+    assert.equal(rawNearestMeanAccuracy(shots, test, [0, 0, 1, 1], 2), 1);
+    assert.equal(rawNearestMeanAccuracy(shots, test, [1, 1, 0, 0], 2), 0);
+    // Without normalising the shots first, (10, 0) would dominate class 0's mean; with it, (1, 0.1) still goes to 0.
+    assert.equal(rawNearestMeanAccuracy(shots, test.subarray(0, 2), [0], 2), 1);
+  });
+
+  it('leave-one-out score prefers a representation that separates the demonstrations', function () {
+    const good = Float32Array.of(1, 0, 0.9, 0.1, 0, 1, 0.1, 0.9);
+    const bad = Float32Array.of(1, 0, 0, 1, 1, 0, 0, 1);
+    const classes = [0, 0, 1, 1];
+    assert.ok((leaveOneOutScore(good, 2, classes, 1) as number) > (leaveOneOutScore(bad, 2, classes, 1) as number));
+    assert.equal(leaveOneOutScore(good, 2, [0, 0, 0, 0], 1), undefined);
+  });
+
+  it('augments image demonstrations with shifted copies, the original first', function () {
+    const img = Float32Array.from({ length: 16 }, (_, i) => i);
+    const { data, copies } = augmentDemonstrations(img, 1, [4, 4, 1], 'auto');
+    assert.equal(copies, 9);
+    assert.deepEqual(Array.from(data.subarray(0, 16)), Array.from(img));
+    // [1, 0]: shifted right by one pixel, zero-filled on the left.
+    assert.deepEqual(Array.from(data.subarray(16, 20)), [0, 0, 1, 2]);
+    assert.equal(augmentDemonstrations(img, 1, undefined, 'auto').copies, 1);
+    assert.equal(augmentDemonstrations(img, 1, [4, 4, 1], 'none').copies, 1);
+  });
+});
+
+describe('teaching into a trained model', function () {
+  let engine: Engine;
+  before(async function () {
+    engine = await createEngine(process.env.HFF_BACKEND ?? 'wasm');
+  });
+
+  function asData(ds: Dataset, keep: (label: number) => boolean): LabelledData {
+    const rows: number[] = [];
+    for (let i = 0; i < ds.n; i++) if (keep(ds.labels[i])) rows.push(i);
+    const images = new Float32Array(rows.length * ds.inputSize);
+    rows.forEach((r, i) => images.set(ds.images.subarray(r * 64, (r + 1) * 64), i * 64));
+    return { n: rows.length, inputSize: 64, images, labels: Int32Array.from(rows, (r) => ds.labels[r]) };
+  }
+
+  it('with calibration 1.5: keeps base accuracy within a point, recognises the taught parts among themselves, round-trips the model file', async function () {
+    const train = parts(600, 6, 1);
+    const test = parts(300, 6, 2);
+    const net = HffNetwork.create(
+      engine,
+      { inputSize: 64, inputShape: [8, 8, 1], layers: [48, 48], seed: 5, optimizer: { learningRate: 0.01 }, teaching: { calibration: 1.5 } },
+      train.classes.slice(0, 3),
+    );
+    try {
+      await trainNetwork(net, asData(train, (l) => l < 3), { epochs: 4, batchSize: 32 });
+      const baseTest = asData(test, (l) => l < 3);
+      const before = (await evaluateNetwork(net, baseTest)).accuracy;
+      for (const c of [3, 4, 5]) {
+        const shots = new Float32Array(5 * 64);
+        let s = 0;
+        for (let i = 0; i < train.n && s < 5; i++) if (train.labels[i] === c) shots.set(train.images.subarray(i * 64, (i + 1) * 64), 64 * s++);
+        const r = net.teach(train.classes[c], shots, 5);
+        assert.equal(r.created, true);
+        assert.equal(r.sums.length, 2);
+      }
+      assert.deepEqual(net.taughtClasses, [3, 4, 5]);
+      assert.ok(net.teachingSelection !== null);
+      const after = (await evaluateNetwork(net, baseTest)).accuracy;
+      assert.ok(after >= before - 0.01, `base accuracy ${before} -> ${after}`);
+      // Among the taught classes, their test images are recognised.
+      const novel = asData(test, (l) => l >= 3);
+      const p = net.predict(novel.images, novel.n, { topK: 6 });
+      const among = p.filter((q, i) => q.top.find((t) => t.index >= 3)?.index === novel.labels[i]).length / novel.n;
+      assert.ok(among > 0.9, `novel accuracy among novel ${among}`);
+      // The demonstrations and the choice of representation are saved and restored.
+      const files = net.toModelFiles();
+      assert.deepEqual((files.manifest.taught as { demos: number[] }).demos, [0, 0, 0, 5, 5, 5]);
+      const loaded = HffNetwork.fromModelFiles(engine, files);
+      try {
+        assert.deepEqual(loaded.teachingSelection, net.teachingSelection);
+        assert.deepEqual(loaded.predict(test.images, test.n), net.predict(test.images, test.n));
+      } finally {
+        loaded.dispose();
+      }
+      // A model file from before taught classes existed still loads, with every class scored as trained.
+      const old = { ...files, manifest: { ...files.manifest } };
+      delete old.manifest.taught;
+      const legacy = HffNetwork.fromModelFiles(engine, old);
+      assert.deepEqual(legacy.taughtClasses, []);
+      legacy.dispose();
+      // Without calibration (0, 0) the imprinted classes take base inputs: the calibration is what protects them.
+      const uncalibrated = { ...files, manifest: { ...files.manifest, config: { ...net.config, teaching: { ...net.config.teaching, calibration: 0 } } } };
+      const raw = HffNetwork.fromModelFiles(engine, uncalibrated);
+      try {
+        assert.ok((await evaluateNetwork(raw, baseTest)).accuracy <= after, 'calibration never lowers base accuracy here');
+      } finally {
+        raw.dispose();
+      }
+      // Training on a taught class makes it a trained class.
+      net.trainBatch(novel.images.subarray(0, 64), 1, Int32Array.of(novel.labels[0]));
+      assert.equal(net.taughtClasses.includes(novel.labels[0]), false);
+    } finally {
+      net.dispose();
+    }
+  });
+});
+
+describe('bench-teach end to end (tiny synthetic data)', function () {
+  it('prints one JSON object per shot count with the documented keys', async function () {
+    const train = parts(400, 6, 3);
+    const test = { ...parts(120, 6, 4), split: 'test' as const };
+    const lines: string[] = [];
+    const results = await runTeachBench({
+      dataset: 'folder',
+      data: '',
+      train,
+      test,
+      baseClasses: [0, 1, 2],
+      shots: [1, 3],
+      seeds: 2,
+      layers: [32, 32],
+      epochs: 2,
+      backend: process.env.HFF_BACKEND ?? 'wasm',
+      json: true,
+      write: (t) => lines.push(t),
+      log: () => {},
+    });
+    const objects = lines.join('').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(objects.length, 2);
+    assert.deepEqual(objects.map((o) => o.shots), [1, 3]);
+    for (const o of objects) {
+      for (const key of ['shots', 'novel_accuracy', 'novel_accuracy_all_classes', 'raw_baseline', 'base_accuracy_before', 'base_accuracy_after', 'novel_auroc']) {
+        assert.equal(typeof o[key], 'number', `${key} in ${JSON.stringify(o)}`);
+        assert.ok(o[key] >= 0 && o[key] <= 1 || key === 'shots', `${key} = ${o[key]}`);
+      }
+      assert.deepEqual(o.novel_classes, ['part3', 'part4', 'part5']);
+      assert.equal(o.selection.length, 2);
+    }
+    assert.equal(results.length, 2);
+  });
+});
