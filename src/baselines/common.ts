@@ -1,0 +1,210 @@
+/**
+ * Shared pieces of the baseline models: parameters with optimiser moments, the same Adam / SGD update as the HFF
+ * engine, matrix products with explicit transposes, seeded initialisation and the epoch loop.
+ */
+import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from '../engines/backend';
+import type { OptimizerSettings } from '../engines/types';
+import { DEFAULTS } from '../hff/config';
+import { SeededRandom } from '../hff/random';
+import { gatherRows, type LabelledData } from '../hff/training';
+
+export type Tensor = tfTypes.Tensor;
+export type Tensor1D = tfTypes.Tensor1D;
+export type Tensor2D = tfTypes.Tensor2D;
+export type Variable = tfTypes.Variable;
+
+/** A trainable parameter with its optimiser moments (Adam: m and v; SGD with momentum: m). */
+export interface Param {
+  value: Variable;
+  m: Variable;
+  v: Variable;
+}
+
+export function createParam(data: Float32Array, shape: number[]): Param {
+  const t = tf();
+  const initial = t.tensor(data, shape);
+  const value = t.variable(initial, true);
+  initial.dispose();
+  const moment = () => {
+    const zeros = t.zerosLike(value);
+    const variable = t.variable(zeros, false);
+    zeros.dispose();
+    return variable;
+  };
+  return { value, m: moment(), v: moment() };
+}
+
+export function disposeParam(p: Param): void {
+  p.value.dispose();
+  p.m.dispose();
+  p.v.dispose();
+}
+
+/** Optimiser settings completed from the library defaults (the same as an HFF network's). */
+export function resolveOptimizer(partial: Partial<OptimizerSettings> = {}): OptimizerSettings {
+  const o = { ...DEFAULTS.optimizer, ...partial };
+  if (!(o.learningRate > 0)) throw new Error(`optimizer.learningRate must be a positive number, got ${o.learningRate}`);
+  if (o.kind !== 'adam' && o.kind !== 'sgd') throw new Error(`optimizer.kind must be adam or sgd, got ${JSON.stringify(o.kind)}`);
+  return o;
+}
+
+/**
+ * One optimiser step on `p` with gradient `grad`, exactly the HFF engine's update (Adam with bias correction and
+ * decoupled weight decay, or SGD with momentum). `step` is the 1-based step count. Call inside tidy.
+ */
+export function applyUpdate(p: Param, grad: Tensor, o: OptimizerSettings, step: number, weightDecay: number): void {
+  const t = tf();
+  if (o.kind === 'adam') {
+    const m = t.add(t.mul(p.m, o.beta1), t.mul(grad, 1 - o.beta1));
+    const v = t.add(t.mul(p.v, o.beta2), t.mul(t.square(grad), 1 - o.beta2));
+    p.m.assign(m);
+    p.v.assign(v);
+    const mHat = t.div(m, 1 - Math.pow(o.beta1, step));
+    const vHat = t.div(v, 1 - Math.pow(o.beta2, step));
+    let update = t.div(mHat, t.add(t.sqrt(vHat), o.epsilon));
+    if (weightDecay > 0) update = t.add(update, t.mul(p.value, weightDecay));
+    p.value.assign(t.sub(p.value, t.mul(update, o.learningRate)));
+  } else {
+    let g = grad;
+    if (weightDecay > 0) g = t.add(g, t.mul(p.value, weightDecay));
+    const m = o.momentum > 0 ? t.add(t.mul(p.m, o.momentum), g) : g;
+    if (o.momentum > 0) p.m.assign(m);
+    p.value.assign(t.sub(p.value, t.mul(m, o.learningRate)));
+  }
+}
+
+/**
+ * Matrix product with transposes done as separate ops: on the wasm backend a transposed operand sends matMul to
+ * a naive loop about ten times slower than the XNNPACK path for plain operands.
+ */
+export function matMulT(a: Tensor2D, b: Tensor2D, transposeA = false, transposeB = false): Tensor2D {
+  const t = tf();
+  return t.matMul(transposeA ? t.transpose(a) : a, transposeB ? t.transpose(b) : b);
+}
+
+/** He-initialised dense weights (inputSize x units, row-major) from a seeded generator, as HFF initialises. */
+export function heWeights(inputSize: number, units: number, random: SeededRandom): Float32Array {
+  const scale = Math.sqrt(2 / inputSize);
+  const w = new Float32Array(inputSize * units);
+  for (let i = 0; i < w.length; i++) w[i] = random.gaussian() * scale;
+  return w;
+}
+
+export function checkWidths(layers: number[]): number[] {
+  if (!Array.isArray(layers) || layers.length === 0) throw new Error('layers must list at least one layer width');
+  layers.forEach((w, i) => {
+    if (!Number.isInteger(w) || w < 1) throw new Error(`layers[${i}] must be a positive integer, got ${JSON.stringify(w)}`);
+  });
+  return [...layers];
+}
+
+export function checkBatch(x: Float32Array, batch: number, inputSize: number): void {
+  if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch must be a positive integer, got ${batch}`);
+  if (x.length !== batch * inputSize) throw new Error(`input: expected ${batch * inputSize} values, got ${x.length}`);
+}
+
+export function checkLabels(labels: Int32Array, batch: number, classes: number): void {
+  if (labels.length !== batch) throw new Error(`expected ${batch} labels, got ${labels.length}`);
+  for (const label of labels) {
+    if (!(label >= 0 && label < classes)) throw new Error(`label ${label} is outside 0..${classes - 1}`);
+  }
+}
+
+/** Index of the largest value in each row of a batch x k score matrix. */
+export function argMaxRows(scores: Float32Array, batch: number, k: number): Int32Array {
+  const out = new Int32Array(batch);
+  for (let b = 0; b < batch; b++) {
+    let best = 0;
+    let bestValue = -Infinity;
+    for (let c = 0; c < k; c++) {
+      const v = scores[b * k + c];
+      if (v > bestValue) {
+        bestValue = v;
+        best = c;
+      }
+    }
+    out[b] = best;
+  }
+  return out;
+}
+
+/** What the shared epoch loop needs from a model. */
+export interface BatchTrainable {
+  readonly inputSize: number;
+  readonly classes: number;
+  trainBatch(x: Float32Array, batch: number, labels: Int32Array): { loss: number };
+}
+
+export interface BaselineTrainOptions {
+  epochs?: number;
+  batchSize?: number;
+  /** Shuffle seed; the same seed gives the same data order as `trainNetwork` with that seed. */
+  seed?: number;
+  onEpoch?: (summary: { epoch: number; epochs: number; loss: number; seconds: number }) => void;
+  signal?: AbortSignal;
+}
+
+export interface BaselineTrainSummary {
+  epochs: { epoch: number; loss: number; seconds: number }[];
+  cancelled: boolean;
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Mini-batch epochs in the same order as HFF's `trainNetwork` (a fresh seeded permutation per epoch from
+ * `SeededRandom(seed)`), so every method sees the same batches.
+ */
+export async function trainEpochs(model: BatchTrainable, data: LabelledData, options: BaselineTrainOptions = {}): Promise<BaselineTrainSummary> {
+  if (data.inputSize !== model.inputSize) {
+    throw new Error(`the data has vectors of length ${data.inputSize} but the model takes ${model.inputSize}`);
+  }
+  if (data.n < 1) throw new Error('no training examples');
+  checkLabels(data.labels, data.n, model.classes);
+  const epochs = options.epochs ?? DEFAULTS.epochs;
+  const batchSize = Math.min(options.batchSize ?? DEFAULTS.batchSize, data.n);
+  if (!(Number.isInteger(epochs) && epochs >= 1)) throw new Error(`epochs must be a positive integer, got ${epochs}`);
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
+  const random = new SeededRandom(options.seed ?? DEFAULTS.seed);
+  const batches = Math.ceil(data.n / batchSize);
+  const summary: BaselineTrainSummary = { epochs: [], cancelled: false };
+  for (let epoch = 1; epoch <= epochs; epoch++) {
+    const started = Date.now();
+    const order = random.permutation(data.n);
+    let lossSum = 0;
+    for (let b = 0; b < batches; b++) {
+      if (options.signal?.aborted) {
+        summary.cancelled = true;
+        return summary;
+      }
+      const start = b * batchSize;
+      const count = Math.min(batchSize, data.n - start);
+      const { x, y } = gatherRows(data, order, start, count);
+      lossSum += model.trainBatch(x, count, y).loss * count;
+      await yieldToEventLoop();
+    }
+    const e = { epoch, loss: lossSum / data.n, seconds: (Date.now() - started) / 1000 };
+    summary.epochs.push(e);
+    options.onEpoch?.({ ...e, epochs });
+  }
+  return summary;
+}
+
+/** Test accuracy of a model that predicts class indices, in chunks of `batchSize` rows. */
+export async function evaluateIndices(
+  predict: (x: Float32Array, batch: number) => Int32Array,
+  data: LabelledData,
+  batchSize = 500,
+): Promise<{ accuracy: number; correct: number; n: number }> {
+  const order = Int32Array.from({ length: data.n }, (_, i) => i);
+  let correct = 0;
+  for (let start = 0; start < data.n; start += batchSize) {
+    const count = Math.min(batchSize, data.n - start);
+    const { x, y } = gatherRows(data, order, start, count);
+    const p = predict(x, count);
+    for (let i = 0; i < count; i++) if (p[i] === y[i]) correct += 1;
+    await yieldToEventLoop();
+  }
+  return { accuracy: data.n ? correct / data.n : NaN, correct, n: data.n };
+}
