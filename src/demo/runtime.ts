@@ -59,7 +59,9 @@ export function demoSettings(options: RuntimeOptions): Record<string, unknown> {
       header: { title: 'Node-RED · HFF demo' },
       projects: { enabled: false },
       tours: false,
-      palette: { categories: ['HFF', 'robotics', 'common', 'function', 'network', 'sequence', 'parser', 'storage'] },
+      // No node catalogue: the demo makes no request beyond loopback (robot cells are often offline, and tests
+      // must not reach outside addresses).
+      palette: { categories: ['HFF', 'robotics', 'common', 'function', 'network', 'sequence', 'parser', 'storage'], catalogues: [] },
     },
     ...(options.settings ?? {}),
   };
