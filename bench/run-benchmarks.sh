@@ -13,6 +13,6 @@ run() {
 run quick-mnist   --dataset mnist         --data "$DATA/mnist"         --quick
 run mnist         --dataset mnist         --data "$DATA/mnist"         --methods hff,ff,bp --epochs 3 --backend wasm
 run fashion-mnist --dataset fashion-mnist --data "$DATA/fashion-mnist" --methods hff,ff,bp --epochs 3 --backend wasm
-# Not run yet on the shared machine (loading the 50,000 JPEGs takes ~40 s; an epoch of 3072-1000-1000-1000 is
-# about 4x an MNIST epoch):
-# run cifar10     --dataset cifar10       --data "$DATA/cifar10-jpg"   --methods hff,ff,bp --epochs 3 --backend wasm
+run cifar10-1epoch --dataset cifar10     --data "$DATA/cifar10-jpg"   --methods hff,ff,bp --epochs 1 --backend wasm
+# The target budget, not run yet (about 110-155 s per method and epoch on an idle machine):
+# run cifar10     --dataset cifar10       --data "$DATA/cifar10-jpg"   --methods hff,ff,bp --epochs 30 --backend wasm
