@@ -6,7 +6,7 @@
  */
 import * as os from 'node:os';
 import { BackpropMlp } from '../baselines/backprop';
-import { evaluateIndices, trainEpochs } from '../baselines/common';
+import { type BatchTrainable, evaluateIndices, trainEpochs } from '../baselines/common';
 import { FF_DEFAULTS, ForwardForwardNetwork } from '../baselines/forward-forward';
 import { createEngine, selectBackend } from '../engines/backend';
 import type { Engine } from '../engines/types';
@@ -289,6 +289,27 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
   const optimizer = { ...DEFAULTS.optimizer, learningRate: r.learningRate };
   const epochLog = (method: string) => (e: { epoch: number; epochs: number; loss: number; seconds: number }) =>
     r.log(`[${method}] epoch ${e.epoch}/${e.epochs}: loss ${e.loss.toFixed(4)}, ${e.seconds.toFixed(1)} s\n`);
+  /** Trains a baseline network and scores it on the test split; the network is freed if either fails. */
+  const trainBaseline = async (
+    net: BatchTrainable & { predict(x: Float32Array, batch: number): Int32Array; dispose(): void },
+    method: BenchMethod,
+    train: Dataset,
+    test: Dataset,
+  ): Promise<Trained> => {
+    try {
+      const summary = await trainEpochs(net, train, { epochs: r.epochs, batchSize: r.batchSize, seed: r.seed, onEpoch: epochLog(method) });
+      const evaluation = await evaluateIndices((x, b) => net.predict(x, b), test);
+      return {
+        trainSeconds: summary.epochs.map((e) => e.seconds),
+        accuracy: evaluation.accuracy,
+        predict: (x, b) => net.predict(x, b),
+        dispose: () => net.dispose(),
+      };
+    } catch (err) {
+      net.dispose();
+      throw err;
+    }
+  };
   return {
     hff: () => ({
       layers: r.layers,
@@ -334,22 +355,8 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
     ff: () => ({
       layers: r.ffLayers,
       settings: { threshold: FF_DEFAULTS.threshold, sharpness: FF_DEFAULTS.sharpness, labelValue: FF_DEFAULTS.labelValue, scoreFromLayer: FF_DEFAULTS.scoreFromLayer, negatives: 'uniform-wrong-label', optimizer: optimizer.kind },
-      async train(train, test) {
-        const net = ForwardForwardNetwork.create({ inputSize: train.inputSize, classes: classes.length, layers: r.ffLayers, seed: r.seed, optimizer });
-        try {
-          const summary = await trainEpochs(net, train, { epochs: r.epochs, batchSize: r.batchSize, seed: r.seed, onEpoch: epochLog('ff') });
-          const evaluation = await evaluateIndices((x, b) => net.predict(x, b), test);
-          return {
-            trainSeconds: summary.epochs.map((e) => e.seconds),
-            accuracy: evaluation.accuracy,
-            predict: (x, b) => net.predict(x, b),
-            dispose: () => net.dispose(),
-          };
-        } catch (err) {
-          net.dispose();
-          throw err;
-        }
-      },
+      train: (train, test) =>
+        trainBaseline(ForwardForwardNetwork.create({ inputSize: train.inputSize, classes: classes.length, layers: r.ffLayers, seed: r.seed, optimizer }), 'ff', train, test),
       hundredClass(inputSize) {
         const net = ForwardForwardNetwork.create({ inputSize, classes: 100, layers: r.ffLayers, seed: r.seed, optimizer });
         return { predict: (x, b) => net.predict(x, b), dispose: () => net.dispose() };
@@ -358,22 +365,8 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
     bp: () => ({
       layers: r.layers,
       settings: { head: 'linear-softmax', optimizer: optimizer.kind },
-      async train(train, test) {
-        const net = BackpropMlp.create({ inputSize: train.inputSize, classes: classes.length, layers: r.layers, seed: r.seed, optimizer });
-        try {
-          const summary = await trainEpochs(net, train, { epochs: r.epochs, batchSize: r.batchSize, seed: r.seed, onEpoch: epochLog('bp') });
-          const evaluation = await evaluateIndices((x, b) => net.predict(x, b), test);
-          return {
-            trainSeconds: summary.epochs.map((e) => e.seconds),
-            accuracy: evaluation.accuracy,
-            predict: (x, b) => net.predict(x, b),
-            dispose: () => net.dispose(),
-          };
-        } catch (err) {
-          net.dispose();
-          throw err;
-        }
-      },
+      train: (train, test) =>
+        trainBaseline(BackpropMlp.create({ inputSize: train.inputSize, classes: classes.length, layers: r.layers, seed: r.seed, optimizer }), 'bp', train, test),
       hundredClass(inputSize) {
         const net = BackpropMlp.create({ inputSize, classes: 100, layers: r.layers, seed: r.seed, optimizer });
         return { predict: (x, b) => net.predict(x, b), dispose: () => net.dispose() };
