@@ -7,6 +7,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
+// A fresh dist/: compiled files of deleted sources (a removed test, say) must not linger and run.
+fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 const tsc = require.resolve('typescript/bin/tsc');
 const result = spawnSync(process.execPath, [tsc, '-p', root], { stdio: 'inherit' });
 
