@@ -16,6 +16,7 @@ import type {
   OptimizerSettings,
   PrototypeUpdate,
 } from '../types';
+import { checkBatch, checkLabels, checkParams, prototypeRowsOf } from '../layer-checks';
 import { layerForwardModel, layerFrozenForwardModel, layerTrainModel } from './graphs';
 import { adamUpdate, emaPrototypes, lossAndCorrect, normalizeRowsInPlace, sgdUpdate } from './kernels';
 import { type OnnxSessionOptions, type OrtTensor, SyncSession, floatTensor, loadOnnxRuntime, onnxLoadError, resolveThreads } from './runtime';
@@ -81,9 +82,6 @@ export class OnnxEngine implements Engine {
   }
 }
 
-function checkLength(what: string, data: Float32Array, expected: number): void {
-  if (data.length !== expected) throw new Error(`${what}: expected ${expected} values, got ${data.length}`);
-}
 
 export class OnnxLayer implements EngineLayer {
   prototypeRows: number;
@@ -126,12 +124,7 @@ export class OnnxLayer implements EngineLayer {
     private readonly optimizer: OptimizerSettings,
   ) {
     const { inputSize, units } = spec;
-    checkLength('weight', params.weight, inputSize * units);
-    checkLength('bias', params.bias, units);
-    this.prototypeRows = params.prototypes.length / units;
-    if (!Number.isInteger(this.prototypeRows)) {
-      throw new Error(`prototypes: length ${params.prototypes.length} is not a multiple of ${units} units`);
-    }
+    this.prototypeRows = checkParams(spec, params);
     this.weightBlock = new AdamBlock(inputSize * units);
     this.weight = this.weightBlock.param;
     this.weight.set(params.weight);
@@ -157,22 +150,10 @@ export class OnnxLayer implements EngineLayer {
     this.trainKey = `train:${shape}:${spec.tau}:${spec.margin}:${spec.prototypesPerClass}`;
   }
 
-  private checkBatch(x: Float32Array, batch: number): void {
-    if (this.disposed) throw new Error('layer used after it was disposed');
-    if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch must be a positive integer, got ${batch}`);
-    checkLength('input', x, batch * this.spec.inputSize);
-  }
 
-  private checkLabels(labels: Int32Array, batch: number): void {
-    if (labels.length !== batch) throw new Error(`expected ${batch} labels, got ${labels.length}`);
-    const classes = this.prototypeRows / this.spec.prototypesPerClass;
-    for (const label of labels) {
-      if (!(label >= 0 && label < classes)) throw new Error(`label ${label} is outside 0..${classes - 1}`);
-    }
-  }
 
   forward(x: Float32Array, batch: number): LayerForward {
-    this.checkBatch(x, batch);
+    checkBatch(this.spec, this.disposed, x, batch);
     const { inputSize, units } = this.spec;
     const z = new Float32Array(batch * units);
     const cosines = new Float32Array(batch * this.prototypeRows);
@@ -229,8 +210,8 @@ export class OnnxLayer implements EngineLayer {
   }
 
   gradients(x: Float32Array, batch: number, labels: Int32Array): LayerGradients {
-    this.checkBatch(x, batch);
-    this.checkLabels(labels, batch);
+    checkBatch(this.spec, this.disposed, x, batch);
+    checkLabels(this.spec, this.prototypeRows, labels, batch);
     const r = this.runGradients(x, batch, labels);
     return {
       loss: r.loss,
@@ -246,8 +227,8 @@ export class OnnxLayer implements EngineLayer {
     labels: Int32Array,
     options: { prototypeUpdate: PrototypeUpdate; emaRate: number },
   ): LayerStepResult {
-    this.checkBatch(x, batch);
-    this.checkLabels(labels, batch);
+    checkBatch(this.spec, this.disposed, x, batch);
+    checkLabels(this.spec, this.prototypeRows, labels, batch);
     this.step += 1;
     const r = this.runGradients(x, batch, labels);
     this.weightsChanged();
@@ -293,10 +274,7 @@ export class OnnxLayer implements EngineLayer {
   setPrototypes(prototypes: Float32Array): void {
     this.checkUsable();
     const units = this.spec.units;
-    const rows = prototypes.length / units;
-    if (!Number.isInteger(rows)) {
-      throw new Error(`prototypes: length ${prototypes.length} is not a multiple of ${units} units`);
-    }
+    const rows = prototypeRowsOf(prototypes, units);
     this.prototypes = Float32Array.from(prototypes);
     this.prototypesM = new Float32Array(prototypes.length);
     this.prototypesV = new Float32Array(prototypes.length);

@@ -1,5 +1,6 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 import { tf } from '../backend';
+import { checkBatch, checkLabels, checkParams, prototypeRowsOf } from '../layer-checks';
 import type {
   Engine,
   EngineLayer,
@@ -68,30 +69,13 @@ export class TfjsLayer implements EngineLayer {
     private readonly optimizer: OptimizerSettings,
   ) {
     const t = tf();
-    checkLength('weight', params.weight, spec.inputSize * spec.units);
-    checkLength('bias', params.bias, spec.units);
-    this.prototypeRows = params.prototypes.length / spec.units;
-    if (!Number.isInteger(this.prototypeRows)) {
-      throw new Error(`prototypes: length ${params.prototypes.length} is not a multiple of ${spec.units} units`);
-    }
+    this.prototypeRows = checkParams(spec, params);
     this.weight = slot(t.tensor2d(params.weight, [spec.inputSize, spec.units]));
     this.bias = slot(t.tensor1d(params.bias));
     this.prototypes = slot(t.tensor2d(params.prototypes, [this.prototypeRows, spec.units]));
   }
 
-  private checkBatch(x: Float32Array, batch: number): void {
-    if (this.disposed) throw new Error('layer used after it was disposed');
-    if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch must be a positive integer, got ${batch}`);
-    checkLength('input', x, batch * this.spec.inputSize);
-  }
 
-  private checkLabels(labels: Int32Array, batch: number): void {
-    if (labels.length !== batch) throw new Error(`expected ${batch} labels, got ${labels.length}`);
-    const classes = this.prototypeRows / this.spec.prototypesPerClass;
-    for (const label of labels) {
-      if (!(label >= 0 && label < classes)) throw new Error(`label ${label} is outside 0..${classes - 1}`);
-    }
-  }
 
   /** Builds the forward tensors; call inside tidy. */
   private forwardTensors(x: Float32Array, batch: number): ForwardTensors {
@@ -123,7 +107,7 @@ export class TfjsLayer implements EngineLayer {
   }
 
   forward(x: Float32Array, batch: number): LayerForward {
-    this.checkBatch(x, batch);
+    checkBatch(this.spec, this.disposed, x, batch);
     const t = tf();
     const [z, cos] = t.tidy(() => {
       const f = this.forwardTensors(x, batch);
@@ -171,8 +155,8 @@ export class TfjsLayer implements EngineLayer {
   }
 
   gradients(x: Float32Array, batch: number, labels: Int32Array): LayerGradients {
-    this.checkBatch(x, batch);
-    this.checkLabels(labels, batch);
+    checkBatch(this.spec, this.disposed, x, batch);
+    checkLabels(this.spec, this.prototypeRows, labels, batch);
     const t = tf();
     const tensors = t.tidy(() => {
       const g = this.lossAndGradientTensors(this.forwardTensors(x, batch), labels, batch);
@@ -189,8 +173,8 @@ export class TfjsLayer implements EngineLayer {
     labels: Int32Array,
     options: { prototypeUpdate: PrototypeUpdate; emaRate: number },
   ): LayerStepResult {
-    this.checkBatch(x, batch);
-    this.checkLabels(labels, batch);
+    checkBatch(this.spec, this.disposed, x, batch);
+    checkLabels(this.spec, this.prototypeRows, labels, batch);
     const t = tf();
     this.step += 1;
     const [loss, correct, z] = t.tidy(() => {
@@ -279,10 +263,7 @@ export class TfjsLayer implements EngineLayer {
   }
 
   setPrototypes(prototypes: Float32Array): void {
-    const rows = prototypes.length / this.spec.units;
-    if (!Number.isInteger(rows)) {
-      throw new Error(`prototypes: length ${prototypes.length} is not a multiple of ${this.spec.units} units`);
-    }
+    const rows = prototypeRowsOf(prototypes, this.spec.units);
     const next = slot(tf().tensor2d(prototypes, [rows, this.spec.units]));
     disposeSlot(this.prototypes);
     this.prototypesChanged();
@@ -319,9 +300,6 @@ function disposeSlot(s: Slot): void {
   s.v.dispose();
 }
 
-function checkLength(what: string, data: Float32Array, expected: number): void {
-  if (data.length !== expected) throw new Error(`${what}: expected ${expected} values, got ${data.length}`);
-}
 
 /**
  * Matrix product with transposes done as separate ops: the wasm backend sends transposed operands to a naive
