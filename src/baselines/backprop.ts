@@ -9,16 +9,15 @@ import type { OptimizerSettings } from '../engines/types';
 import { DEFAULTS } from '../hff/config';
 import { SeededRandom } from '../hff/random';
 import {
+  type DenseParams,
+  DenseStack,
   applyUpdate,
   argMaxRows,
   checkBatch,
   checkLabels,
   checkWidths,
-  createParam,
-  disposeParam,
   heWeights,
   matMulT,
-  type Param,
   resolveOptimizer,
   type Tensor2D,
 } from './common';
@@ -40,35 +39,16 @@ export interface BackpropConfig {
   seed: number;
 }
 
-export interface BackpropParams {
-  /** Hidden layers then the head: weight (inputSize x units, row-major) and bias. */
-  layers: { weight: Float32Array; bias: Float32Array }[];
-}
+/** Parameters: hidden layers then the head: weight (inputSize x units, row-major) and bias. */
+export type BackpropParams = DenseParams;
 
-export class BackpropMlp {
+export class BackpropMlp extends DenseStack {
   readonly config: BackpropConfig;
   /** Hidden layers, then the linear head last. */
-  private readonly weights: Param[];
-  private readonly biases: Param[];
-  private step = 0;
-  private disposed = false;
 
   private constructor(config: BackpropConfig, params: BackpropParams) {
+    super('backprop MLP', config.inputSize, [...config.layers, config.classes], params);
     this.config = config;
-    const widths = [...config.layers, config.classes];
-    if (params.layers.length !== widths.length) throw new Error(`expected ${widths.length} layers of parameters, got ${params.layers.length}`);
-    this.weights = [];
-    this.biases = [];
-    let inputSize = config.inputSize;
-    widths.forEach((units, i) => {
-      const p = params.layers[i];
-      if (p.weight.length !== inputSize * units || p.bias.length !== units) {
-        throw new Error(`layer ${i}: expected a ${inputSize}x${units} weight and ${units} biases`);
-      }
-      this.weights.push(createParam(p.weight, [inputSize, units]));
-      this.biases.push(createParam(p.bias, [units]));
-      inputSize = units;
-    });
   }
 
   static resolveConfig(options: BackpropOptions): BackpropConfig {
@@ -111,15 +91,6 @@ export class BackpropMlp {
     return this.config.classes;
   }
 
-  readParams(): BackpropParams {
-    this.checkUsable();
-    return {
-      layers: this.weights.map((w, i) => ({
-        weight: Float32Array.from(w.value.dataSync() as Float32Array),
-        bias: Float32Array.from(this.biases[i].value.dataSync() as Float32Array),
-      })),
-    };
-  }
 
   /** One Adam step on the mean cross-entropy of the batch; returns the loss before the step. */
   trainBatch(x: Float32Array, batch: number, labels: Int32Array): { loss: number } {
@@ -189,14 +160,4 @@ export class BackpropMlp {
     return argMaxRows(this.logits(x, batch), batch, this.config.classes);
   }
 
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    this.weights.forEach(disposeParam);
-    this.biases.forEach(disposeParam);
-  }
-
-  private checkUsable(): void {
-    if (this.disposed) throw new Error('backprop MLP used after it was disposed');
-  }
 }

@@ -208,3 +208,60 @@ export async function evaluateIndices(
   }
   return { accuracy: data.n ? correct / data.n : NaN, correct, n: data.n };
 }
+
+/** Weights and biases of dense layers, as plain arrays (weight inputSize x units, row-major). */
+export interface DenseParams {
+  layers: { weight: Float32Array; bias: Float32Array }[];
+}
+
+/**
+ * The parameters both baselines keep: dense layers of the given widths as tfjs variables, with reading,
+ * disposal and the step counter of their optimiser.
+ */
+export abstract class DenseStack {
+  protected readonly weights: Param[] = [];
+  protected readonly biases: Param[] = [];
+  protected step = 0;
+  private disposed = false;
+
+  protected constructor(
+    private readonly kind: string,
+    inputSize: number,
+    widths: readonly number[],
+    params: DenseParams,
+  ) {
+    if (params.layers.length !== widths.length) throw new Error(`expected ${widths.length} layers of parameters, got ${params.layers.length}`);
+    let fanIn = inputSize;
+    widths.forEach((units, i) => {
+      const p = params.layers[i];
+      if (p.weight.length !== fanIn * units || p.bias.length !== units) {
+        throw new Error(`layer ${i}: expected a ${fanIn}x${units} weight and ${units} biases`);
+      }
+      this.weights.push(createParam(p.weight, [fanIn, units]));
+      this.biases.push(createParam(p.bias, [units]));
+      fanIn = units;
+    });
+  }
+
+  readParams(): DenseParams {
+    this.checkUsable();
+    return {
+      layers: this.weights.map((w, i) => ({
+        weight: Float32Array.from(w.value.dataSync() as Float32Array),
+        bias: Float32Array.from(this.biases[i].value.dataSync() as Float32Array),
+      })),
+    };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.weights.forEach(disposeParam);
+    this.biases.forEach(disposeParam);
+  }
+
+  protected checkUsable(): void {
+    if (this.disposed) throw new Error(`${this.kind} used after it was disposed`);
+  }
+}
+

@@ -28,16 +28,15 @@ import type { OptimizerSettings } from '../engines/types';
 import { DEFAULTS } from '../hff/config';
 import { SeededRandom } from '../hff/random';
 import {
+  type DenseParams,
+  DenseStack,
   applyUpdate,
   argMaxRows,
   checkBatch,
   checkLabels,
   checkWidths,
-  createParam,
-  disposeParam,
   heWeights,
   matMulT,
-  type Param,
   resolveOptimizer,
   type Tensor,
   type Tensor1D,
@@ -81,10 +80,8 @@ export const FF_DEFAULTS = {
   scoreFromLayer: 0,
 };
 
-export interface ForwardForwardParams {
-  /** Per layer: weight (inputSize x units, row-major) and bias. */
-  layers: { weight: Float32Array; bias: Float32Array }[];
-}
+/** Parameters per layer: weight (inputSize x units, row-major) and bias. */
+export type ForwardForwardParams = DenseParams;
 
 export interface FFTrainResult {
   /** Mean of the layers' local losses. */
@@ -94,29 +91,14 @@ export interface FFTrainResult {
 
 const RMS_EPSILON = 1e-8;
 
-export class ForwardForwardNetwork {
+export class ForwardForwardNetwork extends DenseStack {
   readonly config: ForwardForwardConfig;
-  private readonly weights: Param[];
-  private readonly biases: Param[];
   private readonly random: SeededRandom;
-  private step = 0;
-  private disposed = false;
 
   private constructor(config: ForwardForwardConfig, params: ForwardForwardParams) {
+    super('forward-forward network', config.inputSize, config.layers, params);
     this.config = config;
     this.random = new SeededRandom(config.seed + 7919);
-    let inputSize = config.inputSize;
-    this.weights = [];
-    this.biases = [];
-    config.layers.forEach((units, i) => {
-      const p = params.layers[i];
-      if (!p || p.weight.length !== inputSize * units || p.bias.length !== units) {
-        throw new Error(`layer ${i}: expected a ${inputSize}x${units} weight and ${units} biases`);
-      }
-      this.weights.push(createParam(p.weight, [inputSize, units]));
-      this.biases.push(createParam(p.bias, [units]));
-      inputSize = units;
-    });
   }
 
   static resolveConfig(options: ForwardForwardOptions): ForwardForwardConfig {
@@ -176,15 +158,6 @@ export class ForwardForwardNetwork {
     return this.config.classes;
   }
 
-  readParams(): ForwardForwardParams {
-    this.checkUsable();
-    return {
-      layers: this.weights.map((w, i) => ({
-        weight: Float32Array.from(w.value.dataSync() as Float32Array),
-        bias: Float32Array.from(this.biases[i].value.dataSync() as Float32Array),
-      })),
-    };
-  }
 
   /** A wrong label for each label, uniform over the other classes. */
   negativeLabels(labels: Int32Array): Int32Array {
@@ -291,16 +264,6 @@ export class ForwardForwardNetwork {
     return argMaxRows(this.scores(x, batch), batch, this.config.classes);
   }
 
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    this.weights.forEach(disposeParam);
-    this.biases.forEach(disposeParam);
-  }
-
-  private checkUsable(): void {
-    if (this.disposed) throw new Error('forward-forward network used after it was disposed');
-  }
 }
 
 /** Divides each row by its root-mean-square (length normalisation to sqrt(width)). */
