@@ -255,8 +255,7 @@ export class ModelController {
       net.dispose();
       throw new Error('closed while loading');
     }
-    // toModelFiles shares the live class list: keep a copy that later teaching cannot change.
-    this.baseline = copyFiles(net.toModelFiles());
+    this.baseline = net.toModelFiles();
     return net;
   }
 

@@ -218,14 +218,15 @@ export class HffNetwork {
       tensors[`layers.${i}.bias`] = { shape: [layer.spec.units], data: p.bias };
       tensors[`layers.${i}.prototypes`] = { shape: [layer.prototypeRows, layer.spec.units], data: p.prototypes };
     });
+    // A snapshot: the caller may keep it while the network goes on learning (stores, the model node's baseline).
     const manifest: Record<string, unknown> = {
       kind: MODEL_KIND,
-      config: this.config,
-      classes: this.classes,
-      counts: this.counts,
+      config: structuredClone(this.config),
+      classes: [...this.classes],
+      counts: [...this.counts],
       version: this.version,
       engine: this.engine.name,
-      metadata: this.metadata,
+      metadata: structuredClone(this.metadata),
     };
     if (this.hasTaughtClasses()) {
       const perClass = this.taughtDemos.map((d) => (d ? d.length / this.config.inputSize : 0));
@@ -238,7 +239,7 @@ export class HffNetwork {
         offset += d.length;
       }
       tensors['teach.demos'] = { shape: [total, this.config.inputSize], data };
-      manifest.taught = { demos: perClass, selection: this.teachSelection };
+      manifest.taught = { demos: perClass, selection: structuredClone(this.teachSelection) };
     }
     return { manifest, tensors };
   }
