@@ -79,6 +79,10 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  */
 export async function trainNetwork(network: HffNetwork, data: LabelledData, options: TrainOptions = {}): Promise<TrainSummary> {
   checkData(network, data);
+  if (network.classes.length < 2) {
+    // The softmax over one class has no gradient: there is nothing to learn from.
+    throw new Error(`training needs at least two classes; the model has ${network.classes.length}`);
+  }
   const epochs = options.epochs ?? DEFAULTS.epochs;
   const batchSize = Math.min(options.batchSize ?? DEFAULTS.batchSize, data.n);
   if (!(Number.isInteger(epochs) && epochs >= 1)) throw new Error(`epochs must be a positive integer, got ${epochs}`);

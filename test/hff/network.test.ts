@@ -178,7 +178,7 @@ describe('HffNetwork', function () {
     }
   });
 
-  it('rejects bad input with messages that name the problem', function () {
+  it('rejects bad input with messages that name the problem', async function () {
     const net = tiny();
     try {
       assert.throws(() => net.toBatch([1, 2, 3]), /expected a vector of length 16, got length 3/);
@@ -189,6 +189,9 @@ describe('HffNetwork', function () {
       assert.throws(() => net.teach('x', new Float32Array(16), 1, { mode: 'sometimes' as 'ema' }), /teach mode/);
       assert.throws(() => net.trainBatch(new Float32Array(16), 1, Int32Array.of(9)), /label 9 is outside 0\.\.3/);
       assert.throws(() => net.layerForward(5, new Float32Array(16), 1), /layer 5 does not exist/);
+      const single = HffNetwork.create(engine, { inputSize: 16, layers: [8] }, ['only']);
+      await assert.rejects(trainNetwork(single, { n: 1, inputSize: 16, images: new Float32Array(16), labels: Int32Array.of(0) }), /training needs at least two classes; the model has 1/);
+      single.dispose();
       assert.throws(() => HffNetwork.create(engine, { inputSize: 16, layers: [0] }), /layers\[0\] must be a positive integer/);
       assert.throws(() => HffNetwork.create(engine, { inputSize: 16, tau: -1 }), /tau must be a positive number/);
       assert.throws(() => HffNetwork.create(engine, { inputSize: 4 }, ['a', 'a']), /listed twice/);
