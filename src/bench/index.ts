@@ -228,11 +228,16 @@ function median(values: number[]): number {
 
 type PredictFn = (x: Float32Array, batch: number) => unknown;
 
+/** Consecutive calls of one model between turns when timing. */
+export const TIMING_BLOCK = 5;
+
 /**
- * Milliseconds per image for several models measured in turn (round robin, so that load from other processes
- * falls on all of them alike): per model, the median over up to `reps` calls of `predict` on `batch` rows
- * (distinct test rows per call, cycling), after `warmup` calls. A model stops being timed, after at least
- * min(5, reps) calls, once its calls have taken `budgetMs` in total.
+ * Milliseconds per image for several models measured in turn: per model, the median over up to `reps` calls of
+ * `predict` on `batch` rows (distinct test rows per call, cycling), after `warmup` calls. The models take turns
+ * in blocks of TIMING_BLOCK consecutive calls: turns spread the load of other processes over all of them alike,
+ * and blocks time each model as a camera stream uses it, frame after frame with its weights in cache (single
+ * calls in strict alternation would time every model with the previous model's weights in cache). A model stops
+ * being timed, after at least min(5, reps) calls, once its calls have taken `budgetMs` in total.
  */
 export async function timePerImage(
   models: Record<string, PredictFn>,
@@ -261,14 +266,16 @@ export async function timePerImage(
     times[name] = [];
     spent[name] = 0;
   }
-  for (let r = 0; r < reps; r++) {
+  for (let start = 0; start < reps; start += TIMING_BLOCK) {
     for (const name of names) {
-      if (times[name].length >= Math.min(5, reps) && spent[name] > budgetMs) continue;
-      const t0 = performance.now();
-      models[name](inputs[r % inputs.length], batch);
-      const ms = performance.now() - t0;
-      times[name].push(ms);
-      spent[name] += ms;
+      for (let r = start; r < Math.min(start + TIMING_BLOCK, reps); r++) {
+        if (times[name].length >= Math.min(5, reps) && spent[name] > budgetMs) break;
+        const t0 = performance.now();
+        models[name](inputs[r % inputs.length], batch);
+        const ms = performance.now() - t0;
+        times[name].push(ms);
+        spent[name] += ms;
+      }
     }
     await yieldToEventLoop();
   }

@@ -85,6 +85,12 @@ export interface Engine {
   /** For example `tfjs-wasm`, `tfjs-node`, `tfjs-cpu`. */
   readonly name: string;
   createLayer(spec: LayerSpec, params: LayerParams, optimizer: OptimizerSettings): EngineLayer;
+  /**
+   * One forward pass through a stack of this engine's layers, each fed the z of the one below. Only the outputs
+   * asked for are read back ('final': just the top layer's), so prediction costs one upload and one download
+   * however deep the network is.
+   */
+  forwardStack(layers: readonly EngineLayer[], x: Float32Array, batch: number, outputs: 'all' | 'final'): LayerForward[];
   /** Live engine-side buffers, for leak checks. */
   liveTensors(): number;
 }

@@ -291,13 +291,9 @@ export class HffNetwork {
   /** One forward pass through every layer. */
   forward(x: Float32Array, batch: number): LayerOutput[] {
     this.checkUsable();
-    const outputs: LayerOutput[] = [];
-    let input = x;
-    for (const layer of this.layers) {
-      const f = layer.forward(input, batch);
-      outputs.push({ z: f.z, classScores: this.classScoresOf(f.cosines, batch) });
-      input = f.z;
-    }
+    const outputs = this.engine
+      .forwardStack(this.layers, x, batch, 'all')
+      .map((f) => ({ z: f.z, classScores: this.classScoresOf(f.cosines, batch) }) as LayerOutput);
     if (this.teachSelection?.kind === 'transfer' && this.hasTaughtClasses()) outputs[0].transferScores = this.transferScoresOf(x, batch);
     return outputs;
   }
@@ -314,6 +310,13 @@ export class HffNetwork {
   /** Single-pass classification of a batch. */
   predict(x: Float32Array, batch: number, options: PredictOptions = {}): Prediction[] {
     this.requireClasses();
+    const scoring = options.scoring ?? this.config.scoring;
+    if (scoring === 'final' && !this.hasTaughtClasses()) {
+      // The decision reads only the top layer, so the layers below stay on the engine.
+      this.checkUsable();
+      const [top] = this.engine.forwardStack(this.layers, x, batch, 'final');
+      return this.decide([{ z: top.z, classScores: this.classScoresOf(top.cosines, batch) }], batch, options);
+    }
     return this.decide(this.forward(x, batch), batch, options);
   }
 

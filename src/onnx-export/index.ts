@@ -67,6 +67,9 @@ class ParamsEngine implements Engine {
       dispose: () => undefined,
     };
   }
+  forwardStack(): never {
+    throw new Error('the export engine does not compute');
+  }
   liveTensors(): number {
     return 0;
   }

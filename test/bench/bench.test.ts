@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BENCH_METHODS, RESULT_KEYS, resolveBenchOptions, runBench, timePerImage } from '../../src/bench';
+import { BENCH_METHODS, RESULT_KEYS, resolveBenchOptions, runBench, TIMING_BLOCK, timePerImage } from '../../src/bench';
 import { selectBackend, tf } from '../../src/engines/backend';
 import { tempDir } from '../helpers/data';
 
@@ -125,12 +125,16 @@ describe('hff bench', function () {
   it('times several models in turn and reports milliseconds per image', async function () {
     const images = new Float32Array(10 * 4).fill(0.5);
     const calls: Record<string, number[]> = { fast: [], slow: [] };
+    const order: string[] = [];
     const busy = (ms: number) => {
       const end = performance.now() + ms;
       while (performance.now() < end);
     };
     const ms = await timePerImage(
-      { fast: (_x, b) => (calls.fast.push(b), busy(1)), slow: (_x, b) => (calls.slow.push(b), busy(8)) },
+      {
+        fast: (_x, b) => (calls.fast.push(b), order.push('f'), busy(1)),
+        slow: (_x, b) => (calls.slow.push(b), order.push('s'), busy(8)),
+      },
       images,
       10,
       4,
@@ -138,6 +142,8 @@ describe('hff bench', function () {
       6,
     );
     assert.equal(calls.fast.length, 8, 'two warm-up calls and six timed calls');
+    assert.equal(TIMING_BLOCK, 5);
+    assert.equal(order.join(''), 'ffss' + 'fffff' + 'sssss' + 'f' + 's', 'warm-up, then turns of up to five calls each');
     assert.ok(calls.fast.every((b) => b === 4));
     assert.ok(ms.slow > ms.fast, JSON.stringify(ms));
     assert.ok(ms.slow >= 8 / 4 && ms.slow < 8, `slow: ${ms.slow} ms per image`);

@@ -216,6 +216,31 @@ for (const choice of ENGINE_CHOICES) {
       assert.throws(() => layer.forward(c.x, c.batch), /disposed/);
     });
 
+    it('forwards a stack of layers in one call like layer-by-layer forwards, reading back only what is asked', function () {
+      const first = makeCase(1, 'relu', 11, { classes: 3, batch: 4 });
+      const second = makeCase(1, 'tanh', 12, { classes: 3, batch: 4, inputSize: 6, units: 5 });
+      const layers = [engine.createLayer(first.spec, first.params, ADAM), engine.createLayer(second.spec, second.params, ADAM)];
+      try {
+        const f0 = layers[0].forward(first.x, first.batch);
+        const f1 = layers[1].forward(f0.z, first.batch);
+        const live = engine.liveTensors();
+        const all = engine.forwardStack(layers, first.x, first.batch, 'all');
+        assert.equal(all.length, 2);
+        assert.ok(maxAbsDiff(all[0].z, f0.z) < 1e-6 && maxAbsDiff(all[0].cosines, f0.cosines) < 1e-6);
+        assert.ok(maxAbsDiff(all[1].z, f1.z) < 1e-6 && maxAbsDiff(all[1].cosines, f1.cosines) < 1e-5);
+        const final = engine.forwardStack(layers, first.x, first.batch, 'final');
+        assert.equal(final.length, 1);
+        assert.ok(maxAbsDiff(final[0].z, f1.z) < 1e-6 && maxAbsDiff(final[0].cosines, f1.cosines) < 1e-5);
+        assert.equal(engine.liveTensors(), live, 'no engine buffer left behind');
+        assert.throws(() => engine.forwardStack(layers, first.x, 3, 'final'), /expected 21 values/);
+        assert.throws(() => engine.forwardStack([layers[1], layers[0]], second.x, second.batch, 'all'), /layer 1 takes 7 inputs|expected/);
+        layers[1].dispose();
+        assert.throws(() => engine.forwardStack(layers, first.x, first.batch, 'final'), /disposed/);
+      } finally {
+        for (const layer of layers) layer.dispose();
+      }
+    });
+
     it('trains a network to the same parameters and predictions as the tfjs engine', async function () {
       const train = blobs(240, 4, 16, 1);
       const test = blobs(120, 4, 16, 2);

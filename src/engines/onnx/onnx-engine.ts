@@ -51,6 +51,19 @@ export class OnnxEngine implements Engine {
     return layer;
   }
 
+  /** Layer by layer: each native run already reads into arrays the next run takes without copying. */
+  forwardStack(layers: readonly EngineLayer[], x: Float32Array, batch: number, outputs: 'all' | 'final'): LayerForward[] {
+    const result: LayerForward[] = [];
+    let input = x;
+    for (const layer of layers) {
+      if (!(layer instanceof OnnxLayer)) throw new Error(`${this.name}: forwardStack got a layer of another engine`);
+      const f = layer.forward(input, batch);
+      result.push(f);
+      input = f.z;
+    }
+    return outputs === 'all' ? result : result.slice(-1);
+  }
+
   liveTensors(): number {
     return this.liveLayers * BUFFERS_PER_LAYER;
   }

@@ -41,6 +41,39 @@ export class TfjsEngine implements Engine {
     return new TfjsLayer(spec, params, optimizer);
   }
 
+  forwardStack(layers: readonly EngineLayer[], x: Float32Array, batch: number, outputs: 'all' | 'final'): LayerForward[] {
+    const stack = layers.map((layer) => {
+      if (!(layer instanceof TfjsLayer)) throw new Error(`${this.name}: forwardStack got a layer of another engine`);
+      return layer;
+    });
+    if (stack.length === 0) return [];
+    stack[0].checkInput(x, batch);
+    stack.forEach((layer, i) => {
+      layer.checkInput(undefined, batch);
+      if (i > 0 && layer.spec.inputSize !== stack[i - 1].spec.units) {
+        throw new Error(`forwardStack: layer ${i} takes ${layer.spec.inputSize} inputs, layer ${i - 1} gives ${stack[i - 1].spec.units}`);
+      }
+    });
+    const t = tf();
+    const kept = t.tidy(() => {
+      let input = t.tensor2d(x, [batch, stack[0].spec.inputSize]);
+      const read: Tensor2D[] = [];
+      stack.forEach((layer, i) => {
+        const wanted = outputs === 'all' || i === stack.length - 1;
+        const f = layer.inferFromTensor(input, batch, i > 0, wanted);
+        if (wanted) read.push(f.z, f.cos as Tensor2D);
+        input = f.z;
+      });
+      return read;
+    });
+    const result: LayerForward[] = [];
+    for (let i = 0; i < kept.length; i += 2) {
+      result.push({ z: kept[i].dataSync() as Float32Array, cosines: kept[i + 1].dataSync() as Float32Array });
+    }
+    for (const tensor of kept) tensor.dispose();
+    return result;
+  }
+
   liveTensors(): number {
     return tf().memory().numTensors;
   }
@@ -77,20 +110,42 @@ export class TfjsLayer implements EngineLayer {
 
 
 
+  /** @internal Argument checks of forward (x undefined: only the layer's state and the batch). */
+  checkInput(x: Float32Array | undefined, batch: number): void {
+    if (x) checkBatch(this.spec, this.disposed, x, batch);
+    else if (this.disposed) throw new Error('layer used after it was disposed');
+  }
+
   /** Builds the forward tensors; call inside tidy. */
   private forwardTensors(x: Float32Array, batch: number): ForwardTensors {
+    return this.forwardFromTensor(tf().tensor2d(x, [batch, this.spec.inputSize]), batch);
+  }
+
+  /** @internal The forward tensors from an input already on the backend; call inside tidy. */
+  forwardFromTensor(input: Tensor2D, batch: number): ForwardTensors {
     const t = tf();
-    let xn = t.tensor2d(x, [batch, this.spec.inputSize]);
-    if (this.spec.normalizeInput) {
-      xn = t.div(xn, t.maximum(t.norm(xn, 2, 1, true), NORM_EPSILON)) as Tensor2D;
-    }
+    const xn = this.spec.normalizeInput ? normalizeRows(input) : input;
     const a = t.add(t.matMul(xn, this.weight.param as Tensor2D), this.bias.param) as Tensor2D;
     const h = activate(a, this.spec.activation);
-    const hNorm = t.maximum(t.norm(h, 2, 1, true), NORM_EPSILON) as Tensor2D;
+    const hNorm = rowNorms(h);
     const z = t.div(h, hNorm) as Tensor2D;
+    return { xn, a, hNorm, z, cos: this.cosinesOf(z, batch) };
+  }
+
+  /**
+   * @internal The prediction path of forwardFromTensor: only z, and the cosines when asked for; call inside tidy.
+   * `inputIsUnit`: the input is the z of the layer below, whose rows are unit already.
+   */
+  inferFromTensor(input: Tensor2D, batch: number, inputIsUnit: boolean, withCosines: boolean): { z: Tensor2D; cos?: Tensor2D } {
+    const t = tf();
+    const xn = this.spec.normalizeInput && !inputIsUnit ? normalizeRows(input) : input;
+    const z = normalizeRows(activate(t.add(t.matMul(xn, this.weight.param as Tensor2D), this.bias.param) as Tensor2D, this.spec.activation));
+    return { z, cos: withCosines ? this.cosinesOf(z, batch) : undefined };
+  }
+
+  private cosinesOf(z: Tensor2D, batch: number): Tensor2D {
     // A model grown by teaching starts with no prototypes; XNNPACK refuses a product with no output columns.
-    const cos = (this.prototypeRows === 0 ? t.zeros([batch, 0]) : t.matMul(z, this.transposedPrototypes())) as Tensor2D;
-    return { xn, a, hNorm, z, cos };
+    return (this.prototypeRows === 0 ? tf().zeros([batch, 0]) : tf().matMul(z, this.transposedPrototypes())) as Tensor2D;
   }
 
   private transposedPrototypes(): Tensor2D {
@@ -310,9 +365,17 @@ function matMul(a: Tensor2D, b: Tensor2D, transposeA: boolean, transposeB: boole
   return t.matMul(transposeA ? t.transpose(a) : a, transposeB ? t.transpose(b) : b);
 }
 
-function normalizeRows(x: Tensor2D): Tensor2D {
+/**
+ * max(||row||, epsilon) per row, as a column. Spelled out because tf.norm costs three times as much on wasm, which
+ * shows in single-image latency.
+ */
+function rowNorms(x: Tensor2D): Tensor2D {
   const t = tf();
-  return t.div(x, t.maximum(t.norm(x, 2, 1, true), NORM_EPSILON)) as Tensor2D;
+  return t.sqrt(t.maximum(t.sum(t.square(x), 1, true), NORM_EPSILON * NORM_EPSILON)) as Tensor2D;
+}
+
+function normalizeRows(x: Tensor2D): Tensor2D {
+  return tf().div(x, rowNorms(x)) as Tensor2D;
 }
 
 const LEAKY_SLOPE = 0.01;
