@@ -75,7 +75,8 @@ export = function register(RED: NodeAPI): void {
     const unfollow = followModel(model, status, t);
 
     handleInput<Record<string, unknown>>(node, async (msg, send) => {
-      const net = await requireModel(model).ready();
+      const controller = requireModel(model);
+      const net = controller.readyNetwork ?? (await controller.ready());
       let predictions: Prediction[];
       let batched: boolean;
       if (isChainOutput(msg.hff, def.model)) {
@@ -92,7 +93,7 @@ export = function register(RED: NodeAPI): void {
       const results = predictions.map(result);
       const last = results[results.length - 1];
       const anyUnknown = results.some((r) => !r.known);
-      status.activity(
+      status.activity(() =>
         last.known
           ? { colour: 'green', text: t('status.known', { label: last.label, score: last.score.toFixed(2) }) }
           : { colour: 'yellow', shape: 'ring', text: t('status.unknown', { label: last.label, score: last.score.toFixed(2) }) },

@@ -4,6 +4,7 @@
  * selected model's image shape when it has one, else from the node's own fields.
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { HffNetwork } from '../../src/hff/network';
 import { imageToVector, type FitMode, type ImageToVectorOptions, type Normalization } from '../../src/image';
 import { translator } from '../shared/i18n';
 import { findModel, followModel } from '../shared/model-client';
@@ -69,10 +70,8 @@ export = function register(RED: NodeAPI): void {
     }
 
     /** The output size: the model's image shape when it has one, else the node's fields (checked against the model). */
-    async function options(): Promise<ImageToVectorOptions> {
-      if (def.model && !model) throw new Error('the selected hff-model is missing (or disabled): open the node and choose a model, or none');
-      if (!model) return own;
-      const net = await model.ready();
+    function optionsFor(net: HffNetwork | undefined): ImageToVectorOptions {
+      if (!model || !net) return own;
       const shape = net.config.inputShape;
       if (shape) {
         const [height, width, channels] = shape;
@@ -89,11 +88,12 @@ export = function register(RED: NodeAPI): void {
     }
 
     handleInput<Record<string, unknown>>(node, async (msg, send) => {
-      const o = await options();
+      if (def.model && !model) throw new Error('the selected hff-model is missing (or disabled): open the node and choose a model, or none');
+      const o = optionsFor(model ? (model.readyNetwork ?? (await model.ready())) : undefined);
       const { vector, meta } = await imageToVector(unwrap(msg.payload), o);
       msg.payload = vector;
       msg.image = meta;
-      status.activity({ colour: 'green', text: t('status.converted', { shape: shapeText(o), from: meta.encoding ?? meta.source }) });
+      status.activity(() => ({ colour: 'green', text: t('status.converted', { shape: shapeText(o), from: meta.encoding ?? meta.source }) }));
       send(msg);
     });
 

@@ -38,7 +38,8 @@ export = function register(RED: NodeAPI): void {
     });
 
     handleInput<Record<string, unknown>>(node, async (msg, send) => {
-      const net = await requireModel(model).ready();
+      const controller = requireModel(model);
+      const net = controller.readyNetwork ?? (await controller.ready());
       const { input, batched } = readVectors(msg.payload);
       const { data, batch } = net.toBatch(input, net.layerInputSize(layer), `layer ${layer} input (msg.payload)`);
       const out = net.layerForward(layer, data, batch);
@@ -67,10 +68,11 @@ export = function register(RED: NodeAPI): void {
       if (trained) info.trained = trained;
       msg.payload = batched ? splitRows(out.z, batch) : out.z;
       msg.hff = info;
-      const text = trained
-        ? t('status.trained', { layer: prefix, loss: trained.loss.toFixed(3) })
-        : t('status.forward', { layer: prefix, units: out.z.length / batch });
-      status.activity({ colour: 'green', text });
+      const units = out.z.length / batch;
+      status.activity(() => ({
+        colour: 'green',
+        text: trained ? t('status.trained', { layer: prefix, loss: trained.loss.toFixed(3) }) : t('status.forward', { layer: prefix, units }),
+      }));
       send(msg);
     });
 

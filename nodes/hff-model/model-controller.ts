@@ -117,6 +117,11 @@ export class ModelController {
     return this.busyReason;
   }
 
+  /** The network if it is ready now: the per-message path, which spares a wait on ready() when there is none. */
+  get readyNetwork(): HffNetwork | undefined {
+    return this.phase === 'ready' ? this.network : undefined;
+  }
+
   /** The network once created or loaded; rejects with "model X is not ready: <reason>". */
   ready(): Promise<HffNetwork> {
     if (this.phase === 'closed') return Promise.reject(new Error(`model ${this.label} is closed`));

@@ -1,6 +1,7 @@
 /**
  * Status updates that cost nothing at high message rates: at most one per interval reaches the editor, the
- * latest always wins, and a forced update (a change of state) is shown at once.
+ * latest always wins, and a forced update (a change of state) is shown at once. A value may be given as a
+ * function, so that its text (translation, number formatting) is only built for the updates that are shown.
  */
 import type { Node } from 'node-red';
 import { setStatus, type StatusColour } from './node-helpers';
@@ -11,21 +12,35 @@ export interface StatusValue {
   shape?: 'dot' | 'ring';
 }
 
+/** A status, or a function that builds it when it is about to be shown. */
+export type StatusSource = StatusValue | (() => StatusValue);
+
+function resolve(source: StatusSource): StatusValue {
+  return typeof source === 'function' ? source() : source;
+}
+
 export class ThrottledStatus {
   private last = 0;
-  private pending?: StatusValue;
+  private pending?: StatusSource;
   private timer?: NodeJS.Timeout;
   private shown?: string;
   private closed = false;
-  /** The last status that described the node's own work (e.g. the last result), see activity(). */
-  lastActivity?: StatusValue;
+  private activitySource?: StatusSource;
 
   constructor(
     private readonly node: Node,
     private readonly intervalMs = 250,
   ) {}
 
-  set(value: StatusValue, force = false): void {
+  /** The last status that described the node's own work (e.g. the last result), see activity(). */
+  get lastActivity(): StatusValue | undefined {
+    if (this.activitySource === undefined) return undefined;
+    // Built once: later reads (model state changes) get the same object without rebuilding it.
+    if (typeof this.activitySource === 'function') this.activitySource = this.activitySource();
+    return this.activitySource;
+  }
+
+  set(value: StatusSource, force = false): void {
     if (this.closed) return;
     const now = Date.now();
     if (force || now - this.last >= this.intervalMs) {
@@ -44,8 +59,16 @@ export class ThrottledStatus {
   }
 
   /** Shows what the node just did; it is remembered so that model state changes can show it again. */
-  activity(value: StatusValue, force = false): void {
-    this.lastActivity = value;
+  activity(value: StatusSource, force = false): void {
+    if (typeof value === 'function') {
+      // One build serves both the display and lastActivity.
+      let built: StatusValue | undefined;
+      const once = () => (built ??= value());
+      this.activitySource = once;
+      this.set(once, force);
+      return;
+    }
+    this.activitySource = value;
     this.set(value, force);
   }
 
@@ -55,9 +78,10 @@ export class ThrottledStatus {
     this.clearTimer();
   }
 
-  private show(value: StatusValue, now: number): void {
+  private show(source: StatusSource, now: number): void {
     this.pending = undefined;
     this.last = now;
+    const value = resolve(source);
     const key = `${value.colour}|${value.shape ?? 'dot'}|${value.text}`;
     if (key === this.shown) return;
     this.shown = key;
