@@ -35,6 +35,8 @@ describe('e2e: hff bench-flow', function () {
       assert.ok(j[p].p50Ms > 0 && j[p].p50Ms <= j[p].p95Ms && j[p].p95Ms <= j[p].p99Ms, `${p} percentiles ${JSON.stringify(j[p])}`);
     }
     assert.ok(j.ratio > 0 && j.ratio < 2, `ratio ${j.ratio}`);
+    assert.ok(j.pooledRatio > 0 && j.pooledRatio < 2, `pooled ratio ${j.pooledRatio}`);
+    assert.equal(j.blocks, 6, '120 frames in blocks of 20');
     console.log(`      (short run: flow/library ${(100 * j.ratio).toFixed(1)}%, backend ${j.backend})`);
   });
 
@@ -43,7 +45,7 @@ describe('e2e: hff bench-flow', function () {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /\| library \(imageToVector \+ predict\) \| 40 \|/);
     assert.match(r.stdout, /\| flow \(hff-image -> hff-classify\) \| 40 \|/);
-    assert.match(r.stdout, /flow \/ library throughput: \d+\.\d% \(target >= 80% for 28x28 inputs: (met|NOT met)\)/);
+    assert.match(r.stdout, /flow \/ library throughput: \d+\.\d% \(target >= 80% for 28x28 inputs: (met|NOT met)\); median of 2 paired blocks, all frames pooled \d+\.\d%/);
     const bad = await run(['bench-flow', '--frames', 'many']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /option '--frames <n>' argument 'many' is invalid/);
