@@ -51,6 +51,7 @@ function decideFromChain(net: HffNetwork, info: LayerInfo, options: PredictOptio
     }
   }
   const outputs: LayerOutput[] = info.classScores.map((classScores) => ({ z: EMPTY, classScores }));
+  if (info.fromLayer === 0 && info.transferScores?.length === info.batch * k) outputs[0].transferScores = info.transferScores;
   return { predictions: net.decide(outputs, info.batch, options), batch: info.batch };
 }
 

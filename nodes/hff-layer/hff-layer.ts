@@ -65,6 +65,8 @@ export = function register(RED: NodeAPI): void {
         classScores: [...(continues ? (prior.classScores as Float32Array[]) : []), out.classScores],
         classes: net.classes.length,
       };
+      const transferScores = continues ? prior.transferScores : out.transferScores;
+      if (transferScores) info.transferScores = transferScores;
       if (trained) info.trained = trained;
       msg.payload = batched ? splitRows(out.z, batch) : out.z;
       msg.hff = info;

@@ -13,6 +13,11 @@ export interface LayerInfo {
   /** batch x classes scores of each layer of the chain so far, for hff-classify at the end of the chain. */
   classScores: Float32Array[];
   classes: number;
+  /**
+   * batch x classes scores of the model's fixed random branch, carried from layer 0 when the model ranks its taught
+   * classes on that branch (see HffNetwork.teach), so that the chain decides exactly as one pass does.
+   */
+  transferScores?: Float32Array;
   /** Present when this message trained the layer. */
   trained?: { loss: number; correct: number };
 }

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createEngine } from '../../src/engines/backend';
+import { HffNetwork } from '../../src/hff/network';
+import { saveModelFiles } from '../../src/model-file';
 import {
   ALL_NODES,
   assertNoUnhandledRejection,
@@ -107,6 +110,47 @@ describe('hff-layer', function () {
       assert.equal(c.label, direct[i].label);
       assert.ok(Math.abs(c.score - direct[i].score) < 1e-5);
     });
+  });
+
+  it('a chain ranks taught classes as one pass does when the model ranks them on its random branch', async function () {
+    // A model with two trained and three taught classes, set to rank taught classes on the fixed random branch.
+    const engine = await createEngine('wasm');
+    const net = HffNetwork.create(engine, { inputSize: 16, layers: [32, 32], seed: 1, optimizer: { learningRate: 0.01 } }, ['a', 'b']);
+    const rows = (seeds: number[]) => Float32Array.from(seeds.flatMap((seed) => vector(16, seed)));
+    for (let i = 0; i < 20; i++) net.trainBatch(rows([1, 2, 3, 4]), 4, Int32Array.from([0, 1, 0, 1]));
+    net.teach('c', rows([31, 32, 33]), 3);
+    net.teach('d', rows([41, 42, 43]), 3);
+    net.teach('e', rows([51, 52, 53]), 3);
+    const files = net.toModelFiles();
+    (files.manifest.taught as { selection: unknown }).selection = { kind: 'transfer' };
+    await saveModelFiles(modelDir(userDir), files);
+    net.dispose();
+    // Precondition: on these inputs the random branch changes some decisions, so a chain that dropped it would differ.
+    const reference = HffNetwork.fromModelFiles(engine, files);
+    const inputs = Array.from({ length: 24 }, (_, i) => vector(16, 60 + i));
+    const x = rows(inputs.map((_, i) => 60 + i));
+    const withBranch = reference.predict(x, inputs.length).map((p) => p.label);
+    const outputs = reference.forward(x, inputs.length).map((o) => ({ z: o.z, classScores: o.classScores }));
+    const withoutBranch = reference.decide(outputs, inputs.length).map((p) => p.label);
+    reference.dispose();
+    assert.notDeepEqual(withBranch, withoutBranch, 'the random branch decides some of these inputs');
+
+    await helper.load(ALL_NODES, flow());
+    const chainOut = collect('chainOut');
+    const directOut = collect('directOut');
+    await waitStatus('l1', (s) => s.text === 'layer L1 ready, 5 classes');
+    send('l0', { payload: inputs });
+    send('direct', { payload: inputs });
+    const chained = (await nth(chainOut, 1)).payload as { label: string; score: number }[];
+    const direct = (await nth(directOut, 1)).payload as { label: string; score: number }[];
+    assert.deepEqual(
+      chained.map((c) => c.label),
+      direct.map((d) => d.label),
+    );
+    assert.deepEqual(
+      direct.map((d) => d.label),
+      withBranch,
+    );
   });
 
   it('with Learn and msg.label each layer takes one local training step, and the model saves', async () => {
