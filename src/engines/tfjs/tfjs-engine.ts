@@ -54,23 +54,16 @@ export class TfjsEngine implements Engine {
         throw new Error(`forwardStack: layer ${i} takes ${layer.spec.inputSize} inputs, layer ${i - 1} gives ${stack[i - 1].spec.units}`);
       }
     });
-    const t = tf();
-    const kept = t.tidy(() => {
-      let input = t.tensor2d(x, [batch, stack[0].spec.inputSize]);
-      const read: Tensor2D[] = [];
-      stack.forEach((layer, i) => {
-        const wanted = outputs === 'all' || i === stack.length - 1;
-        const f = layer.inferFromTensor(input, batch, i > 0, wanted);
-        if (wanted) read.push(f.z, f.cos as Tensor2D);
-        input = f.z;
-      });
-      return read;
-    });
     const result: LayerForward[] = [];
-    for (let i = 0; i < kept.length; i += 2) {
-      result.push({ z: kept[i].dataSync() as Float32Array, cosines: kept[i + 1].dataSync() as Float32Array });
-    }
-    for (const tensor of kept) tensor.dispose();
+    let input = x;
+    stack.forEach((layer, i) => {
+      const wanted = outputs === 'all' || i === stack.length - 1;
+      // The layers above the first get unit rows (the z below), so only the first may need normalising.
+      const rows = i === 0 && layer.spec.normalizeInput ? normalizedRows(input, batch, layer.spec.inputSize) : input;
+      const f = layer.inferRows(rows, batch, wanted);
+      if (wanted) result.push(f);
+      input = f.z;
+    });
     return result;
   }
 
@@ -118,12 +111,8 @@ export class TfjsLayer implements EngineLayer {
 
   /** Builds the forward tensors; call inside tidy. */
   private forwardTensors(x: Float32Array, batch: number): ForwardTensors {
-    return this.forwardFromTensor(tf().tensor2d(x, [batch, this.spec.inputSize]), batch);
-  }
-
-  /** @internal The forward tensors from an input already on the backend; call inside tidy. */
-  forwardFromTensor(input: Tensor2D, batch: number): ForwardTensors {
     const t = tf();
+    const input = t.tensor2d(x, [batch, this.spec.inputSize]);
     const xn = this.spec.normalizeInput ? normalizeRows(input) : input;
     const a = t.add(t.matMul(xn, this.weight.param as Tensor2D), this.bias.param) as Tensor2D;
     const h = activate(a, this.spec.activation);
@@ -133,14 +122,32 @@ export class TfjsLayer implements EngineLayer {
   }
 
   /**
-   * @internal The prediction path of forwardFromTensor: only z, and the cosines when asked for; call inside tidy.
-   * `inputIsUnit`: the input is the z of the layer below, whose rows are unit already.
+   * @internal The prediction path: z and (when asked for) the cosines of rows that are already normalised as the
+   * layer's input. Only the dense map runs on tfjs; the normalisations are done here in JavaScript, because at
+   * prediction sizes each tfjs op costs more to dispatch than its arithmetic (single-image latency on wasm is
+   * mostly op count).
    */
-  inferFromTensor(input: Tensor2D, batch: number, inputIsUnit: boolean, withCosines: boolean): { z: Tensor2D; cos?: Tensor2D } {
+  inferRows(rows: Float32Array, batch: number, withCosines: boolean): LayerForward {
     const t = tf();
-    const xn = this.spec.normalizeInput && !inputIsUnit ? normalizeRows(input) : input;
-    const z = normalizeRows(activate(t.add(t.matMul(xn, this.weight.param as Tensor2D), this.bias.param) as Tensor2D, this.spec.activation));
-    return { z, cos: withCosines ? this.cosinesOf(z, batch) : undefined };
+    const products = withCosines && this.prototypeRows > 0;
+    const tensors = t.tidy(() => {
+      const h = activate(t.add(t.matMul(t.tensor2d(rows, [batch, this.spec.inputSize]), this.weight.param as Tensor2D), this.bias.param) as Tensor2D, this.spec.activation);
+      return products ? [h, t.matMul(h, this.transposedPrototypes())] : [h];
+    });
+    const z = tensors[0].dataSync() as Float32Array;
+    const raw = products ? (tensors[1].dataSync() as Float32Array) : new Float32Array(0);
+    for (const tensor of tensors) tensor.dispose();
+    // cos(z, p) = (h . p) / max(||h||, epsilon) for unit prototypes.
+    const units = this.spec.units;
+    const rowsOfPrototypes = products ? this.prototypeRows : 0;
+    for (let b = 0; b < batch; b++) {
+      let sum = 0;
+      for (let j = b * units; j < (b + 1) * units; j++) sum += z[j] * z[j];
+      const scale = 1 / Math.max(Math.sqrt(sum), NORM_EPSILON);
+      for (let j = b * units; j < (b + 1) * units; j++) z[j] *= scale;
+      for (let j = b * rowsOfPrototypes; j < (b + 1) * rowsOfPrototypes; j++) raw[j] *= scale;
+    }
+    return { z, cosines: raw };
   }
 
   private cosinesOf(z: Tensor2D, batch: number): Tensor2D {
@@ -372,6 +379,18 @@ function matMul(a: Tensor2D, b: Tensor2D, transposeA: boolean, transposeB: boole
 function rowNorms(x: Tensor2D): Tensor2D {
   const t = tf();
   return t.sqrt(t.maximum(t.sum(t.square(x), 1, true), NORM_EPSILON * NORM_EPSILON)) as Tensor2D;
+}
+
+/** Rows divided by max(||row||, epsilon), in a new array. */
+function normalizedRows(x: Float32Array, batch: number, size: number): Float32Array {
+  const out = new Float32Array(batch * size);
+  for (let b = 0; b < batch; b++) {
+    let sum = 0;
+    for (let j = b * size; j < (b + 1) * size; j++) sum += x[j] * x[j];
+    const scale = 1 / Math.max(Math.sqrt(sum), NORM_EPSILON);
+    for (let j = b * size; j < (b + 1) * size; j++) out[j] = x[j] * scale;
+  }
+  return out;
 }
 
 function normalizeRows(x: Tensor2D): Tensor2D {
