@@ -7,6 +7,7 @@ import { tf } from '../engines/backend';
 import type { OptimizerSettings } from '../engines/types';
 import { DEFAULTS } from '../hff/config';
 import { SeededRandom } from '../hff/random';
+import { type LearningRateSchedule, checkSchedule, withSchedule } from '../hff/schedule';
 import { gatherRows, type LabelledData } from '../hff/training';
 
 export type Tensor = tfTypes.Tensor;
@@ -133,6 +134,8 @@ export function argMaxRows(scores: Float32Array, batch: number, k: number): Int3
 export interface BatchTrainable {
   readonly inputSize: number;
   readonly classes: number;
+  /** Read at every step, so that a learning-rate schedule can change it between steps. */
+  readonly config: { optimizer: { learningRate: number } };
   trainBatch(x: Float32Array, batch: number, labels: Int32Array): { loss: number };
 }
 
@@ -143,6 +146,8 @@ export interface BaselineTrainOptions {
   seed?: number;
   onEpoch?: (summary: { epoch: number; epochs: number; loss: number; seconds: number }) => void;
   signal?: AbortSignal;
+  /** As `trainNetwork`'s (default cosine), so that every method of a benchmark trains under the same schedule. */
+  learningRateSchedule?: LearningRateSchedule;
 }
 
 export interface BaselineTrainSummary {
@@ -168,27 +173,31 @@ export async function trainEpochs(model: BatchTrainable, data: LabelledData, opt
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
   const random = new SeededRandom(options.seed ?? DEFAULTS.seed);
   const batches = Math.ceil(data.n / batchSize);
+  const schedule = checkSchedule(options.learningRateSchedule ?? DEFAULTS.learningRateSchedule);
   const summary: BaselineTrainSummary = { epochs: [], cancelled: false };
-  for (let epoch = 1; epoch <= epochs; epoch++) {
-    const started = Date.now();
-    const order = random.permutation(data.n);
-    let lossSum = 0;
-    for (let b = 0; b < batches; b++) {
-      if (options.signal?.aborted) {
-        summary.cancelled = true;
-        return summary;
+  return withSchedule(model.config.optimizer, schedule, epochs * batches, async (setStep) => {
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      const started = Date.now();
+      const order = random.permutation(data.n);
+      let lossSum = 0;
+      for (let b = 0; b < batches; b++) {
+        if (options.signal?.aborted) {
+          summary.cancelled = true;
+          return summary;
+        }
+        const start = b * batchSize;
+        const count = Math.min(batchSize, data.n - start);
+        const { x, y } = gatherRows(data, order, start, count);
+        setStep((epoch - 1) * batches + b);
+        lossSum += model.trainBatch(x, count, y).loss * count;
+        await yieldToEventLoop();
       }
-      const start = b * batchSize;
-      const count = Math.min(batchSize, data.n - start);
-      const { x, y } = gatherRows(data, order, start, count);
-      lossSum += model.trainBatch(x, count, y).loss * count;
-      await yieldToEventLoop();
+      const e = { epoch, loss: lossSum / data.n, seconds: (Date.now() - started) / 1000 };
+      summary.epochs.push(e);
+      options.onEpoch?.({ ...e, epochs });
     }
-    const e = { epoch, loss: lossSum / data.n, seconds: (Date.now() - started) / 1000 };
-    summary.epochs.push(e);
-    options.onEpoch?.({ ...e, epochs });
-  }
-  return summary;
+    return summary;
+  });
 }
 
 /** Test accuracy of a model that predicts class indices, in chunks of `batchSize` rows. */

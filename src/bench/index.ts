@@ -14,6 +14,7 @@ import { loadDataset } from '../datasets/load';
 import type { Dataset } from '../datasets/types';
 import { DEFAULTS } from '../hff/config';
 import { HffNetwork } from '../hff/network';
+import { type LearningRateSchedule, checkSchedule } from '../hff/schedule';
 import { evaluateNetwork, trainNetwork } from '../hff/training';
 
 export type BenchMethod = 'hff' | 'ff' | 'bp';
@@ -41,6 +42,8 @@ export interface BenchOptions {
   batchSize?: number;
   /** Learning rate of every method (they share the HFF optimiser settings); default the library's. */
   learningRate?: number;
+  /** Learning rate over each method's run (default: the library's, cosine), the same for every method. */
+  learningRateSchedule?: LearningRateSchedule;
   /**
    * Compute backend: auto (default; $HFF_BACKEND when set), tfjs-node, wasm, cpu or onnx. Every method runs on the
    * same tfjs backend (auto: tfjs-node when it loads, else wasm), except with onnx, where HFF runs on the onnx engine
@@ -137,6 +140,7 @@ interface Resolved {
   json: boolean;
   batchSize: number;
   learningRate: number;
+  learningRateSchedule: LearningRateSchedule;
   backend?: string;
   seed: number;
   timingReps: { b1: number; b64: number };
@@ -192,6 +196,7 @@ export function resolveBenchOptions(options: BenchOptions): Resolved {
   if (typeof learningRate !== 'number' || !(learningRate > 0) || !Number.isFinite(learningRate)) {
     throw new Error(`bench: learningRate must be a positive number, got ${JSON.stringify(options.learningRate)}`);
   }
+  const learningRateSchedule = checkSchedule(options.learningRateSchedule ?? DEFAULTS.learningRateSchedule);
   const seed = options.seed ?? DEFAULTS.seed;
   if (!Number.isInteger(seed)) throw new Error(`bench: seed must be an integer, got ${JSON.stringify(seed)}`);
   const timingReps = options.timingReps ?? (quick ? { b1: 10, b64: 2 } : { b1: 50, b64: 10 });
@@ -210,6 +215,7 @@ export function resolveBenchOptions(options: BenchOptions): Resolved {
     json: Boolean(options.json),
     batchSize,
     learningRate,
+    learningRateSchedule,
     backend: options.backend,
     seed,
     timingReps,
@@ -304,7 +310,13 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
     test: Dataset,
   ): Promise<Trained> => {
     try {
-      const summary = await trainEpochs(net, train, { epochs: r.epochs, batchSize: r.batchSize, seed: r.seed, onEpoch: epochLog(method) });
+      const summary = await trainEpochs(net, train, {
+        epochs: r.epochs,
+        batchSize: r.batchSize,
+        seed: r.seed,
+        learningRateSchedule: r.learningRateSchedule,
+        onEpoch: epochLog(method),
+      });
       const evaluation = await evaluateIndices((x, b) => net.predict(x, b), test);
       return {
         trainSeconds: summary.epochs.map((e) => e.seconds),
@@ -335,6 +347,7 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
             epochs: r.epochs,
             batchSize: r.batchSize,
             seed: r.seed,
+            learningRateSchedule: r.learningRateSchedule,
             progressIntervalMs: 60000,
             onProgress: (p) => {
               if (p.batch === p.batches) {
@@ -465,6 +478,7 @@ export async function benchmark(options: BenchOptions): Promise<BenchResult[]> {
       layers: runner.layers,
       batch_size: r.batchSize,
       learning_rate: r.learningRate,
+      lr_schedule: r.learningRateSchedule,
       seed: r.seed,
       quick: r.quick,
       settings: runner.settings,

@@ -3,6 +3,7 @@
  * build without it still runs every other command and says clearly what is missing).
  */
 import { Command, CommanderError, Option } from 'commander';
+import { LEARNING_RATE_SCHEDULES, type LearningRateSchedule } from '../hff/schedule';
 import { BACKEND_CHOICES, CliContext, CliError, listOf, parseLayers, parsePositiveInt, parsePositiveNumber } from './common';
 
 export const BENCH_DATASETS: readonly string[] = ['mnist', 'fashion-mnist', 'cifar10'];
@@ -20,6 +21,7 @@ export interface BenchOptions {
   json: boolean;
   batchSize?: number;
   learningRate?: number;
+  learningRateSchedule?: LearningRateSchedule;
   backend?: string;
 }
 
@@ -34,6 +36,7 @@ interface RawBenchOptions {
   json?: boolean;
   batchSize?: number;
   lr?: number;
+  lrSchedule?: LearningRateSchedule;
   backend?: string;
 }
 
@@ -51,6 +54,7 @@ function declareBenchOptions(cmd: Command): Command {
     .option('--json', 'machine-readable output')
     .option('--batch-size <n>', 'examples per training step', parsePositiveInt)
     .option('--lr <x>', 'learning rate', parsePositiveNumber)
+    .addOption(new Option('--lr-schedule <name>', 'learning rate over each run, the same for every method (default cosine)').choices(LEARNING_RATE_SCHEDULES))
     .addOption(new Option('--backend <name>', 'compute backend (default: $HFF_BACKEND, else auto)').choices(BACKEND_CHOICES));
 }
 
@@ -68,6 +72,7 @@ export function toBenchOptions(raw: RawBenchOptions): BenchOptions {
   if (raw.limit !== undefined) options.limit = raw.limit;
   if (raw.batchSize !== undefined) options.batchSize = raw.batchSize;
   if (raw.lr !== undefined) options.learningRate = raw.lr;
+  if (raw.lrSchedule !== undefined) options.learningRateSchedule = raw.lrSchedule;
   if (raw.backend !== undefined) options.backend = raw.backend;
   return options;
 }

@@ -2,7 +2,9 @@
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Dataset, DatasetName } from '../datasets/types';
+import { DEFAULTS } from '../hff/config';
 import type { HffNetwork } from '../hff/network';
+import { LEARNING_RATE_SCHEDULES, type LearningRateSchedule } from '../hff/schedule';
 import type { EpochSummary, Evaluation } from '../hff/training';
 import {
   BACKEND_CHOICES,
@@ -32,6 +34,7 @@ export interface TrainCliOptions {
   limit?: number;
   batchSize?: number;
   lr?: number;
+  lrSchedule?: LearningRateSchedule;
   tau?: number;
   backend?: string;
   eval?: boolean;
@@ -85,12 +88,15 @@ export function addTrainCommand(program: Command, ctx: CliContext): Command {
     .requiredOption('--out <dir>', 'model directory to write')
     .addOption(new Option('--split <split>', 'split to train on').choices(['train', 'test']).default('train'))
     .option('--layers <widths>', 'comma-separated layer widths (default 1000,1000,1000)', parseLayers)
-    .option('--epochs <n>', 'passes over the training data (default 1)', parsePositiveInt)
+    .option('--epochs <n>', `passes over the training data (default ${DEFAULTS.epochs})`, parsePositiveInt)
     .option('--seed <n>', 'seed of the initial weights and the shuffles (default 1)', parseInteger)
     .option('--classes <list>', 'train on these classes only, by index: 0-7, 0,2,5 (labels renumbered, names kept)', parseClassList)
     .option('--limit <n>', 'use only the first N training examples', parsePositiveInt)
     .option('--batch-size <n>', 'examples per training step (default 128)', parsePositiveInt)
     .option('--lr <x>', 'learning rate (default 0.001)', parsePositiveNumber)
+    .addOption(
+      new Option('--lr-schedule <name>', `learning rate over the run (default ${DEFAULTS.learningRateSchedule}: decays to 0)`).choices(LEARNING_RATE_SCHEDULES),
+    )
     .option('--tau <x>', 'softmax temperature of the cosine logits (default 0.1)', parsePositiveNumber)
     .option('--eval', 'evaluate on the test split after training (default: when the test split exists)')
     .option('--no-eval', 'do not evaluate on the test split')
@@ -132,7 +138,6 @@ async function loadSplit(
 
 export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<void> {
   const { io } = ctx;
-  const { DEFAULTS } = require('../hff/config') as typeof import('../hff/config');
   const { HffNetwork: Network } = require('../hff/network') as typeof import('../hff/network');
   const { trainNetwork, evaluateNetwork } = require('../hff/training') as typeof import('../hff/training');
   const { saveNetwork } = require('../hff/persistence') as typeof import('../hff/persistence');
@@ -145,6 +150,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
   const seed = opts.seed ?? DEFAULTS.seed;
   const batchSize = opts.batchSize ?? DEFAULTS.batchSize;
   const learningRate = opts.lr ?? DEFAULTS.optimizer.learningRate;
+  const learningRateSchedule = opts.lrSchedule ?? DEFAULTS.learningRateSchedule;
   const tau = opts.tau ?? DEFAULTS.tau;
   const out = path.resolve(opts.out);
 
@@ -190,7 +196,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
   try {
     note(
       `training ${[train.inputSize, ...layers].join('-')} on ${train.n} examples of ${train.classes.length} classes ` +
-        `(${epochs} epoch${epochs > 1 ? 's' : ''}, batch ${batchSize}, lr ${learningRate}, seed ${seed})`,
+        `(${epochs} epoch${epochs > 1 ? 's' : ''}, batch ${batchSize}, lr ${learningRate} ${learningRateSchedule}, seed ${seed})`,
     );
     const bar = io.errIsTTY && !opts.json ? new ProgressBar({ write: io.err, columns: io.errColumns }) : undefined;
     const abort = new AbortController();
@@ -200,6 +206,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
     try {
       summary = await trainNetwork(net, train, {
         epochs,
+        learningRateSchedule,
         batchSize,
         seed,
         signal: abort.signal,
@@ -236,6 +243,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
       seed,
       batchSize,
       learningRate,
+      learningRateSchedule,
       tau,
       layers,
       secondsPerEpoch,

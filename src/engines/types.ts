@@ -26,6 +26,10 @@ export interface LayerParams {
   prototypes: Float32Array;
 }
 
+/**
+ * Engines keep the settings object they are given and read it at every step: a learning-rate schedule changes
+ * `learningRate` on the network's settings between steps.
+ */
 export interface OptimizerSettings {
   kind: 'adam' | 'sgd';
   learningRate: number;

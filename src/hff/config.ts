@@ -1,4 +1,5 @@
 import type { Activation, OptimizerSettings, PrototypeUpdate } from '../engines/types';
+import type { LearningRateSchedule } from './schedule';
 import { type TeachingConfig, resolveTeaching } from './teaching';
 
 export type Scoring = 'final' | 'sum';
@@ -47,7 +48,8 @@ export const DEFAULTS = {
   unknownThreshold: 0.3,
   seed: 1,
   batchSize: 128,
-  epochs: 1,
+  epochs: 10,
+  learningRateSchedule: 'cosine' as LearningRateSchedule,
   optimizer: {
     kind: 'adam',
     learningRate: 0.001,

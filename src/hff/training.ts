@@ -1,6 +1,7 @@
 import { DEFAULTS } from './config';
 import type { HffNetwork, PredictOptions } from './network';
 import { SeededRandom } from './random';
+import { type LearningRateSchedule, checkSchedule, withSchedule } from './schedule';
 
 /** Labelled vectors in one row-major block, the shape every dataset reader returns. */
 export interface LabelledData {
@@ -38,6 +39,8 @@ export interface TrainOptions {
   /** Called at most this often (ms); the last batch of each epoch always reports. */
   progressIntervalMs?: number;
   signal?: AbortSignal;
+  /** 'cosine' (default) decays the learning rate towards 0 over the run; 'constant' keeps it. */
+  learningRateSchedule?: LearningRateSchedule;
 }
 
 export interface TrainSummary {
@@ -90,48 +93,52 @@ export async function trainNetwork(network: HffNetwork, data: LabelledData, opti
   const random = new SeededRandom(options.seed ?? network.config.seed);
   const batches = Math.ceil(data.n / batchSize);
   const interval = options.progressIntervalMs ?? 250;
+  const schedule = checkSchedule(options.learningRateSchedule ?? DEFAULTS.learningRateSchedule);
   const summary: TrainSummary = { epochs: [], cancelled: false };
   const started = Date.now();
-  for (let epoch = 1; epoch <= epochs; epoch++) {
-    const epochStart = Date.now();
-    const order = random.permutation(data.n);
-    let lossSum = 0;
-    let correct = 0;
-    let seen = 0;
-    let lastReport = 0;
-    for (let b = 0; b < batches; b++) {
-      if (options.signal?.aborted) {
-        summary.cancelled = true;
-        return summary;
+  return withSchedule(network.config.optimizer, schedule, epochs * batches, async (setStep) => {
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      const epochStart = Date.now();
+      const order = random.permutation(data.n);
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      let lastReport = 0;
+      for (let b = 0; b < batches; b++) {
+        if (options.signal?.aborted) {
+          summary.cancelled = true;
+          return summary;
+        }
+        const start = b * batchSize;
+        const count = Math.min(batchSize, data.n - start);
+        const { x, y } = gatherRows(data, order, start, count);
+        setStep((epoch - 1) * batches + b);
+        const r = network.trainBatch(x, count, y);
+        lossSum += r.losses[r.losses.length - 1] * count;
+        correct += r.correct;
+        seen += count;
+        const now = Date.now();
+        if (options.onProgress && (now - lastReport >= interval || b === batches - 1)) {
+          lastReport = now;
+          const done = (epoch - 1) * batches + b + 1;
+          const elapsed = now - started;
+          options.onProgress({
+            epoch,
+            epochs,
+            batch: b + 1,
+            batches,
+            loss: lossSum / seen,
+            accuracy: correct / seen,
+            elapsedMs: elapsed,
+            etaMs: (elapsed / done) * (epochs * batches - done),
+          });
+        }
+        await yieldToEventLoop();
       }
-      const start = b * batchSize;
-      const count = Math.min(batchSize, data.n - start);
-      const { x, y } = gatherRows(data, order, start, count);
-      const r = network.trainBatch(x, count, y);
-      lossSum += r.losses[r.losses.length - 1] * count;
-      correct += r.correct;
-      seen += count;
-      const now = Date.now();
-      if (options.onProgress && (now - lastReport >= interval || b === batches - 1)) {
-        lastReport = now;
-        const done = (epoch - 1) * batches + b + 1;
-        const elapsed = now - started;
-        options.onProgress({
-          epoch,
-          epochs,
-          batch: b + 1,
-          batches,
-          loss: lossSum / seen,
-          accuracy: correct / seen,
-          elapsedMs: elapsed,
-          etaMs: (elapsed / done) * (epochs * batches - done),
-        });
-      }
-      await yieldToEventLoop();
+      summary.epochs.push({ epoch, loss: lossSum / seen, accuracy: correct / seen, seconds: (Date.now() - epochStart) / 1000 });
     }
-    summary.epochs.push({ epoch, loss: lossSum / seen, accuracy: correct / seen, seconds: (Date.now() - epochStart) / 1000 });
-  }
-  return summary;
+    return summary;
+  });
 }
 
 export interface Evaluation {
