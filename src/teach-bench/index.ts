@@ -159,7 +159,8 @@ export async function runTeachBench(options: TeachBenchOptions): Promise<TeachBe
     const labels = Int32Array.from(b.labels, (l) => baseIdx.indexOf(l));
     const t0 = Date.now();
     log(`training the base model on ${b.n} images of ${baseNames.join(', ')} (${options.epochs ?? 2} epochs, ${engine.name})\n`);
-    await trainNetwork(base, { n: b.n, inputSize: size, images: b.images, labels }, { epochs: options.epochs ?? 2, batchSize: options.batchSize });
+    // The base model of the issue's reference runs: 2 epochs at a constant learning rate (bench/TEACH.md).
+    await trainNetwork(base, { n: b.n, inputSize: size, images: b.images, labels }, { epochs: options.epochs ?? 2, batchSize: options.batchSize, learningRateSchedule: 'constant' });
     log(`  trained in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
     if (options.saveModel) await saveNetwork(options.saveModel, base);
   }
