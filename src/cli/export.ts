@@ -28,6 +28,7 @@ export async function runExport(opts: ExportCliOptions, ctx: CliContext): Promis
   } catch (err) {
     throw new CliError(`export failed: ${(err as Error).message}`);
   }
+  for (const warning of summary.warnings) ctx.io.err(`warning: ${warning}\n`);
   if (opts.json) {
     ctx.io.out(jsonLine(summary));
     return;

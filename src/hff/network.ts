@@ -583,6 +583,11 @@ export class HffNetwork {
     return this.taughtDemos.some((d) => d !== null);
   }
 
+  /** Names of the classes created by teach() that keep their demonstrations (ranked by the teaching rules). */
+  taughtClassNames(): string[] {
+    return this.classes.filter((_, c) => this.taughtDemos[c] !== null);
+  }
+
   /** Indices of the classes created by teaching (imprinted from demonstrations, not trained). */
   get taughtClasses(): number[] {
     return this.taughtDemos.flatMap((d, c) => (d ? [c] : []));

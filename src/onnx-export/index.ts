@@ -43,6 +43,23 @@ export interface ExportSummary {
   outputs: string[];
   parameters: number;
   modelVersion: number;
+  /** Classes created by teaching, which the graph ranks by plain cosine like trained ones (see `warnings`). */
+  taughtClasses: string[];
+  /** What the exported graph does differently from the library. */
+  warnings: string[];
+}
+
+/**
+ * Why an exported graph may decide differently from the library: the teaching rules (calibration against trained
+ * classes, ranking on the random branch) are not part of the graph.
+ */
+export function exportWarnings(network: HffNetwork): string[] {
+  const taught = network.taughtClassNames();
+  if (taught.length === 0) return [];
+  return [
+    `taught classes (${taught.join(', ')}) are scored by plain cosine in the ONNX graph: the library's teaching rules ` +
+      '(calibration against trained classes, ranking on the random branch) are not exported, so labels can differ from hff-classify',
+  ];
 }
 
 const MIN_OPSET = 13;
@@ -148,6 +165,8 @@ export function networkToOnnx(network: HffNetwork, options: ExportOptions = {}):
     hff_config: JSON.stringify(config),
   };
   if (config.inputShape) metadata.hff_input_shape = config.inputShape.join(',');
+  const taught = network.taughtClassNames();
+  if (taught.length > 0) metadata.hff_taught_classes = JSON.stringify(taught);
   const bytes = g.build({
     opset,
     metadata,
@@ -197,5 +216,7 @@ export async function exportOnnx(modelDir: string, outPath: string, options: Exp
     outputs,
     parameters,
     modelVersion: network.version,
+    taughtClasses: network.taughtClassNames(),
+    warnings: exportWarnings(network),
   };
 }

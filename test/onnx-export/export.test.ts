@@ -27,6 +27,16 @@ interface OrtModule {
 
 const CLASSES = ['bolt', 'nut', 'washer', 'gear'];
 
+async function saved(net: HffNetwork, dir: string): Promise<string> {
+  await saveNetwork(dir, net);
+  return dir;
+}
+
+function metadataOf(bytes: Uint8Array): Record<string, string> {
+  const model = onnxProto().ModelProto.decode(bytes);
+  return Object.fromEntries(model.metadataProps.map((p) => [String(p.key), String(p.value)]));
+}
+
 describe('hff export (ONNX)', function () {
   let ort: OrtModule;
   const engines: Record<string, Engine> = {};
@@ -106,6 +116,27 @@ describe('hff export (ONNX)', function () {
       }
     });
   }
+
+  it('names taught classes in the metadata and warns that the teaching rules are not in the graph', async function () {
+    const dir = tempDir();
+    try {
+      const net = HffNetwork.create(engines.wasm, { inputSize: 16, layers: [12], seed: 2 }, CLASSES);
+      await trainNetwork(net, train, { epochs: 1, batchSize: 32 });
+      const trained = networkToOnnx(net);
+      const plain = await exportOnnx(await saved(net, path.join(dir, 'plain')), path.join(dir, 'plain.onnx'));
+      assert.deepEqual([plain.taughtClasses, plain.warnings], [[], []]);
+      assert.ok(!metadataOf(trained.bytes).hff_taught_classes);
+      net.teach('bracket', test.images.subarray(0, 3 * 16), 3);
+      const summary = await exportOnnx(await saved(net, path.join(dir, 'taught')), path.join(dir, 'taught.onnx'));
+      assert.deepEqual(summary.taughtClasses, ['bracket']);
+      assert.equal(summary.warnings.length, 1);
+      assert.match(summary.warnings[0], /taught classes \(bracket\) are scored by plain cosine/);
+      assert.equal(metadataOf(fs.readFileSync(path.join(dir, 'taught.onnx'))).hff_taught_classes, '["bracket"]');
+      net.dispose();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('rejects a model without classes, a bad opset and a missing model', async function () {
     const dir = tempDir();
