@@ -237,9 +237,14 @@ type PredictFn = (x: Float32Array, batch: number) => unknown;
 /** Consecutive calls of one model between turns when timing. */
 export const TIMING_BLOCK = 5;
 
+/** Minimum warm-up time per model before timing. */
+export const WARMUP_MS = 1000;
+
 /**
  * Milliseconds per image for several models measured in turn: per model, the median over up to `reps` calls of
- * `predict` on `batch` rows (distinct test rows per call, cycling), after `warmup` calls. The models take turns
+ * `predict` on `batch` rows (distinct test rows per call, cycling), after at least `warmup` calls and `warmupMs`
+ * (default WARMUP_MS) of calls per model (right after training, the process is still settling: its single-image times stayed up to twice
+ * the steady ones for the first seconds, which a fixed two-call warm-up did not absorb). The models take turns
  * in blocks of TIMING_BLOCK consecutive calls: turns spread the load of other processes over all of them alike,
  * and blocks time each model as a camera stream uses it, frame after frame with its weights in cache (single
  * calls in strict alternation would time every model with the previous model's weights in cache). A model stops
@@ -254,6 +259,7 @@ export async function timePerImage(
   reps: number,
   budgetMs = 30000,
   warmup = 2,
+  warmupMs = WARMUP_MS,
 ): Promise<Record<string, number>> {
   const inputs: Float32Array[] = [];
   for (let r = 0; r < Math.min(reps, 16); r++) {
@@ -265,7 +271,10 @@ export async function timePerImage(
     inputs.push(x);
   }
   const names = Object.keys(models);
-  for (const name of names) for (let w = 0; w < warmup; w++) models[name](inputs[w % inputs.length], batch);
+  for (const name of names) {
+    const until = performance.now() + warmupMs;
+    for (let w = 0; w < warmup || performance.now() < until; w++) models[name](inputs[w % inputs.length], batch);
+  }
   const times: Record<string, number[]> = {};
   const spent: Record<string, number> = {};
   for (const name of names) {

@@ -140,8 +140,11 @@ describe('hff bench', function () {
       4,
       4,
       6,
+      30000,
+      2,
+      0,
     );
-    assert.equal(calls.fast.length, 8, 'two warm-up calls and six timed calls');
+    assert.equal(calls.fast.length, 8, 'two warm-up calls (no minimum warm-up time here) and six timed calls');
     assert.equal(TIMING_BLOCK, 5);
     assert.equal(order.join(''), 'ffss' + 'fffff' + 'sssss' + 'f' + 's', 'warm-up, then turns of up to five calls each');
     assert.ok(calls.fast.every((b) => b === 4));
