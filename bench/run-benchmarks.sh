@@ -14,14 +14,16 @@ run() {
 # All three methods, same backend, 3 epochs (library defaults otherwise: cosine learning-rate schedule).
 run mnist          --dataset mnist         --data "$DATA/mnist"         --methods hff,ff,bp --epochs 3 --backend wasm
 run fashion-mnist  --dataset fashion-mnist --data "$DATA/fashion-mnist" --methods hff,ff,bp --epochs 3 --backend wasm
+run cifar10        --dataset cifar10       --data "$DATA/cifar10-jpg"   --methods hff,ff,bp --epochs 3 --backend wasm
 # HFF alone at the default budget, on the onnx engine, one thread.
 export HFF_ONNX_THREADS=1
 run fashion-mnist-hff-12-cosine --dataset fashion-mnist --data "$DATA/fashion-mnist" --methods hff --epochs 12 --backend onnx
 run mnist-hff-12-cosine         --dataset mnist         --data "$DATA/mnist"         --methods hff --epochs 12 --backend onnx
 run cifar10-hff-20-cosine       --dataset cifar10       --data "$DATA/cifar10-jpg"   --methods hff --epochs 20 --backend onnx
 unset HFF_ONNX_THREADS
-# Latency on the idle machine (run alone).
-run quick-mnist    --dataset mnist         --data "$DATA/mnist"         --quick --backend wasm
+# Latency on the idle machine (run alone; 5,000 training images, one epoch: only the latency columns matter).
+run latency-idle-1 --dataset mnist         --data "$DATA/mnist"         --limit 5000 --epochs 1 --backend wasm
+run latency-idle-2 --dataset mnist         --data "$DATA/mnist"         --limit 5000 --epochs 1 --backend wasm
 # The older one-epoch CIFAR-10 comparison (before the cosine schedule and the one-call forward):
 # run cifar10-1epoch --dataset cifar10 --data "$DATA/cifar10-jpg" --methods hff,ff,bp --epochs 1 --backend wasm
 # Exploration behind the defaults (library calls, one epoch at a time): node bench/epoch-sweep.js mnist 10 '{"cosine":1}'
