@@ -64,17 +64,6 @@ export function sgdUpdate(param: Float32Array, grad: Float32Array, m: Float32Arr
   }
 }
 
-export function normalizeRowsInPlace(x: Float32Array, units: number): void {
-  const rows = x.length / units;
-  for (let r = 0; r < rows; r++) {
-    const o = r * units;
-    let s = 0;
-    for (let u = 0; u < units; u++) s += x[o + u] * x[o + u];
-    const inv = 1 / Math.max(Math.sqrt(s), NORM_EPSILON);
-    for (let u = 0; u < units; u++) x[o + u] *= inv;
-  }
-}
-
 /**
  * Mean cross-entropy of softmax(logits) and the number of rows whose highest logit is the label (first maximum
  * wins ties, as tfjs argMax).

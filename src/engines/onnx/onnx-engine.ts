@@ -18,7 +18,8 @@ import type {
 } from '../types';
 import { checkBatch, checkLabels, checkParams, prototypeRowsOf } from '../layer-checks';
 import { layerForwardModel, layerFrozenForwardModel, layerTrainModel } from './graphs';
-import { adamUpdate, emaPrototypes, lossAndCorrect, normalizeRowsInPlace, sgdUpdate } from './kernels';
+import { normalizeRowsInPlace } from '../rows';
+import { adamUpdate, emaPrototypes, lossAndCorrect, sgdUpdate } from './kernels';
 import { type OnnxSessionOptions, type OrtTensor, SyncSession, floatTensor, loadOnnxRuntime, onnxLoadError, resolveThreads } from './runtime';
 import { AdamBlock } from './simd-adam';
 

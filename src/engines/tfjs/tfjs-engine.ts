@@ -1,6 +1,7 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 import { tf } from '../backend';
 import { checkBatch, checkLabels, checkParams, prototypeRowsOf } from '../layer-checks';
+import { normalizeRowsInPlace } from '../rows';
 import type {
   Engine,
   EngineLayer,
@@ -59,7 +60,11 @@ export class TfjsEngine implements Engine {
     stack.forEach((layer, i) => {
       const wanted = outputs === 'all' || i === stack.length - 1;
       // The layers above the first get unit rows (the z below), so only the first may need normalising.
-      const rows = i === 0 && layer.spec.normalizeInput ? normalizedRows(input, batch, layer.spec.inputSize) : input;
+      let rows = input;
+      if (i === 0 && layer.spec.normalizeInput) {
+        rows = Float32Array.from(input);
+        normalizeRowsInPlace(rows, layer.spec.inputSize);
+      }
       const f = layer.inferRows(rows, batch, wanted);
       if (wanted) result.push(f);
       input = f.z;
@@ -137,15 +142,11 @@ export class TfjsLayer implements EngineLayer {
     const z = tensors[0].dataSync() as Float32Array;
     const raw = products ? (tensors[1].dataSync() as Float32Array) : new Float32Array(0);
     for (const tensor of tensors) tensor.dispose();
-    // cos(z, p) = (h . p) / max(||h||, epsilon) for unit prototypes.
-    const units = this.spec.units;
+    // cos(z, p) = (h . p) / max(||h||, epsilon) for unit prototypes: the products scale with z's rows.
+    const scales = normalizeRowsInPlace(z, this.spec.units);
     const rowsOfPrototypes = products ? this.prototypeRows : 0;
     for (let b = 0; b < batch; b++) {
-      let sum = 0;
-      for (let j = b * units; j < (b + 1) * units; j++) sum += z[j] * z[j];
-      const scale = 1 / Math.max(Math.sqrt(sum), NORM_EPSILON);
-      for (let j = b * units; j < (b + 1) * units; j++) z[j] *= scale;
-      for (let j = b * rowsOfPrototypes; j < (b + 1) * rowsOfPrototypes; j++) raw[j] *= scale;
+      for (let j = b * rowsOfPrototypes; j < (b + 1) * rowsOfPrototypes; j++) raw[j] *= scales[b];
     }
     return { z, cosines: raw };
   }
@@ -379,18 +380,6 @@ function matMul(a: Tensor2D, b: Tensor2D, transposeA: boolean, transposeB: boole
 function rowNorms(x: Tensor2D): Tensor2D {
   const t = tf();
   return t.sqrt(t.maximum(t.sum(t.square(x), 1, true), NORM_EPSILON * NORM_EPSILON)) as Tensor2D;
-}
-
-/** Rows divided by max(||row||, epsilon), in a new array. */
-function normalizedRows(x: Float32Array, batch: number, size: number): Float32Array {
-  const out = new Float32Array(batch * size);
-  for (let b = 0; b < batch; b++) {
-    let sum = 0;
-    for (let j = b * size; j < (b + 1) * size; j++) sum += x[j] * x[j];
-    const scale = 1 / Math.max(Math.sqrt(sum), NORM_EPSILON);
-    for (let j = b * size; j < (b + 1) * size; j++) out[j] = x[j] * scale;
-  }
-  return out;
 }
 
 function normalizeRows(x: Tensor2D): Tensor2D {
