@@ -19,6 +19,11 @@ function resolve(source: StatusSource): StatusValue {
   return typeof source === 'function' ? source() : source;
 }
 
+function once(build: () => StatusValue): () => StatusValue {
+  let built: StatusValue | undefined;
+  return () => (built ??= build());
+}
+
 export class ThrottledStatus {
   private last = 0;
   private pending?: StatusSource;
@@ -34,10 +39,7 @@ export class ThrottledStatus {
 
   /** The last status that described the node's own work (e.g. the last result), see activity(). */
   get lastActivity(): StatusValue | undefined {
-    if (this.activitySource === undefined) return undefined;
-    // Built once: later reads (model state changes) get the same object without rebuilding it.
-    if (typeof this.activitySource === 'function') this.activitySource = this.activitySource();
-    return this.activitySource;
+    return this.activitySource === undefined ? undefined : resolve(this.activitySource);
   }
 
   set(value: StatusSource, force = false): void {
@@ -60,16 +62,9 @@ export class ThrottledStatus {
 
   /** Shows what the node just did; it is remembered so that model state changes can show it again. */
   activity(value: StatusSource, force = false): void {
-    if (typeof value === 'function') {
-      // One build serves both the display and lastActivity.
-      let built: StatusValue | undefined;
-      const once = () => (built ??= value());
-      this.activitySource = once;
-      this.set(once, force);
-      return;
-    }
-    this.activitySource = value;
-    this.set(value, force);
+    // Built at most once, whether the display or lastActivity asks first.
+    this.activitySource = typeof value === 'function' ? once(value) : value;
+    this.set(this.activitySource, force);
   }
 
   /** Stops any delayed update (call on close). */
