@@ -190,8 +190,9 @@ export async function runBenchFlow(options: BenchFlowOptions, log: (line: string
     const admin = new AdminClient(runtime.url);
     await admin.deploy(benchFlow() as never);
     const imageNode = await waitFor('the hff-image node', () => runtime.RED.nodes.getNode('bench-image') as { receive(msg: unknown): void } | undefined);
-    // One watchdog per measured block, not a timer per frame: timers would be measurement cost charged to the flow.
-    let watchdog: { timer: NodeJS.Timeout; reject: (error: Error) => void } | undefined;
+    // One watchdog timer per measured block, not one per frame (timers would be measurement cost charged to the
+    // flow); when it fires it rejects the frame in flight.
+    let rejectFrame: ((error: Error) => void) | undefined;
     const flow: Runner = {
       one(frame) {
         return new Promise((resolve, reject) => {
@@ -200,19 +201,18 @@ export async function runBenchFlow(options: BenchFlowOptions, log: (line: string
             if (error) reject(error instanceof Error ? error : new Error(String(error)));
             else resolve();
           });
-          if (watchdog) watchdog.reject = reject;
+          rejectFrame = reject;
           imageNode.receive({ payload: frame, topic: '/camera/image_raw', benchFrame: id });
         });
       },
     };
     const measureFlow = async (count: number, offset: number) => {
-      const timer = setTimeout(() => watchdog?.reject(new Error(`the flow gave no result within ${FLOW_TIMEOUT_MS / 1000} s (see the Node-RED log)`)), FLOW_TIMEOUT_MS);
-      watchdog = { timer, reject: () => undefined };
+      const timer = setTimeout(() => rejectFrame?.(new Error(`the flow gave no result within ${FLOW_TIMEOUT_MS / 1000} s (see the Node-RED log)`)), FLOW_TIMEOUT_MS);
       try {
         return await measure(flow, frames, count, offset, options.concurrency);
       } finally {
         clearTimeout(timer);
-        watchdog = undefined;
+        rejectFrame = undefined;
       }
     };
     // The model node loads asynchronously: the first flow result also proves it is ready.
