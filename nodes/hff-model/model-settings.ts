@@ -10,6 +10,7 @@ export interface HffModelDef extends NodeDef, FleetDef {
   backend?: string;
   inputSize?: string | number;
   inputShape?: string;
+  centerInput?: boolean;
   layers?: string;
   classes?: string;
   tau?: string | number;
@@ -41,7 +42,8 @@ export function architectureOf(def: HffModelDef): NetworkOptions {
   if (layers && layers.some((w) => !Number.isInteger(w) || w < 1)) {
     throw new Error(`layer widths must be comma-separated whole numbers such as 256,256, got ${JSON.stringify(def.layers)}`);
   }
-  const options: NetworkOptions = { inputSize, layers };
+  // Explicit, so a flow's models do not change with the library's default for colour images.
+  const options: NetworkOptions = { inputSize, layers, centerInput: def.centerInput === true };
   const shapeText = String(def.inputShape ?? '').trim();
   if (shapeText !== '') {
     const parts = shapeText.split(/\s*[x×,]\s*/).map((v) => Number(v));

@@ -344,13 +344,20 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
       settings: {
         tau: DEFAULTS.tau,
         activation: DEFAULTS.activation,
+        // Set from the created network: the library's default depends on the images (on for colour).
+        centerInput: undefined as boolean | undefined,
         normalizeInput: DEFAULTS.normalizeInput,
+        trainingShift: DEFAULTS.trainingShift,
+        inputDropout: DEFAULTS.inputDropout,
+        hiddenDropout: DEFAULTS.hiddenDropout,
         prototypesPerClass: DEFAULTS.prototypesPerClass,
         scoring: DEFAULTS.scoring,
         optimizer: optimizer.kind,
       },
       async train(train, test) {
-        const net = HffNetwork.create(engine, { inputSize: train.inputSize, layers: r.layers, seed: r.seed, optimizer }, classes);
+        const inputShape: [number, number, number] = [train.height, train.width, train.channels];
+        const net = HffNetwork.create(engine, { inputSize: train.inputSize, inputShape, layers: r.layers, seed: r.seed, optimizer }, classes);
+        this.settings.centerInput = net.config.centerInput;
         try {
           const summary = await trainNetwork(net, train, {
             epochs: r.epochs,

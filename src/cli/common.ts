@@ -90,6 +90,20 @@ export function parseRate(value: string): number {
   return n;
 }
 
+/** A dropout fraction in [0, 1). */
+export function parseDropout(value: string): number {
+  const n = parseNumber(value);
+  if (!(n >= 0 && n < 1)) throw new InvalidArgumentError('expected a fraction with 0 <= p < 1.');
+  return n;
+}
+
+/** A whole number >= 0. */
+export function parseCount(value: string): number {
+  const v = value.trim();
+  if (!/^\+?\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new InvalidArgumentError('expected a whole number >= 0.');
+  return Number(v);
+}
+
 /** A cosine similarity in [-1, 1]. */
 export function parseCosine(value: string): number {
   const n = parseNumber(value);

@@ -16,6 +16,8 @@ import {
   parseInteger,
   parsePositiveInt,
   parsePositiveNumber,
+  parseCount,
+  parseDropout,
   parseLayers,
   percent,
   round,
@@ -36,6 +38,9 @@ export interface TrainCliOptions {
   lr?: number;
   lrSchedule?: LearningRateSchedule;
   tau?: number;
+  shift?: number;
+  inputDropout?: number;
+  hiddenDropout?: number;
   backend?: string;
   eval?: boolean;
   evalLimit?: number;
@@ -98,6 +103,13 @@ export function addTrainCommand(program: Command, ctx: CliContext): Command {
       new Option('--lr-schedule <name>', `learning rate over the run (default ${DEFAULTS.learningRateSchedule}: decays to 0)`).choices(LEARNING_RATE_SCHEDULES),
     )
     .option('--tau <x>', 'softmax temperature of the cosine logits (default 0.1)', parsePositiveNumber)
+    .option(
+      '--shift <px>',
+      `random shifts of training images up to this many pixels, colour images also mirrored (default ${DEFAULTS.trainingShift.grey} grey, ${DEFAULTS.trainingShift.colour} colour; 0: off)`,
+      parseCount,
+    )
+    .option('--input-dropout <p>', `fraction of input values zeroed at random in training (default ${DEFAULTS.inputDropout})`, parseDropout)
+    .option('--hidden-dropout <p>', `fraction of each hidden layer's input zeroed at random in training (default ${DEFAULTS.hiddenDropout})`, parseDropout)
     .option('--eval', 'evaluate on the test split after training (default: when the test split exists)')
     .option('--no-eval', 'do not evaluate on the test split')
     .option('--eval-limit <n>', 'evaluate on the first N test examples only (default: --limit)', parsePositiveInt)
@@ -152,12 +164,15 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
   const learningRate = opts.lr ?? DEFAULTS.optimizer.learningRate;
   const learningRateSchedule = opts.lrSchedule ?? DEFAULTS.learningRateSchedule;
   const tau = opts.tau ?? DEFAULTS.tau;
+  const inputDropout = opts.inputDropout ?? DEFAULTS.inputDropout;
+  const hiddenDropout = opts.hiddenDropout ?? DEFAULTS.hiddenDropout;
   const out = path.resolve(opts.out);
 
   const engine = await startEngine(opts.backend);
   note(`backend: ${engine.name}`);
   note(`loading ${opts.dataset} ${opts.split} split from ${opts.data}${opts.limit ? ` (first ${opts.limit})` : ''}`);
   const train = await loadSplit(opts, opts.split, opts.limit);
+  const shift = opts.shift ?? DEFAULTS.trainingShift[train.channels === 1 ? 'grey' : 'colour'];
   if (opts.classes) note(`classes ${opts.classes.join(',')}: ${train.classes.join(', ')} (${train.n} examples)`);
 
   // The test split is loaded before training so that a problem with it shows up before a long run.
@@ -209,6 +224,9 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
         learningRateSchedule,
         batchSize,
         seed,
+        shift,
+        inputDropout,
+        hiddenDropout,
         signal: abort.signal,
         progressIntervalMs: bar ? 100 : 60_000,
         onProgress: (p) => {
@@ -245,6 +263,9 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
       learningRate,
       learningRateSchedule,
       tau,
+      shift,
+      inputDropout,
+      hiddenDropout,
       layers,
       secondsPerEpoch,
       epochSeconds,

@@ -2,6 +2,18 @@
 
 const NORM_EPSILON = 1e-12;
 
+/** Subtracts each row's mean from it, in place (the first layer's optional input centring). */
+export function centerRowsInPlace(x: Float32Array, units: number): void {
+  const rows = x.length / units;
+  for (let r = 0; r < rows; r++) {
+    const o = r * units;
+    let s = 0;
+    for (let u = 0; u < units; u++) s += x[o + u];
+    const mean = s / units;
+    for (let u = 0; u < units; u++) x[o + u] -= mean;
+  }
+}
+
 /**
  * Divides each row of `x` (rows of `units` values) by max(||row||, 1e-12), in place, as the engines' graphs
  * normalise; returns the factor each row was multiplied by, for quantities that scale with the row.

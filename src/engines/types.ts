@@ -9,6 +9,11 @@ export interface LayerSpec {
   inputSize: number;
   units: number;
   activation: Activation;
+  /**
+   * Subtract each input row's mean before anything else (with normalizeInput this standardises each image's
+   * brightness and contrast). Absent means false.
+   */
+  centerInput?: boolean;
   /** Divide each input row by its L2 norm before the dense map. */
   normalizeInput: boolean;
   /** Softmax temperature of the cosine logits. */

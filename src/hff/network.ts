@@ -153,7 +153,8 @@ export class HffNetwork {
     if (m.kind !== MODEL_KIND) throw new Error(`${source}: not an HFF network (kind ${JSON.stringify(m.kind)})`);
     let config: NetworkConfig;
     try {
-      config = resolveConfig(m.config as NetworkOptions);
+      // Files from before input centring existed were trained without it.
+      config = resolveConfig({ centerInput: false, ...(m.config as NetworkOptions) });
     } catch (err) {
       throw new Error(`${source}: invalid architecture: ${(err as Error).message}`);
     }
@@ -363,13 +364,17 @@ export class HffNetwork {
     return predictions;
   }
 
-  /** One local training step of every layer on a labelled batch. */
-  trainBatch(x: Float32Array, batch: number, labels: Int32Array): TrainBatchResult {
+  /**
+   * One local training step of every layer on a labelled batch. With `dropout`, a random fraction of each layer's
+   * input values is zeroed (and the rest scaled up to keep the sum) for this step only.
+   */
+  trainBatch(x: Float32Array, batch: number, labels: Int32Array, dropout?: { input: number; hidden: number; random: SeededRandom }): TrainBatchResult {
     this.requireClasses();
     const losses: number[] = [];
     let correct = 0;
     let input = x;
-    for (const layer of this.layers) {
+    for (const [l, layer] of this.layers.entries()) {
+      if (dropout) input = dropValues(input, l === 0 ? dropout.input : dropout.hidden, dropout.random);
       const r = layer.trainStep(input, batch, labels, {
         prototypeUpdate: this.config.prototypeUpdate,
         emaRate: this.config.emaRate,
@@ -722,7 +727,7 @@ export class HffNetwork {
   private requireTransferBranch(): TransferBranch {
     if (!this.transferBranch) {
       const t = this.config.teaching;
-      this.transferBranch = new TransferBranch(this.engine, this.config.inputSize, t.transferLayers, t.transferSeed, this.config.normalizeInput, this.config.optimizer);
+      this.transferBranch = new TransferBranch(this.engine, this.config.inputSize, t.transferLayers, t.transferSeed, this.config, this.config.optimizer);
     }
     return this.transferBranch;
   }
@@ -850,11 +855,21 @@ export class HffNetwork {
   }
 }
 
+/** A copy of x with each value zeroed with probability p and the others divided by 1 - p (x itself when p is 0). */
+function dropValues(x: Float32Array, p: number, random: SeededRandom): Float32Array {
+  if (p === 0) return x;
+  const keep = 1 / (1 - p);
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = random.next() < p ? 0 : x[i] * keep;
+  return out;
+}
+
 function layerSpec(config: NetworkConfig, index: number): LayerSpec {
   return {
     inputSize: index === 0 ? config.inputSize : config.layers[index - 1],
     units: config.layers[index],
     activation: config.activation,
+    centerInput: index === 0 && config.centerInput,
     normalizeInput: index === 0 ? config.normalizeInput : false,
     tau: config.tau,
     margin: config.margin,

@@ -107,7 +107,14 @@ export function augmentDemonstrations(
 export class TransferBranch {
   private readonly layers: EngineLayer[];
 
-  constructor(engine: Engine, inputSize: number, widths: number[], seed: number, normalizeInput: boolean, optimizer: OptimizerSettings) {
+  constructor(
+    engine: Engine,
+    inputSize: number,
+    widths: number[],
+    seed: number,
+    input: Pick<LayerSpec, 'centerInput' | 'normalizeInput'>,
+    optimizer: OptimizerSettings,
+  ) {
     const random = new SeededRandom(seed);
     const gaussian = () => random.gaussian();
     let size = inputSize;
@@ -115,7 +122,7 @@ export class TransferBranch {
       const scale = Math.sqrt(2 / size);
       const weight = new Float32Array(size * units);
       for (let j = 0; j < weight.length; j++) weight[j] = gaussian() * scale;
-      const spec: LayerSpec = { inputSize: size, units, activation: 'relu', normalizeInput: i === 0 ? normalizeInput : false, tau: 1, margin: 0, prototypesPerClass: 1 };
+      const spec: LayerSpec = { inputSize: size, units, activation: 'relu', centerInput: i === 0 && input.centerInput, normalizeInput: i === 0 && input.normalizeInput, tau: 1, margin: 0, prototypesPerClass: 1 };
       size = units;
       return engine.createLayer(spec, { weight, bias: new Float32Array(units), prototypes: randomUnitRows(1, units, gaussian) }, optimizer);
     });

@@ -2,6 +2,7 @@ import { DEFAULTS } from './config';
 import type { HffNetwork, PredictOptions } from './network';
 import { SeededRandom } from './random';
 import { type LearningRateSchedule, checkSchedule, withSchedule } from './schedule';
+import { shiftImage } from './teaching';
 
 /** Labelled vectors in one row-major block, the shape every dataset reader returns. */
 export interface LabelledData {
@@ -41,6 +42,15 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** 'cosine' (default) decays the learning rate towards 0 over the run; 'constant' keeps it. */
   learningRateSchedule?: LearningRateSchedule;
+  /**
+   * Random shifts of every training image by up to this many pixels (zero-filled), redrawn at every step, with
+   * colour images also mirrored left-right half of the time. Needs the model's inputShape (ignored without one).
+   * Default: DEFAULTS.trainingShift (2 for colour images, 1 for grey ones).
+   */
+  shift?: number;
+  /** Fraction of each layer's input values zeroed at random in training (the input image for the first layer). */
+  inputDropout?: number;
+  hiddenDropout?: number;
 }
 
 export interface TrainSummary {
@@ -73,6 +83,29 @@ function checkData(network: HffNetwork, data: LabelledData): void {
   }
 }
 
+function checkDropout(name: string, p: number): number {
+  if (!(p >= 0 && p < 1)) throw new Error(`${name} must be in [0, 1), got ${p}`);
+  return p;
+}
+
+/**
+ * Replaces each image of the batch by a copy shifted by a random offset of up to `shift` pixels in each direction
+ * (zero-filled), mirrored left-right with probability 1/2 when it has colour channels (digits and other grey
+ * symbols change meaning in a mirror; photographs of objects do not).
+ */
+export function shiftBatchInPlace(x: Float32Array, count: number, shape: [number, number, number], shift: number, random: SeededRandom): void {
+  const [h, w, c] = shape;
+  const size = h * w * c;
+  for (let i = 0; i < count; i++) {
+    const dx = random.int(2 * shift + 1) - shift;
+    const dy = random.int(2 * shift + 1) - shift;
+    const mirror = c > 1 && random.next() < 0.5;
+    if (dx === 0 && dy === 0 && !mirror) continue;
+    const image = x.subarray(i * size, (i + 1) * size);
+    image.set(shiftImage(image, h, w, c, dx, dy, mirror));
+  }
+}
+
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
@@ -94,6 +127,14 @@ export async function trainNetwork(network: HffNetwork, data: LabelledData, opti
   const batches = Math.ceil(data.n / batchSize);
   const interval = options.progressIntervalMs ?? 250;
   const schedule = checkSchedule(options.learningRateSchedule ?? DEFAULTS.learningRateSchedule);
+  const shape = network.config.inputShape;
+  const shift = options.shift ?? (shape ? DEFAULTS.trainingShift[shape[2] === 1 ? 'grey' : 'colour'] : 0);
+  if (!(Number.isInteger(shift) && shift >= 0)) throw new Error(`shift must be a whole number of pixels >= 0, got ${shift}`);
+  const dropout = {
+    input: checkDropout('inputDropout', options.inputDropout ?? DEFAULTS.inputDropout),
+    hidden: checkDropout('hiddenDropout', options.hiddenDropout ?? DEFAULTS.hiddenDropout),
+    random,
+  };
   const summary: TrainSummary = { epochs: [], cancelled: false };
   const started = Date.now();
   return withSchedule(network.config.optimizer, schedule, epochs * batches, async (setStep) => {
@@ -112,8 +153,9 @@ export async function trainNetwork(network: HffNetwork, data: LabelledData, opti
         const start = b * batchSize;
         const count = Math.min(batchSize, data.n - start);
         const { x, y } = gatherRows(data, order, start, count);
+        if (shape && shift > 0) shiftBatchInPlace(x, count, shape, shift, random);
         setStep((epoch - 1) * batches + b);
-        const r = network.trainBatch(x, count, y);
+        const r = network.trainBatch(x, count, y, dropout);
         lossSum += r.losses[r.losses.length - 1] * count;
         correct += r.correct;
         seen += count;

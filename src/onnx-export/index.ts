@@ -122,6 +122,7 @@ export function networkToOnnx(network: HffNetwork, options: ExportOptions = {}):
       inputSize,
       units,
       activation: config.activation,
+      centerInput: i === 0 && config.centerInput,
       normalizeInput: i === 0 ? config.normalizeInput : false,
       tau: config.tau,
       margin: config.margin,

@@ -46,6 +46,10 @@ export function referenceLoss(
   let total = 0;
   for (let b = 0; b < batch; b++) {
     const xi = x.slice(b * d, (b + 1) * d);
+    if (spec.centerInput) {
+      const mean = xi.reduce((s, v) => s + v, 0) / d;
+      for (let i = 0; i < d; i++) xi[i] -= mean;
+    }
     if (spec.normalizeInput) {
       const n = Math.sqrt(xi.reduce((s, v) => s + v * v, 0));
       for (let i = 0; i < d; i++) xi[i] /= n;

@@ -5,7 +5,7 @@ import { createEngine } from '../../src/engines/backend';
 import type { Engine } from '../../src/engines/types';
 import { HffNetwork, evaluateNetwork, loadNetwork, saveNetwork, trainNetwork } from '../../src/hff';
 import { tempDir } from '../helpers/data';
-import { blobs } from '../engines/reference';
+import { blobs, maxAbsDiff } from '../engines/reference';
 
 const CLASSES = ['bolt', 'nut', 'washer', 'gear'];
 
@@ -91,6 +91,37 @@ describe('HffNetwork', function () {
         assert.deepEqual(loaded.predict(test.images, test.n), net.predict(test.images, test.n));
       } finally {
         loaded.dispose();
+      }
+    } finally {
+      net.dispose();
+    }
+  });
+
+  it('centres colour images by default, so brightness and contrast do not change a prediction; older model files load uncentred', function () {
+    const defaultFor = (extra: Record<string, unknown>) => {
+      const n = HffNetwork.create(engine, { inputSize: 12, layers: [8], ...extra }, CLASSES);
+      n.dispose();
+      return n.config.centerInput;
+    };
+    assert.equal(defaultFor({}), false, 'vectors');
+    assert.equal(defaultFor({ inputShape: [2, 6, 1] }), false, 'grey images');
+    assert.equal(defaultFor({ inputShape: [2, 2, 3] }), true, 'colour images');
+    const net = tiny(3, { centerInput: true });
+    try {
+      const x = Float32Array.from({ length: 16 }, (_, i) => Math.sin(i) + 0.5);
+      const brighter = Float32Array.from(x, (v) => 3 * v + 7);
+      const [a] = net.forward(x, 1).slice(-1);
+      const [b] = net.forward(brighter, 1).slice(-1);
+      assert.ok(maxAbsDiff(a.z, b.z) < 1e-5, `z moved by ${maxAbsDiff(a.z, b.z)}`);
+      const files = net.toModelFiles();
+      const { centerInput: _dropped, ...olderConfig } = net.config;
+      const older = HffNetwork.fromModelFiles(engine, { ...files, manifest: { ...files.manifest, config: olderConfig } }, '/m');
+      try {
+        assert.equal(older.config.centerInput, false);
+        const [c] = older.forward(brighter, 1).slice(-1);
+        assert.ok(maxAbsDiff(a.z, c.z) > 1e-3, 'an uncentred model sees the brightness change');
+      } finally {
+        older.dispose();
       }
     } finally {
       net.dispose();

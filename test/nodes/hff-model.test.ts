@@ -61,6 +61,19 @@ describe('hff-model (config node)', function () {
     const files = await loadModelFiles(dir);
     assert.deepEqual(files.manifest.classes, ['bolt']);
     assert.deepEqual((files.manifest.config as { layers: number[] }).layers, [32, 32]);
+    assert.equal((files.manifest.config as { centerInput: boolean }).centerInput, false, 'off unless the box is ticked');
+  });
+
+  it('creates a model that centres its inputs when "centre each input" is ticked', async () => {
+    await helper.load(ALL_NODES, flow({ inputSize: 12, inputShape: '2x2x3', centerInput: true }));
+    const out = collect('out');
+    await waitStatus('classify', (s) => s.text === 'ready, 0 classes');
+    send('teach', { payload: vector(12, 1), label: 'bolt' });
+    await nth(out, 1);
+    const dir = modelDir(userDir);
+    await waitFor('the debounced save', () => fs.existsSync(path.join(dir, 'model.json')));
+    const files = await loadModelFiles(dir);
+    assert.equal((files.manifest.config as { centerInput: boolean }).centerInput, true);
   });
 
   it('loads the model saved in its folder (architecture fields ignored, with a warning)', async () => {

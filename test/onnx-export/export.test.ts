@@ -58,6 +58,7 @@ describe('hff export (ONNX)', function () {
     { name: 'one prototype per class, final-layer scoring', extra: {} },
     { name: 'three prototypes per class, sum scoring, tanh, opset 17', extra: { prototypesPerClass: 3, scoring: 'sum', activation: 'tanh' }, opset: 17 },
     { name: 'single layer, leaky-relu, no input normalisation', extra: { layers: [20], activation: 'leaky-relu', normalizeInput: false } },
+    { name: 'no input centring (models written before it)', extra: { centerInput: false } },
   ];
 
   for (const c of cases) {

@@ -2,7 +2,8 @@
  * ONNX graphs of one HFF layer: the forward pass (shared with `hff export`) and the local-loss gradients used
  * by the onnx engine's training step. The math is the tfjs engine's (src/engines/tfjs/tfjs-engine.ts):
  *
- *   xn = x / max(||x||, 1e-12)  (optional)      h = act(xn W + b)      z = h / max(||h||, 1e-12)
+ *   xc = x - rowmean(x)  (optional)             xn = xc / max(||xc||, 1e-12)  (optional)
+ *   h = act(xn W + b)                           z = h / max(||h||, 1e-12)
  *   cos = z P^T                                 logits_c = LSE_m((cos_cm - margin [c = y]) / tau)
  *   dLogits = (softmax(logits) - onehot) / B, through the LSE weights and 1/tau to dCos
  *   dP = tangent part of dCos^T z     dH = (dZ - z <z, dZ>) / ||h||     dW = xn^T dA     db = sum_rows dA
@@ -39,9 +40,15 @@ export function activation(g: GraphBuilder, a: string, kind: LayerSpec['activati
   }
 }
 
+/** x minus each row's mean when the layer centres its input (opset 13: ReduceMean takes axes as an attribute). */
+function centeredInput(g: GraphBuilder, spec: LayerSpec, x: string): string {
+  return spec.centerInput ? g.op('Sub', [x, g.op('ReduceMean', [x], { axes: [1], keepdims: 1 })]) : x;
+}
+
 /** The dense map, activation and normalisation of one layer. */
 export function forwardNodes(g: GraphBuilder, spec: LayerSpec, x: string, w: string, b: string, zName?: string): ForwardValues {
-  const xn = spec.normalizeInput ? g.op('Div', [x, rowNorm(g, x)]) : x;
+  const xc = centeredInput(g, spec, x);
+  const xn = spec.normalizeInput ? g.op('Div', [xc, rowNorm(g, xc)]) : xc;
   const h = activation(g, g.op('Gemm', [xn, w, b]), spec.activation);
   const hNorm = rowNorm(g, h);
   return { xn, h, hNorm, z: g.op('Div', [h, hNorm], {}, zName) };
@@ -53,7 +60,8 @@ export function forwardNodes(g: GraphBuilder, spec: LayerSpec, x: string, w: str
  * norm is below 1e-12 (zero rows give zeros either way).
  */
 export function inferenceNodes(g: GraphBuilder, spec: LayerSpec, x: string, w: string, b: string, zName?: string): string {
-  const xn = spec.normalizeInput ? g.op('LpNormalization', [x], { axis: 1, p: 2 }) : x;
+  const xc = centeredInput(g, spec, x);
+  const xn = spec.normalizeInput ? g.op('LpNormalization', [xc], { axis: 1, p: 2 }) : xc;
   const h = activation(g, g.op('Gemm', [xn, w, b]), spec.activation);
   return g.op('LpNormalization', [h], { axis: 1, p: 2 }, zName);
 }

@@ -159,7 +159,7 @@ export class OnnxLayer implements EngineLayer {
     this.gradWeightT = floatTensor(this.gradWeight, [inputSize, units]);
     this.gradBiasT = floatTensor(this.gradBias, [units]);
     this.gradPrototypesT = floatTensor(this.gradPrototypes, [this.prototypeRows, units]);
-    const shape = `${inputSize}x${units}:${spec.activation}:${spec.normalizeInput ? 'n' : 'r'}`;
+    const shape = `${inputSize}x${units}:${spec.activation}:${spec.centerInput ? 'c' : ''}${spec.normalizeInput ? 'n' : 'r'}`;
     this.forwardKey = `forward:${shape}`;
     this.trainKey = `train:${shape}:${spec.tau}:${spec.margin}:${spec.prototypesPerClass}`;
   }

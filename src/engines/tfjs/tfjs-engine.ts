@@ -1,7 +1,7 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 import { tf } from '../backend';
 import { checkBatch, checkLabels, checkParams, prototypeRowsOf } from '../layer-checks';
-import { normalizeRowsInPlace } from '../rows';
+import { centerRowsInPlace, normalizeRowsInPlace } from '../rows';
 import type {
   Engine,
   EngineLayer,
@@ -59,11 +59,12 @@ export class TfjsEngine implements Engine {
     let input = x;
     stack.forEach((layer, i) => {
       const wanted = outputs === 'all' || i === stack.length - 1;
-      // The layers above the first get unit rows (the z below), so only the first may need normalising.
+      // The layers above the first get unit rows (the z below), so only the first may need centring or normalising.
       let rows = input;
-      if (i === 0 && layer.spec.normalizeInput) {
+      if (i === 0 && (layer.spec.centerInput || layer.spec.normalizeInput)) {
         rows = Float32Array.from(input);
-        normalizeRowsInPlace(rows, layer.spec.inputSize);
+        if (layer.spec.centerInput) centerRowsInPlace(rows, layer.spec.inputSize);
+        if (layer.spec.normalizeInput) normalizeRowsInPlace(rows, layer.spec.inputSize);
       }
       const f = layer.inferRows(rows, batch, wanted);
       if (wanted) result.push(f);
@@ -118,7 +119,8 @@ export class TfjsLayer implements EngineLayer {
   private forwardTensors(x: Float32Array, batch: number): ForwardTensors {
     const t = tf();
     const input = t.tensor2d(x, [batch, this.spec.inputSize]);
-    const xn = this.spec.normalizeInput ? normalizeRows(input) : input;
+    const centred = this.spec.centerInput ? (t.sub(input, t.mean(input, 1, true)) as Tensor2D) : input;
+    const xn = this.spec.normalizeInput ? normalizeRows(centred) : centred;
     const a = t.add(t.matMul(xn, this.weight.param as Tensor2D), this.bias.param) as Tensor2D;
     const h = activate(a, this.spec.activation);
     const hNorm = rowNorms(h);
