@@ -39,6 +39,7 @@ export interface TrainCliOptions {
   lrSchedule?: LearningRateSchedule;
   tau?: number;
   shift?: number;
+  centerInput?: boolean;
   inputDropout?: number;
   hiddenDropout?: number;
   backend?: string;
@@ -108,6 +109,8 @@ export function addTrainCommand(program: Command, ctx: CliContext): Command {
       `random shifts of training images up to this many pixels, colour images also mirrored (default ${DEFAULTS.trainingShift.grey} grey, ${DEFAULTS.trainingShift.colour} colour; 0: off)`,
       parseCount,
     )
+    .option('--center-input', 'subtract each image\'s mean before the first layer (default: on for colour images)')
+    .option('--no-center-input', 'do not centre the inputs')
     .option('--input-dropout <p>', `fraction of input values zeroed at random in training (default ${DEFAULTS.inputDropout})`, parseDropout)
     .option('--hidden-dropout <p>', `fraction of each hidden layer's input zeroed at random in training (default ${DEFAULTS.hiddenDropout})`, parseDropout)
     .option('--eval', 'evaluate on the test split after training (default: when the test split exists)')
@@ -197,6 +200,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
       {
         inputSize: train.inputSize,
         inputShape: [train.height, train.width, train.channels],
+        ...(opts.centerInput !== undefined ? { centerInput: opts.centerInput } : {}),
         layers,
         tau,
         seed,
@@ -263,6 +267,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
       learningRate,
       learningRateSchedule,
       tau,
+      centerInput: net.config.centerInput,
       shift,
       inputDropout,
       hiddenDropout,

@@ -87,6 +87,13 @@ describe('hff command line', function () {
       assert.match(String(j.backend), BACKEND_NAME);
       assert.equal(j.out, model);
       assert.ok(fs.existsSync(path.join(model, 'model.json')));
+      const manifest = JSON.parse(fs.readFileSync(path.join(model, 'model.json'), 'utf8'));
+      assert.equal(manifest.config.centerInput, false, 'grey images are not centred by default');
+      assert.deepEqual(
+        [manifest.metadata.training.shift, manifest.metadata.training.inputDropout, manifest.metadata.training.hiddenDropout],
+        [1, 0.2, 0.3],
+        'the regularisation used is recorded',
+      );
       // No progress bar and no chatter when stderr is not a terminal and --json is given.
       assert.doesNotMatch(r.stderr, /\repoch/);
     });
