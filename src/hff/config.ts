@@ -59,7 +59,7 @@ export const DEFAULTS = {
   /** Training augmentation: random shifts up to this many pixels (colour images are also mirrored). */
   trainingShift: { grey: 1, colour: 2 },
   inputDropout: 0.2,
-  hiddenDropout: 0.3,
+  hiddenDropout: 0.5,
   optimizer: {
     kind: 'adam',
     learningRate: 0.001,
