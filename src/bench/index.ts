@@ -12,7 +12,7 @@ import { createEngine, selectBackend } from '../engines/backend';
 import type { Engine } from '../engines/types';
 import { loadDataset } from '../datasets/load';
 import type { Dataset } from '../datasets/types';
-import { DEFAULTS } from '../hff/config';
+import { DEFAULTS, type Regularisation, inputKind } from '../hff/config';
 import { HffNetwork } from '../hff/network';
 import { type LearningRateSchedule, checkSchedule } from '../hff/schedule';
 import { evaluateNetwork, trainNetwork } from '../hff/training';
@@ -347,9 +347,8 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
         // Set from the created network: the library's default depends on the images (on for colour).
         centerInput: undefined as boolean | undefined,
         normalizeInput: DEFAULTS.normalizeInput,
-        trainingShift: DEFAULTS.trainingShift,
-        inputDropout: DEFAULTS.inputDropout,
-        hiddenDropout: DEFAULTS.hiddenDropout,
+        // Set from the data: the library's defaults depend on the kind of images.
+        regularisation: undefined as Regularisation | undefined,
         prototypesPerClass: DEFAULTS.prototypesPerClass,
         scoring: DEFAULTS.scoring,
         optimizer: optimizer.kind,
@@ -358,6 +357,7 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
         const inputShape: [number, number, number] = [train.height, train.width, train.channels];
         const net = HffNetwork.create(engine, { inputSize: train.inputSize, inputShape, layers: r.layers, seed: r.seed, optimizer }, classes);
         this.settings.centerInput = net.config.centerInput;
+        this.settings.regularisation = DEFAULTS.regularisation[inputKind(inputShape)];
         try {
           const summary = await trainNetwork(net, train, {
             epochs: r.epochs,

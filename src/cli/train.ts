@@ -106,13 +106,13 @@ export function addTrainCommand(program: Command, ctx: CliContext): Command {
     .option('--tau <x>', 'softmax temperature of the cosine logits (default 0.1)', parsePositiveNumber)
     .option(
       '--shift <px>',
-      `random shifts of training images up to this many pixels, colour images also mirrored (default ${DEFAULTS.trainingShift.grey} grey, ${DEFAULTS.trainingShift.colour} colour; 0: off)`,
+      `random shifts of training images up to this many pixels, colour images also mirrored (default ${DEFAULTS.regularisation.grey.shift} grey, ${DEFAULTS.regularisation.colour.shift} colour; 0: off)`,
       parseCount,
     )
     .option('--center-input', 'subtract each image\'s mean before the first layer (default: on for colour images)')
     .option('--no-center-input', 'do not centre the inputs')
-    .option('--input-dropout <p>', `fraction of input values zeroed at random in training (default ${DEFAULTS.inputDropout})`, parseDropout)
-    .option('--hidden-dropout <p>', `fraction of each hidden layer's input zeroed at random in training (default ${DEFAULTS.hiddenDropout})`, parseDropout)
+    .option('--input-dropout <p>', `fraction of input values zeroed at random in training (default ${DEFAULTS.regularisation.grey.inputDropout} grey images, else 0)`, parseDropout)
+    .option('--hidden-dropout <p>', `fraction of each upper layer's input zeroed at random in training (default ${DEFAULTS.regularisation.grey.hiddenDropout} grey images, else 0)`, parseDropout)
     .option('--eval', 'evaluate on the test split after training (default: when the test split exists)')
     .option('--no-eval', 'do not evaluate on the test split')
     .option('--eval-limit <n>', 'evaluate on the first N test examples only (default: --limit)', parsePositiveInt)
@@ -167,15 +167,16 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
   const learningRate = opts.lr ?? DEFAULTS.optimizer.learningRate;
   const learningRateSchedule = opts.lrSchedule ?? DEFAULTS.learningRateSchedule;
   const tau = opts.tau ?? DEFAULTS.tau;
-  const inputDropout = opts.inputDropout ?? DEFAULTS.inputDropout;
-  const hiddenDropout = opts.hiddenDropout ?? DEFAULTS.hiddenDropout;
   const out = path.resolve(opts.out);
 
   const engine = await startEngine(opts.backend);
   note(`backend: ${engine.name}`);
   note(`loading ${opts.dataset} ${opts.split} split from ${opts.data}${opts.limit ? ` (first ${opts.limit})` : ''}`);
   const train = await loadSplit(opts, opts.split, opts.limit);
-  const shift = opts.shift ?? DEFAULTS.trainingShift[train.channels === 1 ? 'grey' : 'colour'];
+  const regularisation = DEFAULTS.regularisation[train.channels === 1 ? 'grey' : 'colour'];
+  const shift = opts.shift ?? regularisation.shift;
+  const inputDropout = opts.inputDropout ?? regularisation.inputDropout;
+  const hiddenDropout = opts.hiddenDropout ?? regularisation.hiddenDropout;
   if (opts.classes) note(`classes ${opts.classes.join(',')}: ${train.classes.join(', ')} (${train.n} examples)`);
 
   // The test split is loaded before training so that a problem with it shows up before a long run.

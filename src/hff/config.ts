@@ -4,6 +4,21 @@ import { type TeachingConfig, resolveTeaching } from './teaching';
 
 export type Scoring = 'final' | 'sum';
 
+/** Training-time regularisation: random shifts (pixels; colour images also mirrored) and dropout fractions. */
+export interface Regularisation {
+  shift: number;
+  inputDropout: number;
+  hiddenDropout: number;
+}
+
+export type InputKind = 'grey' | 'colour' | 'vector';
+
+/** What a network's input is, from its image shape (none: plain vectors). */
+export function inputKind(inputShape: readonly number[] | undefined): InputKind {
+  if (!inputShape) return 'vector';
+  return inputShape[2] === 1 ? 'grey' : 'colour';
+}
+
 /** Everything that defines a network's shape and learning, as stored in the model file. */
 export interface NetworkConfig {
   inputSize: number;
@@ -56,10 +71,16 @@ export const DEFAULTS = {
   batchSize: 128,
   epochs: 10,
   learningRateSchedule: 'cosine' as LearningRateSchedule,
-  /** Training augmentation: random shifts up to this many pixels (colour images are also mirrored). */
-  trainingShift: { grey: 1, colour: 2 },
-  inputDropout: 0.2,
-  hiddenDropout: 0.5,
+  /**
+   * Training regularisation by kind of input (bench/RESULTS.md, "Regularisation"): grey images overfit (MNIST) and
+   * gain from dropout and 1-pixel shifts; colour photographs underfit (CIFAR-10), where dropout cost 6 points and
+   * 2-pixel shifts with mirrors helped; plain vectors (no image shape) were not measured and get none.
+   */
+  regularisation: {
+    grey: { shift: 1, inputDropout: 0.2, hiddenDropout: 0.5 },
+    colour: { shift: 2, inputDropout: 0, hiddenDropout: 0 },
+    vector: { shift: 0, inputDropout: 0, hiddenDropout: 0 },
+  } as Record<InputKind, Regularisation>,
   optimizer: {
     kind: 'adam',
     learningRate: 0.001,

@@ -1,4 +1,4 @@
-import { DEFAULTS } from './config';
+import { DEFAULTS, inputKind } from './config';
 import type { HffNetwork, PredictOptions } from './network';
 import { SeededRandom } from './random';
 import { type LearningRateSchedule, checkSchedule, withSchedule } from './schedule';
@@ -45,7 +45,7 @@ export interface TrainOptions {
   /**
    * Random shifts of every training image by up to this many pixels (zero-filled), redrawn at every step, with
    * colour images also mirrored left-right half of the time. Needs the model's inputShape (ignored without one).
-   * Default: DEFAULTS.trainingShift (2 for colour images, 1 for grey ones).
+   * Defaults for this and the dropouts: DEFAULTS.regularisation for the model's kind of input.
    */
   shift?: number;
   /** Fraction of each layer's input values zeroed at random in training (the input image for the first layer). */
@@ -128,11 +128,12 @@ export async function trainNetwork(network: HffNetwork, data: LabelledData, opti
   const interval = options.progressIntervalMs ?? 250;
   const schedule = checkSchedule(options.learningRateSchedule ?? DEFAULTS.learningRateSchedule);
   const shape = network.config.inputShape;
-  const shift = options.shift ?? (shape ? DEFAULTS.trainingShift[shape[2] === 1 ? 'grey' : 'colour'] : 0);
+  const defaults = DEFAULTS.regularisation[inputKind(shape)];
+  const shift = shape ? (options.shift ?? defaults.shift) : 0;
   if (!(Number.isInteger(shift) && shift >= 0)) throw new Error(`shift must be a whole number of pixels >= 0, got ${shift}`);
   const dropout = {
-    input: checkDropout('inputDropout', options.inputDropout ?? DEFAULTS.inputDropout),
-    hidden: checkDropout('hiddenDropout', options.hiddenDropout ?? DEFAULTS.hiddenDropout),
+    input: checkDropout('inputDropout', options.inputDropout ?? defaults.inputDropout),
+    hidden: checkDropout('hiddenDropout', options.hiddenDropout ?? defaults.hiddenDropout),
     random,
   };
   const summary: TrainSummary = { epochs: [], cancelled: false };
