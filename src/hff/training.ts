@@ -129,7 +129,7 @@ export async function trainNetwork(network: HffNetwork, data: LabelledData, opti
   const schedule = checkSchedule(options.learningRateSchedule ?? DEFAULTS.learningRateSchedule);
   const shape = network.config.inputShape;
   const defaults = DEFAULTS.regularisation[inputKind(shape)];
-  const shift = shape ? (options.shift ?? defaults.shift) : 0;
+  const shift = options.shift ?? defaults.shift;
   if (!(Number.isInteger(shift) && shift >= 0)) throw new Error(`shift must be a whole number of pixels >= 0, got ${shift}`);
   const dropout = {
     input: checkDropout('inputDropout', options.inputDropout ?? defaults.inputDropout),
