@@ -68,9 +68,10 @@ export function augmentOffsets(channels: number): [number, number, number][] {
   return [[0, 0, 0], [0, 0, 1], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [2, 0, 1], [-2, 0, 1], [0, 2, 1], [0, -2, 1]];
 }
 
-/** Shifted (zero-filled) and optionally mirrored copy of one HWC image. */
-export function shiftImage(img: ArrayLike<number>, h: number, w: number, c: number, dx: number, dy: number, flip: boolean): Float32Array {
+/** Shifted and optionally mirrored copy of one HWC image; pixels shifted in take the value `fill`. */
+export function shiftImage(img: ArrayLike<number>, h: number, w: number, c: number, dx: number, dy: number, flip: boolean, fill = 0): Float32Array {
   const out = new Float32Array(h * w * c);
+  if (fill !== 0) out.fill(fill);
   for (let y = 0; y < h; y++) {
     const sy = y - dy;
     if (sy < 0 || sy >= h) continue;

@@ -89,11 +89,19 @@ function checkDropout(name: string, p: number): number {
 }
 
 /**
- * Replaces each image of the batch by a copy shifted by a random offset of up to `shift` pixels in each direction
- * (zero-filled), mirrored left-right with probability 1/2 when it has colour channels (digits and other grey
- * symbols change meaning in a mirror; photographs of objects do not).
+ * Replaces each image of the batch by a copy shifted by a random offset of up to `shift` pixels in each direction,
+ * mirrored left-right with probability 1/2 when it has colour channels (digits and other grey symbols change
+ * meaning in a mirror; photographs of objects do not). Pixels shifted in are blank as the model sees them: 0, or
+ * the image's mean value for a model that centres its input (which then sees 0 there too).
  */
-export function shiftBatchInPlace(x: Float32Array, count: number, shape: [number, number, number], shift: number, random: SeededRandom): void {
+export function shiftBatchInPlace(
+  x: Float32Array,
+  count: number,
+  shape: [number, number, number],
+  shift: number,
+  random: SeededRandom,
+  fill: 'zero' | 'mean' = 'zero',
+): void {
   const [h, w, c] = shape;
   const size = h * w * c;
   for (let i = 0; i < count; i++) {
@@ -102,7 +110,12 @@ export function shiftBatchInPlace(x: Float32Array, count: number, shape: [number
     const mirror = c > 1 && random.next() < 0.5;
     if (dx === 0 && dy === 0 && !mirror) continue;
     const image = x.subarray(i * size, (i + 1) * size);
-    image.set(shiftImage(image, h, w, c, dx, dy, mirror));
+    let background = 0;
+    if (fill === 'mean') {
+      for (let j = 0; j < size; j++) background += image[j];
+      background /= size;
+    }
+    image.set(shiftImage(image, h, w, c, dx, dy, mirror, background));
   }
 }
 
@@ -154,7 +167,7 @@ export async function trainNetwork(network: HffNetwork, data: LabelledData, opti
         const start = b * batchSize;
         const count = Math.min(batchSize, data.n - start);
         const { x, y } = gatherRows(data, order, start, count);
-        if (shape && shift > 0) shiftBatchInPlace(x, count, shape, shift, random);
+        if (shape && shift > 0) shiftBatchInPlace(x, count, shape, shift, random, network.config.centerInput ? 'mean' : 'zero');
         setStep((epoch - 1) * batches + b);
         const r = network.trainBatch(x, count, y, dropout);
         lossSum += r.losses[r.losses.length - 1] * count;

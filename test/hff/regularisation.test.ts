@@ -40,6 +40,23 @@ describe('training regularisation', function () {
     assert.equal(seen.size, 9, 'all nine offsets occur');
   });
 
+  it('fills the pixels shifted in with 0, or with the image mean for models that centre their input', function () {
+    const img = Float32Array.from({ length: 36 }, (_, i) => (i % 7) / 7 + 0.2);
+    const mean = img.reduce((a, b) => a + b, 0) / 36;
+    for (const fill of ['zero', 'mean'] as const) {
+      const batch = Float32Array.from(img);
+      let seed = 1;
+      // Draw until the image actually moved (an offset of 0, 0 leaves it as it is).
+      do {
+        batch.set(img);
+        shiftBatchInPlace(batch, 1, [6, 6, 1], 2, new SeededRandom(seed++), fill);
+      } while (batch.every((v, i) => v === img[i]));
+      const moved = Array.from(batch).filter((v) => !img.includes(v));
+      assert.ok(moved.length > 0, 'some pixels were shifted in');
+      for (const v of moved) assert.ok(Math.abs(v - (fill === 'zero' ? 0 : mean)) < 1e-6, `${fill}: a shifted-in pixel is ${v}`);
+    }
+  });
+
   it('mirrors colour images left-right about half of the time', function () {
     const n = 200;
     const img = new Float32Array(4 * 4 * 3);
