@@ -91,7 +91,7 @@ describe('hff command line', function () {
       assert.equal(manifest.config.centerInput, false, 'grey images are not centred by default');
       assert.deepEqual(
         [manifest.metadata.training.shift, manifest.metadata.training.inputDropout, manifest.metadata.training.hiddenDropout],
-        [1, 0.2, 0.5],
+        [0, 0, 0],
         'the regularisation used is recorded',
       );
       // No progress bar and no chatter when stderr is not a terminal and --json is given.
