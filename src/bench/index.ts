@@ -50,6 +50,8 @@ export interface BenchOptions {
    * and the baselines, which are tfjs-only, on the auto tfjs backend (each JSON line names its backend).
    */
   backend?: string;
+  /** HFF's training regularisation, field by field (default: the library's for the kind of images); not the baselines'. */
+  hffRegularisation?: Partial<Regularisation>;
   /** Programmatic extras, not on the command line. */
   /** Hidden widths of the FF baseline when they must differ from `layers` (reported in its `layers`). */
   ffLayers?: number[];
@@ -145,6 +147,7 @@ interface Resolved {
   learningRate: number;
   learningRateSchedule: LearningRateSchedule;
   backend?: string;
+  hffRegularisation: Partial<Regularisation>;
   seed: number;
   timingReps: { b1: number; b64: number };
   write: (text: string) => void;
@@ -220,6 +223,7 @@ export function resolveBenchOptions(options: BenchOptions): Resolved {
     learningRate,
     learningRateSchedule,
     backend: options.backend,
+    hffRegularisation: { ...(options.hffRegularisation ?? {}) },
     seed,
     timingReps,
     write: options.write ?? ((text) => process.stdout.write(text)),
@@ -360,13 +364,15 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
         const inputShape: [number, number, number] = [train.height, train.width, train.channels];
         const net = HffNetwork.create(engine, { inputSize: train.inputSize, inputShape, layers: r.layers, seed: r.seed, optimizer }, classes);
         this.settings.centerInput = net.config.centerInput;
-        this.settings.regularisation = DEFAULTS.regularisation[inputKind(inputShape)];
+        const regularisation = { ...DEFAULTS.regularisation[inputKind(inputShape)], ...r.hffRegularisation };
+        this.settings.regularisation = regularisation;
         try {
           const summary = await trainNetwork(net, train, {
             epochs: r.epochs,
             batchSize: r.batchSize,
             seed: r.seed,
             learningRateSchedule: r.learningRateSchedule,
+            ...regularisation,
             progressIntervalMs: 60000,
             onProgress: (p) => {
               if (p.batch === p.batches) {

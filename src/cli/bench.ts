@@ -3,8 +3,9 @@
  * build without it still runs every other command and says clearly what is missing).
  */
 import { Command, CommanderError, Option } from 'commander';
+import type { Regularisation } from '../hff/config';
 import { LEARNING_RATE_SCHEDULES, type LearningRateSchedule } from '../hff/schedule';
-import { BACKEND_CHOICES, CliContext, CliError, listOf, parseLayers, parsePositiveInt, parsePositiveNumber } from './common';
+import { BACKEND_CHOICES, CliContext, CliError, listOf, parseCount, parseDropout, parseLayers, parsePositiveInt, parsePositiveNumber } from './common';
 
 export const BENCH_DATASETS: readonly string[] = ['mnist', 'fashion-mnist', 'cifar10'];
 export const BENCH_METHODS: readonly string[] = ['hff', 'ff', 'bp'];
@@ -23,9 +24,13 @@ export interface BenchOptions {
   learningRate?: number;
   learningRateSchedule?: LearningRateSchedule;
   backend?: string;
+  hffRegularisation?: Partial<Regularisation>;
 }
 
 interface RawBenchOptions {
+  shift?: number;
+  inputDropout?: number;
+  hiddenDropout?: number;
   dataset: string;
   data: string;
   methods?: string[];
@@ -55,7 +60,10 @@ function declareBenchOptions(cmd: Command): Command {
     .option('--batch-size <n>', 'examples per training step', parsePositiveInt)
     .option('--lr <x>', 'learning rate', parsePositiveNumber)
     .addOption(new Option('--lr-schedule <name>', 'learning rate over each run, the same for every method (default cosine)').choices(LEARNING_RATE_SCHEDULES))
-    .addOption(new Option('--backend <name>', 'compute backend (default: $HFF_BACKEND, else auto)').choices(BACKEND_CHOICES));
+    .addOption(new Option('--backend <name>', 'compute backend (default: $HFF_BACKEND, else auto)').choices(BACKEND_CHOICES))
+    .option('--shift <px>', "HFF only: random shifts of training images (default: the library's for the images)", parseCount)
+    .option('--input-dropout <p>', 'HFF only: dropout of the input values in training (default 0)', parseDropout)
+    .option('--hidden-dropout <p>', "HFF only: dropout of the upper layers' inputs in training (default 0)", parseDropout);
 }
 
 /** Commander's parsed values to the `runBench` options object (absent optional values are left out). */
@@ -74,6 +82,9 @@ export function toBenchOptions(raw: RawBenchOptions): BenchOptions {
   if (raw.lr !== undefined) options.learningRate = raw.lr;
   if (raw.lrSchedule !== undefined) options.learningRateSchedule = raw.lrSchedule;
   if (raw.backend !== undefined) options.backend = raw.backend;
+  const regularisation = { shift: raw.shift, inputDropout: raw.inputDropout, hiddenDropout: raw.hiddenDropout };
+  const given = Object.entries(regularisation).filter(([, v]) => v !== undefined);
+  if (given.length > 0) options.hffRegularisation = Object.fromEntries(given);
   return options;
 }
 

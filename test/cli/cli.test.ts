@@ -416,6 +416,8 @@ describe('hff command line', function () {
         quick: false,
         json: false,
       });
+      assert.deepEqual(parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--shift', '1', '--hidden-dropout', '0.5']).hffRegularisation, { shift: 1, hiddenDropout: 0.5 });
+      assert.throws(() => parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--input-dropout', '1']), /0 <= p < 1/);
     });
 
     it('rejects bad bench arguments with a usage error', async () => {
