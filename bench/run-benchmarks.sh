@@ -20,10 +20,19 @@ export HFF_ONNX_THREADS=1
 run fashion-mnist-hff-12-cosine --dataset fashion-mnist --data "$DATA/fashion-mnist" --methods hff --epochs 12 --backend onnx
 run mnist-hff-12-cosine         --dataset mnist         --data "$DATA/mnist"         --methods hff --epochs 12 --backend onnx
 run cifar10-hff-20-cosine       --dataset cifar10       --data "$DATA/cifar10-jpg"   --methods hff --epochs 20 --backend onnx
+# This session's defaults for colour images (centring, shifts and mirrors) and the MNIST recipe:
+run cifar10-hff-30-defaults     --dataset cifar10       --data "$DATA/cifar10-jpg"   --methods hff --epochs 30 --backend onnx
+run mnist-hff-30-dropout-shift  --dataset mnist         --data "$DATA/mnist"         --methods hff --epochs 30 --backend onnx --shift 1 --input-dropout 0.2 --hidden-dropout 0.5
+run fashion-mnist-hff-20-dropout-shift --dataset fashion-mnist --data "$DATA/fashion-mnist" --methods hff --epochs 20 --backend onnx --shift 1 --input-dropout 0.2 --hidden-dropout 0.5
 unset HFF_ONNX_THREADS
 # Latency on the idle machine (run alone; 5,000 training images, one epoch: only the latency columns matter).
 run latency-idle-1 --dataset mnist         --data "$DATA/mnist"         --limit 5000 --epochs 1 --backend wasm
 run latency-idle-2 --dataset mnist         --data "$DATA/mnist"         --limit 5000 --epochs 1 --backend wasm
+run latency-idle-3 --dataset mnist         --data "$DATA/mnist"         --limit 5000 --epochs 1 --backend wasm
+run latency-idle-4 --dataset mnist         --data "$DATA/mnist"         --limit 5000 --epochs 1 --backend wasm
+run latency-idle-5 --dataset mnist         --data "$DATA/mnist"         --limit 5000 --epochs 1 --backend wasm
 # The older one-epoch CIFAR-10 comparison (before the cosine schedule and the one-call forward):
 # run cifar10-1epoch --dataset cifar10 --data "$DATA/cifar10-jpg" --methods hff,ff,bp --epochs 1 --backend wasm
-# Exploration behind the defaults (library calls, one epoch at a time): node bench/epoch-sweep.js mnist 10 '{"cosine":1}'
+# Exploration behind the defaults (its own training loop, one line per epoch), for example:
+#   HFF_ONNX_THREADS=1 node bench/epoch-sweep.js cifar10 25 '{"norm":"zscore","flip":1,"shift":2}'
+#   HFF_ONNX_THREADS=1 node bench/epoch-sweep.js mnist 20 '{"pin":0.2,"ph":0.5,"shift":1}'
