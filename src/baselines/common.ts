@@ -7,8 +7,8 @@ import { tf } from '../engines/backend';
 import type { OptimizerSettings } from '../engines/types';
 import { DEFAULTS } from '../hff/config';
 import { SeededRandom } from '../hff/random';
-import { type LearningRateSchedule, checkSchedule, withSchedule } from '../hff/schedule';
-import { gatherRows, type LabelledData } from '../hff/training';
+import type { LearningRateSchedule } from '../hff/schedule';
+import { batchPlan, gatherRows, type LabelledData, runBatches, yieldToEventLoop } from '../hff/training';
 
 export type Tensor = tfTypes.Tensor;
 export type Tensor1D = tfTypes.Tensor1D;
@@ -155,11 +155,9 @@ export interface BaselineTrainSummary {
   cancelled: boolean;
 }
 
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 /**
- * Mini-batch epochs in the same order as HFF's `trainNetwork` (a fresh seeded permutation per epoch from
- * `SeededRandom(seed)`), so every method sees the same batches.
+ * Mini-batch epochs through `runBatches`, the loop of HFF's `trainNetwork`: with the same seed every method sees the
+ * same batches in the same order.
  */
 export async function trainEpochs(model: BatchTrainable, data: LabelledData, options: BaselineTrainOptions = {}): Promise<BaselineTrainSummary> {
   if (data.inputSize !== model.inputSize) {
@@ -167,37 +165,37 @@ export async function trainEpochs(model: BatchTrainable, data: LabelledData, opt
   }
   if (data.n < 1) throw new Error('no training examples');
   checkLabels(data.labels, data.n, model.classes);
-  const epochs = options.epochs ?? DEFAULTS.epochs;
-  const batchSize = Math.min(options.batchSize ?? DEFAULTS.batchSize, data.n);
-  if (!(Number.isInteger(epochs) && epochs >= 1)) throw new Error(`epochs must be a positive integer, got ${epochs}`);
-  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
-  const random = new SeededRandom(options.seed ?? DEFAULTS.seed);
-  const batches = Math.ceil(data.n / batchSize);
-  const schedule = checkSchedule(options.learningRateSchedule ?? DEFAULTS.learningRateSchedule);
+  const { epochs, batchSize } = batchPlan(data.n, options.epochs, options.batchSize);
   const summary: BaselineTrainSummary = { epochs: [], cancelled: false };
-  return withSchedule(model.config.optimizer, schedule, epochs * batches, async (setStep) => {
-    for (let epoch = 1; epoch <= epochs; epoch++) {
-      const started = Date.now();
-      const order = random.permutation(data.n);
-      let lossSum = 0;
-      for (let b = 0; b < batches; b++) {
-        if (options.signal?.aborted) {
-          summary.cancelled = true;
-          return summary;
-        }
-        const start = b * batchSize;
-        const count = Math.min(batchSize, data.n - start);
-        const { x, y } = gatherRows(data, order, start, count);
-        setStep((epoch - 1) * batches + b);
+  let started = 0;
+  let lossSum = 0;
+  const completed = await runBatches(
+    {
+      data,
+      epochs,
+      batchSize,
+      random: new SeededRandom(options.seed ?? DEFAULTS.seed),
+      schedule: options.learningRateSchedule,
+      optimizer: model.config.optimizer,
+      signal: options.signal,
+    },
+    {
+      epochStart: () => {
+        started = Date.now();
+        lossSum = 0;
+      },
+      batch: ({ x, y, count }) => {
         lossSum += model.trainBatch(x, count, y).loss * count;
-        await yieldToEventLoop();
-      }
-      const e = { epoch, loss: lossSum / data.n, seconds: (Date.now() - started) / 1000 };
-      summary.epochs.push(e);
-      options.onEpoch?.({ ...e, epochs });
-    }
-    return summary;
-  });
+      },
+      epochEnd: (epoch) => {
+        const e = { epoch, loss: lossSum / data.n, seconds: (Date.now() - started) / 1000 };
+        summary.epochs.push(e);
+        options.onEpoch?.({ ...e, epochs });
+      },
+    },
+  );
+  summary.cancelled = !completed;
+  return summary;
 }
 
 /** Test accuracy of a model that predicts class indices, in chunks of `batchSize` rows. */

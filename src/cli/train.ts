@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Dataset, DatasetName } from '../datasets/types';
-import { DEFAULTS } from '../hff/config';
+import { DEFAULTS, inputKind } from '../hff/config';
 import type { HffNetwork } from '../hff/network';
 import { LEARNING_RATE_SCHEDULES, type LearningRateSchedule } from '../hff/schedule';
 import type { EpochSummary, Evaluation } from '../hff/training';
@@ -173,7 +173,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
   note(`backend: ${engine.name}`);
   note(`loading ${opts.dataset} ${opts.split} split from ${opts.data}${opts.limit ? ` (first ${opts.limit})` : ''}`);
   const train = await loadSplit(opts, opts.split, opts.limit);
-  const regularisation = DEFAULTS.regularisation[train.channels === 1 ? 'grey' : 'colour'];
+  const regularisation = DEFAULTS.regularisation[inputKind([train.height, train.width, train.channels])];
   const shift = opts.shift ?? regularisation.shift;
   const inputDropout = opts.inputDropout ?? regularisation.inputDropout;
   const hiddenDropout = opts.hiddenDropout ?? regularisation.hiddenDropout;

@@ -119,12 +119,74 @@ export function shiftBatchInPlace(
   }
 }
 
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** Lets pending I/O and timers run between chunks of training or evaluation. */
+export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** One mini-batch of a training run: rows gathered from the data in the epoch's shuffled order. */
+export interface TrainingBatch {
+  x: Float32Array;
+  y: Int32Array;
+  count: number;
+  epoch: number;
+  /** 0-based index of the batch within its epoch. */
+  index: number;
+}
+
+export interface BatchRun {
+  data: LabelledData;
+  epochs?: number;
+  batchSize?: number;
+  random: SeededRandom;
+  schedule?: LearningRateSchedule;
+  /** Settings whose learningRate follows the schedule, step by step. */
+  optimizer: { learningRate: number };
+  signal?: AbortSignal;
+}
+
+/** Epochs and batch size of a run (defaults filled, the batch capped at the number of examples), checked. */
+export function batchPlan(n: number, epochsOption?: number, batchSizeOption?: number): { epochs: number; batchSize: number; batches: number } {
+  const epochs = epochsOption ?? DEFAULTS.epochs;
+  const batchSize = Math.min(batchSizeOption ?? DEFAULTS.batchSize, n);
+  if (!(Number.isInteger(epochs) && epochs >= 1)) throw new Error(`epochs must be a positive integer, got ${epochs}`);
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
+  return { epochs, batchSize, batches: Math.ceil(n / batchSize) };
+}
+
+/**
+ * The mini-batch loop of `trainNetwork` and of the baselines' `trainEpochs`, so that every method sees the same
+ * batches: per epoch a fresh permutation drawn from `random`, batches gathered in that order, the learning rate
+ * stepped along the schedule (and put back afterwards), and the event loop let in after every batch so that a
+ * hosting runtime stays responsive and `signal` can stop the run before the next batch. Resolves false when stopped.
+ */
+export async function runBatches(
+  run: BatchRun,
+  on: { epochStart?: (epoch: number) => void; batch: (batch: TrainingBatch) => void; epochEnd?: (epoch: number) => void },
+): Promise<boolean> {
+  const { data, random } = run;
+  const { epochs, batchSize, batches } = batchPlan(data.n, run.epochs, run.batchSize);
+  const schedule = checkSchedule(run.schedule ?? DEFAULTS.learningRateSchedule);
+  return withSchedule(run.optimizer, schedule, epochs * batches, async (setStep) => {
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      const order = random.permutation(data.n);
+      on.epochStart?.(epoch);
+      for (let index = 0; index < batches; index++) {
+        if (run.signal?.aborted) return false;
+        const start = index * batchSize;
+        const count = Math.min(batchSize, data.n - start);
+        const { x, y } = gatherRows(data, order, start, count);
+        setStep((epoch - 1) * batches + index);
+        on.batch({ x, y, count, epoch, index });
+        await yieldToEventLoop();
+      }
+      on.epochEnd?.(epoch);
+    }
+    return true;
+  });
+}
 
 /**
  * Trains every layer on its local loss, all in the same forward pass, shuffling each epoch with a seeded
- * generator. Yields to the event loop between batches so that a hosting runtime stays responsive and the
- * run can be cancelled through `signal`.
+ * generator (runBatches: the run stays responsive and can be cancelled through `signal`).
  */
 export async function trainNetwork(network: HffNetwork, data: LabelledData, options: TrainOptions = {}): Promise<TrainSummary> {
   checkData(network, data);
@@ -132,12 +194,8 @@ export async function trainNetwork(network: HffNetwork, data: LabelledData, opti
     // The softmax over one class has no gradient: there is nothing to learn from.
     throw new Error(`training needs at least two classes; the model has ${network.classes.length}`);
   }
-  const epochs = options.epochs ?? DEFAULTS.epochs;
-  const batchSize = Math.min(options.batchSize ?? DEFAULTS.batchSize, data.n);
-  if (!(Number.isInteger(epochs) && epochs >= 1)) throw new Error(`epochs must be a positive integer, got ${epochs}`);
-  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
+  const { epochs, batchSize, batches } = batchPlan(data.n, options.epochs, options.batchSize);
   const random = new SeededRandom(options.seed ?? network.config.seed);
-  const batches = Math.ceil(data.n / batchSize);
   const interval = options.progressIntervalMs ?? 250;
   const schedule = checkSchedule(options.learningRateSchedule ?? DEFAULTS.learningRateSchedule);
   const shape = network.config.inputShape;
@@ -151,37 +209,36 @@ export async function trainNetwork(network: HffNetwork, data: LabelledData, opti
   };
   const summary: TrainSummary = { epochs: [], cancelled: false };
   const started = Date.now();
-  return withSchedule(network.config.optimizer, schedule, epochs * batches, async (setStep) => {
-    for (let epoch = 1; epoch <= epochs; epoch++) {
-      const epochStart = Date.now();
-      const order = random.permutation(data.n);
-      let lossSum = 0;
-      let correct = 0;
-      let seen = 0;
-      let lastReport = 0;
-      for (let b = 0; b < batches; b++) {
-        if (options.signal?.aborted) {
-          summary.cancelled = true;
-          return summary;
-        }
-        const start = b * batchSize;
-        const count = Math.min(batchSize, data.n - start);
-        const { x, y } = gatherRows(data, order, start, count);
+  let epochStart = 0;
+  let lossSum = 0;
+  let correct = 0;
+  let seen = 0;
+  let lastReport = 0;
+  const completed = await runBatches(
+    { data, epochs, batchSize, random, schedule, optimizer: network.config.optimizer, signal: options.signal },
+    {
+      epochStart: () => {
+        epochStart = Date.now();
+        lossSum = 0;
+        correct = 0;
+        seen = 0;
+        lastReport = 0;
+      },
+      batch: ({ x, y, count, epoch, index }) => {
         if (shape && shift > 0) shiftBatchInPlace(x, count, shape, shift, random, network.config.centerInput ? 'mean' : 'zero');
-        setStep((epoch - 1) * batches + b);
         const r = network.trainBatch(x, count, y, dropout);
         lossSum += r.losses[r.losses.length - 1] * count;
         correct += r.correct;
         seen += count;
         const now = Date.now();
-        if (options.onProgress && (now - lastReport >= interval || b === batches - 1)) {
+        if (options.onProgress && (now - lastReport >= interval || index === batches - 1)) {
           lastReport = now;
-          const done = (epoch - 1) * batches + b + 1;
+          const done = (epoch - 1) * batches + index + 1;
           const elapsed = now - started;
           options.onProgress({
             epoch,
             epochs,
-            batch: b + 1,
+            batch: index + 1,
             batches,
             loss: lossSum / seen,
             accuracy: correct / seen,
@@ -189,12 +246,14 @@ export async function trainNetwork(network: HffNetwork, data: LabelledData, opti
             etaMs: (elapsed / done) * (epochs * batches - done),
           });
         }
-        await yieldToEventLoop();
-      }
-      summary.epochs.push({ epoch, loss: lossSum / seen, accuracy: correct / seen, seconds: (Date.now() - epochStart) / 1000 });
-    }
-    return summary;
-  });
+      },
+      epochEnd: (epoch) => {
+        summary.epochs.push({ epoch, loss: lossSum / seen, accuracy: correct / seen, seconds: (Date.now() - epochStart) / 1000 });
+      },
+    },
+  );
+  summary.cancelled = !completed;
+  return summary;
 }
 
 export interface Evaluation {
