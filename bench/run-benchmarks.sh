@@ -23,6 +23,8 @@ run cifar10-hff-20-cosine       --dataset cifar10       --data "$DATA/cifar10-jp
 # This session's defaults for colour images (centring, shifts and mirrors) and the MNIST recipe:
 run cifar10-hff-30-defaults     --dataset cifar10       --data "$DATA/cifar10-jpg"   --methods hff --epochs 30 --backend onnx
 run mnist-hff-30-dropout-shift  --dataset mnist         --data "$DATA/mnist"         --methods hff --epochs 30 --backend onnx --shift 1 --input-dropout 0.2 --hidden-dropout 0.5
+run mnist-hff-40-dropout-shift  --dataset mnist         --data "$DATA/mnist"         --methods hff --epochs 40 --backend onnx --shift 1 --input-dropout 0.2 --hidden-dropout 0.5
+run mnist-hff-30-dropout03-shift --dataset mnist        --data "$DATA/mnist"         --methods hff --epochs 30 --backend onnx --shift 1 --input-dropout 0.3 --hidden-dropout 0.5
 run fashion-mnist-hff-20-dropout-shift --dataset fashion-mnist --data "$DATA/fashion-mnist" --methods hff --epochs 20 --backend onnx --shift 1 --input-dropout 0.2 --hidden-dropout 0.5
 unset HFF_ONNX_THREADS
 # Latency on the idle machine (run alone; 5,000 training images, one epoch: only the latency columns matter).
