@@ -15,9 +15,9 @@ export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const ARTIFACTS = path.join(ROOT, '.test-artifacts');
 export const START_JS = path.join(ROOT, 'dist', 'src', 'demo', 'start.js');
 
-export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
+import { tempDir } from '../helpers/data';
+
+export { tempDir };
 
 export interface DemoProcess {
   url: string;

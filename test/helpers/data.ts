@@ -24,7 +24,25 @@ export function requireSharedData(ctx: Mocha.Context, dataset: string): string {
   return full as string;
 }
 
-/** A fresh temporary folder for one test. */
+const createdTempDirs: string[] = [];
+
+/**
+ * A fresh temporary folder for one test, removed when the test process exits (a run of the suite made about 150 of
+ * them and left every one behind).
+ */
 export function tempDir(prefix = 'hff-test-'): string {
-  return fs.mkdtempSync(path.join(require('node:os').tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), prefix));
+  if (createdTempDirs.length === 0) process.once('exit', removeCreatedTempDirs);
+  createdTempDirs.push(dir);
+  return dir;
+}
+
+function removeCreatedTempDirs(): void {
+  for (const dir of createdTempDirs.splice(0)) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // A folder still held by a child process that outlived the run is left for the OS to clean.
+    }
+  }
 }

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import * as mqtt from 'mqtt';
 import { FleetSync, FLEET_FORMAT, serializeUpdate, signUpdate, updateTopic, type FleetRejectEvent, type FleetSyncOptions, type FleetUpdate } from '../../src/io/fleet';
 import { freePort, requireMosquitto, startAedes, startMosquitto, until, type Broker } from '../nodes/io/support';
+import { tempDir } from '../helpers/data';
 
 const LAYERS = [3, 2];
 
@@ -189,7 +190,7 @@ describe('io/fleet over a real MQTT broker', function () {
     );
 
     it('keeps the fleet state across a broker restart with persistence, for instances that join afterwards', async () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hff-mosq-db-'));
+      const dir = tempDir('hff-mosq-db-');
       let broker = await startMosquitto(bin, { persistenceDir: dir, port: await freePort() });
       const h = harness(() => broker.url);
       try {

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { tempDir } from '../../helpers/data';
 
 export interface Broker {
   readonly url: string;
@@ -120,7 +121,7 @@ async function waitForPort(port: number, child: ChildProcess, log: string[], tim
 /** Starts mosquitto on 127.0.0.1 with a temporary config; `stop()` ends it (saving persistence). */
 export async function startMosquitto(bin: string, options: MosquittoOptions = {}): Promise<MosquittoBroker> {
   const port = options.port ?? (await freePort());
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hff-mosquitto-'));
+  const dir = tempDir('hff-mosquitto-');
   // Started as root, mosquitto would switch to the 'mosquitto' user, which cannot write our temporary folders.
   const lines = [`listener ${port} 127.0.0.1`, `user ${os.userInfo().username}`, 'allow_anonymous true', 'log_dest stderr', 'log_type error', 'log_type warning'];
   if (options.persistenceDir) {
