@@ -75,6 +75,20 @@ export interface TeachResult {
   sums: Float32Array[];
 }
 
+/**
+ * A sample of the trained classes' inputs as the scoring layers see them, kept to calibrate taught classes against
+ * trained ones (teaching.maxTrainedLoss): per sample, each scoring layer's unit representation and the best
+ * similarity to a trained class. Valid while the weights do not change (training drops it).
+ */
+export interface TrainedReference {
+  samples: number;
+  /** Indices of the layers whose representations are kept (the decision's scoring layers). */
+  layers: number[];
+  /** Per kept layer: samples x units. */
+  z: Float32Array[];
+  best: Float32Array;
+}
+
 export interface NetworkMetadata {
   [key: string]: unknown;
 }
@@ -103,6 +117,8 @@ export class HffNetwork {
   private transferBranch: TransferBranch | undefined;
   private transferCache: { version: number; prototypes: Float32Array } | undefined;
   private offsetCache: { version: number; offsets: Float64Array } | undefined;
+  /** See TrainedReference; undefined until trainNetwork stores one, and again after further training. */
+  private reference: TrainedReference | undefined;
   /** Leave-one-out scores of the last representation choice (diagnostics). */
   lastSelectionScores: Record<string, number> = {};
 
@@ -153,8 +169,9 @@ export class HffNetwork {
     if (m.kind !== MODEL_KIND) throw new Error(`${source}: not an HFF network (kind ${JSON.stringify(m.kind)})`);
     let config: NetworkConfig;
     try {
-      // Files from before input centring existed were trained without it.
-      config = resolveConfig({ centerInput: false, ...(m.config as NetworkOptions) });
+      // Files from before input centring existed were trained (and taught) without it.
+      const stored = m.config as NetworkOptions;
+      config = resolveConfig({ centerInput: false, ...stored, teaching: { transferCenterInput: false, ...stored?.teaching } });
     } catch (err) {
       throw new Error(`${source}: invalid architecture: ${(err as Error).message}`);
     }
@@ -187,6 +204,7 @@ export class HffNetwork {
     });
     const version = typeof m.version === 'number' ? m.version : 0;
     const net = new HffNetwork(engine, config, [...classes], [...counts], version, (m.metadata as NetworkMetadata) ?? {}, params);
+    if (m.trainedReference !== undefined) net.reference = readReference(m.trainedReference, files, config, source);
     const taught = m.taught as { demos?: unknown; selection?: unknown } | undefined;
     if (taught && Array.isArray(taught.demos)) {
       const perClass = taught.demos as number[];
@@ -229,6 +247,14 @@ export class HffNetwork {
       engine: this.engine.name,
       metadata: structuredClone(this.metadata),
     };
+    if (this.reference) {
+      const r = this.reference;
+      manifest.trainedReference = { samples: r.samples, layers: [...r.layers] };
+      tensors['trainedReference.best'] = { shape: [r.samples], data: Float32Array.from(r.best) };
+      r.layers.forEach((l, i) => {
+        tensors[`trainedReference.layers.${l}.z`] = { shape: [r.samples, this.layers[l].spec.units], data: Float32Array.from(r.z[i]) };
+      });
+    }
     if (this.hasTaughtClasses()) {
       const perClass = this.taughtDemos.map((d) => (d ? d.length / this.config.inputSize : 0));
       const total = perClass.reduce((a, b) => a + b, 0);
@@ -331,11 +357,11 @@ export class HffNetwork {
     const used = scoring === 'final' ? outputs.slice(-1) : outputs;
     const predictions: Prediction[] = [];
     const ranking = new Float64Array(k);
-    const similarity = new Float64Array(k);
+    const similarities = this.decisionSimilarities(outputs, batch, scoring);
     const taught = this.hasTaughtClasses() ? this.taughtDemos.map((d) => d !== null) : undefined;
     for (let b = 0; b < batch; b++) {
       ranking.fill(0);
-      similarity.fill(0);
+      const similarity = similarities.subarray(b * k, (b + 1) * k);
       for (const out of used) {
         const s = out.classScores.subarray(b * k, (b + 1) * k);
         // Per-layer log-softmax of cos/tau; for one layer the ranking equals argmax cosine.
@@ -344,10 +370,7 @@ export class HffNetwork {
         let sum = 0;
         for (let c = 0; c < k; c++) sum += Math.exp(s[c] / this.config.tau - max);
         const logZ = max + Math.log(sum);
-        for (let c = 0; c < k; c++) {
-          ranking[c] += s[c] / this.config.tau - logZ;
-          similarity[c] += s[c] / used.length;
-        }
+        for (let c = 0; c < k; c++) ranking[c] += s[c] / this.config.tau - logZ;
       }
       const order = taught ? this.taughtOrder(outputs, b, ranking, similarity, taught) : Array.from({ length: k }, (_, c) => c).sort((a, c) => ranking[c] - ranking[a]);
       const best = order[0];
@@ -362,6 +385,15 @@ export class HffNetwork {
       });
     }
     return predictions;
+  }
+
+  /** batch x classes: each class's similarity as decisions report it (the mean cosine over the scored layers). */
+  private decisionSimilarities(outputs: LayerOutput[], batch: number, scoring: Scoring = this.config.scoring): Float64Array {
+    const k = this.classes.length;
+    const used = scoring === 'final' ? outputs.slice(-1) : outputs;
+    const out = new Float64Array(batch * k);
+    for (const o of used) for (let i = 0; i < batch * k; i++) out[i] += o.classScores[i] / used.length;
+    return out;
   }
 
   /**
@@ -385,6 +417,7 @@ export class HffNetwork {
     }
     this.countLabels(labels);
     this.markTrained(labels);
+    this.reference = undefined;
     this.version += 1;
     return { losses, correct };
   }
@@ -400,6 +433,7 @@ export class HffNetwork {
       this.countLabels(labels);
       this.markTrained(labels);
     }
+    this.reference = undefined;
     this.version += 1;
     return r;
   }
@@ -598,6 +632,39 @@ export class HffNetwork {
     return this.taughtDemos.flatMap((d, c) => (d ? [c] : []));
   }
 
+  /** Size of the kept reference sample of trained inputs (0: none; see TrainedReference). */
+  get trainedReferenceSize(): number {
+    return this.reference?.samples ?? 0;
+  }
+
+  /**
+   * Keeps inputs of the trained classes (trainNetwork passes a sample of its training data) as the reference on
+   * which taught classes are calibrated; replaces any earlier one.
+   */
+  setTrainedReference(x: Float32Array, batch: number): void {
+    this.requireClasses();
+    if (!Number.isInteger(batch) || batch < 1 || x.length !== batch * this.config.inputSize) {
+      throw new Error(`reference inputs: expected ${batch} vector(s) of length ${this.config.inputSize}, got ${x.length} values`);
+    }
+    const trained = this.classes.map((_, c) => c).filter((c) => !this.taughtDemos[c]);
+    if (trained.length === 0) {
+      this.reference = undefined;
+      return;
+    }
+    const outputs = this.forward(x, batch);
+    const layers = this.config.scoring === 'final' ? [this.layers.length - 1] : this.layers.map((_, l) => l);
+    const similarity = this.decisionSimilarities(outputs, batch);
+    const k = this.classes.length;
+    const best = new Float32Array(batch);
+    for (let b = 0; b < batch; b++) {
+      let m = -Infinity;
+      for (const c of trained) m = Math.max(m, similarity[b * k + c]);
+      best[b] = m;
+    }
+    this.reference = { samples: batch, layers, z: layers.map((l) => outputs[l].z), best };
+    this.offsetCache = undefined;
+  }
+
   /** The representation that ranks taught classes among themselves (null: the decision scores). */
   get teachingSelection(): TeachSelection | null {
     return this.teachSelection;
@@ -666,6 +733,34 @@ export class HffNetwork {
     const offsets = new Float64Array(k);
     const size = this.config.inputSize;
     const trained = this.taughtDemos.flatMap((d, c) => (d ? [] : [c]));
+    const reference = this.reference;
+    if (reference && trained.length > 0) {
+      const taught = this.taughtClasses;
+      // Each taught class may take its share of the reference sample: the offset is the advantage over the
+      // trained classes that only that many reference inputs exceed.
+      const share = this.config.teaching.maxTrainedLoss / taught.length;
+      const allowed = Math.min(reference.samples - 1, Math.floor(share * reference.samples));
+      const prototypes = reference.layers.map((l) => this.layers[l].readPrototypes());
+      const m = this.config.prototypesPerClass;
+      const advantage = new Float64Array(reference.samples);
+      for (const c of taught) {
+        for (let i = 0; i < reference.samples; i++) {
+          let sim = 0;
+          reference.layers.forEach((l, j) => {
+            const units = this.layers[l].spec.units;
+            const z = row(reference.z[j], i, units);
+            let closest = -Infinity;
+            for (let p = 0; p < m; p++) closest = Math.max(closest, dot(z, row(prototypes[j], c * m + p, units)));
+            sim += closest / reference.layers.length;
+          });
+          advantage[i] = sim - reference.best[i];
+        }
+        advantage.sort();
+        offsets[c] = advantage[reference.samples - 1 - allowed];
+      }
+      this.offsetCache = { version: this.version, offsets };
+      return offsets;
+    }
     this.taughtDemos.forEach((demos, c) => {
       if (!demos || trained.length === 0) return;
       const n = demos.length / size;
@@ -727,7 +822,8 @@ export class HffNetwork {
   private requireTransferBranch(): TransferBranch {
     if (!this.transferBranch) {
       const t = this.config.teaching;
-      this.transferBranch = new TransferBranch(this.engine, this.config.inputSize, t.transferLayers, t.transferSeed, this.config, this.config.optimizer);
+      const input = { centerInput: this.config.centerInput || t.transferCenterInput, normalizeInput: this.config.normalizeInput };
+      this.transferBranch = new TransferBranch(this.engine, this.config.inputSize, t.transferLayers, t.transferSeed, input, this.config.optimizer);
     }
     return this.transferBranch;
   }
@@ -884,4 +980,28 @@ function checkClassNames(names: string[]): void {
     if (seen.has(name)) throw new Error(`class '${name}' is listed twice`);
     seen.add(name);
   }
+}
+
+/** The trained-input reference of a model file (manifest `trainedReference` and its tensors), checked. */
+function readReference(value: unknown, files: ModelFiles, config: NetworkConfig, source: string): TrainedReference {
+  const r = value as { samples?: unknown; layers?: unknown } | null;
+  const samples = r?.samples;
+  const layers = r?.layers;
+  if (!Number.isInteger(samples) || (samples as number) < 1 || !Array.isArray(layers) || layers.length === 0) {
+    throw new Error(`${source}: trainedReference must give a positive sample count and the layers it keeps`);
+  }
+  const n = samples as number;
+  const tensor = (name: string, shape: number[]): Float32Array => {
+    const t = files.tensors[name];
+    if (!t || t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new Error(`${source}: tensor ${name} must have shape [${shape}]`);
+    }
+    assertFinite(name, t.data);
+    return t.data;
+  };
+  const z = layers.map((l) => {
+    if (!Number.isInteger(l) || l < 0 || l >= config.layers.length) throw new Error(`${source}: trainedReference names layer ${JSON.stringify(l)}, which does not exist`);
+    return tensor(`trainedReference.layers.${l}.z`, [n, config.layers[l]]);
+  });
+  return { samples: n, layers: [...(layers as number[])], z, best: tensor('trainedReference.best', [n]) };
 }

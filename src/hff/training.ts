@@ -253,8 +253,20 @@ export async function trainNetwork(network: HffNetwork, data: LabelledData, opti
     },
   );
   summary.cancelled = !completed;
+  if (completed) {
+    // Spread over the whole set, so that every class is in the sample whatever the order of the data.
+    const samples = Math.min(data.n, TRAINED_REFERENCE_SAMPLES);
+    const order = Int32Array.from({ length: samples }, (_, i) => Math.floor((i * data.n) / samples));
+    network.setTrainedReference(gatherRows(data, order, 0, samples).x, samples);
+  }
   return summary;
 }
+
+/**
+ * Training inputs kept as the model's trained-input reference (HffNetwork.setTrainedReference): enough to bound a
+ * 1% share per taught class, small beside the weights (512 x 1000 floats for the default final-layer scoring).
+ */
+export const TRAINED_REFERENCE_SAMPLES = 512;
 
 export interface Evaluation {
   accuracy: number;

@@ -13,7 +13,7 @@ import type { TeachingConfig } from '../hff/teaching';
 import { HffNetwork, type Prediction } from '../hff/network';
 import { loadNetwork, saveNetwork } from '../hff/persistence';
 import { SeededRandom } from '../hff/random';
-import { trainNetwork } from '../hff/training';
+import { TRAINED_REFERENCE_SAMPLES, trainNetwork } from '../hff/training';
 import type { ModelFiles } from '../model-file';
 import { auroc, bestThreshold, meanAndStd, rawNearestMeanAccuracy } from './metrics';
 
@@ -159,10 +159,22 @@ export async function runTeachBench(options: TeachBenchOptions): Promise<TeachBe
     const labels = Int32Array.from(b.labels, (l) => baseIdx.indexOf(l));
     const t0 = Date.now();
     log(`training the base model on ${b.n} images of ${baseNames.join(', ')} (${options.epochs ?? 2} epochs, ${engine.name})\n`);
-    // The base model of the issue's reference runs: 2 epochs at a constant learning rate (bench/TEACH.md).
-    await trainNetwork(base, { n: b.n, inputSize: size, images: b.images, labels }, { epochs: options.epochs ?? 2, batchSize: options.batchSize, learningRateSchedule: 'constant' });
+    // The library's training defaults (schedule, regularisation by kind of input); bench/TEACH.md compares epochs.
+    await trainNetwork(base, { n: b.n, inputSize: size, images: b.images, labels }, { epochs: options.epochs ?? 2, batchSize: options.batchSize });
     log(`  trained in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
     if (options.saveModel) await saveNetwork(options.saveModel, base);
+  }
+  if (base.trainedReferenceSize === 0) {
+    // Models saved before the trained-input reference existed: keep one as trainNetwork does after training.
+    const b = pick(train, baseSet, options.trainLimit);
+    const samples = Math.min(b.n, TRAINED_REFERENCE_SAMPLES);
+    const rows = new Float32Array(samples * size);
+    for (let i = 0; i < samples; i++) {
+      const r = Math.floor((i * b.n) / samples);
+      rows.set(b.images.subarray(r * size, (r + 1) * size), i * size);
+    }
+    base.setTrainedReference(rows, samples);
+    log(`kept ${samples} training images as the base model's trained-input reference\n`);
   }
   const files: ModelFiles = base.toModelFiles();
   base.dispose();
@@ -234,20 +246,20 @@ export async function runTeachBench(options: TeachBenchOptions): Promise<TeachBe
         });
         novelAcc.push(among / testNovel.n);
         novelAll.push(overall / testNovel.n);
-        if (process.env.HFF_TEACH_CALIBRATIONS) {
-          // Diagnostics: the base / all-class trade-off of other calibration margins on the same draw.
+        if (process.env.HFF_TEACH_MAX_TRAINED_LOSS) {
+          // Diagnostics: the base / all-class trade-off of other teaching.maxTrainedLoss values on the same draw.
           const t = net.config.teaching;
-          const saved = t.calibration;
-          for (const m of process.env.HFF_TEACH_CALIBRATIONS.split(',').map(Number)) {
-            t.calibration = m;
+          const saved = t.maxTrainedLoss;
+          for (const m of process.env.HFF_TEACH_MAX_TRAINED_LOSS.split(',').map(Number)) {
+            t.maxTrainedLoss = m;
             (net as unknown as { offsetCache: unknown }).offsetCache = undefined;
             const pb = predictAll(net, testBase, size);
             const pn = predictAll(net, testNovel, size);
             const ba = pb.filter((p, i) => p.index === net.classIndex(all[testBase.labels[i]])).length / testBase.n;
             const nl = pn.filter((p, i) => p.index === net.classIndex(all[testNovel.labels[i]])).length / testNovel.n;
-            log(`    calibration ${m}: base ${fmt(ba)} all-class novel ${fmt(nl)}\n`);
+            log(`    maxTrainedLoss ${m}: base ${fmt(ba)} all-class novel ${fmt(nl)}\n`);
           }
-          t.calibration = saved;
+          t.maxTrainedLoss = saved;
           (net as unknown as { offsetCache: unknown }).offsetCache = undefined;
         }
         const pBase = predictAll(net, testBase, size);

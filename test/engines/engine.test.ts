@@ -252,10 +252,11 @@ for (const choice of ENGINE_CHOICES) {
       const a = HffNetwork.create(engine, options, classes);
       const b = HffNetwork.create(reference, options, classes);
       try {
-        // First predictions build the engines' per-layer caches, which stay until the prototypes change.
+        // A first pass through every layer builds the engines' per-layer caches, which stay until the prototypes
+        // change (trainNetwork ends with such a pass, for the trained-input reference).
         const warm = () => {
-          a.predict(test.images.subarray(0, 16), 1);
-          b.predict(test.images.subarray(0, 16), 1);
+          a.forward(test.images.subarray(0, 16), 1);
+          b.forward(test.images.subarray(0, 16), 1);
         };
         warm();
         const live = engine.liveTensors();

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { createEngine } from '../../src/engines/backend';
 import type { Engine } from '../../src/engines/types';
 import { HffNetwork, evaluateNetwork, loadNetwork, saveNetwork, trainNetwork } from '../../src/hff';
+import { SeededRandom } from '../../src/hff/random';
 import { tempDir } from '../helpers/data';
 import { blobs, maxAbsDiff } from '../engines/reference';
 
@@ -97,7 +98,7 @@ describe('HffNetwork', function () {
     }
   });
 
-  it('centres colour images by default, so brightness and contrast do not change a prediction; older model files load uncentred', function () {
+  it('centres colour images by default, so brightness and contrast do not change a prediction; older model files load uncentred (and their transfer branch too)', function () {
     const defaultFor = (extra: Record<string, unknown>) => {
       const n = HffNetwork.create(engine, { inputSize: 12, layers: [8], ...extra }, CLASSES);
       n.dispose();
@@ -114,10 +115,16 @@ describe('HffNetwork', function () {
       const [b] = net.forward(brighter, 1).slice(-1);
       assert.ok(maxAbsDiff(a.z, b.z) < 1e-5, `z moved by ${maxAbsDiff(a.z, b.z)}`);
       const files = net.toModelFiles();
-      const { centerInput: _dropped, ...olderConfig } = net.config;
-      const older = HffNetwork.fromModelFiles(engine, { ...files, manifest: { ...files.manifest, config: olderConfig } }, '/m');
+      assert.equal(net.config.teaching.transferCenterInput, true, 'the random transfer branch centres by default');
+      const reloaded = HffNetwork.fromModelFiles(engine, files);
+      assert.equal(reloaded.config.teaching.transferCenterInput, true);
+      reloaded.dispose();
+      const { centerInput: _dropped, teaching, ...olderConfig } = net.config;
+      const { transferCenterInput: _alsoDropped, ...olderTeaching } = teaching;
+      const older = HffNetwork.fromModelFiles(engine, { ...files, manifest: { ...files.manifest, config: { ...olderConfig, teaching: olderTeaching } } }, '/m');
       try {
         assert.equal(older.config.centerInput, false);
+        assert.equal(older.config.teaching.transferCenterInput, false);
         const [c] = older.forward(brighter, 1).slice(-1);
         assert.ok(maxAbsDiff(a.z, c.z) > 1e-3, 'an uncentred model sees the brightness change');
       } finally {
@@ -146,14 +153,11 @@ describe('HffNetwork', function () {
     try {
       await trainNetwork(net, train, { epochs: 3, batchSize: 32 });
       const weightsBefore = net.toModelFiles().tensors['layers.0.weight'].data;
-      // A fifth cluster the network never trained on.
-      const novel = blobs(40, 5, 16, 5).images;
-      const rows = (from: Float32Array, cls: number, count: number) => {
-        const out = new Float32Array(count * 16);
-        for (let i = 0; i < count; i++) out.set(from.subarray((i * 5 + cls) * 16, (i * 5 + cls + 1) * 16), i * 16);
-        return out;
-      };
-      const shots = rows(novel, 4, 5);
+      // A new part unlike the trained ones (a random cluster of this toy space sits among them: the trained-input
+      // reference would rightly keep part of it for the trained classes).
+      const random = new SeededRandom(5);
+      const part = (n: number) => Float32Array.from({ length: n * 16 }, (_, i) => Math.max(0, (i % 16 < 4 ? 1.5 : 0) + random.gaussian() * 0.25));
+      const shots = part(5);
       const r = net.teach('spring', shots, 5);
       assert.equal(r.created, true);
       assert.equal(r.index, 4);
@@ -161,9 +165,9 @@ describe('HffNetwork', function () {
       assert.equal(r.sums.length, 2);
       assert.deepEqual(net.classes, [...CLASSES, 'spring']);
       assert.deepEqual(net.toModelFiles().tensors['layers.0.weight'].data, weightsBefore);
-      const held = rows(novel, 4, 8).subarray(5 * 16);
-      const predictions = net.predict(held, 3);
-      assert.ok(predictions.every((p) => p.label === 'spring'), JSON.stringify(predictions.map((p) => p.label)));
+      const predictions = net.predict(part(20), 20);
+      // Nearly all: the trained-input reference keeps the few that look as familiar as the trained parts' own inputs.
+      assert.ok(predictions.filter((p) => p.label === 'spring').length >= 18, JSON.stringify(predictions.map((p) => p.label)));
       // Updating an existing class: mean of the first N, then ignored.
       const again = net.teach('spring', shots, 5, { mode: 'mean', meanOf: 7 });
       assert.equal(again.created, false);

@@ -90,64 +90,126 @@ describe('teaching into a trained model', function () {
     return { n: rows.length, inputSize: 64, images, labels: Int32Array.from(rows, (r) => ds.labels[r]) };
   }
 
-  it('with calibration 1.5: keeps base accuracy within a point, recognises the taught parts among themselves, round-trips the model file', async function () {
-    const train = parts(600, 6, 1);
-    const test = parts(300, 6, 2);
+  const train = parts(600, 6, 1);
+  const test = parts(300, 6, 2);
+
+  /** The first 5 training images of part c. */
+  function shotsOf(c: number): Float32Array {
+    const shots = new Float32Array(5 * 64);
+    let s = 0;
+    for (let i = 0; i < train.n && s < 5; i++) if (train.labels[i] === c) shots.set(train.images.subarray(i * 64, (i + 1) * 64), 64 * s++);
+    return shots;
+  }
+
+  /** A base model of parts 0-2 trained by trainNetwork, then taught parts 3-5 from 5 training images each. */
+  async function taughtModel(teaching: Record<string, number> = {}) {
     const net = HffNetwork.create(
       engine,
-      { inputSize: 64, inputShape: [8, 8, 1], layers: [48, 48], seed: 5, optimizer: { learningRate: 0.01 }, teaching: { calibration: 1.5 } },
+      { inputSize: 64, inputShape: [8, 8, 1], layers: [48, 48], seed: 5, optimizer: { learningRate: 0.01 }, teaching },
       train.classes.slice(0, 3),
     );
+    await trainNetwork(net, asData(train, (l) => l < 3), { epochs: 4, batchSize: 32 });
+    const baseFiles = net.toModelFiles();
+    for (const c of [3, 4, 5]) {
+      const r = net.teach(train.classes[c], shotsOf(c), 5);
+      assert.equal(r.created, true);
+      assert.equal(r.sums.length, 2);
+    }
+    return { net, baseFiles };
+  }
+
+  const accuracy = async (net: HffNetwork, data: LabelledData) => (await evaluateNetwork(net, data)).accuracy;
+  const baseTrain = () => asData(train, (l) => l < 3);
+  const baseTest = () => asData(test, (l) => l < 3);
+  const novelTest = () => asData(test, (l) => l >= 3);
+
+  it('takes at most teaching.maxTrainedLoss of the trained-input reference, recognises the taught parts, round-trips the model file', async function () {
+    const { net, baseFiles } = await taughtModel();
+    const base = HffNetwork.fromModelFiles(engine, baseFiles);
     try {
-      await trainNetwork(net, asData(train, (l) => l < 3), { epochs: 4, batchSize: 32 });
-      const baseTest = asData(test, (l) => l < 3);
-      const before = (await evaluateNetwork(net, baseTest)).accuracy;
-      for (const c of [3, 4, 5]) {
-        const shots = new Float32Array(5 * 64);
-        let s = 0;
-        for (let i = 0; i < train.n && s < 5; i++) if (train.labels[i] === c) shots.set(train.images.subarray(i * 64, (i + 1) * 64), 64 * s++);
-        const r = net.teach(train.classes[c], shots, 5);
-        assert.equal(r.created, true);
-        assert.equal(r.sums.length, 2);
-      }
+      // trainNetwork kept its 300 training images (fewer than the 512 it keeps at most) as the reference.
+      assert.equal(net.trainedReferenceSize, 300);
       assert.deepEqual(net.taughtClasses, [3, 4, 5]);
       assert.ok(net.teachingSelection !== null);
-      const after = (await evaluateNetwork(net, baseTest)).accuracy;
-      assert.ok(after >= before - 0.01, `base accuracy ${before} -> ${after}`);
-      // Among the taught classes, their test images are recognised.
-      const novel = asData(test, (l) => l >= 3);
+      // On the reference itself the bound is exact: at most 0.5% of it (1 image) goes to the taught classes.
+      assert.equal(net.config.teaching.maxTrainedLoss, 0.005);
+      const taken = net.predict(baseTrain().images, 300).filter((p) => p.index >= 3).length;
+      assert.ok(taken <= 1, `${taken} of the 300 reference images went to taught classes`);
+      // On unseen images of the trained parts it holds within the sampling error of a 150-image test set.
+      const before = await accuracy(base, baseTest());
+      const after = await accuracy(net, baseTest());
+      assert.ok(after >= before - 0.02, `base accuracy ${before} -> ${after}`);
+      const novel = novelTest();
       const p = net.predict(novel.images, novel.n, { topK: 6 });
       const among = p.filter((q, i) => q.top.find((t) => t.index >= 3)?.index === novel.labels[i]).length / novel.n;
       assert.ok(among > 0.9, `novel accuracy among novel ${among}`);
-      // The demonstrations and the choice of representation are saved and restored.
+      const overall = p.filter((q, i) => q.index === novel.labels[i]).length / novel.n;
+      assert.ok(overall > 0.5, `novel accuracy among all classes ${overall}`);
+      // A larger share lets the taught classes take more of the trained parts' inputs.
       const files = net.toModelFiles();
+      const looser = HffNetwork.fromModelFiles(engine, { ...files, manifest: { ...files.manifest, config: { ...net.config, teaching: { ...net.config.teaching, maxTrainedLoss: 0.3 } } } });
+      try {
+        assert.ok(looser.predict(baseTrain().images, 300).filter((q) => q.index >= 3).length > taken);
+      } finally {
+        looser.dispose();
+      }
+      // The demonstrations, the choice of representation and the reference are saved and restored.
       assert.deepEqual((files.manifest.taught as { demos: number[] }).demos, [0, 0, 0, 5, 5, 5]);
+      assert.deepEqual(files.manifest.trainedReference, { samples: 300, layers: [1] });
       const loaded = HffNetwork.fromModelFiles(engine, files);
       try {
+        assert.equal(loaded.trainedReferenceSize, 300);
         assert.deepEqual(loaded.teachingSelection, net.teachingSelection);
         assert.deepEqual(loaded.predict(test.images, test.n), net.predict(test.images, test.n));
       } finally {
         loaded.dispose();
       }
-      // A model file from before taught classes existed still loads, with every class scored as trained.
-      const old = { ...files, manifest: { ...files.manifest } };
-      delete old.manifest.taught;
-      const legacy = HffNetwork.fromModelFiles(engine, old);
-      assert.deepEqual(legacy.taughtClasses, []);
-      legacy.dispose();
-      // Without calibration (0, 0) the imprinted classes take base inputs: the calibration is what protects them.
-      const uncalibrated = { ...files, manifest: { ...files.manifest, config: { ...net.config, teaching: { ...net.config.teaching, calibration: 0 } } } };
-      const raw = HffNetwork.fromModelFiles(engine, uncalibrated);
-      try {
-        assert.ok((await evaluateNetwork(raw, baseTest)).accuracy <= after, 'calibration never lowers base accuracy here');
-      } finally {
-        raw.dispose();
-      }
-      // Training on a taught class makes it a trained class.
+      const bad = { ...files, tensors: { ...files.tensors, 'trainedReference.best': { shape: [299], data: new Float32Array(299) } } };
+      assert.throws(() => HffNetwork.fromModelFiles(engine, bad, '/m'), /\/m: tensor trainedReference\.best must have shape \[300\]/);
+      // Training on a taught class makes it a trained class, and drops the reference, which no longer matches the weights.
       net.trainBatch(novel.images.subarray(0, 64), 1, Int32Array.of(novel.labels[0]));
       assert.equal(net.taughtClasses.includes(novel.labels[0]), false);
+      assert.equal(net.trainedReferenceSize, 0);
     } finally {
       net.dispose();
+      base.dispose();
+    }
+  });
+
+  it('without a reference (older model files) calibrates on the demonstrations: calibration 1.5 keeps base accuracy within a point', async function () {
+    const { net, baseFiles } = await taughtModel();
+    net.dispose();
+    const manifest = { ...baseFiles.manifest };
+    delete manifest.trainedReference;
+    const tensors = Object.fromEntries(Object.entries(baseFiles.tensors).filter(([name]) => !name.startsWith('trainedReference.')));
+    const old = (calibration: number) => {
+      const m = HffNetwork.fromModelFiles(engine, { tensors, manifest: { ...manifest, config: { ...(manifest.config as object), teaching: { calibration } } } });
+      for (const c of [3, 4, 5]) {
+        m.teach(train.classes[c], shotsOf(c), 5);
+      }
+      return m;
+    };
+    const plain = HffNetwork.fromModelFiles(engine, { tensors, manifest });
+    const calibrated = old(1.5);
+    const uncalibrated = old(0);
+    try {
+      assert.equal(calibrated.trainedReferenceSize, 0);
+      const before = await accuracy(plain, baseTest());
+      const after = await accuracy(calibrated, baseTest());
+      assert.ok(after >= before - 0.01, `base accuracy ${before} -> ${after}`);
+      // Without calibration (0, 0) the imprinted classes take base inputs: the calibration is what protects them.
+      assert.ok((await accuracy(uncalibrated, baseTest())) <= after, 'calibration never lowers base accuracy here');
+      // A model file from before taught classes existed still loads, with every class scored as trained.
+      const files = calibrated.toModelFiles();
+      const legacyManifest = { ...files.manifest };
+      delete legacyManifest.taught;
+      const legacy = HffNetwork.fromModelFiles(engine, { ...files, manifest: legacyManifest });
+      assert.deepEqual(legacy.taughtClasses, []);
+      legacy.dispose();
+    } finally {
+      plain.dispose();
+      calibrated.dispose();
+      uncalibrated.dispose();
     }
   });
 });
