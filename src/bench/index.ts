@@ -241,8 +241,13 @@ function median(values: number[]): number {
 
 type PredictFn = (x: Float32Array, batch: number) => unknown;
 
-/** Consecutive calls of one model between turns when timing. */
-export const TIMING_BLOCK = 5;
+/**
+ * Consecutive calls of one model between turns when timing. A single-pass model needs several calls to get its
+ * weights back into cache after another model ran (784-1000-1000-1000 HFF, median ms per image with FF and the MLP
+ * taking turns: 2.36 in blocks of 1, 1.53 in blocks of 5, 1.09 in blocks of 20, 1.0 alone), while FF's one call is
+ * ten passes that warm it up themselves; blocks of 5 (the earlier setting) still timed HFF and the MLP half cold.
+ */
+export const TIMING_BLOCK = 20;
 
 /** Minimum warm-up time per model before timing. */
 export const WARMUP_MS = 1000;

@@ -73,6 +73,8 @@ export async function runInfo(opts: InfoCliOptions, ctx: CliContext): Promise<vo
       config: c,
       classes,
       metadata: net.metadata,
+      taught_classes: net.taughtClassNames(),
+      trained_reference_samples: net.trainedReferenceSize,
       files,
       size_bytes: sizeBytes,
     };
@@ -88,6 +90,10 @@ export async function runInfo(opts: InfoCliOptions, ctx: CliContext): Promise<vo
       `classes (${classes.length}): ${classes.map((k) => `${k.label} (${k.count})`).join(', ') || '(none)'}`,
       `backend: ${engine.name} (saved with ${String(manifest.engine ?? 'unknown')})`,
       `size: ${sizeBytes} bytes (${files.map((f) => `${f.name} ${f.bytes}`).join(', ')})`,
+      `teaching: ${info.taught_classes.length ? `taught ${info.taught_classes.join(', ')}` : 'no taught classes'}; ` +
+        (info.trained_reference_samples
+          ? `taught classes may take ${c.teaching.maxTrainedLoss * 100}% of ${info.trained_reference_samples} reference training inputs`
+          : `no reference of training inputs (taught classes calibrated on their demonstrations)`),
     ];
     if (Object.keys(training).length > 0) {
       lines.push(

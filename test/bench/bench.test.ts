@@ -139,14 +139,14 @@ describe('hff bench', function () {
       10,
       4,
       4,
-      6,
+      26,
       30000,
       2,
       0,
     );
-    assert.equal(calls.fast.length, 8, 'two warm-up calls (no minimum warm-up time here) and six timed calls');
-    assert.equal(TIMING_BLOCK, 5);
-    assert.equal(order.join(''), 'ffss' + 'fffff' + 'sssss' + 'f' + 's', 'warm-up, then turns of up to five calls each');
+    assert.equal(calls.fast.length, 28, 'two warm-up calls (no minimum warm-up time here) and 26 timed calls');
+    assert.equal(TIMING_BLOCK, 20);
+    assert.equal(order.join(''), 'ffss' + 'f'.repeat(20) + 's'.repeat(20) + 'f'.repeat(6) + 's'.repeat(6), 'warm-up, then turns of up to 20 calls each');
     assert.ok(calls.fast.every((b) => b === 4));
     assert.ok(ms.slow > ms.fast, JSON.stringify(ms));
     assert.ok(ms.slow >= 8 / 4 && ms.slow < 8, `slow: ${ms.slow} ms per image`);

@@ -185,6 +185,8 @@ describe('hff command line', function () {
       const classes = j.classes as { label: string; index: number; count: number }[];
       assert.equal(classes.length, 11);
       assert.deepEqual(classes[10], { label: 'ring', index: 10, count: 4 });
+      assert.deepEqual(j.taught_classes, ['ring']);
+      assert.equal(j.trained_reference_samples, 210, 'trainNetwork keeps all 210 training images (it keeps at most 512)');
       assert.equal(classes[0].count, 3 * 70, 'class 0 was seen 70 times in each of 3 epochs');
       assert.equal(typeof j.version, 'number');
       assert.match(String(j.backend), BACKEND_NAME);
@@ -234,6 +236,7 @@ describe('hff command line', function () {
       const r = await runHff(['info', '--model', model], { HFF_BACKEND: 'cpu' });
       assert.equal(r.code, 0, explain(r));
       assert.match(r.stdout, /backend: tfjs-cpu/);
+      assert.match(r.stdout, /teaching: taught ring; taught classes may take 0\.5% of 210 reference training inputs/);
     });
 
     it('eval refuses data of another image size with a clear message', async () => {
