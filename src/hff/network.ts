@@ -77,8 +77,10 @@ export interface TeachResult {
 
 /**
  * A sample of the trained classes' inputs as the scoring layers see them, kept to calibrate taught classes against
- * trained ones (teaching.maxTrainedLoss): per sample, each scoring layer's unit representation and the best
- * similarity to a trained class. Valid while the weights do not change (training drops it).
+ * trained ones (teaching.maxTrainedLoss). An input's familiarity is the larger of its best similarity to a trained
+ * class and its similarity to the nearest reference input; a taught class takes an input only when its similarity
+ * beats that familiarity by the class's offset, set so that it would take only its share of the reference inputs.
+ * Valid while the weights do not change (training drops it).
  */
 export interface TrainedReference {
   samples: number;
@@ -86,7 +88,8 @@ export interface TrainedReference {
   layers: number[];
   /** Per kept layer: samples x units. */
   z: Float32Array[];
-  best: Float32Array;
+  /** Per sample: its familiarity, with the nearest other reference input (leave one out). */
+  familiarity: Float32Array;
 }
 
 export interface NetworkMetadata {
@@ -250,7 +253,7 @@ export class HffNetwork {
     if (this.reference) {
       const r = this.reference;
       manifest.trainedReference = { samples: r.samples, layers: [...r.layers] };
-      tensors['trainedReference.best'] = { shape: [r.samples], data: Float32Array.from(r.best) };
+      tensors['trainedReference.familiarity'] = { shape: [r.samples], data: Float32Array.from(r.familiarity) };
       r.layers.forEach((l, i) => {
         tensors[`trainedReference.layers.${l}.z`] = { shape: [r.samples, this.layers[l].spec.units], data: Float32Array.from(r.z[i]) };
       });
@@ -655,14 +658,32 @@ export class HffNetwork {
     const layers = this.config.scoring === 'final' ? [this.layers.length - 1] : this.layers.map((_, l) => l);
     const similarity = this.decisionSimilarities(outputs, batch);
     const k = this.classes.length;
-    const best = new Float32Array(batch);
+    const reference: TrainedReference = { samples: batch, layers, z: layers.map((l) => outputs[l].z), familiarity: new Float32Array(batch) };
     for (let b = 0; b < batch; b++) {
-      let m = -Infinity;
-      for (const c of trained) m = Math.max(m, similarity[b * k + c]);
-      best[b] = m;
+      let best = -Infinity;
+      for (const c of trained) best = Math.max(best, similarity[b * k + c]);
+      reference.familiarity[b] = Math.max(best, this.nearestReference(reference, reference.z, b, b));
     }
-    this.reference = { samples: batch, layers, z: layers.map((l) => outputs[l].z), best };
+    this.reference = reference;
     this.offsetCache = undefined;
+  }
+
+  /**
+   * Similarity of row `b` of `z` (per kept layer, rows of that layer's width) to the nearest reference input other
+   * than `skip`: the mean over the kept layers of the cosines.
+   */
+  private nearestReference(reference: TrainedReference, z: Float32Array[], b: number, skip = -1): number {
+    let nearest = -Infinity;
+    for (let i = 0; i < reference.samples; i++) {
+      if (i === skip) continue;
+      let sim = 0;
+      reference.layers.forEach((l, j) => {
+        const units = this.layers[l].spec.units;
+        sim += dot(row(z[j], b, units), row(reference.z[j], i, units));
+      });
+      nearest = Math.max(nearest, sim / reference.layers.length);
+    }
+    return nearest;
   }
 
   /** The representation that ranks taught classes among themselves (null: the decision scores). */
@@ -707,10 +728,20 @@ export class HffNetwork {
     const offsets = this.taughtOffsets();
     let group = -Infinity;
     for (const c of taughtIdx) group = Math.max(group, similarity[c] - offsets[c]);
+    // To come first, the taught classes must beat the input's familiarity (with a reference; else the best trained
+    // class); below the top they are ranked by similarity.
+    const reference = this.reference;
+    let familiarity = similarity[trainedIdx[0]];
+    // (An hff-layer chain carries class scores but no representations: there only the trained classes count.)
+    const kept = reference?.layers.map((l) => outputs[l]?.z);
+    if (reference && kept?.every((z, j) => z && z.length >= (b + 1) * this.layers[reference.layers[j]].spec.units)) {
+      for (const c of trainedIdx) familiarity = Math.max(familiarity, similarity[c]);
+      familiarity = Math.max(familiarity, this.nearestReference(reference, kept as Float32Array[], b));
+    }
     const order: number[] = [];
     let placed = false;
-    for (const c of trainedIdx) {
-      if (!placed && group > similarity[c]) {
+    for (const [i, c] of trainedIdx.entries()) {
+      if (!placed && group > (i === 0 ? familiarity : similarity[c])) {
         order.push(...taughtIdx);
         placed = true;
       }
@@ -753,7 +784,7 @@ export class HffNetwork {
             for (let p = 0; p < m; p++) closest = Math.max(closest, dot(z, row(prototypes[j], c * m + p, units)));
             sim += closest / reference.layers.length;
           });
-          advantage[i] = sim - reference.best[i];
+          advantage[i] = sim - reference.familiarity[i];
         }
         advantage.sort();
         offsets[c] = advantage[reference.samples - 1 - allowed];
@@ -1003,5 +1034,5 @@ function readReference(value: unknown, files: ModelFiles, config: NetworkConfig,
     if (!Number.isInteger(l) || l < 0 || l >= config.layers.length) throw new Error(`${source}: trainedReference names layer ${JSON.stringify(l)}, which does not exist`);
     return tensor(`trainedReference.layers.${l}.z`, [n, config.layers[l]]);
   });
-  return { samples: n, layers: [...(layers as number[])], z, best: tensor('trainedReference.best', [n]) };
+  return { samples: n, layers: [...(layers as number[])], z, familiarity: tensor('trainedReference.familiarity', [n]) };
 }

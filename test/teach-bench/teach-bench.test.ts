@@ -119,7 +119,6 @@ describe('teaching into a trained model', function () {
   }
 
   const accuracy = async (net: HffNetwork, data: LabelledData) => (await evaluateNetwork(net, data)).accuracy;
-  const baseTrain = () => asData(train, (l) => l < 3);
   const baseTest = () => asData(test, (l) => l < 3);
   const novelTest = () => asData(test, (l) => l >= 3);
 
@@ -131,11 +130,12 @@ describe('teaching into a trained model', function () {
       assert.equal(net.trainedReferenceSize, 300);
       assert.deepEqual(net.taughtClasses, [3, 4, 5]);
       assert.ok(net.teachingSelection !== null);
-      // On the reference itself the bound is exact: at most 0.5% of it (1 image) goes to the taught classes.
+      // The offsets let each taught class take its share of 0.5% of the reference inputs (each judged against the
+      // others); on unseen images of the trained parts that holds within the sampling error of 150 images.
       assert.equal(net.config.teaching.maxTrainedLoss, 0.005);
-      const taken = net.predict(baseTrain().images, 300).filter((p) => p.index >= 3).length;
-      assert.ok(taken <= 1, `${taken} of the 300 reference images went to taught classes`);
-      // On unseen images of the trained parts it holds within the sampling error of a 150-image test set.
+      const takenOf = (m: HffNetwork) => m.predict(baseTest().images, baseTest().n).filter((p) => p.index >= 3).length;
+      const taken = takenOf(net);
+      assert.ok(taken <= 3, `${taken} of the 150 test images of trained parts went to taught classes`);
       const before = await accuracy(base, baseTest());
       const after = await accuracy(net, baseTest());
       assert.ok(after >= before - 0.02, `base accuracy ${before} -> ${after}`);
@@ -149,7 +149,7 @@ describe('teaching into a trained model', function () {
       const files = net.toModelFiles();
       const looser = HffNetwork.fromModelFiles(engine, { ...files, manifest: { ...files.manifest, config: { ...net.config, teaching: { ...net.config.teaching, maxTrainedLoss: 0.3 } } } });
       try {
-        assert.ok(looser.predict(baseTrain().images, 300).filter((q) => q.index >= 3).length > taken);
+        assert.ok(takenOf(looser) > taken, 'a larger share takes more');
       } finally {
         looser.dispose();
       }
@@ -164,8 +164,8 @@ describe('teaching into a trained model', function () {
       } finally {
         loaded.dispose();
       }
-      const bad = { ...files, tensors: { ...files.tensors, 'trainedReference.best': { shape: [299], data: new Float32Array(299) } } };
-      assert.throws(() => HffNetwork.fromModelFiles(engine, bad, '/m'), /\/m: tensor trainedReference\.best must have shape \[300\]/);
+      const bad = { ...files, tensors: { ...files.tensors, 'trainedReference.familiarity': { shape: [299], data: new Float32Array(299) } } };
+      assert.throws(() => HffNetwork.fromModelFiles(engine, bad, '/m'), /\/m: tensor trainedReference\.familiarity must have shape \[300\]/);
       // Training on a taught class makes it a trained class, and drops the reference, which no longer matches the weights.
       net.trainBatch(novel.images.subarray(0, 64), 1, Int32Array.of(novel.labels[0]));
       assert.equal(net.taughtClasses.includes(novel.labels[0]), false);
