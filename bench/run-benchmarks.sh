@@ -33,6 +33,21 @@ run latency-idle-2 --dataset mnist         --data "$DATA/mnist"         --limit 
 run latency-idle-3 --dataset mnist         --data "$DATA/mnist"         --limit 5000 --epochs 1 --backend wasm
 run latency-idle-4 --dataset mnist         --data "$DATA/mnist"         --limit 5000 --epochs 1 --backend wasm
 run latency-idle-5 --dataset mnist         --data "$DATA/mnist"         --limit 5000 --epochs 1 --backend wasm
+# Again with the models timed in blocks of 20 calls (TIMING_BLOCK; runs 1-5 used blocks of 5):
+run latency-idle-6 --dataset mnist         --data "$DATA/mnist"         --limit 5000 --epochs 1 --backend wasm
+run latency-idle-7 --dataset mnist         --data "$DATA/mnist"         --limit 5000 --epochs 1 --backend wasm
+run latency-idle-8 --dataset mnist         --data "$DATA/mnist"         --limit 5000 --epochs 1 --backend wasm
+# Few-shot teaching (bench/TEACH.md): base model on classes 0-4 (30 epochs), classes 5-9 taught from 1 and 5 images.
+teach() {
+  name=$1; shift
+  echo "== $name: npx hff bench-teach $*" >&2
+  npx hff bench-teach "$@" --base-classes 0-4 --shots 1,5 --seeds 3 --backend onnx --json > "$OUT/$name.jsonl" 2> "$OUT/$name.log"
+}
+export HFF_ONNX_THREADS=1 HFF_TEACH_MAX_TRAINED_LOSS=0.0025,0.01,0.02,0.05
+teach teach-cifar10       --dataset cifar10       --data "$DATA/cifar10-jpg"
+teach teach-fashion-mnist --dataset fashion-mnist --data "$DATA/fashion-mnist"
+teach teach-mnist         --dataset mnist         --data "$DATA/mnist"
+unset HFF_ONNX_THREADS HFF_TEACH_MAX_TRAINED_LOSS
 # The older one-epoch CIFAR-10 comparison (before the cosine schedule and the one-call forward):
 # run cifar10-1epoch --dataset cifar10 --data "$DATA/cifar10-jpg" --methods hff,ff,bp --epochs 1 --backend wasm
 # Exploration behind the defaults (its own training loop, one line per epoch), for example:

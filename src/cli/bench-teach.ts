@@ -53,7 +53,7 @@ export function registerBenchTeach(program: Command, ctx?: CliContext): Command 
     .option('--model <dir>', 'use this saved base model instead of training one (its classes: the base classes)')
     .option('--save-model <dir>', 'save the trained base model here')
     .option('--layers <widths>', 'base model layer widths (default 1000,1000,1000)', parseLayers)
-    .option('--epochs <n>', 'base model epochs (default 30)', parsePositiveInt)
+    .option('--epochs <n>', 'base model epochs (default 30 for colour images, 2 otherwise)', parsePositiveInt)
     .option('--batch-size <n>', 'base model batch size (default 128)', parsePositiveInt)
     .option('--seed <n>', 'base model seed (default 1)', parseInteger)
     .option('--limit <n>', 'train the base model on the first N training images only', parsePositiveInt)

@@ -9,6 +9,7 @@ import { createEngine } from '../engines/backend';
 import type { Engine } from '../engines/types';
 import { loadDataset } from '../datasets/load';
 import type { Dataset, DatasetName } from '../datasets/types';
+import { type InputKind, inputKind } from '../hff/config';
 import type { TeachingConfig } from '../hff/teaching';
 import { HffNetwork, type Prediction } from '../hff/network';
 import { loadNetwork, saveNetwork } from '../hff/persistence';
@@ -20,10 +21,13 @@ import { auroc, bestThreshold, meanAndStd, rawNearestMeanAccuracy } from './metr
 export { auroc, bestThreshold, meanAndStd, rawNearestMeanAccuracy } from './metrics';
 
 /**
- * Epochs of the base model when none are given: on CIFAR-10 its layers transfer better the longer it trains (5-shot
- * taught classes 0.471 after 2 epochs, 0.505 after 15, 0.518 after 30; raw pixels 0.395; bench/TEACH.md).
+ * Epochs of the base model when none are given, by kind of input. On CIFAR-10 its layers transfer better the longer
+ * it trains (5-shot taught classes 0.471 after 2 epochs, 0.505 after 15, 0.518 after 30; raw pixels 0.395). Grey
+ * images stay at 2: after 30 epochs the models fit their training images so closely that the trained-input
+ * reference, drawn from them, protected the trained classes less (1.1-1.8 points lost instead of 0.1-0.6), and
+ * taught Fashion-MNIST classes did not gain (bench/TEACH.md).
  */
-export const BASE_EPOCHS = 30;
+export const BASE_EPOCHS: Record<InputKind, number> = { colour: 30, grey: 2, vector: 2 };
 
 export type TeachBenchDataset = 'mnist' | 'fashion-mnist' | 'cifar10';
 export const TEACH_BENCH_DATASETS: readonly TeachBenchDataset[] = ['mnist', 'fashion-mnist', 'cifar10'];
@@ -41,7 +45,7 @@ export interface TeachBenchOptions {
   model?: string;
   /** Save the trained base model here (to reuse it with `model`). */
   saveModel?: string;
-  /** Base training: widths (default 1000,1000,1000), epochs (default BASE_EPOCHS), batch size, seed, first N examples. */
+  /** Base training: widths (default 1000,1000,1000), epochs (default BASE_EPOCHS by kind of input), batch size, seed, first N examples. */
   layers?: number[];
   epochs?: number;
   batchSize?: number;
@@ -164,9 +168,10 @@ export async function runTeachBench(options: TeachBenchOptions): Promise<TeachBe
     const b = pick(train, baseSet, options.trainLimit);
     const labels = Int32Array.from(b.labels, (l) => baseIdx.indexOf(l));
     const t0 = Date.now();
-    log(`training the base model on ${b.n} images of ${baseNames.join(', ')} (${options.epochs ?? BASE_EPOCHS} epochs, ${engine.name})\n`);
+    const epochs = options.epochs ?? BASE_EPOCHS[inputKind(base.config.inputShape)];
+    log(`training the base model on ${b.n} images of ${baseNames.join(', ')} (${epochs} epochs, ${engine.name})\n`);
     // The library's training defaults (schedule, regularisation by kind of input).
-    await trainNetwork(base, { n: b.n, inputSize: size, images: b.images, labels }, { epochs: options.epochs ?? BASE_EPOCHS, batchSize: options.batchSize });
+    await trainNetwork(base, { n: b.n, inputSize: size, images: b.images, labels }, { epochs, batchSize: options.batchSize });
     log(`  trained in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
     if (options.saveModel) await saveNetwork(options.saveModel, base);
   }
