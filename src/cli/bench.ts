@@ -5,7 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { Regularisation } from '../hff/config';
 import { LEARNING_RATE_SCHEDULES, type LearningRateSchedule } from '../hff/schedule';
-import { BACKEND_CHOICES, CliContext, CliError, listOf, parseCount, parseDropout, parseLayers, parsePositiveInt, parsePositiveNumber } from './common';
+import { BACKEND_CHOICES, CliContext, CliError, listOf, parseCount, parseDropout, parseInteger, parseLayers, parsePositiveInt, parsePositiveNumber } from './common';
 
 export const BENCH_DATASETS: readonly string[] = ['mnist', 'fashion-mnist', 'cifar10'];
 export const BENCH_METHODS: readonly string[] = ['hff', 'ff', 'bp'];
@@ -25,12 +25,14 @@ export interface BenchOptions {
   learningRateSchedule?: LearningRateSchedule;
   backend?: string;
   hffRegularisation?: Partial<Regularisation>;
+  seed?: number;
 }
 
 interface RawBenchOptions {
   shift?: number;
   inputDropout?: number;
   hiddenDropout?: number;
+  seed?: number;
   dataset: string;
   data: string;
   methods?: string[];
@@ -63,7 +65,8 @@ function declareBenchOptions(cmd: Command): Command {
     .addOption(new Option('--backend <name>', 'compute backend (default: $HFF_BACKEND, else auto)').choices(BACKEND_CHOICES))
     .option('--shift <px>', "HFF only: random shifts of training images (default: the library's for the images)", parseCount)
     .option('--input-dropout <p>', 'HFF only: dropout of the input values in training (default 0)', parseDropout)
-    .option('--hidden-dropout <p>', "HFF only: dropout of the upper layers' inputs in training (default 0)", parseDropout);
+    .option('--hidden-dropout <p>', "HFF only: dropout of the upper layers' inputs in training (default 0)", parseDropout)
+    .option('--seed <n>', "shuffle and initialisation seed of every method (default the library's, 1)", parseInteger);
 }
 
 /** Commander's parsed values to the `runBench` options object (absent optional values are left out). */
@@ -82,6 +85,7 @@ export function toBenchOptions(raw: RawBenchOptions): BenchOptions {
   if (raw.lr !== undefined) options.learningRate = raw.lr;
   if (raw.lrSchedule !== undefined) options.learningRateSchedule = raw.lrSchedule;
   if (raw.backend !== undefined) options.backend = raw.backend;
+  if (raw.seed !== undefined) options.seed = raw.seed;
   const regularisation = { shift: raw.shift, inputDropout: raw.inputDropout, hiddenDropout: raw.hiddenDropout };
   const given = Object.entries(regularisation).filter(([, v]) => v !== undefined);
   if (given.length > 0) options.hffRegularisation = Object.fromEntries(given);

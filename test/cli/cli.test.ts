@@ -420,6 +420,7 @@ describe('hff command line', function () {
         json: false,
       });
       assert.deepEqual(parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--shift', '1', '--hidden-dropout', '0.5']).hffRegularisation, { shift: 1, hiddenDropout: 0.5 });
+      assert.equal(parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--seed', '2']).seed, 2);
       assert.throws(() => parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--input-dropout', '1']), /0 <= p < 1/);
     });
 
