@@ -24,7 +24,7 @@ export { auroc, bestThreshold, meanAndStd, rawNearestMeanAccuracy } from './metr
  * Epochs of the base model when none are given, by kind of input. On CIFAR-10 its layers transfer better the longer
  * it trains (5-shot taught classes 0.471 after 2 epochs, 0.505 after 15, 0.518 after 30; raw pixels 0.395). Grey
  * images stay at 2: after 30 epochs the models fit their training images so closely that the trained-input
- * reference, drawn from them, protected the trained classes less (1.1-1.8 points lost instead of 0.1-0.6), and
+ * reference, drawn from them, protected the trained classes less (1.2-1.4 points lost instead of 0.0-0.6), and
  * taught Fashion-MNIST classes did not gain (bench/TEACH.md).
  */
 export const BASE_EPOCHS: Record<InputKind, number> = { colour: 30, grey: 2, vector: 2 };
