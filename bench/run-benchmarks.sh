@@ -47,7 +47,11 @@ export HFF_ONNX_THREADS=1 HFF_TEACH_MAX_TRAINED_LOSS=0.0025,0.01,0.02,0.05
 teach teach-cifar10       --dataset cifar10       --data "$DATA/cifar10-jpg"
 teach teach-fashion-mnist --dataset fashion-mnist --data "$DATA/fashion-mnist"
 teach teach-mnist         --dataset mnist         --data "$DATA/mnist"
-unset HFF_ONNX_THREADS HFF_TEACH_MAX_TRAINED_LOSS
+unset HFF_TEACH_MAX_TRAINED_LOSS
+# 10 shot draws on the base models those runs trained (saved with --save-model DIR in the runs above):
+#   npx hff bench-teach --dataset cifar10 --data "$DATA/cifar10-jpg" --model DIR --shots 5 --seeds 10 --backend onnx --json
+#   npx hff bench-teach --dataset fashion-mnist --data "$DATA/fashion-mnist" --model DIR --shots 5 --seeds 10 --backend onnx --json
+unset HFF_ONNX_THREADS
 # The older one-epoch CIFAR-10 comparison (before the cosine schedule and the one-call forward):
 # run cifar10-1epoch --dataset cifar10 --data "$DATA/cifar10-jpg" --methods hff,ff,bp --epochs 1 --backend wasm
 # Exploration behind the defaults (its own training loop, one line per epoch), for example:
