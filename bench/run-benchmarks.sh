@@ -37,20 +37,23 @@ run latency-idle-5 --dataset mnist         --data "$DATA/mnist"         --limit 
 run latency-idle-6 --dataset mnist         --data "$DATA/mnist"         --limit 5000 --epochs 1 --backend wasm
 run latency-idle-7 --dataset mnist         --data "$DATA/mnist"         --limit 5000 --epochs 1 --backend wasm
 run latency-idle-8 --dataset mnist         --data "$DATA/mnist"         --limit 5000 --epochs 1 --backend wasm
-# Few-shot teaching (bench/TEACH.md): base model on classes 0-4 (30 epochs), classes 5-9 taught from 1 and 5 images.
+# Few-shot teaching (bench/TEACH.md): base model on classes 0-4 (30 epochs for CIFAR-10, 2 for the grey sets),
+# classes 5-9 taught from 1 and 5 images.
 teach() {
   name=$1; shift
   echo "== $name: npx hff bench-teach $*" >&2
-  npx hff bench-teach "$@" --base-classes 0-4 --shots 1,5 --seeds 3 --backend onnx --json > "$OUT/$name.jsonl" 2> "$OUT/$name.log"
+  npx hff bench-teach "$@" --base-classes 0-4 --shots 1,5 --seeds 3 --backend onnx --save-model "${TMPDIR:-/tmp}/$name-base" --json > "$OUT/$name.jsonl" 2> "$OUT/$name.log"
 }
 export HFF_ONNX_THREADS=1 HFF_TEACH_MAX_TRAINED_LOSS=0.0025,0.01,0.02,0.05
 teach teach-cifar10       --dataset cifar10       --data "$DATA/cifar10-jpg"
 teach teach-fashion-mnist --dataset fashion-mnist --data "$DATA/fashion-mnist"
 teach teach-mnist         --dataset mnist         --data "$DATA/mnist"
 unset HFF_TEACH_MAX_TRAINED_LOSS
-# 10 shot draws on the base models those runs trained (saved with --save-model DIR in the runs above):
-#   npx hff bench-teach --dataset cifar10 --data "$DATA/cifar10-jpg" --model DIR --shots 5 --seeds 10 --backend onnx --json
-#   npx hff bench-teach --dataset fashion-mnist --data "$DATA/fashion-mnist" --model DIR --shots 5 --seeds 10 --backend onnx --json
+# 10 shot draws on the base models those runs trained and saved:
+npx hff bench-teach --dataset cifar10 --data "$DATA/cifar10-jpg" --model "${TMPDIR:-/tmp}/teach-cifar10-base" --shots 5 --seeds 10 --backend onnx --json \
+  > "$OUT/teach-cifar10-10draws.jsonl" 2> "$OUT/teach-cifar10-10draws.log"
+npx hff bench-teach --dataset fashion-mnist --data "$DATA/fashion-mnist" --model "${TMPDIR:-/tmp}/teach-fashion-mnist-base" --shots 5 --seeds 10 --backend onnx --json \
+  > "$OUT/teach-fashion-mnist-10draws.jsonl" 2> "$OUT/teach-fashion-mnist-10draws.log"
 unset HFF_ONNX_THREADS
 # The older one-epoch CIFAR-10 comparison (before the cosine schedule and the one-call forward):
 # run cifar10-1epoch --dataset cifar10 --data "$DATA/cifar10-jpg" --methods hff,ff,bp --epochs 1 --backend wasm
