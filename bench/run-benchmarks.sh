@@ -24,6 +24,7 @@ run cifar10-hff-20-cosine       --dataset cifar10       --data "$DATA/cifar10-jp
 run cifar10-hff-30-defaults     --dataset cifar10       --data "$DATA/cifar10-jpg"   --methods hff --epochs 30 --backend onnx
 run mnist-hff-30-dropout-shift  --dataset mnist         --data "$DATA/mnist"         --methods hff --epochs 30 --backend onnx --shift 1 --input-dropout 0.2 --hidden-dropout 0.5
 run mnist-hff-40-dropout-shift  --dataset mnist         --data "$DATA/mnist"         --methods hff --epochs 40 --backend onnx --shift 1 --input-dropout 0.2 --hidden-dropout 0.5
+run mnist-hff-40-dropout-shift-seed2 --dataset mnist    --data "$DATA/mnist"         --methods hff --epochs 40 --backend onnx --shift 1 --input-dropout 0.2 --hidden-dropout 0.5 --seed 2
 run mnist-hff-30-dropout03-shift --dataset mnist        --data "$DATA/mnist"         --methods hff --epochs 30 --backend onnx --shift 1 --input-dropout 0.3 --hidden-dropout 0.5
 run fashion-mnist-hff-20-dropout-shift --dataset fashion-mnist --data "$DATA/fashion-mnist" --methods hff --epochs 20 --backend onnx --shift 1 --input-dropout 0.2 --hidden-dropout 0.5
 unset HFF_ONNX_THREADS
