@@ -12,7 +12,7 @@ import { createEngine, selectBackend } from '../engines/backend';
 import type { Engine } from '../engines/types';
 import { loadDataset } from '../datasets/load';
 import type { Dataset } from '../datasets/types';
-import { DEFAULTS, type Regularisation, inputKind } from '../hff/config';
+import { DEFAULTS, type Regularisation, resolveRegularisation } from '../hff/config';
 import { HffNetwork } from '../hff/network';
 import { type LearningRateSchedule, checkSchedule } from '../hff/schedule';
 import { evaluateNetwork, trainNetwork } from '../hff/training';
@@ -369,7 +369,7 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
         const inputShape: [number, number, number] = [train.height, train.width, train.channels];
         const net = HffNetwork.create(engine, { inputSize: train.inputSize, inputShape, layers: r.layers, seed: r.seed, optimizer }, classes);
         this.settings.centerInput = net.config.centerInput;
-        const regularisation = { ...DEFAULTS.regularisation[inputKind(inputShape)], ...r.hffRegularisation };
+        const regularisation = resolveRegularisation(inputShape, r.hffRegularisation);
         this.settings.regularisation = regularisation;
         try {
           const summary = await trainNetwork(net, train, {

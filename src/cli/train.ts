@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Dataset, DatasetName } from '../datasets/types';
-import { DEFAULTS, inputKind } from '../hff/config';
+import { DEFAULTS, resolveRegularisation } from '../hff/config';
 import type { HffNetwork } from '../hff/network';
 import { LEARNING_RATE_SCHEDULES, type LearningRateSchedule } from '../hff/schedule';
 import type { EpochSummary, Evaluation } from '../hff/training';
@@ -173,10 +173,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
   note(`backend: ${engine.name}`);
   note(`loading ${opts.dataset} ${opts.split} split from ${opts.data}${opts.limit ? ` (first ${opts.limit})` : ''}`);
   const train = await loadSplit(opts, opts.split, opts.limit);
-  const regularisation = DEFAULTS.regularisation[inputKind([train.height, train.width, train.channels])];
-  const shift = opts.shift ?? regularisation.shift;
-  const inputDropout = opts.inputDropout ?? regularisation.inputDropout;
-  const hiddenDropout = opts.hiddenDropout ?? regularisation.hiddenDropout;
+  const { shift, inputDropout, hiddenDropout } = resolveRegularisation([train.height, train.width, train.channels], opts);
   if (opts.classes) note(`classes ${opts.classes.join(',')}: ${train.classes.join(', ')} (${train.n} examples)`);
 
   // The test split is loaded before training so that a problem with it shows up before a long run.

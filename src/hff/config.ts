@@ -122,6 +122,22 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
   return value as T;
 }
 
+/**
+ * The regularisation of a training run: the given fields, the others from DEFAULTS.regularisation for the kind of
+ * input; checked.
+ */
+export function resolveRegularisation(inputShape: readonly number[] | undefined, given: Partial<Regularisation> = {}): Regularisation {
+  const defaults = DEFAULTS.regularisation[inputKind(inputShape)];
+  const shift = given.shift ?? defaults.shift;
+  if (!(Number.isInteger(shift) && shift >= 0)) throw new Error(`shift must be a whole number of pixels >= 0, got ${shift}`);
+  const dropout = (name: 'inputDropout' | 'hiddenDropout'): number => {
+    const p = given[name] ?? defaults[name];
+    if (!(p >= 0 && p < 1)) throw new Error(`${name} must be in [0, 1), got ${p}`);
+    return p;
+  };
+  return { shift, inputDropout: dropout('inputDropout'), hiddenDropout: dropout('hiddenDropout') };
+}
+
 /** Fills defaults and validates; throws a message naming the first bad field. */
 export function resolveConfig(options: NetworkOptions): NetworkConfig {
   const layers = options.layers ?? DEFAULTS.layers;

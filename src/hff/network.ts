@@ -649,7 +649,7 @@ export class HffNetwork {
     if (!Number.isInteger(batch) || batch < 1 || x.length !== batch * this.config.inputSize) {
       throw new Error(`reference inputs: expected ${batch} vector(s) of length ${this.config.inputSize}, got ${x.length} values`);
     }
-    const trained = this.classes.map((_, c) => c).filter((c) => !this.taughtDemos[c]);
+    const trained = this.trainedClasses;
     if (trained.length === 0) {
       this.reference = undefined;
       return;
@@ -660,20 +660,20 @@ export class HffNetwork {
     const k = this.classes.length;
     const reference: TrainedReference = { samples: batch, layers, z: layers.map((l) => outputs[l].z), familiarity: new Float32Array(batch) };
     for (let b = 0; b < batch; b++) {
-      let best = -Infinity;
-      for (const c of trained) best = Math.max(best, similarity[b * k + c]);
-      reference.familiarity[b] = Math.max(best, this.nearestReference(reference, reference.z, b, b));
+      reference.familiarity[b] = this.familiarity(reference, similarity.subarray(b * k, (b + 1) * k), trained, reference.z, b, b);
     }
     this.reference = reference;
     this.offsetCache = undefined;
   }
 
   /**
-   * Similarity of row `b` of `z` (per kept layer, rows of that layer's width) to the nearest reference input other
-   * than `skip`: the mean over the kept layers of the cosines.
+   * Familiarity of row `b` of `z` (per kept layer, rows of that layer's width), whose class similarities are
+   * `similarity`: the larger of its best similarity to a trained class and its similarity to the nearest reference
+   * input other than `skip` (the mean over the kept layers of the cosines).
    */
-  private nearestReference(reference: TrainedReference, z: Float32Array[], b: number, skip = -1): number {
+  private familiarity(reference: TrainedReference, similarity: ArrayLike<number>, trained: number[], z: Float32Array[], b: number, skip = -1): number {
     let nearest = -Infinity;
+    for (const c of trained) nearest = Math.max(nearest, similarity[c]);
     for (let i = 0; i < reference.samples; i++) {
       if (i === skip) continue;
       let sim = 0;
@@ -684,6 +684,11 @@ export class HffNetwork {
       nearest = Math.max(nearest, sim / reference.layers.length);
     }
     return nearest;
+  }
+
+  /** Indices of the classes trained by gradient (not created by teaching). */
+  private get trainedClasses(): number[] {
+    return this.taughtDemos.flatMap((d, c) => (d ? [] : [c]));
   }
 
   /** The representation that ranks taught classes among themselves (null: the decision scores). */
@@ -735,8 +740,7 @@ export class HffNetwork {
     // (An hff-layer chain carries class scores but no representations: there only the trained classes count.)
     const kept = reference?.layers.map((l) => outputs[l]?.z);
     if (reference && kept?.every((z, j) => z && z.length >= (b + 1) * this.layers[reference.layers[j]].spec.units)) {
-      for (const c of trainedIdx) familiarity = Math.max(familiarity, similarity[c]);
-      familiarity = Math.max(familiarity, this.nearestReference(reference, kept as Float32Array[], b));
+      familiarity = this.familiarity(reference, similarity, trainedIdx, kept as Float32Array[], b);
     }
     const order: number[] = [];
     let placed = false;
@@ -763,7 +767,7 @@ export class HffNetwork {
     if (this.offsetCache && this.offsetCache.version === this.version && this.offsetCache.offsets.length === k) return this.offsetCache.offsets;
     const offsets = new Float64Array(k);
     const size = this.config.inputSize;
-    const trained = this.taughtDemos.flatMap((d, c) => (d ? [] : [c]));
+    const trained = this.trainedClasses;
     const reference = this.reference;
     if (reference && trained.length > 0) {
       const taught = this.taughtClasses;

@@ -1,4 +1,4 @@
-import { DEFAULTS, inputKind } from './config';
+import { DEFAULTS, resolveRegularisation } from './config';
 import type { HffNetwork, PredictOptions } from './network';
 import { SeededRandom } from './random';
 import { type LearningRateSchedule, checkSchedule, withSchedule } from './schedule';
@@ -81,11 +81,6 @@ function checkData(network: HffNetwork, data: LabelledData): void {
       throw new Error(`example ${i} has label ${label}, outside the model's classes 0..${network.classes.length - 1}`);
     }
   }
-}
-
-function checkDropout(name: string, p: number): number {
-  if (!(p >= 0 && p < 1)) throw new Error(`${name} must be in [0, 1), got ${p}`);
-  return p;
 }
 
 /**
@@ -199,14 +194,8 @@ export async function trainNetwork(network: HffNetwork, data: LabelledData, opti
   const interval = options.progressIntervalMs ?? 250;
   const schedule = checkSchedule(options.learningRateSchedule ?? DEFAULTS.learningRateSchedule);
   const shape = network.config.inputShape;
-  const defaults = DEFAULTS.regularisation[inputKind(shape)];
-  const shift = options.shift ?? defaults.shift;
-  if (!(Number.isInteger(shift) && shift >= 0)) throw new Error(`shift must be a whole number of pixels >= 0, got ${shift}`);
-  const dropout = {
-    input: checkDropout('inputDropout', options.inputDropout ?? defaults.inputDropout),
-    hidden: checkDropout('hiddenDropout', options.hiddenDropout ?? defaults.hiddenDropout),
-    random,
-  };
+  const { shift, inputDropout, hiddenDropout } = resolveRegularisation(shape, options);
+  const dropout = { input: inputDropout, hidden: hiddenDropout, random };
   const summary: TrainSummary = { epochs: [], cancelled: false };
   const started = Date.now();
   let epochStart = 0;
@@ -253,20 +242,23 @@ export async function trainNetwork(network: HffNetwork, data: LabelledData, opti
     },
   );
   summary.cancelled = !completed;
-  if (completed) {
-    // Spread over the whole set, so that every class is in the sample whatever the order of the data.
-    const samples = Math.min(data.n, TRAINED_REFERENCE_SAMPLES);
-    const order = Int32Array.from({ length: samples }, (_, i) => Math.floor((i * data.n) / samples));
-    network.setTrainedReference(gatherRows(data, order, 0, samples).x, samples);
-  }
+  if (completed) keepTrainedReference(network, data);
   return summary;
 }
 
 /**
- * Training inputs kept as the model's trained-input reference (HffNetwork.setTrainedReference): enough to bound a
- * 1% share per taught class, small beside the weights (512 x 1000 floats for the default final-layer scoring).
+ * Training inputs kept as the model's trained-input reference (HffNetwork.setTrainedReference): fine enough for the
+ * taught classes' shares (0.5% of 512 is 2 inputs), small beside the weights (512 x 1000 floats for final scoring).
  */
 export const TRAINED_REFERENCE_SAMPLES = 512;
+
+/** Keeps up to TRAINED_REFERENCE_SAMPLES rows of `data` as the network's trained-input reference. */
+export function keepTrainedReference(network: HffNetwork, data: LabelledData): void {
+  // Spread over the whole set, so that every class is in the sample whatever the order of the data.
+  const samples = Math.min(data.n, TRAINED_REFERENCE_SAMPLES);
+  const order = Int32Array.from({ length: samples }, (_, i) => Math.floor((i * data.n) / samples));
+  network.setTrainedReference(gatherRows(data, order, 0, samples).x, samples);
+}
 
 export interface Evaluation {
   accuracy: number;

@@ -14,7 +14,7 @@ import type { TeachingConfig } from '../hff/teaching';
 import { HffNetwork, type Prediction } from '../hff/network';
 import { loadNetwork, saveNetwork } from '../hff/persistence';
 import { SeededRandom } from '../hff/random';
-import { TRAINED_REFERENCE_SAMPLES, trainNetwork } from '../hff/training';
+import { keepTrainedReference, trainNetwork } from '../hff/training';
 import type { ModelFiles } from '../model-file';
 import { auroc, bestThreshold, meanAndStd, rawNearestMeanAccuracy } from './metrics';
 
@@ -178,14 +178,8 @@ export async function runTeachBench(options: TeachBenchOptions): Promise<TeachBe
   if (base.trainedReferenceSize === 0) {
     // Models saved before the trained-input reference existed: keep one as trainNetwork does after training.
     const b = pick(train, baseSet, options.trainLimit);
-    const samples = Math.min(b.n, TRAINED_REFERENCE_SAMPLES);
-    const rows = new Float32Array(samples * size);
-    for (let i = 0; i < samples; i++) {
-      const r = Math.floor((i * b.n) / samples);
-      rows.set(b.images.subarray(r * size, (r + 1) * size), i * size);
-    }
-    base.setTrainedReference(rows, samples);
-    log(`kept ${samples} training images as the base model's trained-input reference\n`);
+    keepTrainedReference(base, { n: b.n, inputSize: size, images: b.images, labels: b.labels });
+    log(`kept ${base.trainedReferenceSize} training images as the base model's trained-input reference\n`);
   }
   const files: ModelFiles = base.toModelFiles();
   base.dispose();
