@@ -5,7 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { Regularisation } from '../hff/config';
 import { LEARNING_RATE_SCHEDULES, type LearningRateSchedule } from '../hff/schedule';
-import { BACKEND_CHOICES, CliContext, CliError, listOf, parseCount, parseDropout, parseInteger, parseLayers, parsePositiveInt, parsePositiveNumber } from './common';
+import { BACKEND_CHOICES, CliContext, CliError, listOf, parseCount, parseFraction, parseInteger, parseRotation, parseLayers, parsePositiveInt, parsePositiveNumber } from './common';
 
 export const BENCH_DATASETS: readonly string[] = ['mnist', 'fashion-mnist', 'cifar10'];
 export const BENCH_METHODS: readonly string[] = ['hff', 'ff', 'bp'];
@@ -30,6 +30,8 @@ export interface BenchOptions {
 
 interface RawBenchOptions {
   shift?: number;
+  rotate?: number;
+  scale?: number;
   inputDropout?: number;
   hiddenDropout?: number;
   seed?: number;
@@ -64,8 +66,10 @@ function declareBenchOptions(cmd: Command): Command {
     .addOption(new Option('--lr-schedule <name>', 'learning rate over each run, the same for every method (default cosine)').choices(LEARNING_RATE_SCHEDULES))
     .addOption(new Option('--backend <name>', 'compute backend (default: $HFF_BACKEND, else auto)').choices(BACKEND_CHOICES))
     .option('--shift <px>', "HFF only: random shifts of training images (default: the library's for the images)", parseCount)
-    .option('--input-dropout <p>', 'HFF only: dropout of the input values in training (default 0)', parseDropout)
-    .option('--hidden-dropout <p>', "HFF only: dropout of the upper layers' inputs in training (default 0)", parseDropout)
+    .option('--rotate <degrees>', 'HFF only: random turns of training images up to this angle (default 0)', parseRotation)
+    .option('--scale <fraction>', 'HFF only: random resizing of training images by up to this fraction (default 0)', parseFraction)
+    .option('--input-dropout <p>', 'HFF only: dropout of the input values in training (default 0)', parseFraction)
+    .option('--hidden-dropout <p>', "HFF only: dropout of the upper layers' inputs in training (default 0)", parseFraction)
     .option('--seed <n>', "shuffle and initialisation seed of every method (default the library's, 1)", parseInteger);
 }
 
@@ -86,7 +90,7 @@ export function toBenchOptions(raw: RawBenchOptions): BenchOptions {
   if (raw.lrSchedule !== undefined) options.learningRateSchedule = raw.lrSchedule;
   if (raw.backend !== undefined) options.backend = raw.backend;
   if (raw.seed !== undefined) options.seed = raw.seed;
-  const regularisation = { shift: raw.shift, inputDropout: raw.inputDropout, hiddenDropout: raw.hiddenDropout };
+  const regularisation = { shift: raw.shift, rotate: raw.rotate, scale: raw.scale, inputDropout: raw.inputDropout, hiddenDropout: raw.hiddenDropout };
   const given = Object.entries(regularisation).filter(([, v]) => v !== undefined);
   if (given.length > 0) options.hffRegularisation = Object.fromEntries(given);
   return options;

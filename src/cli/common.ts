@@ -90,10 +90,17 @@ export function parseRate(value: string): number {
   return n;
 }
 
-/** A dropout fraction in [0, 1). */
-export function parseDropout(value: string): number {
+/** A fraction with 0 <= p < 1 (dropout, resizing). */
+export function parseFraction(value: string): number {
   const n = parseNumber(value);
   if (!(n >= 0 && n < 1)) throw new InvalidArgumentError('expected a fraction with 0 <= p < 1.');
+  return n;
+}
+
+/** An angle in degrees, 0 to 180. */
+export function parseRotation(value: string): number {
+  const n = parseNumber(value);
+  if (!(n >= 0 && n <= 180)) throw new InvalidArgumentError('expected an angle in degrees with 0 <= a <= 180.');
   return n;
 }
 

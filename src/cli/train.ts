@@ -17,7 +17,8 @@ import {
   parsePositiveInt,
   parsePositiveNumber,
   parseCount,
-  parseDropout,
+  parseFraction,
+  parseRotation,
   parseLayers,
   percent,
   round,
@@ -39,6 +40,8 @@ export interface TrainCliOptions {
   lrSchedule?: LearningRateSchedule;
   tau?: number;
   shift?: number;
+  rotate?: number;
+  scale?: number;
   centerInput?: boolean;
   inputDropout?: number;
   hiddenDropout?: number;
@@ -111,8 +114,10 @@ export function addTrainCommand(program: Command, ctx: CliContext): Command {
     )
     .option('--center-input', 'subtract each image\'s mean before the first layer (default: on for colour images)')
     .option('--no-center-input', 'do not centre the inputs')
-    .option('--input-dropout <p>', 'fraction of input values zeroed at random in training (default 0; MNIST: 0.2)', parseDropout)
-    .option('--hidden-dropout <p>', "fraction of each upper layer's input zeroed at random in training (default 0; MNIST: 0.5)", parseDropout)
+    .option('--rotate <degrees>', 'random turns of training images up to this angle (default 0; MNIST: 10)', parseRotation)
+    .option('--scale <fraction>', 'random resizing of training images by up to this fraction (default 0; MNIST: 0.1)', parseFraction)
+    .option('--input-dropout <p>', 'fraction of input values zeroed at random in training (default 0; MNIST: 0.2)', parseFraction)
+    .option('--hidden-dropout <p>', "fraction of each upper layer's input zeroed at random in training (default 0; MNIST: 0.5)", parseFraction)
     .option('--eval', 'evaluate on the test split after training (default: when the test split exists)')
     .option('--no-eval', 'do not evaluate on the test split')
     .option('--eval-limit <n>', 'evaluate on the first N test examples only (default: --limit)', parsePositiveInt)
@@ -173,7 +178,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
   note(`backend: ${engine.name}`);
   note(`loading ${opts.dataset} ${opts.split} split from ${opts.data}${opts.limit ? ` (first ${opts.limit})` : ''}`);
   const train = await loadSplit(opts, opts.split, opts.limit);
-  const { shift, inputDropout, hiddenDropout } = resolveRegularisation([train.height, train.width, train.channels], opts);
+  const { shift, rotate, scale, inputDropout, hiddenDropout } = resolveRegularisation([train.height, train.width, train.channels], opts);
   if (opts.classes) note(`classes ${opts.classes.join(',')}: ${train.classes.join(', ')} (${train.n} examples)`);
 
   // The test split is loaded before training so that a problem with it shows up before a long run.
@@ -227,6 +232,8 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
         batchSize,
         seed,
         shift,
+        rotate,
+        scale,
         inputDropout,
         hiddenDropout,
         signal: abort.signal,
@@ -267,6 +274,8 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
       tau,
       centerInput: net.config.centerInput,
       shift,
+      rotate,
+      scale,
       inputDropout,
       hiddenDropout,
       layers,

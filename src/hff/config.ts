@@ -4,9 +4,14 @@ import { type TeachingConfig, resolveTeaching } from './teaching';
 
 export type Scoring = 'final' | 'sum';
 
-/** Training-time regularisation: random shifts (pixels; colour images also mirrored) and dropout fractions. */
+/**
+ * Training-time regularisation: random shifts (pixels; colour images also mirrored), turns (degrees) and resizing
+ * (fraction), and dropout fractions.
+ */
 export interface Regularisation {
   shift: number;
+  rotate: number;
+  scale: number;
   inputDropout: number;
   hiddenDropout: number;
 }
@@ -79,9 +84,9 @@ export const DEFAULTS = {
    * were not measured and get none.
    */
   regularisation: {
-    grey: { shift: 0, inputDropout: 0, hiddenDropout: 0 },
-    colour: { shift: 2, inputDropout: 0, hiddenDropout: 0 },
-    vector: { shift: 0, inputDropout: 0, hiddenDropout: 0 },
+    grey: { shift: 0, rotate: 0, scale: 0, inputDropout: 0, hiddenDropout: 0 },
+    colour: { shift: 2, rotate: 0, scale: 0, inputDropout: 0, hiddenDropout: 0 },
+    vector: { shift: 0, rotate: 0, scale: 0, inputDropout: 0, hiddenDropout: 0 },
   } as Record<InputKind, Regularisation>,
   optimizer: {
     kind: 'adam',
@@ -130,12 +135,16 @@ export function resolveRegularisation(inputShape: readonly number[] | undefined,
   const defaults = DEFAULTS.regularisation[inputKind(inputShape)];
   const shift = given.shift ?? defaults.shift;
   if (!(Number.isInteger(shift) && shift >= 0)) throw new Error(`shift must be a whole number of pixels >= 0, got ${shift}`);
+  const rotate = given.rotate ?? defaults.rotate;
+  if (!(rotate >= 0 && rotate <= 180)) throw new Error(`rotate must be in [0, 180] degrees, got ${rotate}`);
+  const scale = given.scale ?? defaults.scale;
+  if (!(scale >= 0 && scale < 1)) throw new Error(`scale must be in [0, 1), got ${scale}`);
   const dropout = (name: 'inputDropout' | 'hiddenDropout'): number => {
     const p = given[name] ?? defaults[name];
     if (!(p >= 0 && p < 1)) throw new Error(`${name} must be in [0, 1), got ${p}`);
     return p;
   };
-  return { shift, inputDropout: dropout('inputDropout'), hiddenDropout: dropout('hiddenDropout') };
+  return { shift, rotate, scale, inputDropout: dropout('inputDropout'), hiddenDropout: dropout('hiddenDropout') };
 }
 
 /** Fills defaults and validates; throws a message naming the first bad field. */

@@ -48,6 +48,10 @@ export interface TrainOptions {
    * Defaults for this and the dropouts: DEFAULTS.regularisation for the model's kind of input.
    */
   shift?: number;
+  /** Random turns of every training image by up to this many degrees (bilinear); needs inputShape like `shift`. */
+  rotate?: number;
+  /** Random resizing of every training image by a factor in [1 - scale, 1 + scale]; needs inputShape. */
+  scale?: number;
   /** Fraction of each layer's input values zeroed at random in training (the input image for the first layer). */
   inputDropout?: number;
   hiddenDropout?: number;
@@ -83,35 +87,91 @@ function checkData(network: HffNetwork, data: LabelledData): void {
   }
 }
 
+/** The random geometry of training images: pixels of shift, and at most this many degrees / this fraction of scale. */
+export interface TrainingGeometry {
+  shift: number;
+  rotate: number;
+  scale: number;
+}
+
 /**
  * Replaces each image of the batch by a copy shifted by a random offset of up to `shift` pixels in each direction,
  * mirrored left-right with probability 1/2 when it has colour channels (digits and other grey symbols change
- * meaning in a mirror; photographs of objects do not). Pixels shifted in are blank as the model sees them: 0, or
- * the image's mean value for a model that centres its input (which then sees 0 there too).
+ * meaning in a mirror; photographs of objects do not), and, when `rotate` or `scale` is set, turned by a random
+ * angle in [-rotate, rotate] degrees and resized by a random factor in [1 - scale, 1 + scale] about its centre
+ * (bilinear sampling). Pixels brought in from outside are blank as the model sees them: 0, or the image's mean value
+ * for a model that centres its input (which then sees 0 there too).
  */
-export function shiftBatchInPlace(
+export function augmentBatchInPlace(
   x: Float32Array,
   count: number,
   shape: [number, number, number],
-  shift: number,
+  geometry: TrainingGeometry,
   random: SeededRandom,
   fill: 'zero' | 'mean' = 'zero',
 ): void {
   const [h, w, c] = shape;
   const size = h * w * c;
+  const { shift, rotate, scale } = geometry;
+  const warps = rotate > 0 || scale > 0;
   for (let i = 0; i < count; i++) {
     const dx = random.int(2 * shift + 1) - shift;
     const dy = random.int(2 * shift + 1) - shift;
     const mirror = c > 1 && random.next() < 0.5;
-    if (dx === 0 && dy === 0 && !mirror) continue;
+    // Drawn only when asked for, so that shift-only runs replay the random sequence they always had.
+    const angle = warps ? ((2 * random.next() - 1) * rotate * Math.PI) / 180 : 0;
+    const factor = warps ? 1 + (2 * random.next() - 1) * scale : 1;
+    if (dx === 0 && dy === 0 && !mirror && angle === 0 && factor === 1) continue;
     const image = x.subarray(i * size, (i + 1) * size);
     let background = 0;
     if (fill === 'mean') {
       for (let j = 0; j < size; j++) background += image[j];
       background /= size;
     }
-    image.set(shiftImage(image, h, w, c, dx, dy, mirror, background));
+    image.set(
+      warps ? warpImage(image, h, w, c, { dx, dy, flip: mirror, angle, scale: factor }, background) : shiftImage(image, h, w, c, dx, dy, mirror, background),
+    );
   }
+}
+
+/**
+ * The image mirrored (if `flip`), turned by `angle` radians and resized by `scale` about its centre, then moved by
+ * (dx, dy) pixels; each output pixel is a bilinear sample of the source, with `fill` outside it.
+ */
+export function warpImage(
+  img: ArrayLike<number>,
+  h: number,
+  w: number,
+  c: number,
+  warp: { dx: number; dy: number; flip: boolean; angle: number; scale: number },
+  fill = 0,
+): Float32Array {
+  const out = new Float32Array(h * w * c);
+  const cx = (w - 1) / 2;
+  const cy = (h - 1) / 2;
+  // Inverse map: output pixel -> source position.
+  const cos = Math.cos(warp.angle) / warp.scale;
+  const sin = Math.sin(warp.angle) / warp.scale;
+  const at = (sy: number, sx: number, k: number): number => (sy < 0 || sy >= h || sx < 0 || sx >= w ? fill : img[(sy * w + sx) * c + k]);
+  for (let y = 0; y < h; y++) {
+    const oy = y - warp.dy - cy;
+    for (let x = 0; x < w; x++) {
+      const ox = x - warp.dx - cx;
+      let sx = cos * ox + sin * oy + cx;
+      const sy = -sin * ox + cos * oy + cy;
+      if (warp.flip) sx = w - 1 - sx;
+      const x0 = Math.floor(sx);
+      const y0 = Math.floor(sy);
+      const fx = sx - x0;
+      const fy = sy - y0;
+      for (let k = 0; k < c; k++) {
+        const top = at(y0, x0, k) * (1 - fx) + at(y0, x0 + 1, k) * fx;
+        const bottom = at(y0 + 1, x0, k) * (1 - fx) + at(y0 + 1, x0 + 1, k) * fx;
+        out[(y * w + x) * c + k] = top * (1 - fy) + bottom * fy;
+      }
+    }
+  }
+  return out;
 }
 
 /** Lets pending I/O and timers run between chunks of training or evaluation. */
@@ -194,7 +254,9 @@ export async function trainNetwork(network: HffNetwork, data: LabelledData, opti
   const interval = options.progressIntervalMs ?? 250;
   const schedule = checkSchedule(options.learningRateSchedule ?? DEFAULTS.learningRateSchedule);
   const shape = network.config.inputShape;
-  const { shift, inputDropout, hiddenDropout } = resolveRegularisation(shape, options);
+  const { shift, rotate, scale, inputDropout, hiddenDropout } = resolveRegularisation(shape, options);
+  const geometry: TrainingGeometry = { shift, rotate, scale };
+  const augments = shift > 0 || rotate > 0 || scale > 0;
   const dropout = { input: inputDropout, hidden: hiddenDropout, random };
   const summary: TrainSummary = { epochs: [], cancelled: false };
   const started = Date.now();
@@ -214,7 +276,7 @@ export async function trainNetwork(network: HffNetwork, data: LabelledData, opti
         lastReport = 0;
       },
       batch: ({ x, y, count, epoch, index }) => {
-        if (shape && shift > 0) shiftBatchInPlace(x, count, shape, shift, random, network.config.centerInput ? 'mean' : 'zero');
+        if (shape && augments) augmentBatchInPlace(x, count, shape, geometry, random, network.config.centerInput ? 'mean' : 'zero');
         const r = network.trainBatch(x, count, y, dropout);
         lossSum += r.losses[r.losses.length - 1] * count;
         correct += r.correct;

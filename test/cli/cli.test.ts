@@ -90,8 +90,8 @@ describe('hff command line', function () {
       const manifest = JSON.parse(fs.readFileSync(path.join(model, 'model.json'), 'utf8'));
       assert.equal(manifest.config.centerInput, false, 'grey images are not centred by default');
       assert.deepEqual(
-        [manifest.metadata.training.shift, manifest.metadata.training.inputDropout, manifest.metadata.training.hiddenDropout],
-        [0, 0, 0],
+        ['shift', 'rotate', 'scale', 'inputDropout', 'hiddenDropout'].map((k) => manifest.metadata.training[k]),
+        [0, 0, 0, 0, 0],
         'the regularisation used is recorded',
       );
       // No progress bar and no chatter when stderr is not a terminal and --json is given.
@@ -422,6 +422,9 @@ describe('hff command line', function () {
       assert.deepEqual(parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--shift', '1', '--hidden-dropout', '0.5']).hffRegularisation, { shift: 1, hiddenDropout: 0.5 });
       assert.equal(parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--seed', '2']).seed, 2);
       assert.throws(() => parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--input-dropout', '1']), /0 <= p < 1/);
+      assert.deepEqual(parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--rotate', '10', '--scale', '0.1']).hffRegularisation, { rotate: 10, scale: 0.1 });
+      assert.throws(() => parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--rotate', '-5']), /angle in degrees/);
+      assert.throws(() => parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--scale', '1']), /0 <= p < 1/);
     });
 
     it('rejects bad bench arguments with a usage error', async () => {
