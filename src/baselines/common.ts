@@ -8,7 +8,7 @@ import type { OptimizerSettings } from '../engines/types';
 import { DEFAULTS } from '../hff/config';
 import { SeededRandom } from '../hff/random';
 import type { LearningRateSchedule } from '../hff/schedule';
-import { batchPlan, gatherRows, type LabelledData, runBatches, yieldToEventLoop } from '../hff/training';
+import { augmentBatchInPlace, batchPlan, changesImages, gatherRows, type LabelledData, runBatches, type TrainingGeometry, yieldToEventLoop } from '../hff/training';
 
 export type Tensor = tfTypes.Tensor;
 export type Tensor1D = tfTypes.Tensor1D;
@@ -148,6 +148,11 @@ export interface BaselineTrainOptions {
   signal?: AbortSignal;
   /** As `trainNetwork`'s (default cosine), so that every method of a benchmark trains under the same schedule. */
   learningRateSchedule?: LearningRateSchedule;
+  /**
+   * Random shifts, turns and resizing of the training images, as `trainNetwork` does them (zero fill: the baselines
+   * do not centre their input), so that a benchmark can show every method the same augmented data.
+   */
+  augment?: { shape: [number, number, number]; geometry: TrainingGeometry };
 }
 
 export interface BaselineTrainSummary {
@@ -169,12 +174,15 @@ export async function trainEpochs(model: BatchTrainable, data: LabelledData, opt
   const summary: BaselineTrainSummary = { epochs: [], cancelled: false };
   let started = 0;
   let lossSum = 0;
+  const random = new SeededRandom(options.seed ?? DEFAULTS.seed);
+  const { augment } = options;
+  const augments = augment !== undefined && changesImages(augment.geometry);
   const completed = await runBatches(
     {
       data,
       epochs,
       batchSize,
-      random: new SeededRandom(options.seed ?? DEFAULTS.seed),
+      random,
       schedule: options.learningRateSchedule,
       optimizer: model.config.optimizer,
       signal: options.signal,
@@ -185,6 +193,7 @@ export async function trainEpochs(model: BatchTrainable, data: LabelledData, opt
         lossSum = 0;
       },
       batch: ({ x, y, count }) => {
+        if (augments) augmentBatchInPlace(x, count, augment.shape, augment.geometry, random);
         lossSum += model.trainBatch(x, count, y).loss * count;
       },
       epochEnd: (epoch) => {

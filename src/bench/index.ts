@@ -50,8 +50,11 @@ export interface BenchOptions {
    * and the baselines, which are tfjs-only, on the auto tfjs backend (each JSON line names its backend).
    */
   backend?: string;
-  /** HFF's training regularisation, field by field (default: the library's for the kind of images); not the baselines'. */
-  hffRegularisation?: Partial<Regularisation>;
+  /**
+   * Training regularisation, field by field (default: the library's for the kind of images). Its image geometry
+   * (shift, rotate, scale) changes every method's training images alike; its dropout is HFF's only.
+   */
+  regularisation?: Partial<Regularisation>;
   /** Programmatic extras, not on the command line. */
   /** Hidden widths of the FF baseline when they must differ from `layers` (reported in its `layers`). */
   ffLayers?: number[];
@@ -147,7 +150,7 @@ interface Resolved {
   learningRate: number;
   learningRateSchedule: LearningRateSchedule;
   backend?: string;
-  hffRegularisation: Partial<Regularisation>;
+  regularisation: Partial<Regularisation>;
   seed: number;
   timingReps: { b1: number; b64: number };
   write: (text: string) => void;
@@ -223,7 +226,7 @@ export function resolveBenchOptions(options: BenchOptions): Resolved {
     learningRate,
     learningRateSchedule,
     backend: options.backend,
-    hffRegularisation: { ...(options.hffRegularisation ?? {}) },
+    regularisation: { ...(options.regularisation ?? {}) },
     seed,
     timingReps,
     write: options.write ?? ((text) => process.stdout.write(text)),
@@ -315,6 +318,10 @@ function mean(values: number[]): number {
   return values.length ? values.reduce((a, b) => a + b, 0) / values.length : NaN;
 }
 
+function imageShape(data: Dataset): [number, number, number] {
+  return [data.height, data.width, data.channels];
+}
+
 function classNames(k: number): string[] {
   return Array.from({ length: k }, (_, i) => `c${i}`);
 }
@@ -329,14 +336,19 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
     method: BenchMethod,
     train: Dataset,
     test: Dataset,
+    settings: Record<string, unknown>,
   ): Promise<Trained> => {
     try {
+      const shape = imageShape(train);
+      const { shift, rotate, scale } = resolveRegularisation(shape, r.regularisation);
+      settings.augmentation = { shift, rotate, scale };
       const summary = await trainEpochs(net, train, {
         epochs: r.epochs,
         batchSize: r.batchSize,
         seed: r.seed,
         learningRateSchedule: r.learningRateSchedule,
         onEpoch: epochLog(method),
+        augment: { shape, geometry: { shift, rotate, scale } },
       });
       const evaluation = await evaluateIndices((x, b) => net.predict(x, b), test);
       return {
@@ -366,10 +378,10 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
         optimizer: optimizer.kind,
       },
       async train(train, test) {
-        const inputShape: [number, number, number] = [train.height, train.width, train.channels];
+        const inputShape = imageShape(train);
         const net = HffNetwork.create(engine, { inputSize: train.inputSize, inputShape, layers: r.layers, seed: r.seed, optimizer }, classes);
         this.settings.centerInput = net.config.centerInput;
-        const regularisation = resolveRegularisation(inputShape, r.hffRegularisation);
+        const regularisation = resolveRegularisation(inputShape, r.regularisation);
         this.settings.regularisation = regularisation;
         try {
           const summary = await trainNetwork(net, train, {
@@ -405,8 +417,9 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
     ff: () => ({
       layers: r.ffLayers,
       settings: { threshold: FF_DEFAULTS.threshold, sharpness: FF_DEFAULTS.sharpness, labelValue: FF_DEFAULTS.labelValue, scoreFromLayer: FF_DEFAULTS.scoreFromLayer, negatives: 'uniform-wrong-label', optimizer: optimizer.kind },
-      train: (train, test) =>
-        trainBaseline(ForwardForwardNetwork.create({ inputSize: train.inputSize, classes: classes.length, layers: r.ffLayers, seed: r.seed, optimizer }), 'ff', train, test),
+      train(train, test) {
+        return trainBaseline(ForwardForwardNetwork.create({ inputSize: train.inputSize, classes: classes.length, layers: r.ffLayers, seed: r.seed, optimizer }), 'ff', train, test, this.settings);
+      },
       hundredClass(inputSize) {
         const net = ForwardForwardNetwork.create({ inputSize, classes: 100, layers: r.ffLayers, seed: r.seed, optimizer });
         return { predict: (x, b) => net.predict(x, b), dispose: () => net.dispose() };
@@ -415,8 +428,9 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
     bp: () => ({
       layers: r.layers,
       settings: { head: 'linear-softmax', optimizer: optimizer.kind },
-      train: (train, test) =>
-        trainBaseline(BackpropMlp.create({ inputSize: train.inputSize, classes: classes.length, layers: r.layers, seed: r.seed, optimizer }), 'bp', train, test),
+      train(train, test) {
+        return trainBaseline(BackpropMlp.create({ inputSize: train.inputSize, classes: classes.length, layers: r.layers, seed: r.seed, optimizer }), 'bp', train, test, this.settings);
+      },
       hundredClass(inputSize) {
         const net = BackpropMlp.create({ inputSize, classes: 100, layers: r.layers, seed: r.seed, optimizer });
         return { predict: (x, b) => net.predict(x, b), dispose: () => net.dispose() };

@@ -24,7 +24,7 @@ export interface BenchOptions {
   learningRate?: number;
   learningRateSchedule?: LearningRateSchedule;
   backend?: string;
-  hffRegularisation?: Partial<Regularisation>;
+  regularisation?: Partial<Regularisation>;
   seed?: number;
 }
 
@@ -65,9 +65,9 @@ function declareBenchOptions(cmd: Command): Command {
     .option('--lr <x>', 'learning rate', parsePositiveNumber)
     .addOption(new Option('--lr-schedule <name>', 'learning rate over each run, the same for every method (default cosine)').choices(LEARNING_RATE_SCHEDULES))
     .addOption(new Option('--backend <name>', 'compute backend (default: $HFF_BACKEND, else auto)').choices(BACKEND_CHOICES))
-    .option('--shift <px>', "HFF only: random shifts of training images (default: the library's for the images)", parseCount)
-    .option('--rotate <degrees>', 'HFF only: random turns of training images up to this angle (default 0)', parseRotation)
-    .option('--scale <fraction>', 'HFF only: random resizing of training images by up to this fraction (default 0)', parseFraction)
+    .option('--shift <px>', "random shifts of every method's training images (default: the library's for the images)", parseCount)
+    .option('--rotate <degrees>', "random turns of every method's training images up to this angle (default 0)", parseRotation)
+    .option('--scale <fraction>', "random resizing of every method's training images by up to this fraction (default 0)", parseFraction)
     .option('--input-dropout <p>', 'HFF only: dropout of the input values in training (default 0)', parseFraction)
     .option('--hidden-dropout <p>', "HFF only: dropout of the upper layers' inputs in training (default 0)", parseFraction)
     .option('--seed <n>', "shuffle and initialisation seed of every method (default the library's, 1)", parseInteger);
@@ -92,7 +92,7 @@ export function toBenchOptions(raw: RawBenchOptions): BenchOptions {
   if (raw.seed !== undefined) options.seed = raw.seed;
   const regularisation = { shift: raw.shift, rotate: raw.rotate, scale: raw.scale, inputDropout: raw.inputDropout, hiddenDropout: raw.hiddenDropout };
   const given = Object.entries(regularisation).filter(([, v]) => v !== undefined);
-  if (given.length > 0) options.hffRegularisation = Object.fromEntries(given);
+  if (given.length > 0) options.regularisation = Object.fromEntries(given);
   return options;
 }
 

@@ -94,6 +94,11 @@ export interface TrainingGeometry {
   scale: number;
 }
 
+/** Whether training with this geometry changes the images at all (and so draws random numbers for them). */
+export function changesImages(geometry: TrainingGeometry): boolean {
+  return geometry.shift > 0 || geometry.rotate > 0 || geometry.scale > 0;
+}
+
 /**
  * Replaces each image of the batch by a copy shifted by a random offset of up to `shift` pixels in each direction,
  * mirrored left-right with probability 1/2 when it has colour channels (digits and other grey symbols change
@@ -256,7 +261,7 @@ export async function trainNetwork(network: HffNetwork, data: LabelledData, opti
   const shape = network.config.inputShape;
   const { shift, rotate, scale, inputDropout, hiddenDropout } = resolveRegularisation(shape, options);
   const geometry: TrainingGeometry = { shift, rotate, scale };
-  const augments = shift > 0 || rotate > 0 || scale > 0;
+  const augments = changesImages(geometry);
   const dropout = { input: inputDropout, hidden: hiddenDropout, random };
   const summary: TrainSummary = { epochs: [], cancelled: false };
   const started = Date.now();

@@ -244,6 +244,26 @@ describe('baselines', function () {
     });
   });
 
+  it('trainEpochs shows the baselines augmented images when asked, reproducibly', async function () {
+    const data = toyClusters(64, 16, 3, 5); // read as 4x4 grey images
+    const weightsAfter = async (augment?: { shape: [number, number, number]; geometry: { shift: number; rotate: number; scale: number } }) => {
+      const net = BackpropMlp.create({ inputSize: 16, classes: 3, layers: [8], seed: 1 });
+      try {
+        await trainEpochs(net, data, { epochs: 1, batchSize: 16, seed: 2, ...(augment ? { augment } : {}) });
+        return Array.from(net.readParams().layers[0].weight);
+      } finally {
+        net.dispose();
+      }
+    };
+    const plain = await weightsAfter();
+    const unchanged = await weightsAfter({ shape: [4, 4, 1], geometry: { shift: 0, rotate: 0, scale: 0 } });
+    const turned = await weightsAfter({ shape: [4, 4, 1], geometry: { shift: 1, rotate: 15, scale: 0.1 } });
+    const again = await weightsAfter({ shape: [4, 4, 1], geometry: { shift: 1, rotate: 15, scale: 0.1 } });
+    assert.deepEqual(unchanged, plain, 'no geometry: the same training as without augmentation');
+    assert.notDeepEqual(turned, plain);
+    assert.deepEqual(turned, again);
+  });
+
   describe('tensor bookkeeping', function () {
     for (const kind of ['ff', 'bp'] as const) {
       it(`${kind}: the live tensor count stays flat through training and prediction and returns after dispose`, async function () {

@@ -81,6 +81,8 @@ describe('hff bench', function () {
         assert.ok(typeof r[k] === 'number' && r[k] > 0 && Number.isFinite(r[k]), `${r.method}.${k} = ${r[k]}`);
       }
     }
+    const geometry = { shift: 0, rotate: 0, scale: 0 }; // the library's for grey images
+    assert.deepEqual(results.map((r) => r.settings.augmentation ?? r.settings.regularisation), [{ ...geometry, inputDropout: 0, hiddenDropout: 0 }, geometry, geometry]);
     assert.match(log, /\| HFF \(single pass\) \| 16-16 \|/);
     assert.match(log, /FF \/ HFF single-image latency/);
   });

@@ -419,10 +419,10 @@ describe('hff command line', function () {
         quick: false,
         json: false,
       });
-      assert.deepEqual(parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--shift', '1', '--hidden-dropout', '0.5']).hffRegularisation, { shift: 1, hiddenDropout: 0.5 });
+      assert.deepEqual(parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--shift', '1', '--hidden-dropout', '0.5']).regularisation, { shift: 1, hiddenDropout: 0.5 });
       assert.equal(parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--seed', '2']).seed, 2);
       assert.throws(() => parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--input-dropout', '1']), /0 <= p < 1/);
-      assert.deepEqual(parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--rotate', '10', '--scale', '0.1']).hffRegularisation, { rotate: 10, scale: 0.1 });
+      assert.deepEqual(parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--rotate', '10', '--scale', '0.1']).regularisation, { rotate: 10, scale: 0.1 });
       assert.throws(() => parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--rotate', '-5']), /angle in degrees/);
       assert.throws(() => parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--scale', '1']), /0 <= p < 1/);
     });
