@@ -206,7 +206,7 @@ describe('hff command line', function () {
 
     it('train --classes trains on a subset: labels renumbered, class names cut to it, recorded; bad lists exit 2', async () => {
       const subsetModel = path.join(root, 'subset-model');
-      const r = await runHff(['train', '--dataset', 'mnist', '--data', data, '--classes', '1,2', '--layers', '16', '--epochs', '3', '--batch-size', '16', '--out', subsetModel, '--json']);
+      const r = await runHff(['train', '--dataset', 'mnist', '--data', data, '--classes', '1,2', '--layers', '16', '--epochs', '3', '--batch-size', '16', '--rotate', '5', '--scale', '0.05', '--out', subsetModel, '--json']);
       assert.equal(r.code, 0, explain(r));
       const j = lastJson(r);
       assert.equal(j.classes, 2);
@@ -216,6 +216,7 @@ describe('hff command line', function () {
       const saved = JSON.parse(fs.readFileSync(path.join(subsetModel, 'model.json'), 'utf8')) as { classes: string[]; metadata: { training: Record<string, unknown> } };
       assert.deepEqual(saved.classes, ['1', '2']);
       assert.deepEqual(saved.metadata.training.classIndices, [1, 2]);
+      assert.deepEqual([saved.metadata.training.rotate, saved.metadata.training.scale], [5, 0.05], 'turns and resizing are recorded');
       // Predictions use the cut class list: pattern 2 is class index 1, named '2'.
       const p = await runHff(['predict', '--model', subsetModel, images[2], '--json']);
       assert.equal(p.code, 0, explain(p));
