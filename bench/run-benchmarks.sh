@@ -27,6 +27,20 @@ run mnist-hff-40-dropout-shift  --dataset mnist         --data "$DATA/mnist"    
 run mnist-hff-40-dropout-shift-seed2 --dataset mnist    --data "$DATA/mnist"         --methods hff --epochs 40 --backend onnx --shift 1 --input-dropout 0.2 --hidden-dropout 0.5 --seed 2
 run mnist-hff-30-dropout03-shift --dataset mnist        --data "$DATA/mnist"         --methods hff --epochs 30 --backend onnx --shift 1 --input-dropout 0.3 --hidden-dropout 0.5
 run fashion-mnist-hff-20-dropout-shift --dataset fashion-mnist --data "$DATA/fashion-mnist" --methods hff --epochs 20 --backend onnx --shift 1 --input-dropout 0.2 --hidden-dropout 0.5
+# Session 5: the handwriting recipe (shifts, turns and resizing of the training images), three seeds, and its variants.
+HAND="--shift 1 --rotate 10 --scale 0.1"
+run mnist-hff-30-affine         --dataset mnist         --data "$DATA/mnist"         --methods hff --epochs 30 --backend onnx $HAND --seed 1
+run mnist-hff-30-affine-seed2   --dataset mnist         --data "$DATA/mnist"         --methods hff --epochs 30 --backend onnx $HAND --seed 2
+run mnist-hff-30-affine-seed3   --dataset mnist         --data "$DATA/mnist"         --methods hff --epochs 30 --backend onnx $HAND --seed 3
+run mnist-hff-20-affine         --dataset mnist         --data "$DATA/mnist"         --methods hff --epochs 20 --backend onnx $HAND --seed 1
+run mnist-hff-30-affine-dropout --dataset mnist         --data "$DATA/mnist"         --methods hff --epochs 30 --backend onnx $HAND --input-dropout 0.2 --hidden-dropout 0.5 --seed 1
+run mnist-hff-30-affine-dropout-seed2 --dataset mnist   --data "$DATA/mnist"         --methods hff --epochs 30 --backend onnx $HAND --input-dropout 0.2 --hidden-dropout 0.5 --seed 2
+run mnist-hff-30-affine-lightdropout-seed2 --dataset mnist --data "$DATA/mnist"      --methods hff --epochs 30 --backend onnx $HAND --input-dropout 0.1 --hidden-dropout 0.3 --seed 2
+run fashion-mnist-hff-30-affine --dataset fashion-mnist --data "$DATA/fashion-mnist" --methods hff --epochs 30 --backend onnx $HAND --seed 1
+# The backprop MLP at 30 epochs on the plain images (tfjs-wasm, about 50 minutes; the recorded run was given $HAND
+# when those flags were still HFF-only, which is the same as giving none), and on the changed images, 20 epochs:
+run mnist-bp-30-plain           --dataset mnist         --data "$DATA/mnist"         --methods bp  --epochs 30 --backend wasm --seed 1
+run mnist-bp-20-affine          --dataset mnist         --data "$DATA/mnist"         --methods bp  --epochs 20 --backend wasm $HAND --seed 1
 unset HFF_ONNX_THREADS
 # Latency on the idle machine (run alone; 5,000 training images, one epoch: only the latency columns matter).
 run latency-idle-1 --dataset mnist         --data "$DATA/mnist"         --limit 5000 --epochs 1 --backend wasm
