@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { DATASET_NAMES, loadDataset, type Dataset, type DatasetName } from '../../src/datasets';
+import { type Regularisation, resolveRegularisation } from '../../src/hff/config';
 import type { HffNetwork } from '../../src/hff/network';
 import { evaluateNetwork, trainNetwork, type LabelledData, type TrainProgress } from '../../src/hff/training';
 import { translator } from '../shared/i18n';
@@ -23,6 +24,10 @@ interface HffTrainDef extends NodeDef {
   limit?: string | number;
   epochs?: string | number;
   batchSize?: string | number;
+  /** Random changes of the training images; empty: the library's default for the model's kind of images. */
+  shift?: string | number;
+  rotate?: string | number;
+  scale?: string | number;
   evaluate?: boolean | string;
   bufferLimit?: string | number;
 }
@@ -34,6 +39,13 @@ function optionalInteger(value: unknown, field: string, min = 1): number | undef
   if (value === undefined || value === null || String(value).trim() === '') return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new Error(`${field} must be a whole number of at least ${min}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function optionalNumber(value: unknown, field: string): number | undefined {
+  if (value === undefined || value === null || String(value).trim() === '') return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new Error(`${field} must be a number, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -114,11 +126,15 @@ export = function register(RED: NodeAPI): void {
     let epochs = 1;
     let batchSize: number | undefined;
     let limit: number | undefined;
+    let geometry: Partial<Pick<Regularisation, 'shift' | 'rotate' | 'scale'>> = {};
     try {
       epochs = optionalInteger(def.epochs, 'epochs') ?? 1;
       batchSize = optionalInteger(def.batchSize, 'batch size');
       limit = optionalInteger(def.limit, 'limit');
       bufferLimit = optionalInteger(def.bufferLimit, 'buffer limit') ?? bufferLimit;
+      const given = { shift: optionalInteger(def.shift, 'shift', 0), rotate: optionalNumber(def.rotate, 'rotate'), scale: optionalNumber(def.scale, 'scale') };
+      geometry = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
+      resolveRegularisation(undefined, geometry); // checks the ranges now, so that a bad value shows as bad settings
       if (source === 'dataset' && !DATASET_NAMES.includes(def.dataset as DatasetName)) {
         throw new Error(`dataset must be one of ${DATASET_NAMES.join(', ')}, got ${JSON.stringify(def.dataset)}`);
       }
@@ -195,9 +211,11 @@ export = function register(RED: NodeAPI): void {
         const { data, created } = alignClasses(net, named, true);
         if (created.length > 0) controller.learned();
         const started = Date.now();
+        const regularisation = resolveRegularisation(net.config.inputShape, geometry);
         const summary = await trainNetwork(net, data, {
           epochs,
           batchSize,
+          ...geometry,
           signal: abort.signal,
           onProgress: (p: TrainProgress) => {
             status.set(
@@ -232,6 +250,8 @@ export = function register(RED: NodeAPI): void {
           source: source === 'dataset' ? def.dataset : 'messages',
           n: data.n,
           epochs: summary.epochs,
+          // Images are only changed when the model knows their shape.
+          augmentation: net.config.inputShape ? { shift: regularisation.shift, rotate: regularisation.rotate, scale: regularisation.scale } : null,
           loss: last?.loss ?? null,
           accuracy: last?.accuracy ?? null,
           evaluation: evaluation ?? null,

@@ -31,6 +31,7 @@ interface Result {
   source: string;
   n: number;
   epochs: { epoch: number; loss: number; accuracy: number; seconds: number }[];
+  augmentation: { shift: number; rotate: number; scale: number } | null;
   evaluation: { on: string; accuracy: number; n: number; perClass: (number | null)[] } | null;
   classes: string[];
   created: string[];
@@ -97,6 +98,7 @@ describe('hff-train', function () {
     assert.equal(r.source, 'mnist');
     assert.equal(r.n, 120);
     assert.equal(r.epochs.length, 2);
+    assert.equal(r.augmentation, null, 'a model without an image shape trains on its vectors as they are');
     const digits = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
     assert.deepEqual(r.created, digits, 'the classes were created by name');
     assert.deepEqual(r.classes, digits);
@@ -113,6 +115,25 @@ describe('hff-train', function () {
     const files = await loadModelFiles(modelDir(userDir));
     assert.deepEqual(files.manifest.classes, digits);
     assert.equal(files.manifest.version, r.version);
+  });
+
+  it('shifts, turns and resizes the training images as configured, for a model with an image shape', async () => {
+    tinyMnist();
+    const train = async (settings: Record<string, unknown>) => {
+      await helper.load(ALL_NODES, flow({ dir: 'data/mnist', epochs: 1, evaluate: false, ...settings }, { inputShape: '4x4x1' }));
+      const result = collect('result');
+      send('train', { topic: 'train' });
+      const r = (await nth(result, 1, 'final metrics', 30_000)).payload as Result;
+      const weights = (await loadModelFiles(modelDir(userDir))).tensors['layers.0.weight'].data;
+      await helper.unload();
+      fs.rmSync(modelDir(userDir), { recursive: true, force: true });
+      return { r, weights: Array.from(weights) };
+    };
+    const plain = await train({});
+    assert.deepEqual(plain.r.augmentation, { shift: 0, rotate: 0, scale: 0 }, "grey images: the library's default is none");
+    const changed = await train({ shift: '1', rotate: '10', scale: '0.1' });
+    assert.deepEqual(changed.r.augmentation, { shift: 1, rotate: 10, scale: 0.1 });
+    assert.notDeepEqual(changed.weights, plain.weights, 'the changed images were learned from');
   });
 
   it('trains from buffered labelled messages (sample, clear, train)', async () => {
@@ -174,9 +195,11 @@ describe('hff-train', function () {
       ...flow({ dir: 'no/such/folder' }),
       onTab({ id: 'buffered', type: 'hff-train', model: 'model', source: 'messages', epochs: 1, wires: [[], []] }),
       onTab({ id: 'badcfg', type: 'hff-train', model: 'model', source: 'dataset', dataset: 'imagenet', dir: 'x', wires: [[], []] }),
+      onTab({ id: 'badturn', type: 'hff-train', model: 'model', source: 'dataset', dataset: 'mnist', dir: 'x', rotate: '270', wires: [[], []] }),
     ]);
     const caught = collect('caught');
     await waitStatus('badcfg', (s) => s.fill === 'red' && s.text === 'bad settings');
+    await waitStatus('badturn', (s) => s.fill === 'red' && s.text === 'bad settings');
     const cases: [string, Record<string, unknown>, RegExp][] = [
       ['train', { topic: 'train' }, new RegExp(`${path.join(userDir, 'no/such/folder').replace(/[/\\^$*+?.()|[\]{}]/g, '\\$&')}`)],
       ['train', { topic: 'sample', payload: vector(16, 1), label: 'a' }, /this node trains from a dataset/],
@@ -184,6 +207,7 @@ describe('hff-train', function () {
       ['buffered', { topic: 'sample', payload: vector(8, 1), label: 'a' }, /expected a vector of length 16, got length 8/],
       ['buffered', { topic: 'sample', payload: vector(16, 1) }, /msg\.label is missing/],
       ['badcfg', { topic: 'train' }, /misconfigured: dataset must be one of mnist, fashion-mnist, cifar10, folder/],
+      ['badturn', { topic: 'train' }, /misconfigured: rotate must be in \[0, 180\] degrees, got 270/],
     ];
     for (const [id, msg, pattern] of cases) {
       const before = caught.length;
