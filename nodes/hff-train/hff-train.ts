@@ -9,7 +9,8 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { DATASET_NAMES, loadDataset, type Dataset, type DatasetName } from '../../src/datasets';
 import { type Regularisation, resolveRegularisation } from '../../src/hff/config';
 import type { HffNetwork } from '../../src/hff/network';
-import { evaluateNetwork, trainNetwork, type LabelledData, type TrainProgress } from '../../src/hff/training';
+import { evaluateNetwork, geometryOf, trainNetwork, type LabelledData, type TrainProgress } from '../../src/hff/training';
+import { numberField } from '../hff-model/model-settings';
 import { translator } from '../shared/i18n';
 import { findModel, followModel, requireModel } from '../shared/model-client';
 import { handleInput } from '../shared/node-helpers';
@@ -39,13 +40,6 @@ function optionalInteger(value: unknown, field: string, min = 1): number | undef
   if (value === undefined || value === null || String(value).trim() === '') return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new Error(`${field} must be a whole number of at least ${min}, got ${JSON.stringify(value)}`);
-  return n;
-}
-
-function optionalNumber(value: unknown, field: string): number | undefined {
-  if (value === undefined || value === null || String(value).trim() === '') return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new Error(`${field} must be a number, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -132,7 +126,7 @@ export = function register(RED: NodeAPI): void {
       batchSize = optionalInteger(def.batchSize, 'batch size');
       limit = optionalInteger(def.limit, 'limit');
       bufferLimit = optionalInteger(def.bufferLimit, 'buffer limit') ?? bufferLimit;
-      const given = { shift: optionalInteger(def.shift, 'shift', 0), rotate: optionalNumber(def.rotate, 'rotate'), scale: optionalNumber(def.scale, 'scale') };
+      const given = { shift: optionalInteger(def.shift, 'shift', 0), rotate: numberField(def.rotate, 'rotate'), scale: numberField(def.scale, 'scale') };
       geometry = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
       resolveRegularisation(undefined, geometry); // checks the ranges now, so that a bad value shows as bad settings
       if (source === 'dataset' && !DATASET_NAMES.includes(def.dataset as DatasetName)) {
@@ -251,7 +245,7 @@ export = function register(RED: NodeAPI): void {
           n: data.n,
           epochs: summary.epochs,
           // Images are only changed when the model knows their shape.
-          augmentation: net.config.inputShape ? { shift: regularisation.shift, rotate: regularisation.rotate, scale: regularisation.scale } : null,
+          augmentation: net.config.inputShape ? geometryOf(regularisation) : null,
           loss: last?.loss ?? null,
           accuracy: last?.accuracy ?? null,
           evaluation: evaluation ?? null,

@@ -15,7 +15,7 @@ import type { Dataset } from '../datasets/types';
 import { DEFAULTS, type Regularisation, resolveRegularisation } from '../hff/config';
 import { HffNetwork } from '../hff/network';
 import { type LearningRateSchedule, checkSchedule } from '../hff/schedule';
-import { evaluateNetwork, trainNetwork } from '../hff/training';
+import { evaluateNetwork, geometryOf, trainNetwork } from '../hff/training';
 
 export type BenchMethod = 'hff' | 'ff' | 'bp';
 export const BENCH_METHODS: readonly BenchMethod[] = ['hff', 'ff', 'bp'];
@@ -340,15 +340,15 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
   ): Promise<Trained> => {
     try {
       const shape = imageShape(train);
-      const { shift, rotate, scale } = resolveRegularisation(shape, r.regularisation);
-      settings.augmentation = { shift, rotate, scale };
+      const geometry = geometryOf(resolveRegularisation(shape, r.regularisation));
+      settings.augmentation = geometry;
       const summary = await trainEpochs(net, train, {
         epochs: r.epochs,
         batchSize: r.batchSize,
         seed: r.seed,
         learningRateSchedule: r.learningRateSchedule,
         onEpoch: epochLog(method),
-        augment: { shape, geometry: { shift, rotate, scale } },
+        augment: { shape, geometry },
       });
       const evaluation = await evaluateIndices((x, b) => net.predict(x, b), test);
       return {

@@ -94,6 +94,11 @@ export interface TrainingGeometry {
   scale: number;
 }
 
+/** The image geometry of a training run's regularisation (its dropout left out). */
+export function geometryOf({ shift, rotate, scale }: TrainingGeometry): TrainingGeometry {
+  return { shift, rotate, scale };
+}
+
 /** Whether training with this geometry changes the images at all (and so draws random numbers for them). */
 export function changesImages(geometry: TrainingGeometry): boolean {
   return geometry.shift > 0 || geometry.rotate > 0 || geometry.scale > 0;
@@ -259,10 +264,10 @@ export async function trainNetwork(network: HffNetwork, data: LabelledData, opti
   const interval = options.progressIntervalMs ?? 250;
   const schedule = checkSchedule(options.learningRateSchedule ?? DEFAULTS.learningRateSchedule);
   const shape = network.config.inputShape;
-  const { shift, rotate, scale, inputDropout, hiddenDropout } = resolveRegularisation(shape, options);
-  const geometry: TrainingGeometry = { shift, rotate, scale };
+  const regularisation = resolveRegularisation(shape, options);
+  const geometry = geometryOf(regularisation);
   const augments = changesImages(geometry);
-  const dropout = { input: inputDropout, hidden: hiddenDropout, random };
+  const dropout = { input: regularisation.inputDropout, hidden: regularisation.hiddenDropout, random };
   const summary: TrainSummary = { epochs: [], cancelled: false };
   const started = Date.now();
   let epochStart = 0;
