@@ -51,7 +51,7 @@ function decideFromChain(net: HffNetwork, info: LayerInfo, options: PredictOptio
     }
   }
   const outputs: LayerOutput[] = info.classScores.map((classScores) => ({ z: EMPTY, classScores }));
-  if (info.fromLayer === 0 && info.transferScores?.length === info.batch * k) outputs[0].transferScores = info.transferScores;
+  if (info.fromLayer === 0 && info.taught?.scores?.length === info.batch * k && info.taught.familiarity?.length === info.batch) outputs[0].taught = info.taught;
   return { predictions: net.decide(outputs, info.batch, options), batch: info.batch };
 }
 

@@ -65,8 +65,8 @@ export = function register(RED: NodeAPI): void {
         classScores: [...(continues ? (prior.classScores as Float32Array[]) : []), out.classScores],
         classes: net.classes.length,
       };
-      const transferScores = continues ? prior.transferScores : out.transferScores;
-      if (transferScores) info.transferScores = transferScores;
+      const taught = continues ? prior.taught : out.taught;
+      if (taught) info.taught = taught;
       if (trained) info.trained = trained;
       msg.payload = batched ? splitRows(out.z, batch) : out.z;
       msg.hff = info;

@@ -1,3 +1,5 @@
+import type { TaughtScores } from '../../src/hff/taught-classes';
+
 /** The msg.hff that hff-layer writes and hff-classify reads at the end of a chain of layers. */
 /** What hff-layer adds to a message: msg.hff. */
 export interface LayerInfo {
@@ -14,10 +16,10 @@ export interface LayerInfo {
   classScores: Float32Array[];
   classes: number;
   /**
-   * batch x classes scores of the model's fixed random branch, carried from layer 0 when the model ranks its taught
-   * classes on that branch (see HffNetwork.teach), so that the chain decides exactly as one pass does.
+   * The taught classes' similarities and each input's familiarity, computed at layer 0 when the model has taught
+   * classes (see TaughtClasses), so that the chain decides exactly as one pass does.
    */
-  transferScores?: Float32Array;
+  taught?: TaughtScores;
   /** Present when this message trained the layer. */
   trained?: { loss: number; correct: number };
 }

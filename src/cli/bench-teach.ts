@@ -1,9 +1,10 @@
 /** `hff bench-teach`: the few-shot class-incremental benchmark (src/teach-bench), option parsing only. */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import type { TeachBenchDataset } from '../teach-bench';
 import { BACKEND_CHOICES, CliContext, parseInteger, parseLayers, parsePositiveInt } from './common';
 
 interface RawOptions {
-  dataset: 'mnist' | 'fashion-mnist' | 'cifar10';
+  dataset: TeachBenchDataset;
   data: string;
   baseClasses: number[];
   shots: number[];
@@ -16,6 +17,9 @@ interface RawOptions {
   seed?: number;
   limit?: number;
   testLimit?: number;
+  width?: number;
+  height?: number;
+  timingClasses?: number;
   backend?: string;
   json?: boolean;
 }
@@ -45,10 +49,10 @@ export function registerBenchTeach(program: Command, ctx?: CliContext): Command 
   return program
     .command('bench-teach')
     .description('few-shot teaching benchmark: train a base model on some classes, teach the others from a few images each')
-    .addOption(new Option('--dataset <name>', 'dataset').choices(['mnist', 'fashion-mnist', 'cifar10']).makeOptionMandatory())
+    .addOption(new Option('--dataset <name>', 'dataset (folder: <data>/train|test/<class>/*.jpg|png)').choices(['mnist', 'fashion-mnist', 'cifar10', 'folder']).makeOptionMandatory())
     .requiredOption('--data <dir>', 'folder holding the dataset files')
     .option('--base-classes <list>', 'class indices of the base model (default 0-4); the others are taught', parseClassList, [0, 1, 2, 3, 4])
-    .option('--shots <list>', 'demonstrations per taught class (default 1,5)', parseShotList, [1, 5])
+    .option('--shots <list>', 'demonstrations per taught class (default 1,5,20)', parseShotList, [1, 5, 20])
     .option('--seeds <n>', 'random shot draws (default 3)', parsePositiveInt, 3)
     .option('--model <dir>', 'use this saved base model instead of training one (its classes: the base classes)')
     .option('--save-model <dir>', 'save the trained base model here')
@@ -58,9 +62,14 @@ export function registerBenchTeach(program: Command, ctx?: CliContext): Command 
     .option('--seed <n>', 'base model seed (default 1)', parseInteger)
     .option('--limit <n>', 'train the base model on the first N training images only', parsePositiveInt)
     .option('--test-limit <n>', 'score on the first N test images only', parsePositiveInt)
+    .option('--width <px>', 'folder images: resize to this width (default 32, with --height)', parsePositiveInt)
+    .option('--height <px>', 'folder images: resize to this height (default 32, with --width)', parsePositiveInt)
+    .option('--timing-classes <n>', 'time single-image prediction with N taught classes of 20 demonstrations (default 100; 0 skips)', parseInteger)
     .addOption(new Option('--backend <name>', 'compute backend (default: $HFF_BACKEND, else auto)').choices(BACKEND_CHOICES))
     .option('--json', 'one JSON object per shot count on stdout (the table goes to stderr)')
-    .action(async (opts: RawOptions) => {
+    .action(async (opts: RawOptions, cmd: Command) => {
+      if ((opts.width === undefined) !== (opts.height === undefined)) cmd.error('error: give --width and --height together', { exitCode: 2 });
+      if (opts.timingClasses !== undefined && opts.timingClasses < 0) cmd.error('error: --timing-classes must be 0 or more', { exitCode: 2 });
       const { runTeachBench } = require('../teach-bench') as typeof import('../teach-bench');
       const io = ctx?.io;
       await runTeachBench({
@@ -77,6 +86,9 @@ export function registerBenchTeach(program: Command, ctx?: CliContext): Command 
         seed: opts.seed,
         trainLimit: opts.limit,
         testLimit: opts.testLimit,
+        width: opts.width,
+        height: opts.height,
+        timingClasses: opts.timingClasses,
         backend: opts.backend,
         json: opts.json,
         write: io ? (t) => io.out(t) : undefined,

@@ -178,7 +178,7 @@ export function resolveConfig(options: NetworkOptions): NetworkConfig {
     scoring: oneOf('scoring', options.scoring ?? DEFAULTS.scoring, ['final', 'sum']),
     unknownThreshold: Number(options.unknownThreshold ?? DEFAULTS.unknownThreshold),
     seed: Math.floor(Number(options.seed ?? DEFAULTS.seed)),
-    teaching: resolveTeaching(options.teaching),
+    teaching: resolveTeaching(options.teaching, layers.length),
   };
   if (config.emaRate > 1) throw new Error(`emaRate must be in (0, 1], got ${config.emaRate}`);
   if (!(config.unknownThreshold >= -1 && config.unknownThreshold <= 1)) {

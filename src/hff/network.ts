@@ -2,7 +2,8 @@ import type { Engine, EngineLayer, LayerParams, LayerSpec } from '../engines/typ
 import type { ModelFiles, NamedTensor } from '../model-file';
 import { type NetworkConfig, type NetworkOptions, type Scoring, resolveConfig } from './config';
 import { SeededRandom } from './random';
-import { type TeachSelection, TransferBranch, augmentDemonstrations, leaveOneOutScore } from './teaching';
+import { type TaughtScores, TaughtClasses } from './taught-classes';
+import { augmentDemonstrations } from './teaching';
 import { assertFinite, dot, normalizeInPlace, randomUnitRows, row } from './vectors';
 
 export const MODEL_KIND = 'hff-network';
@@ -36,10 +37,10 @@ export interface LayerOutput {
   /** batch x classes: per class, the cosine of its closest prototype. */
   classScores: Float32Array;
   /**
-   * Only on the first layer's output of `forward`, when taught classes are ranked by the random transfer branch:
-   * batch x classes cosines to the taught classes' transfer prototypes (NaN for trained classes).
+   * Only on the first output of `forward` and `layerForward(0)` when the model has taught classes: their similarities
+   * and each input's familiarity (see TaughtClasses), which `decide` needs besides the class scores.
    */
-  transferScores?: Float32Array;
+  taught?: TaughtScores;
 }
 
 export interface TrainBatchResult {
@@ -75,23 +76,6 @@ export interface TeachResult {
   sums: Float32Array[];
 }
 
-/**
- * A sample of the trained classes' inputs as the scoring layers see them, kept to calibrate taught classes against
- * trained ones (teaching.maxTrainedLoss). An input's familiarity is the larger of its best similarity to a trained
- * class and its similarity to the nearest reference input; a taught class takes an input only when its similarity
- * beats that familiarity by the class's offset, set so that it would take only its share of the reference inputs.
- * Valid while the weights do not change (training drops it).
- */
-export interface TrainedReference {
-  samples: number;
-  /** Indices of the layers whose representations are kept (the decision's scoring layers). */
-  layers: number[];
-  /** Per kept layer: samples x units. */
-  z: Float32Array[];
-  /** Per sample: its familiarity, with the nearest other reference input (leave one out). */
-  familiarity: Float32Array;
-}
-
 export interface NetworkMetadata {
   [key: string]: unknown;
 }
@@ -113,17 +97,8 @@ export class HffNetwork {
   metadata: NetworkMetadata;
   private readonly layers: EngineLayer[];
   private disposed = false;
-  /** Per class: the kept demonstrations (rows of inputSize) of a taught (imprinted) class, or null for trained classes. */
-  private taughtDemos: (Float32Array | null)[];
-  /** Which representation ranks taught classes among themselves (null: the decision scores, as for trained classes). */
-  private teachSelection: TeachSelection | null = null;
-  private transferBranch: TransferBranch | undefined;
-  private transferCache: { version: number; prototypes: Float32Array } | undefined;
-  private offsetCache: { version: number; offsets: Float64Array } | undefined;
-  /** See TrainedReference; undefined until trainNetwork stores one, and again after further training. */
-  private reference: TrainedReference | undefined;
-  /** Leave-one-out scores of the last representation choice (diagnostics). */
-  lastSelectionScores: Record<string, number> = {};
+  /** The classes created by teaching, with their demonstrations, and the trained-input reference. */
+  private readonly taught: TaughtClasses;
 
   private constructor(
     readonly engine: Engine,
@@ -140,7 +115,8 @@ export class HffNetwork {
     this.version = version;
     this.metadata = metadata;
     this.layers = params.map((p, i) => engine.createLayer(layerSpec(config, i), p, config.optimizer));
-    this.taughtDemos = classes.map(() => null);
+    const layerOutputs = (x: Float32Array, batch: number) => this.engine.forwardStack(this.layers, x, batch, 'all').map((f) => f.z);
+    this.taught = new TaughtClasses({ engine, config, layerOutputs }, classes.length);
   }
 
   /** A freshly initialised network (seeded, so the same seed gives the same weights on every backend). */
@@ -207,28 +183,7 @@ export class HffNetwork {
     });
     const version = typeof m.version === 'number' ? m.version : 0;
     const net = new HffNetwork(engine, config, [...classes], [...counts], version, (m.metadata as NetworkMetadata) ?? {}, params);
-    if (m.trainedReference !== undefined) net.reference = readReference(m.trainedReference, files, config, source);
-    const taught = m.taught as { demos?: unknown; selection?: unknown } | undefined;
-    if (taught && Array.isArray(taught.demos)) {
-      const perClass = taught.demos as number[];
-      const tensor = files.tensors['teach.demos'];
-      const total = perClass.reduce((a, b) => a + b, 0);
-      if (perClass.length !== classes.length || perClass.some((d) => !Number.isInteger(d) || d < 0)) {
-        throw new Error(`${source}: taught.demos must give a count of kept demonstrations per class`);
-      }
-      if (total > 0 && (!tensor || tensor.shape.length !== 2 || tensor.shape[0] !== total || tensor.shape[1] !== config.inputSize)) {
-        throw new Error(`${source}: tensor teach.demos must have shape [${total}, ${config.inputSize}]`);
-      }
-      let offset = 0;
-      perClass.forEach((d, c) => {
-        if (d > 0) net.taughtDemos[c] = Float32Array.from(tensor.data.subarray(offset * config.inputSize, (offset + d) * config.inputSize));
-        offset += d;
-      });
-      const sel = taught.selection as TeachSelection | null | undefined;
-      if (sel && (sel.kind === 'transfer' || sel.kind === 'layers' || (sel.kind === 'trained' && Number.isInteger(sel.layer) && sel.layer >= 0 && sel.layer < config.layers.length))) {
-        net.teachSelection = sel.kind === 'transfer' && config.teaching.transferLayers.length === 0 ? null : sel;
-      }
-    }
+    net.taught.readFiles(files, source);
     return net;
   }
 
@@ -250,27 +205,7 @@ export class HffNetwork {
       engine: this.engine.name,
       metadata: structuredClone(this.metadata),
     };
-    if (this.reference) {
-      const r = this.reference;
-      manifest.trainedReference = { samples: r.samples, layers: [...r.layers] };
-      tensors['trainedReference.familiarity'] = { shape: [r.samples], data: Float32Array.from(r.familiarity) };
-      r.layers.forEach((l, i) => {
-        tensors[`trainedReference.layers.${l}.z`] = { shape: [r.samples, this.layers[l].spec.units], data: Float32Array.from(r.z[i]) };
-      });
-    }
-    if (this.hasTaughtClasses()) {
-      const perClass = this.taughtDemos.map((d) => (d ? d.length / this.config.inputSize : 0));
-      const total = perClass.reduce((a, b) => a + b, 0);
-      const data = new Float32Array(total * this.config.inputSize);
-      let offset = 0;
-      for (const d of this.taughtDemos) {
-        if (!d) continue;
-        data.set(d, offset);
-        offset += d.length;
-      }
-      tensors['teach.demos'] = { shape: [total, this.config.inputSize], data };
-      manifest.taught = { demos: perClass, selection: structuredClone(this.teachSelection) };
-    }
+    this.taught.writeFiles(manifest, tensors);
     return { manifest, tensors };
   }
 
@@ -324,7 +259,7 @@ export class HffNetwork {
     const outputs = this.engine
       .forwardStack(this.layers, x, batch, 'all')
       .map((f) => ({ z: f.z, classScores: this.classScoresOf(f.cosines, batch) }) as LayerOutput);
-    if (this.teachSelection?.kind === 'transfer' && this.hasTaughtClasses()) outputs[0].transferScores = this.transferScoresOf(x, batch);
+    if (this.taught.any) outputs[0].taught = this.taught.score(x, batch, outputs.map((o) => o.z));
     return outputs;
   }
 
@@ -333,7 +268,7 @@ export class HffNetwork {
     this.checkUsable();
     const f = this.layerAt(layer).forward(x, batch);
     const out: LayerOutput = { z: f.z, classScores: this.classScoresOf(f.cosines, batch) };
-    if (layer === 0 && this.teachSelection?.kind === 'transfer' && this.hasTaughtClasses()) out.transferScores = this.transferScoresOf(x, batch);
+    if (layer === 0 && this.taught.any) out.taught = this.taught.score(x, batch);
     return out;
   }
 
@@ -341,11 +276,13 @@ export class HffNetwork {
   predict(x: Float32Array, batch: number, options: PredictOptions = {}): Prediction[] {
     this.requireClasses();
     const scoring = options.scoring ?? this.config.scoring;
-    if (scoring === 'final' && !this.hasTaughtClasses()) {
+    if (scoring === 'final' && !this.taught.usesLayers) {
       // The decision reads only the top layer, so the layers below stay on the engine.
       this.checkUsable();
       const [top] = this.engine.forwardStack(this.layers, x, batch, 'final');
-      return this.decide([{ z: top.z, classScores: this.classScoresOf(top.cosines, batch) }], batch, options);
+      const output: LayerOutput = { z: top.z, classScores: this.classScoresOf(top.cosines, batch) };
+      if (this.taught.any) output.taught = this.taught.score(x, batch);
+      return this.decide([output], batch, options);
     }
     return this.decide(this.forward(x, batch), batch, options);
   }
@@ -361,7 +298,8 @@ export class HffNetwork {
     const predictions: Prediction[] = [];
     const ranking = new Float64Array(k);
     const similarities = this.decisionSimilarities(outputs, batch, scoring);
-    const taught = this.hasTaughtClasses() ? this.taughtDemos.map((d) => d !== null) : undefined;
+    const taught = outputs[0]?.taught;
+    const taughtScores = taught && taught.scores.length === batch * k ? taught : undefined;
     for (let b = 0; b < batch; b++) {
       ranking.fill(0);
       const similarity = similarities.subarray(b * k, (b + 1) * k);
@@ -375,14 +313,24 @@ export class HffNetwork {
         const logZ = max + Math.log(sum);
         for (let c = 0; c < k; c++) ranking[c] += s[c] / this.config.tau - logZ;
       }
-      const order = taught ? this.taughtOrder(outputs, b, ranking, similarity, taught) : Array.from({ length: k }, (_, c) => c).sort((a, c) => ranking[c] - ranking[a]);
+      let order: number[];
+      let margin: number;
+      if (taughtScores) {
+        const decision = Float64Array.from(similarity);
+        // Taught classes report their similarity to their nearest demonstration.
+        for (let c = 0; c < k; c++) if (this.taught.isTaught(c)) similarity[c] = taughtScores.scores[b * k + c];
+        ({ order, margin } = this.taughtOrder(ranking, similarity, decision, taughtScores.familiarity[b]));
+      } else {
+        order = Array.from({ length: k }, (_, c) => c).sort((a, c) => ranking[c] - ranking[a]);
+        margin = k > 1 ? similarity[order[0]] - similarity[order[1]] : similarity[order[0]];
+      }
       const best = order[0];
       const score = similarity[best];
       predictions.push({
         label: this.classes[best],
         index: best,
         score,
-        margin: k > 1 ? score - similarity[order[1]] : score,
+        margin,
         known: score >= threshold,
         top: order.slice(0, topK).map((c) => ({ label: this.classes[c], index: c, score: similarity[c] })),
       });
@@ -420,7 +368,6 @@ export class HffNetwork {
     }
     this.countLabels(labels);
     this.markTrained(labels);
-    this.reference = undefined;
     this.version += 1;
     return { losses, correct };
   }
@@ -436,7 +383,7 @@ export class HffNetwork {
       this.countLabels(labels);
       this.markTrained(labels);
     }
-    this.reference = undefined;
+    this.taught.weightsChanged();
     this.version += 1;
     return r;
   }
@@ -463,7 +410,7 @@ export class HffNetwork {
     const applied = mode === 'mean' ? Math.max(0, Math.min(n, meanOf - previousCount)) : n;
     // Each demonstration is imprinted as the mean of its augmented copies (small shifts, flips for colour images).
     const aug = augmentDemonstrations(examples, n, this.config.inputShape, this.config.teaching.augment);
-    const outputs = this.forwardTrained(aug.data, n * aug.copies);
+    const outputs = this.engine.forwardStack(this.layers, aug.data, n * aug.copies, 'all');
     const copies = aug.copies;
     const m = this.config.prototypesPerClass;
     if (created) index = this.classes.length;
@@ -506,26 +453,16 @@ export class HffNetwork {
       normalizeInPlace(p);
       layer.setPrototypes(current);
     });
+    const i = index as number;
     if (created) {
       this.classes.push(String(label));
       this.counts.push(0);
-      this.taughtDemos.push(null);
     }
-    const i = index as number;
     this.counts[i] += applied;
-    // Classes created by teaching keep their demonstrations: they are ranked among themselves on the representation
-    // that separates the demonstrations best (see updateSelection), and calibrated against the trained classes.
-    if (created || this.taughtDemos[i] !== null) {
-      const keep = this.config.teaching.keepDemos;
-      const size = this.config.inputSize;
-      const old = this.taughtDemos[i] ?? new Float32Array(0);
-      const add = mode === 'mean' ? examples.subarray(0, applied * size) : examples;
-      let next = new Float32Array(old.length + add.length);
-      next.set(old);
-      next.set(add, old.length);
-      if (next.length > keep * size) next = mode === 'mean' ? next.slice(0, keep * size) : next.slice(next.length - keep * size);
-      this.taughtDemos[i] = next;
-      if (applied > 0 || created) this.updateSelection();
+    // Classes created by teaching keep their demonstrations: they are scored by their nearest one (TaughtClasses).
+    if (created || this.taught.isTaught(i)) {
+      const add = mode === 'mean' ? applied : n;
+      if (add > 0 || created) this.taught.addDemonstrations(i, examples.subarray(0, add * this.config.inputSize), add, created);
     }
     if (applied > 0 || created) this.version += 1;
     return { label: this.classes[i], index: i, created, count: this.counts[i], applied, mode, version: this.version, similarityBefore, sums };
@@ -564,7 +501,7 @@ export class HffNetwork {
       index = this.classes.length;
       this.classes.push(label);
       this.counts.push(0);
-      this.taughtDemos.push(null);
+      this.taught.addTrainedClass();
     }
     this.counts[index as number] = count;
     this.version += 1;
@@ -585,8 +522,7 @@ export class HffNetwork {
     }
     const [name] = this.classes.splice(index, 1);
     this.counts.splice(index, 1);
-    this.taughtDemos.splice(index, 1);
-    if (!this.hasTaughtClasses()) this.dropTeachState();
+    this.taught.removeClass(index);
     this.version += 1;
     return { label: name, index, version: this.version };
   }
@@ -612,336 +548,95 @@ export class HffNetwork {
     if (this.disposed) return;
     this.disposed = true;
     this.layers.forEach((layer) => layer.dispose());
-    this.transferBranch?.dispose();
-    this.transferBranch = undefined;
+    this.taught.dispose();
   }
 
   get isDisposed(): boolean {
     return this.disposed;
   }
 
-  /** Whether some class was created by teaching and still has its demonstrations (then decisions calibrate it). */
+  /** Whether some class was created by teaching and keeps its demonstrations (then decisions rank it apart). */
   hasTaughtClasses(): boolean {
-    return this.taughtDemos.some((d) => d !== null);
+    return this.taught.any;
   }
 
-  /** Names of the classes created by teach() that keep their demonstrations (ranked by the teaching rules). */
+  /** Names of the classes created by teach() that keep their demonstrations. */
   taughtClassNames(): string[] {
-    return this.classes.filter((_, c) => this.taughtDemos[c] !== null);
+    return this.classes.filter((_, c) => this.taught.isTaught(c));
   }
 
   /** Indices of the classes created by teaching (imprinted from demonstrations, not trained). */
   get taughtClasses(): number[] {
-    return this.taughtDemos.flatMap((d, c) => (d ? [c] : []));
+    return this.taught.indices;
   }
 
-  /** Size of the kept reference sample of trained inputs (0: none; see TrainedReference). */
+  /** Demonstrations a taught class keeps (0 for trained classes). */
+  demonstrationCount(label: string | number): number {
+    return this.taught.demonstrationCount(this.requireClass(label));
+  }
+
+  /** Size of the kept reference sample of trained inputs (0: none). */
   get trainedReferenceSize(): number {
-    return this.reference?.samples ?? 0;
+    return this.taught.referenceSamples;
   }
 
   /**
-   * Keeps inputs of the trained classes (trainNetwork passes a sample of its training data) as the reference on
-   * which taught classes are calibrated; replaces any earlier one.
+   * The representation taught classes are scored in (null without taught classes) and the leave-one-out score of
+   * each candidate at the last choice.
+   */
+  get teachingRepresentation(): { representation: string | null; scores: Record<string, number> } {
+    return { representation: this.taught.representation, scores: { ...this.taught.choiceScores } };
+  }
+
+  /**
+   * Keeps inputs of the trained classes (trainNetwork passes a sample of its training data) as the reference that a
+   * taught class must be nearer than; replaces any earlier one.
    */
   setTrainedReference(x: Float32Array, batch: number): void {
     this.requireClasses();
     if (!Number.isInteger(batch) || batch < 1 || x.length !== batch * this.config.inputSize) {
       throw new Error(`reference inputs: expected ${batch} vector(s) of length ${this.config.inputSize}, got ${x.length} values`);
     }
-    const trained = this.trainedClasses;
-    if (trained.length === 0) {
-      this.reference = undefined;
-      return;
-    }
-    const outputs = this.forward(x, batch);
-    const layers = this.config.scoring === 'final' ? [this.layers.length - 1] : this.layers.map((_, l) => l);
-    const similarity = this.decisionSimilarities(outputs, batch);
-    const k = this.classes.length;
-    const reference: TrainedReference = { samples: batch, layers, z: layers.map((l) => outputs[l].z), familiarity: new Float32Array(batch) };
-    for (let b = 0; b < batch; b++) {
-      reference.familiarity[b] = this.familiarity(reference, similarity.subarray(b * k, (b + 1) * k), trained, reference.z, b, b);
-    }
-    this.reference = reference;
-    this.offsetCache = undefined;
+    if (this.taught.indices.length === this.classes.length) return;
+    assertFinite('reference inputs', x);
+    this.taught.setReference(x, batch);
   }
 
   /**
-   * Familiarity of row `b` of `z` (per kept layer, rows of that layer's width), whose class similarities are
-   * `similarity`: the larger of its best similarity to a trained class and its similarity to the nearest reference
-   * input other than `skip` (the mean over the kept layers of the cosines).
+   * Class order when some classes were taught: the trained classes by the usual ranking, the taught ones by their
+   * similarity to their nearest demonstration. The taught classes come first when the best of them is nearer the
+   * input than any kept training input (its familiarity) by `teaching.margin`; without a reference, when its
+   * decision similarity beats the best trained class's. `similarity` holds the taught classes' similarities,
+   * `decision` the decision similarities of all classes.
    */
-  private familiarity(reference: TrainedReference, similarity: ArrayLike<number>, trained: number[], z: Float32Array[], b: number, skip = -1): number {
-    let nearest = -Infinity;
-    for (const c of trained) nearest = Math.max(nearest, similarity[c]);
-    for (let i = 0; i < reference.samples; i++) {
-      if (i === skip) continue;
-      let sim = 0;
-      reference.layers.forEach((l, j) => {
-        const units = this.layers[l].spec.units;
-        sim += dot(row(z[j], b, units), row(reference.z[j], i, units));
-      });
-      nearest = Math.max(nearest, sim / reference.layers.length);
-    }
-    return nearest;
-  }
-
-  /** Indices of the classes trained by gradient (not created by teaching). */
-  private get trainedClasses(): number[] {
-    return this.taughtDemos.flatMap((d, c) => (d ? [] : [c]));
-  }
-
-  /** The representation that ranks taught classes among themselves (null: the decision scores). */
-  get teachingSelection(): TeachSelection | null {
-    return this.teachSelection;
-  }
-
-  private forwardTrained(x: Float32Array, batch: number): LayerOutput[] {
-    const outputs: LayerOutput[] = [];
-    let input = x;
-    for (const layer of this.layers) {
-      const f = layer.forward(input, batch);
-      outputs.push({ z: f.z, classScores: f.cosines });
-      input = f.z;
-    }
-    return outputs;
-  }
-
-  /**
-   * Class order when some classes were taught: trained classes by the usual ranking; the taught classes as one
-   * group that comes first only when its best similarity beats the trained classes' by the teaching margin; inside
-   * the group, the order of the selected representation (a trained layer's cosines, or the random transfer branch).
-   */
-  private taughtOrder(outputs: LayerOutput[], b: number, ranking: Float64Array, similarity: Float64Array, taught: boolean[]): number[] {
+  private taughtOrder(ranking: Float64Array, similarity: Float64Array, decision: Float64Array, familiarity: number): { order: number[]; margin: number } {
     const k = this.classes.length;
-    const sel = this.teachSelection;
-    const transfer = outputs[0]?.transferScores;
-    let key: (c: number) => number = (c) => ranking[c];
-    if (sel?.kind === 'transfer' && transfer) key = (c) => transfer[b * k + c];
-    else if (sel?.kind === 'trained' && outputs.length === this.layers.length) {
-      const scores = outputs[sel.layer].classScores;
-      key = (c) => scores[b * k + c];
-    } else if (sel?.kind === 'layers' && outputs.length === this.layers.length) {
-      key = (c) => outputs.reduce((a, o) => a + o.classScores[b * k + c], 0);
-    }
     const taughtIdx: number[] = [];
     const trainedIdx: number[] = [];
-    for (let c = 0; c < k; c++) (taught[c] ? taughtIdx : trainedIdx).push(c);
-    taughtIdx.sort((a, c) => key(c) - key(a) || ranking[c] - ranking[a]);
+    for (let c = 0; c < k; c++) (this.taught.isTaught(c) ? taughtIdx : trainedIdx).push(c);
+    taughtIdx.sort((a, c) => similarity[c] - similarity[a]);
     trainedIdx.sort((a, c) => ranking[c] - ranking[a]);
-    if (trainedIdx.length === 0) return taughtIdx;
-    const offsets = this.taughtOffsets();
-    let group = -Infinity;
-    for (const c of taughtIdx) group = Math.max(group, similarity[c] - offsets[c]);
-    // To come first, the taught classes must beat the input's familiarity (with a reference; else the best trained
-    // class); below the top they are ranked by similarity.
-    const reference = this.reference;
-    let familiarity = similarity[trainedIdx[0]];
-    // (An hff-layer chain carries class scores but no representations: there only the trained classes count.)
-    const kept = reference?.layers.map((l) => outputs[l]?.z);
-    if (reference && kept?.every((z, j) => z && z.length >= (b + 1) * this.layers[reference.layers[j]].spec.units)) {
-      familiarity = this.familiarity(reference, similarity, trainedIdx, kept as Float32Array[], b);
+    const lead = (order: number[]) => (order.length > 1 ? similarity[order[0]] - similarity[order[1]] : similarity[order[0]]);
+    if (trainedIdx.length === 0) return { order: taughtIdx, margin: lead(taughtIdx) };
+    let taughtWins: boolean;
+    if (Number.isNaN(familiarity)) {
+      // No reference (older files, layer-by-layer training): imprinted prototypes against trained ones.
+      let bestTaught = -Infinity;
+      for (const c of taughtIdx) bestTaught = Math.max(bestTaught, decision[c]);
+      taughtWins = bestTaught > decision[trainedIdx[0]];
+    } else {
+      taughtWins = similarity[taughtIdx[0]] > familiarity + this.config.teaching.margin;
     }
-    const order: number[] = [];
-    let placed = false;
-    for (const [i, c] of trainedIdx.entries()) {
-      if (!placed && group > (i === 0 ? familiarity : similarity[c])) {
-        order.push(...taughtIdx);
-        placed = true;
-      }
-      order.push(c);
-    }
-    if (!placed) order.push(...taughtIdx);
-    return order;
-  }
-
-  /**
-   * Per taught class, how much its similarity is lowered before it competes with the trained classes:
-   * `teaching.calibration` times the mean, over its kept demonstrations, of (similarity to its own prototypes - best
-   * similarity to a trained class), plus `teaching.margin`. Imprinted prototypes sit closer to their demonstrations than trained prototypes to their
-   * inputs; this puts both on one scale, so that a taught class takes an input only when the input resembles it
-   * more than its own demonstrations resemble the trained classes.
-   */
-  private taughtOffsets(): Float64Array {
-    const k = this.classes.length;
-    if (this.offsetCache && this.offsetCache.version === this.version && this.offsetCache.offsets.length === k) return this.offsetCache.offsets;
-    const offsets = new Float64Array(k);
-    const size = this.config.inputSize;
-    const trained = this.trainedClasses;
-    const reference = this.reference;
-    if (reference && trained.length > 0) {
-      const taught = this.taughtClasses;
-      // Each taught class may take its share of the reference sample: the offset is the advantage over the
-      // trained classes that only that many reference inputs exceed.
-      const share = this.config.teaching.maxTrainedLoss / taught.length;
-      const allowed = Math.min(reference.samples - 1, Math.floor(share * reference.samples));
-      const prototypes = reference.layers.map((l) => this.layers[l].readPrototypes());
-      const m = this.config.prototypesPerClass;
-      const advantage = new Float64Array(reference.samples);
-      for (const c of taught) {
-        for (let i = 0; i < reference.samples; i++) {
-          let sim = 0;
-          reference.layers.forEach((l, j) => {
-            const units = this.layers[l].spec.units;
-            const z = row(reference.z[j], i, units);
-            let closest = -Infinity;
-            for (let p = 0; p < m; p++) closest = Math.max(closest, dot(z, row(prototypes[j], c * m + p, units)));
-            sim += closest / reference.layers.length;
-          });
-          advantage[i] = sim - reference.familiarity[i];
-        }
-        advantage.sort();
-        offsets[c] = advantage[reference.samples - 1 - allowed];
-      }
-      this.offsetCache = { version: this.version, offsets };
-      return offsets;
-    }
-    this.taughtDemos.forEach((demos, c) => {
-      if (!demos || trained.length === 0) return;
-      const n = demos.length / size;
-      const outputs = this.forwardTrained(demos, n);
-      const used = this.config.scoring === 'final' ? outputs.slice(-1) : outputs;
-      const scores = used.map((o) => this.classScoresOf(o.classScores, n));
-      let sum = 0;
-      for (let b = 0; b < n; b++) {
-        const sim = (cls: number) => scores.reduce((a, s) => a + s[b * k + cls], 0) / scores.length;
-        let best = -Infinity;
-        for (const t of trained) best = Math.max(best, sim(t));
-        sum += sim(c) - best;
-      }
-      offsets[c] = (sum / n) * this.config.teaching.calibration + this.config.teaching.margin;
-    });
-    this.offsetCache = { version: this.version, offsets };
-    return offsets;
-  }
-
-  private transferScoresOf(x: Float32Array, batch: number): Float32Array {
-    const k = this.classes.length;
-    const protos = this.transferPrototypes();
-    const branch = this.requireTransferBranch();
-    const units = branch.units;
-    const f = branch.features(x, batch);
-    const out = new Float32Array(batch * k).fill(NaN);
-    for (let b = 0; b < batch; b++) {
-      const z = row(f, b, units);
-      for (let c = 0; c < k; c++) if (this.taughtDemos[c]) out[b * k + c] = dot(z, row(protos, c, units));
-    }
-    return out;
-  }
-
-  /** Per class (rows), the normalised mean transfer feature of its kept demonstrations and their augmented copies. */
-  private transferPrototypes(): Float32Array {
-    if (this.transferCache && this.transferCache.version === this.version && this.transferCache.prototypes.length === this.classes.length * this.requireTransferBranch().units) {
-      return this.transferCache.prototypes;
-    }
-    const branch = this.requireTransferBranch();
-    const units = branch.units;
-    const size = this.config.inputSize;
-    const protos = new Float32Array(this.classes.length * units);
-    this.taughtDemos.forEach((demos, c) => {
-      if (!demos) return;
-      const n = demos.length / size;
-      const aug = augmentDemonstrations(demos, n, this.config.inputShape, this.config.teaching.augment);
-      const f = branch.features(aug.data, n * aug.copies);
-      const p = row(protos, c, units);
-      for (let r = 0; r < n * aug.copies; r++) {
-        const z = row(f, r, units);
-        for (let u = 0; u < units; u++) p[u] += z[u];
-      }
-      normalizeInPlace(p);
-    });
-    this.transferCache = { version: this.version, prototypes: protos };
-    return protos;
-  }
-
-  private requireTransferBranch(): TransferBranch {
-    if (!this.transferBranch) {
-      const t = this.config.teaching;
-      const input = { centerInput: this.config.centerInput || t.transferCenterInput, normalizeInput: this.config.normalizeInput };
-      this.transferBranch = new TransferBranch(this.engine, this.config.inputSize, t.transferLayers, t.transferSeed, input, this.config.optimizer);
-    }
-    return this.transferBranch;
-  }
-
-  /**
-   * Chooses the representation that ranks taught classes: each trained layer and the random transfer branch are
-   * scored by leave-one-demonstration-out over the kept demonstrations of every taught class; the transfer branch
-   * must beat the best trained layer by `teaching.transferPreference`. Needs two taught classes.
-   */
-  private updateSelection(): void {
-    const taught = this.taughtClasses;
-    if (taught.length < 2) return;
-    const size = this.config.inputSize;
-    const perClass = 10;
-    const demoClass: number[] = [];
-    const rows: Float32Array[] = [];
-    for (const c of taught) {
-      const d = this.taughtDemos[c] as Float32Array;
-      const n = Math.min(perClass, d.length / size);
-      for (let i = 0; i < n; i++) {
-        rows.push(d.subarray(i * size, (i + 1) * size));
-        demoClass.push(c);
-      }
-    }
-    const x = new Float32Array(rows.length * size);
-    rows.forEach((r, i) => x.set(r, i * size));
-    const aug = augmentDemonstrations(x, rows.length, this.config.inputShape, this.config.teaching.augment);
-    const outputs = this.forwardTrained(aug.data, rows.length * aug.copies);
-    // The trained layers together (the sum of their cosines: the cosine on their concatenation, each part scaled
-    // by 1/sqrt(layers)); a single layer picked by the noisy leave-one-out transferred worse.
-    const rowsN = rows.length * aug.copies;
-    const width = this.config.layers.reduce((a, b) => a + b, 0);
-    const joined = new Float32Array(rowsN * width);
-    const scale = 1 / Math.sqrt(outputs.length);
-    for (let r = 0; r < rowsN; r++) {
-      let offset = r * width;
-      outputs.forEach((o, l) => {
-        const units = this.layers[l].spec.units;
-        for (let u = 0; u < units; u++) joined[offset + u] = o.z[r * units + u] * scale;
-        offset += units;
-      });
-    }
-    const bestScore = leaveOneOutScore(joined, width, demoClass, aug.copies);
-    this.lastSelectionScores = {};
-    let selection: TeachSelection = { kind: 'layers' };
-    if (bestScore === undefined) {
-      this.teachSelection = selection;
-      this.releaseTransferBranch();
-      return;
-    }
-    this.lastSelectionScores.layers = bestScore;
-    const t = this.config.teaching;
-    if (t.transferLayers.length > 0) {
-      const branch = this.requireTransferBranch();
-      const score = leaveOneOutScore(branch.features(aug.data, rows.length * aug.copies), branch.units, demoClass, aug.copies);
-      if (score !== undefined) this.lastSelectionScores.transfer = score;
-      if (score !== undefined && score > bestScore + t.transferPreference) selection = { kind: 'transfer' };
-    }
-    this.teachSelection = selection;
-    if (selection.kind !== 'transfer') this.releaseTransferBranch();
-  }
-
-  private releaseTransferBranch(): void {
-    this.transferBranch?.dispose();
-    this.transferBranch = undefined;
-    this.transferCache = undefined;
-  }
-
-  private dropTeachState(): void {
-    this.teachSelection = null;
-    this.releaseTransferBranch();
+    if (!taughtWins) return { order: [...trainedIdx, ...taughtIdx], margin: lead(trainedIdx) };
+    const nearestTrained = Number.isNaN(familiarity) ? -Infinity : familiarity;
+    const runnerUp = Math.max(taughtIdx.length > 1 ? similarity[taughtIdx[1]] : -Infinity, nearestTrained);
+    return { order: [...taughtIdx, ...trainedIdx], margin: similarity[taughtIdx[0]] - (Number.isFinite(runnerUp) ? runnerUp : similarity[trainedIdx[0]]) };
   }
 
   /** Classes trained by gradient are no longer taught ones: they are scored like every trained class. */
   private markTrained(labels: Int32Array): void {
-    let changed = false;
-    for (const l of labels) {
-      if (this.taughtDemos[l]) {
-        this.taughtDemos[l] = null;
-        changed = true;
-      }
-    }
-    if (changed && !this.hasTaughtClasses()) this.dropTeachState();
+    for (const l of new Set(labels)) this.taught.markTrained(l);
+    this.taught.weightsChanged();
   }
 
   private requireClass(label: string | number): number {
@@ -1015,28 +710,4 @@ function checkClassNames(names: string[]): void {
     if (seen.has(name)) throw new Error(`class '${name}' is listed twice`);
     seen.add(name);
   }
-}
-
-/** The trained-input reference of a model file (manifest `trainedReference` and its tensors), checked. */
-function readReference(value: unknown, files: ModelFiles, config: NetworkConfig, source: string): TrainedReference {
-  const r = value as { samples?: unknown; layers?: unknown } | null;
-  const samples = r?.samples;
-  const layers = r?.layers;
-  if (!Number.isInteger(samples) || (samples as number) < 1 || !Array.isArray(layers) || layers.length === 0) {
-    throw new Error(`${source}: trainedReference must give a positive sample count and the layers it keeps`);
-  }
-  const n = samples as number;
-  const tensor = (name: string, shape: number[]): Float32Array => {
-    const t = files.tensors[name];
-    if (!t || t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new Error(`${source}: tensor ${name} must have shape [${shape}]`);
-    }
-    assertFinite(name, t.data);
-    return t.data;
-  };
-  const z = layers.map((l) => {
-    if (!Number.isInteger(l) || l < 0 || l >= config.layers.length) throw new Error(`${source}: trainedReference names layer ${JSON.stringify(l)}, which does not exist`);
-    return tensor(`trainedReference.layers.${l}.z`, [n, config.layers[l]]);
-  });
-  return { samples: n, layers: [...(layers as number[])], z, familiarity: tensor('trainedReference.familiarity', [n]) };
 }

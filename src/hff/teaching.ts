@@ -1,46 +1,47 @@
 /**
- * Few-shot teaching helpers of HffNetwork: augmentation of demonstrations, the fixed random-feature "transfer"
- * branch, and the leave-one-out choice of the representation that ranks taught classes among themselves.
- * See bench/TEACH.md for the measurements behind the defaults.
+ * Few-shot teaching settings and helpers: augmentation of demonstrations and the fixed random-feature "transfer"
+ * branch. The taught classes themselves are src/hff/taught-classes.ts. See bench/TEACH.md for the measurements.
  */
 import type { Engine, EngineLayer, LayerSpec, OptimizerSettings } from '../engines/types';
 import { SeededRandom } from './random';
-import { normalizeInPlace, randomUnitRows } from './vectors';
+import { shiftImage, warpImage } from '../image/warp';
+import { randomUnitRows } from './vectors';
 
 export type TeachAugment = 'auto' | 'none';
+
+/**
+ * A representation in which taught classes are compared with their demonstrations: 'input' (the input itself,
+ * L2-normalised), 'transfer' (a fixed random ReLU branch), 'layers' (every trained layer together: the mean of their
+ * cosines) or 'layer:N' (one trained layer).
+ */
+export type Representation = 'input' | 'transfer' | 'layers' | `layer:${number}`;
 
 /** How taught classes are imprinted and scored; stored in the model's config (every field has a default). */
 export interface TeachingConfig {
   /**
-   * 'auto': with a known image shape, each demonstration is imprinted together with shifted copies (one pixel in
-   * the 8 directions; for colour images also a horizontal flip and flipped 2-pixel shifts). 'none': as given.
+   * 'auto': with a known image shape, each demonstration is used together with copies of it moved by a pixel or two,
+   * turned a little, and for colour images also mirrored and made lighter or darker. 'none': as given.
    */
   augment: TeachAugment;
   /** Widths of a fixed, untrained random ReLU branch (regenerated from `transferSeed`, never stored); [] disables it. */
   transferLayers: number[];
   transferSeed: number;
   /**
-   * The random branch subtracts each input's mean first (as models with `centerInput` do anyway): on
-   * Fashion-MNIST its taught classes gained 1.6 points. Model files from before it existed keep false.
+   * The random branch subtracts each input's mean first (as models with `centerInput` do anyway). Model files from
+   * before it existed keep false.
    */
   transferCenterInput: boolean;
-  /** The random branch ranks taught classes only if its leave-one-out score beats the best trained layer's by this. */
-  transferPreference: number;
+  /** 'auto': chosen after every teach by leave-one-demonstration-out; else always this one. */
+  representation: 'auto' | Representation;
   /**
-   * Calibration of taught against trained classes: a taught class wins only when the input's advantage (its
-   * similarity to the class minus its best similarity to a trained class) exceeds `calibration` times the mean
-   * advantage of the class's own demonstrations, plus `margin` (cosine units). 0 and 0: the uncalibrated rule.
+   * A taught class takes an input when the input is nearer (by this many cosine units) to one of its demonstrations
+   * than to every kept training input of the trained classes. Above 0 protects the trained classes more.
    */
-  calibration: number;
   margin: number;
-  /**
-   * The fraction of the trained classes' inputs that taught classes may take, all taught classes together. When the
-   * model keeps a reference sample of its training inputs (trainNetwork stores one), each taught class's offset is
-   * set on that sample so that it takes at most its share of them, instead of by `calibration` and `margin`.
-   */
-  maxTrainedLoss: number;
-  /** Demonstrations kept per taught class (inputs, in the model file) to re-derive prototypes and choose a representation. */
+  /** Demonstrations kept per taught class; past it, the most redundant one (closest to another) is dropped. */
   keepDemos: number;
+  /** Prototypes per taught class in the representation (one per demonstration, merged by k-means past this). */
+  prototypes: number;
 }
 
 export const TEACHING_DEFAULTS: TeachingConfig = {
@@ -48,56 +49,70 @@ export const TEACHING_DEFAULTS: TeachingConfig = {
   transferLayers: [1000, 1000, 1000],
   transferSeed: 7919,
   transferCenterInput: true,
-  transferPreference: 0.05,
-  calibration: 0.4,
+  representation: 'auto',
   margin: 0,
-  maxTrainedLoss: 0.005,
-  keepDemos: 20,
+  keepDemos: 50,
+  prototypes: 16,
 };
 
-/** Which representation ranks taught classes among themselves: a trained layer's cosines, or the random branch's. */
-/** 'layers': the sum of every trained layer's cosines; 'trained': one layer's; 'transfer': the random branch's. */
-export type TeachSelection = { kind: 'layers' } | { kind: 'trained'; layer: number } | { kind: 'transfer' };
+/** Settings of earlier teaching rules that model files may still carry; they no longer mean anything. */
+const RETIRED_KEYS = ['calibration', 'maxTrainedLoss', 'transferPreference'];
 
-export function resolveTeaching(options: Partial<TeachingConfig> | undefined): TeachingConfig {
-  const o = { ...TEACHING_DEFAULTS, ...(options ?? {}) };
+export function isRepresentation(value: unknown, layers: number): value is Representation {
+  if (value === 'input' || value === 'transfer' || value === 'layers') return true;
+  const m = typeof value === 'string' ? /^layer:(\d+)$/.exec(value) : null;
+  return m !== null && Number(m[1]) < layers;
+}
+
+export function resolveTeaching(options: Partial<TeachingConfig> | undefined, layers: number): TeachingConfig {
+  const o = { ...TEACHING_DEFAULTS, ...(options ?? {}) } as TeachingConfig & Record<string, unknown>;
+  for (const key of RETIRED_KEYS) delete o[key];
   if (o.augment !== 'auto' && o.augment !== 'none') throw new Error(`teaching.augment must be 'auto' or 'none', got ${JSON.stringify(o.augment)}`);
-  if (!Array.isArray(o.transferLayers) || o.transferLayers.some((w) => !Number.isInteger(w) || w < 1)) {
-    throw new Error(`teaching.transferLayers must list positive integer widths, got ${JSON.stringify(o.transferLayers)}`);
+  if (!Array.isArray(o.transferLayers) || o.transferLayers.length > 8 || o.transferLayers.some((w) => !Number.isInteger(w) || w < 1 || w > 65536)) {
+    throw new Error(`teaching.transferLayers must list at most 8 integer widths from 1 to 65536, got ${JSON.stringify(o.transferLayers)}`);
   }
   if (typeof o.transferCenterInput !== 'boolean') throw new Error(`teaching.transferCenterInput must be true or false, got ${JSON.stringify(o.transferCenterInput)}`);
-  for (const key of ['transferPreference', 'calibration', 'margin'] as const) {
-    if (typeof o[key] !== 'number' || !Number.isFinite(o[key])) throw new Error(`teaching.${key} must be a number, got ${JSON.stringify(o[key])}`);
+  if (o.representation !== 'auto' && !isRepresentation(o.representation, layers)) {
+    throw new Error(`teaching.representation must be 'auto', 'input', 'transfer', 'layers' or 'layer:N' with N below ${layers}, got ${JSON.stringify(o.representation)}`);
   }
-  if (typeof o.maxTrainedLoss !== 'number' || !(o.maxTrainedLoss >= 0 && o.maxTrainedLoss < 1)) {
-    throw new Error(`teaching.maxTrainedLoss must be a fraction in [0, 1), got ${JSON.stringify(o.maxTrainedLoss)}`);
+  if (o.representation === 'transfer' && o.transferLayers.length === 0) throw new Error("teaching.representation 'transfer' needs teaching.transferLayers");
+  if (typeof o.margin !== 'number' || !Number.isFinite(o.margin) || Math.abs(o.margin) > 2) throw new Error(`teaching.margin must be a number from -2 to 2, got ${JSON.stringify(o.margin)}`);
+  for (const key of ['keepDemos', 'prototypes'] as const) {
+    if (!Number.isInteger(o[key]) || o[key] < 1 || o[key] > 1000) throw new Error(`teaching.${key} must be an integer from 1 to 1000, got ${JSON.stringify(o[key])}`);
   }
-  if (!Number.isInteger(o.keepDemos) || o.keepDemos < 1) throw new Error(`teaching.keepDemos must be a positive integer, got ${JSON.stringify(o.keepDemos)}`);
   return { ...o, transferLayers: [...o.transferLayers], transferSeed: Math.floor(Number(o.transferSeed)) };
 }
 
-/** [dx, dy, flip] of the augmented copies; the first is the demonstration itself. */
-export function augmentOffsets(channels: number): [number, number, number][] {
-  const shifts: [number, number, number][] = [
-    [0, 0, 0], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [1, 1, 0], [-1, -1, 0], [1, -1, 0], [-1, 1, 0],
-  ];
-  if (channels === 1) return shifts;
-  return [[0, 0, 0], [0, 0, 1], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [2, 0, 1], [-2, 0, 1], [0, 2, 1], [0, -2, 1]];
+/** One augmented copy: moved by (dx, dy) pixels, mirrored, turned by `angle` degrees, brightness as value^gamma. */
+export interface DemoCopy {
+  dx: number;
+  dy: number;
+  flip: boolean;
+  angle: number;
+  gamma: number;
 }
 
-/** Shifted and optionally mirrored copy of one HWC image; pixels shifted in take the value `fill`. */
-export function shiftImage(img: ArrayLike<number>, h: number, w: number, c: number, dx: number, dy: number, flip: boolean, fill = 0): Float32Array {
-  const out = new Float32Array(h * w * c);
-  if (fill !== 0) out.fill(fill);
-  for (let y = 0; y < h; y++) {
-    const sy = y - dy;
-    if (sy < 0 || sy >= h) continue;
-    for (let x = 0; x < w; x++) {
-      let sx = x - dx;
-      if (flip) sx = w - 1 - sx;
-      if (sx < 0 || sx >= w) continue;
-      for (let k = 0; k < c; k++) out[(y * w + x) * c + k] = img[(sy * w + sx) * c + k];
-    }
+/**
+ * The augmented copies of a demonstration; the first is the demonstration itself. Grey images (digits, symbols)
+ * are never mirrored; colour photographs of objects are, and also made lighter and darker.
+ */
+export function augmentCopies(channels: number): DemoCopy[] {
+  const copy = (dx: number, dy: number, flip = false, angle = 0, gamma = 1): DemoCopy => ({ dx, dy, flip, angle, gamma });
+  if (channels === 1) {
+    return [copy(0, 0), copy(1, 0), copy(-1, 0), copy(0, 1), copy(0, -1), copy(1, 1), copy(-1, -1), copy(1, -1), copy(-1, 1), copy(0, 0, false, 8), copy(0, 0, false, -8)];
+  }
+  return [
+    copy(0, 0), copy(0, 0, true), copy(2, 0), copy(-2, 0), copy(0, 2), copy(0, -2), copy(2, 0, true), copy(-2, 0, true),
+    copy(0, 0, false, 10), copy(0, 0, true, -10), copy(0, 0, false, 0, 0.7), copy(0, 0, true, 0, 1.4),
+  ];
+}
+
+function applyCopy(img: Float32Array, h: number, w: number, c: number, k: DemoCopy): Float32Array {
+  if (k.dx === 0 && k.dy === 0 && !k.flip && k.angle === 0 && k.gamma === 1) return img;
+  let out = k.angle === 0 ? shiftImage(img, h, w, c, k.dx, k.dy, k.flip) : warpImage(img, h, w, c, { dx: k.dx, dy: k.dy, flip: k.flip, angle: (k.angle * Math.PI) / 180, scale: 1 });
+  if (k.gamma !== 1) {
+    if (out === img) out = Float32Array.from(img);
+    for (let i = 0; i < out.length; i++) out[i] = out[i] > 0 ? Math.pow(out[i], k.gamma) : out[i];
   }
   return out;
 }
@@ -112,13 +127,13 @@ export function augmentDemonstrations(
   if (augment === 'none' || !shape) return { data: x, copies: 1 };
   const [h, w, c] = shape;
   const size = h * w * c;
-  const offsets = augmentOffsets(c);
-  const data = new Float32Array(n * offsets.length * size);
+  const copies = augmentCopies(c);
+  const data = new Float32Array(n * copies.length * size);
   for (let i = 0; i < n; i++) {
     const img = x.subarray(i * size, (i + 1) * size);
-    offsets.forEach(([dx, dy, flip], j) => data.set(shiftImage(img, h, w, c, dx, dy, flip === 1), (i * offsets.length + j) * size));
+    copies.forEach((k, j) => data.set(applyCopy(img, h, w, c, k), (i * copies.length + j) * size));
   }
-  return { data, copies: offsets.length };
+  return { data, copies: copies.length };
 }
 
 /** The fixed random ReLU layers (He initialisation from a seed): generic features that the base classes did not shape. */
@@ -160,60 +175,4 @@ export class TransferBranch {
   dispose(): void {
     this.layers.forEach((l) => l.dispose());
   }
-}
-
-/**
- * Leave-one-demonstration-out score of a representation: for each demonstration, the softmax (of the class
- * cosines standardised across classes) of its own class, with prototypes rebuilt without it (nor its augmented
- * copies). `features` holds, per demonstration in order, `copies` unit rows of width `dim`; the first copy is the
- * demonstration itself. Undefined when fewer than two classes can be scored.
- */
-export function leaveOneOutScore(features: Float32Array, dim: number, demoClass: number[], copies: number): number | undefined {
-  const classes = [...new Set(demoClass)];
-  if (classes.length < 2) return undefined;
-  const sums = new Map<number, Float64Array>();
-  const rows = new Map<number, number>();
-  demoClass.forEach((c, d) => {
-    const s = sums.get(c) ?? new Float64Array(dim);
-    for (let r = 0; r < copies; r++) {
-      const o = (d * copies + r) * dim;
-      for (let j = 0; j < dim; j++) s[j] += features[o + j];
-    }
-    sums.set(c, s);
-    rows.set(c, (rows.get(c) ?? 0) + copies);
-  });
-  let total = 0;
-  let counted = 0;
-  const proto = new Float32Array(dim);
-  demoClass.forEach((own, d) => {
-    const q = features.subarray(d * copies * dim, (d * copies + 1) * dim);
-    // With one demonstration in its class, only the demonstration itself is held out (its copies stay).
-    const holdAll = (rows.get(own) as number) > copies;
-    if (!holdAll && copies === 1) return;
-    const scores: number[] = [];
-    let ownScore = 0;
-    for (const c of classes) {
-      const s = sums.get(c) as Float64Array;
-      for (let j = 0; j < dim; j++) proto[j] = s[j];
-      if (c === own) {
-        const from = holdAll ? 0 : 0;
-        const to = holdAll ? copies : 1;
-        for (let r = from; r < to; r++) {
-          const o = (d * copies + r) * dim;
-          for (let j = 0; j < dim; j++) proto[j] -= features[o + j];
-        }
-      }
-      normalizeInPlace(proto);
-      let dot = 0;
-      for (let j = 0; j < dim; j++) dot += q[j] * proto[j];
-      scores.push(dot);
-      if (c === own) ownScore = dot;
-    }
-    const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
-    const sd = Math.sqrt(scores.reduce((a, b) => a + (b - mean) * (b - mean), 0) / scores.length) || 1;
-    const exps = scores.map((v) => Math.exp(((v - mean) / sd) * 2));
-    total += Math.exp(((ownScore - mean) / sd) * 2) / exps.reduce((a, b) => a + b, 0);
-    counted += 1;
-  });
-  return counted > 0 ? total / counted : undefined;
 }

@@ -103,3 +103,50 @@ export function meanAndStd(values: number[]): { mean: number; std: number } {
   const std = values.length > 1 ? Math.sqrt(values.reduce((a, b) => a + (b - mean) * (b - mean), 0) / (values.length - 1)) : 0;
   return { mean, std };
 }
+
+/**
+ * Nearest demonstration on raw pixels: each test vector goes to the class of the demonstration (or augmented copy of
+ * one) it has the highest cosine with. `shots[i].data` holds `copies` rows per demonstration. Accuracy among `shots`'
+ * classes.
+ */
+export function rawNearestDemonstrationAccuracy(
+  shots: { label: number; data: Float32Array }[],
+  test: Float32Array,
+  testLabels: ArrayLike<number>,
+  inputSize: number,
+): number {
+  const rows: Float32Array[] = [];
+  const labels: number[] = [];
+  for (const s of shots) {
+    for (let r = 0; r < s.data.length / inputSize; r++) {
+      const v = Float32Array.from(s.data.subarray(r * inputSize, (r + 1) * inputSize));
+      const norm = Math.sqrt(v.reduce((a, x) => a + x * x, 0)) || 1;
+      for (let j = 0; j < inputSize; j++) v[j] /= norm;
+      rows.push(v);
+      labels.push(s.label);
+    }
+  }
+  let correct = 0;
+  const n = testLabels.length;
+  for (let i = 0; i < n; i++) {
+    const v = test.subarray(i * inputSize, (i + 1) * inputSize);
+    let best = -1;
+    let bestScore = -Infinity;
+    rows.forEach((p, k) => {
+      let s0 = 0;
+      let s1 = 0;
+      let j = 0;
+      for (; j + 1 < inputSize; j += 2) {
+        s0 += v[j] * p[j];
+        s1 += v[j + 1] * p[j + 1];
+      }
+      if (j < inputSize) s0 += v[j] * p[j];
+      if (s0 + s1 > bestScore) {
+        bestScore = s0 + s1;
+        best = k;
+      }
+    });
+    if (labels[best] === testLabels[i]) correct += 1;
+  }
+  return n > 0 ? correct / n : NaN;
+}

@@ -4,7 +4,8 @@ import { createEngine } from '../../src/engines/backend';
 import type { Engine } from '../../src/engines/types';
 import { HffNetwork } from '../../src/hff/network';
 import { SeededRandom } from '../../src/hff/random';
-import { augmentBatchInPlace, trainNetwork, warpImage } from '../../src/hff/training';
+import { augmentBatchInPlace, trainNetwork } from '../../src/hff/training';
+import { warpImage } from '../../src/image/warp';
 import { blobs } from '../engines/reference';
 
 /** A 6x6 grey image with one bright pixel at (x, y). */

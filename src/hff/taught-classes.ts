@@ -1,0 +1,538 @@
+/**
+ * The taught classes of a network: classes created at run time from demonstrations. Each keeps its demonstrations
+ * (a bounded number) and is scored by its nearest prototype in one representation, a prototype being the mean of one
+ * demonstration's augmented copies. The representation is chosen by evidence: leave-one-demonstration-out over
+ * every taught class, among the input itself, the fixed random branch, each trained layer and all of them together.
+ * A taught class beats the trained classes when an input is nearer its demonstrations than every kept training input
+ * of the trained classes (the trained-input reference). See bench/TEACH.md for the measurements behind this.
+ */
+import type { Engine } from '../engines/types';
+import type { ModelFiles, NamedTensor } from '../model-file';
+import type { NetworkConfig } from './config';
+import { type Representation, TransferBranch, augmentDemonstrations, isRepresentation } from './teaching';
+import { assertFinite, normalizeInPlace } from './vectors';
+
+/** Per input of a batch: each taught class's similarity (NaN for trained classes) and the input's familiarity. */
+export interface TaughtScores {
+  /** batch x classes: similarity to the class's nearest prototype in the representation; NaN for trained classes. */
+  scores: Float32Array;
+  /** Per input: similarity to the nearest kept training input, in the same representation (NaN: no reference). */
+  familiarity: Float32Array;
+}
+
+/** What the taught classes need from their network: its settings and its trained layers' outputs. */
+export interface LayerSource {
+  readonly engine: Engine;
+  readonly config: NetworkConfig;
+  /** Each trained layer's unit output (batch x units) for a batch of inputs. */
+  layerOutputs(x: Float32Array, batch: number): Float32Array[];
+}
+
+interface TaughtClass {
+  /** Stable across class renumbering (forget), so caches survive it. */
+  uid: number;
+  /** The kept demonstrations, one input vector each. */
+  demos: Float32Array[];
+  /** Changes with every change of `demos`. */
+  version: number;
+  /** Per representation: each demonstration's own representation and its copies' mean (unit rows), as far as computed. */
+  rows: Map<Representation, { weights: number; query: Float32Array[]; mean: Float32Array[]; familiarity: number[]; reference: number }>;
+  /** The scoring prototypes in the selected representation. */
+  prototypes?: { key: string; rows: Float32Array; count: number };
+}
+
+/** Demonstrations per class that the leave-one-out choice holds out (the first ones kept). */
+const CHOICE_DEMOS = 6;
+/** Taught classes (the most recently taught) that the choice looks at, so that teaching time stays bounded. */
+const CHOICE_CLASSES = 24;
+/** Candidate order: on equal leave-one-out scores the earlier one is chosen (the trained layers, then the cheapest). */
+function candidates(config: NetworkConfig, withTrainedClasses: boolean, withReference: boolean): Representation[] {
+  const layers = config.layers.map((_, l) => `layer:${l}` as Representation);
+  const trained: Representation[] = config.layers.length > 1 ? ['layers', ...layers] : layers;
+  // Without a reference, taught classes meet trained ones on the trained layers' prototypes: only those compare.
+  if (withTrainedClasses && !withReference) return trained;
+  return [...trained, 'input', ...(config.teaching.transferLayers.length > 0 ? (['transfer'] as Representation[]) : [])];
+}
+
+export class TaughtClasses {
+  /** Aligned with the network's classes: the taught ones, null for trained classes. */
+  private classes: (TaughtClass | null)[];
+  private nextUid = 1;
+  private selected: Representation | null = null;
+  /** Leave-one-out score of each representation at the last choice. */
+  choiceScores: Record<string, number> = {};
+  /** Inputs of the trained classes kept by training (rows of inputSize); see setReference. */
+  private reference: Float32Array | undefined;
+  private referenceVersion = 0;
+  /** The reference in each representation used so far (cleared when the weights or the reference change). */
+  private referenceRows = new Map<Representation, Float32Array>();
+  private branch: TransferBranch | undefined;
+  /** Changes whenever the trained layers' weights change (every cached representation is then stale). */
+  private weights = 0;
+
+  constructor(
+    private readonly source: LayerSource,
+    classCount: number,
+  ) {
+    this.classes = Array.from({ length: classCount }, () => null);
+  }
+
+  get any(): boolean {
+    return this.classes.some((c) => c !== null);
+  }
+
+  isTaught(c: number): boolean {
+    return this.classes[c] !== null && this.classes[c] !== undefined;
+  }
+
+  get indices(): number[] {
+    return this.classes.flatMap((c, i) => (c ? [i] : []));
+  }
+
+  demonstrationCount(c: number): number {
+    return this.classes[c]?.demos.length ?? 0;
+  }
+
+  /** The representation taught classes are scored in (null until one is taught). */
+  get representation(): Representation | null {
+    return this.any ? this.selected ?? this.defaultRepresentation() : null;
+  }
+
+  get referenceSamples(): number {
+    return this.reference ? this.reference.length / this.source.config.inputSize : 0;
+  }
+
+  /** A trained class was added (index = the new last class). */
+  addTrainedClass(): void {
+    this.classes.push(null);
+  }
+
+  /**
+   * Adds demonstrations to class `c` (creating it as a taught class when `create`); past `keepDemos` the most
+   * redundant ones go. Then chooses the representation again.
+   */
+  addDemonstrations(c: number, x: Float32Array, n: number, create: boolean): void {
+    const size = this.source.config.inputSize;
+    if (create) {
+      if (c !== this.classes.length) throw new Error(`internal: a new taught class must be the last class (${c} of ${this.classes.length})`);
+      this.classes.push({ uid: this.nextUid++, demos: [], version: 0, rows: new Map() });
+    }
+    const entry = this.classes[c];
+    if (!entry) return;
+    for (let i = 0; i < n; i++) entry.demos.push(Float32Array.from(x.subarray(i * size, (i + 1) * size)));
+    this.dropRedundant(entry);
+    entry.version += 1;
+    this.choose();
+  }
+
+  /** Class `c` was trained by gradient: it is no longer a taught class. */
+  markTrained(c: number): void {
+    if (this.classes[c]) this.classes[c] = null;
+  }
+
+  removeClass(c: number): void {
+    this.classes.splice(c, 1);
+    if (!this.any) this.selected = null;
+    else this.choose();
+  }
+
+  /** The trained layers changed: every representation computed from them is stale, and so is the reference. */
+  weightsChanged(): void {
+    this.weights += 1;
+    this.reference = undefined;
+    this.referenceRows.clear();
+    this.referenceVersion += 1;
+  }
+
+  /** Keeps `batch` inputs of the trained classes as the reference that taught classes must be nearer than. */
+  setReference(x: Float32Array, batch: number): void {
+    this.reference = Float32Array.from(x.subarray(0, batch * this.source.config.inputSize));
+    this.referenceRows.clear();
+    this.referenceVersion += 1;
+    if (this.any) this.choose();
+  }
+
+  /** Similarities of a batch to the taught classes and to the reference; `layers` when the caller has them. */
+  score(x: Float32Array, batch: number, layers?: Float32Array[]): TaughtScores {
+    const k = this.classes.length;
+    const scores = new Float32Array(batch * k).fill(NaN);
+    const familiarity = new Float32Array(batch).fill(NaN);
+    const rep = this.representation;
+    if (!rep) return { scores, familiarity };
+    const q = this.represent(rep, x, batch, layers);
+    const dim = q.length / batch;
+    this.classes.forEach((entry, c) => {
+      if (!entry) return;
+      const p = this.prototypesOf(entry, rep);
+      const best = nearest(q, batch, p.rows, p.count, dim);
+      for (let b = 0; b < batch; b++) scores[b * k + c] = best[b];
+    });
+    const ref = this.referenceIn(rep);
+    if (ref) {
+      const margin = this.source.config.teaching.margin;
+      for (let b = 0; b < batch; b++) {
+        let bestTaught = -Infinity;
+        for (let c = 0; c < k; c++) if (this.classes[c]) bestTaught = Math.max(bestTaught, scores[b * k + c]);
+        // Only whether some kept training input is nearer matters once one is: the scan stops there.
+        familiarity[b] = nearest(q.subarray(b * dim, (b + 1) * dim), 1, ref, ref.length / dim, dim, bestTaught + margin)[0];
+      }
+    }
+    return { scores, familiarity };
+  }
+
+  /** Whether scoring needs every layer's output (a layer representation) rather than the input alone. */
+  get usesLayers(): boolean {
+    const rep = this.representation;
+    return rep !== null && isLayerRepresentation(rep);
+  }
+
+  dispose(): void {
+    this.branch?.dispose();
+    this.branch = undefined;
+  }
+
+  /** Writes the demonstrations, the choice and the reference into model files. */
+  writeFiles(manifest: Record<string, unknown>, tensors: Record<string, NamedTensor>): void {
+    const size = this.source.config.inputSize;
+    if (this.reference) {
+      manifest.trainedReference = { samples: this.referenceSamples, kind: 'inputs' };
+      tensors['trainedReference.inputs'] = { shape: [this.referenceSamples, size], data: Float32Array.from(this.reference) };
+    }
+    if (!this.any) return;
+    const perClass = this.classes.map((e) => e?.demos.length ?? 0);
+    const total = perClass.reduce((a, b) => a + b, 0);
+    const data = new Float32Array(total * size);
+    let offset = 0;
+    for (const e of this.classes) for (const d of e?.demos ?? []) data.set(d, (offset++) * size);
+    tensors['teach.demos'] = { shape: [total, size], data };
+    manifest.taught = { demos: perClass, representation: this.representation, choiceScores: { ...this.choiceScores } };
+  }
+
+  /** Reads what writeFiles wrote; a reference of an older kind (per-layer outputs) is not used. */
+  readFiles(files: ModelFiles, source: string): void {
+    const m = files.manifest as Record<string, unknown>;
+    const size = this.source.config.inputSize;
+    const r = m.trainedReference as { samples?: unknown; kind?: unknown } | undefined;
+    if (r && r.kind === 'inputs') {
+      const n = r.samples;
+      const t = files.tensors['trainedReference.inputs'];
+      if (!Number.isInteger(n) || (n as number) < 1 || !t || t.shape.length !== 2 || t.shape[0] !== n || t.shape[1] !== size) {
+        throw new Error(`${source}: tensor trainedReference.inputs must have shape [${JSON.stringify(n)}, ${size}]`);
+      }
+      assertFinite('trainedReference.inputs', t.data);
+      this.reference = Float32Array.from(t.data);
+    }
+    const taught = m.taught as { demos?: unknown; representation?: unknown; choiceScores?: unknown } | undefined;
+    if (!taught || !Array.isArray(taught.demos)) return;
+    const perClass = taught.demos as unknown[];
+    if (perClass.length !== this.classes.length || perClass.some((d) => !Number.isInteger(d) || (d as number) < 0)) {
+      throw new Error(`${source}: taught.demos must give a count of kept demonstrations for each of the ${this.classes.length} classes`);
+    }
+    const total = (perClass as number[]).reduce((a, b) => a + b, 0);
+    const tensor = files.tensors['teach.demos'];
+    if (total > 0 && (!tensor || tensor.shape.length !== 2 || tensor.shape[0] !== total || tensor.shape[1] !== size)) {
+      throw new Error(`${source}: tensor teach.demos must have shape [${total}, ${size}]`);
+    }
+    let offset = 0;
+    (perClass as number[]).forEach((count, c) => {
+      if (count === 0) return;
+      const demos = Array.from({ length: count }, (_, i) => Float32Array.from(tensor.data.subarray((offset + i) * size, (offset + i + 1) * size)));
+      offset += count;
+      this.classes[c] = { uid: this.nextUid++, demos, version: 1, rows: new Map() };
+    });
+    const rep = taught.representation;
+    const usable = candidates(this.source.config, this.classes.some((e) => e === null), this.reference !== undefined);
+    if (isRepresentation(rep, this.source.config.layers.length) && usable.includes(rep)) this.selected = rep;
+    else if (this.any) this.choose();
+    if (taught.choiceScores && typeof taught.choiceScores === 'object') {
+      for (const [key, v] of Object.entries(taught.choiceScores as Record<string, unknown>)) if (typeof v === 'number' && isRepresentation(key, this.source.config.layers.length)) this.choiceScores[key] = v;
+    }
+  }
+
+  private defaultRepresentation(): Representation {
+    const fixed = this.source.config.teaching.representation;
+    if (fixed !== 'auto') return fixed;
+    // Untrained layers are random features; the input itself is the better guess until evidence says otherwise.
+    return this.classes.some((e) => e === null) ? (this.source.config.layers.length > 1 ? 'layers' : 'layer:0') : 'input';
+  }
+
+  /**
+   * Chooses the representation in which a held-out demonstration is most often nearest to its own class's other
+   * demonstrations, and (with a reference) nearer to them than to any kept training input.
+   */
+  private choose(): void {
+    this.choiceScores = {};
+    if (this.source.config.teaching.representation !== 'auto') {
+      this.selected = this.source.config.teaching.representation;
+      return;
+    }
+    const taught = this.classes.filter((e): e is TaughtClass => e !== null);
+    const withReference = this.reference !== undefined;
+    const withTrained = this.classes.some((e) => e === null);
+    const pool = taught.slice(-CHOICE_CLASSES);
+    const held = pool.filter((e) => e.demos.length >= 2);
+    // Among the taught classes alone, one class cannot be told apart from anything.
+    if (held.length === 0 || (!withReference && pool.length < 2)) {
+      this.selected = null;
+      return;
+    }
+    let best: Representation | null = null;
+    let bestScore = -Infinity;
+    for (const rep of candidates(this.source.config, withTrained, withReference)) {
+      const score = this.leaveOneOut(rep, pool, withReference);
+      this.choiceScores[rep] = score;
+      if (score > bestScore) {
+        best = rep;
+        bestScore = score;
+      }
+    }
+    this.selected = best;
+    if (best !== 'transfer') this.releaseBranch();
+  }
+
+  private leaveOneOut(rep: Representation, pool: TaughtClass[], withReference: boolean): number {
+    const margin = this.source.config.teaching.margin;
+    const rows = pool.map((e) => this.rowsOf(e, rep, Math.min(CHOICE_DEMOS, e.demos.length), withReference));
+    let correct = 0;
+    let counted = 0;
+    pool.forEach((e, ci) => {
+      const own = rows[ci];
+      const n = own.query.length;
+      if (n < 2) return;
+      for (let i = 0; i < n; i++) {
+        const q = own.query[i];
+        let ownBest = -Infinity;
+        for (let j = 0; j < n; j++) if (j !== i) ownBest = Math.max(ownBest, dotRows(q, own.mean[j]));
+        let otherBest = -Infinity;
+        rows.forEach((r, cj) => {
+          if (cj === ci) return;
+          for (const m of r.mean) otherBest = Math.max(otherBest, dotRows(q, m));
+        });
+        const nearerThanTrained = !withReference || ownBest > own.familiarity[i] + margin;
+        if (ownBest > otherBest && nearerThanTrained) correct += 1;
+        counted += 1;
+      }
+    });
+    return counted > 0 ? correct / counted : 0;
+  }
+
+  /** The first `upTo` demonstrations of `entry` in `rep`: each one itself, its copies' mean, its familiarity. */
+  private rowsOf(entry: TaughtClass, rep: Representation, upTo: number, withFamiliarity: boolean) {
+    // The layer representations come from one pass through the layers, so they are computed together.
+    const family = isLayerRepresentation(rep) ? this.layerRepresentations() : [rep];
+    const caches = family.map((f) => {
+      let c = entry.rows.get(f);
+      if (!c || c.weights !== this.weights) {
+        c = { weights: this.weights, query: [], mean: [], familiarity: [], reference: this.referenceVersion };
+        entry.rows.set(f, c);
+      }
+      return c;
+    });
+    const have = Math.min(...caches.map((c) => c.query.length));
+    if (have < upTo) {
+      const size = this.source.config.inputSize;
+      const n = upTo - have;
+      const x = new Float32Array(n * size);
+      for (let i = 0; i < n; i++) x.set(entry.demos[have + i], i * size);
+      const aug = augmentDemonstrations(x, n, this.source.config.inputShape, this.source.config.teaching.augment);
+      const rows = n * aug.copies;
+      const layers = isLayerRepresentation(rep) ? this.source.layerOutputs(aug.data, rows) : undefined;
+      family.forEach((f, fi) => {
+        const c = caches[fi];
+        c.query.length = have;
+        c.mean.length = have;
+        const z = this.represent(f, aug.data, rows, layers);
+        const dim = z.length / rows;
+        for (let i = 0; i < n; i++) {
+          const mean = new Float32Array(dim);
+          for (let k = 0; k < aug.copies; k++) {
+            const o = (i * aug.copies + k) * dim;
+            for (let j = 0; j < dim; j++) mean[j] += z[o + j];
+          }
+          c.query.push(Float32Array.from(z.subarray(i * aug.copies * dim, (i * aug.copies + 1) * dim)));
+          c.mean.push(normalizeInPlace(mean));
+        }
+      });
+    }
+    const r = caches[family.indexOf(rep)];
+    if (r.reference !== this.referenceVersion) {
+      r.familiarity = [];
+      r.reference = this.referenceVersion;
+    }
+    if (withFamiliarity && r.familiarity.length < upTo) {
+      const ref = this.referenceIn(rep);
+      if (ref) {
+        const dim = r.query[0].length;
+        for (let i = r.familiarity.length; i < upTo; i++) r.familiarity.push(nearest(r.query[i], 1, ref, ref.length / dim, dim)[0]);
+      }
+    }
+    return { query: r.query.slice(0, upTo), mean: r.mean.slice(0, upTo), familiarity: r.familiarity.slice(0, upTo) };
+  }
+
+  /** The scoring prototypes of a class: its demonstrations' copy means, merged by k-means past `prototypes`. */
+  private prototypesOf(entry: TaughtClass, rep: Representation): { rows: Float32Array; count: number } {
+    const key = `${rep}|${this.weights}|${entry.version}`;
+    if (entry.prototypes?.key === key) return entry.prototypes;
+    const { mean } = this.rowsOf(entry, rep, entry.demos.length, false);
+    const dim = mean[0].length;
+    const limit = this.source.config.teaching.prototypes;
+    const merged = mean.length > limit ? sphericalKMeans(mean, limit) : mean;
+    const rows = new Float32Array(merged.length * dim);
+    merged.forEach((m, i) => rows.set(m, i * dim));
+    entry.prototypes = { key, rows, count: merged.length };
+    return entry.prototypes;
+  }
+
+  private referenceIn(rep: Representation): Float32Array | undefined {
+    if (!this.reference) return undefined;
+    let rows = this.referenceRows.get(rep);
+    if (!rows) {
+      // One pass through the layers serves every layer representation.
+      const layers = isLayerRepresentation(rep) ? this.source.layerOutputs(this.reference, this.referenceSamples) : undefined;
+      for (const r of isLayerRepresentation(rep) ? this.layerRepresentations() : [rep]) {
+        this.referenceRows.set(r, this.represent(r, this.reference, this.referenceSamples, layers));
+      }
+      rows = this.referenceRows.get(rep) as Float32Array;
+    }
+    return rows;
+  }
+
+  private layerRepresentations(): Representation[] {
+    const layers = this.source.config.layers.map((_, l) => `layer:${l}` as Representation);
+    return layers.length > 1 ? ['layers', ...layers] : layers;
+  }
+
+  /** Unit rows (batch x width) of a batch in a representation. */
+  private represent(rep: Representation, x: Float32Array, batch: number, layers?: Float32Array[]): Float32Array {
+    const config = this.source.config;
+    if (rep === 'input') {
+      const out = Float32Array.from(x.subarray(0, batch * config.inputSize));
+      for (let b = 0; b < batch; b++) normalizeInPlace(out.subarray(b * config.inputSize, (b + 1) * config.inputSize));
+      return out;
+    }
+    if (rep === 'transfer') return this.transferBranch().features(x, batch);
+    const z = layers ?? this.source.layerOutputs(x, batch);
+    if (rep !== 'layers') return z[Number(rep.slice('layer:'.length))];
+    // Every layer's unit vector scaled by 1/sqrt(L): the concatenation is a unit vector whose cosines are the mean of
+    // the layers' cosines.
+    const width = config.layers.reduce((a, b) => a + b, 0);
+    const out = new Float32Array(batch * width);
+    const scale = 1 / Math.sqrt(z.length);
+    for (let b = 0; b < batch; b++) {
+      let o = b * width;
+      z.forEach((zl, l) => {
+        const units = config.layers[l];
+        for (let u = 0; u < units; u++) out[o + u] = zl[b * units + u] * scale;
+        o += units;
+      });
+    }
+    return out;
+  }
+
+  private transferBranch(): TransferBranch {
+    if (!this.branch) {
+      const { config, engine } = this.source;
+      const t = config.teaching;
+      const input = { centerInput: config.centerInput || t.transferCenterInput, normalizeInput: config.normalizeInput };
+      this.branch = new TransferBranch(engine, config.inputSize, t.transferLayers, t.transferSeed, input, config.optimizer);
+    }
+    return this.branch;
+  }
+
+  private releaseBranch(): void {
+    this.branch?.dispose();
+    this.branch = undefined;
+    for (const e of this.classes) e?.rows.delete('transfer');
+    this.referenceRows.delete('transfer');
+  }
+
+  /** Past keepDemos, drops the demonstration closest to another one (it adds the least) until the class fits. */
+  private dropRedundant(entry: TaughtClass): void {
+    const keep = this.source.config.teaching.keepDemos;
+    if (entry.demos.length <= keep) return;
+    const unit = entry.demos.map((d) => normalizeInPlace(Float32Array.from(d)));
+    while (unit.length > keep) {
+      let drop = 0;
+      let closest = -Infinity;
+      for (let i = 0; i < unit.length; i++) {
+        for (let j = i + 1; j < unit.length; j++) {
+          const s = dotRows(unit[i], unit[j]);
+          if (s > closest) {
+            closest = s;
+            // Of the two, the older one goes: the newer shows the part as it looks now.
+            drop = i;
+          }
+        }
+      }
+      unit.splice(drop, 1);
+      entry.demos.splice(drop, 1);
+    }
+    entry.rows.clear();
+  }
+}
+
+function isLayerRepresentation(rep: Representation): boolean {
+  return rep === 'layers' || rep.startsWith('layer:');
+}
+
+function dotRows(a: Float32Array, b: Float32Array): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  const n = a.length;
+  let i = 0;
+  for (; i + 3 < n; i += 4) {
+    s0 += a[i] * b[i];
+    s1 += a[i + 1] * b[i + 1];
+    s2 += a[i + 2] * b[i + 2];
+    s3 += a[i + 3] * b[i + 3];
+  }
+  for (; i < n; i++) s0 += a[i] * b[i];
+  return s0 + s1 + s2 + s3;
+}
+
+/** Per query row, its highest dot product with any of the `count` rows (or the first one above `enough`). */
+function nearest(queries: Float32Array, batch: number, rows: Float32Array, count: number, dim: number, enough = Infinity): Float32Array {
+  const out = new Float32Array(batch).fill(-Infinity);
+  for (let b = 0; b < batch; b++) {
+    const q = queries.subarray(b * dim, (b + 1) * dim);
+    let best = -Infinity;
+    for (let r = 0; r < count && best <= enough; r++) best = Math.max(best, dotRows(q, rows.subarray(r * dim, (r + 1) * dim)));
+    out[b] = best;
+  }
+  return out;
+}
+
+/** `k` unit centres of unit rows: farthest-point start (deterministic), then a few rounds of spherical k-means. */
+export function sphericalKMeans(rows: Float32Array[], k: number): Float32Array[] {
+  const centres: Float32Array[] = [Float32Array.from(rows[0])];
+  const closest = rows.map((r) => dotRows(r, centres[0]));
+  while (centres.length < k) {
+    let far = 0;
+    for (let i = 1; i < rows.length; i++) if (closest[i] < closest[far]) far = i;
+    centres.push(Float32Array.from(rows[far]));
+    rows.forEach((r, i) => (closest[i] = Math.max(closest[i], dotRows(r, centres[centres.length - 1]))));
+  }
+  const dim = rows[0].length;
+  for (let round = 0; round < 5; round++) {
+    const sums = centres.map(() => new Float32Array(dim));
+    for (const r of rows) {
+      let best = 0;
+      let bestSim = -Infinity;
+      centres.forEach((c, j) => {
+        const s = dotRows(r, c);
+        if (s > bestSim) {
+          bestSim = s;
+          best = j;
+        }
+      });
+      for (let j = 0; j < dim; j++) sums[best][j] += r[j];
+    }
+    // A centre that lost every row keeps its place.
+    sums.forEach((s, j) => {
+      if (s.some((v) => v !== 0)) centres[j] = normalizeInPlace(s);
+    });
+  }
+  return centres;
+}
