@@ -32,3 +32,9 @@ export function checkLabels(spec: LayerSpec, prototypeRows: number, labels: Int3
     if (!(label >= 0 && label < classes)) throw new Error(`label ${label} is outside 0..${classes - 1}`);
   }
 }
+
+export function checkMatcherRows(rows: Float32Array, count: number, dim: number): void {
+  if (!Number.isInteger(count) || count < 0 || !Number.isInteger(dim) || dim < 1 || rows.length < count * dim) {
+    throw new Error(`row matcher: expected ${count} row(s) of ${dim} values, got ${rows.length} values`);
+  }
+}

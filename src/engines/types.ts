@@ -90,6 +90,14 @@ export interface EngineLayer {
   dispose(): void;
 }
 
+/** Fixed rows (count x dim) held on the engine, matched against batches by dot products. */
+export interface RowMatcher {
+  readonly count: number;
+  /** batch x count dot products of each input row with each held row. */
+  dots(x: Float32Array, batch: number): Float32Array;
+  dispose(): void;
+}
+
 export interface Engine {
   /** For example `tfjs-wasm`, `tfjs-node`, `tfjs-cpu`. */
   readonly name: string;
@@ -100,6 +108,11 @@ export interface Engine {
    * however deep the network is.
    */
   forwardStack(layers: readonly EngineLayer[], x: Float32Array, batch: number, outputs: 'all' | 'final'): LayerForward[];
+  /**
+   * Holds `count` rows of width `dim` for repeated matching (taught classes' prototypes, the trained-input
+   * reference): one matrix product per batch instead of a loop in JavaScript.
+   */
+  createMatcher(rows: Float32Array, count: number, dim: number): RowMatcher;
   /** Live engine-side buffers, for leak checks. */
   liveTensors(): number;
 }

@@ -6,7 +6,7 @@
  * A taught class beats the trained classes when an input is nearer its demonstrations than every kept training input
  * of the trained classes (the trained-input reference). See bench/TEACH.md for the measurements behind this.
  */
-import type { Engine } from '../engines/types';
+import type { Engine, RowMatcher } from '../engines/types';
 import type { ModelFiles, NamedTensor } from '../model-file';
 import type { NetworkConfig } from './config';
 import { type Representation, TransferBranch, augmentDemonstrations, isRepresentation } from './teaching';
@@ -59,6 +59,8 @@ export class TaughtClasses {
   private classes: (TaughtClass | null)[];
   private nextUid = 1;
   private selected: Representation | null = null;
+  /** A loaded file named no usable representation: it is chosen on first use (the loader may not compute). */
+  private choicePending = false;
   /** Leave-one-out score of each representation at the last choice. */
   choiceScores: Record<string, number> = {};
   /** Inputs of the trained classes kept by training (rows of inputSize); see setReference. */
@@ -67,6 +69,9 @@ export class TaughtClasses {
   /** The reference in each representation used so far (cleared when the weights or the reference change). */
   private referenceRows = new Map<Representation, Float32Array>();
   private branch: TransferBranch | undefined;
+  /** Every taught class's prototypes, and the reference, on the engine for matching (rebuilt when they change). */
+  private prototypeMatcher: { key: string; matcher: RowMatcher; owners: Int32Array } | undefined;
+  private referenceMatcher: { key: string; matcher: RowMatcher } | undefined;
   /** Changes whenever the trained layers' weights change (every cached representation is then stale). */
   private weights = 0;
 
@@ -95,6 +100,10 @@ export class TaughtClasses {
 
   /** The representation taught classes are scored in (null until one is taught). */
   get representation(): Representation | null {
+    if (this.choicePending) {
+      this.choicePending = false;
+      this.choose();
+    }
     return this.any ? this.selected ?? this.defaultRepresentation() : null;
   }
 
@@ -160,21 +169,24 @@ export class TaughtClasses {
     const rep = this.representation;
     if (!rep) return { scores, familiarity };
     const q = this.represent(rep, x, batch, layers);
-    const dim = q.length / batch;
-    this.classes.forEach((entry, c) => {
-      if (!entry) return;
-      const p = this.prototypesOf(entry, rep);
-      const best = nearest(q, batch, p.rows, p.count, dim);
-      for (let b = 0; b < batch; b++) scores[b * k + c] = best[b];
-    });
-    const ref = this.referenceIn(rep);
-    if (ref) {
-      const margin = this.source.config.teaching.margin;
+    const { matcher, owners } = this.prototypesOnEngine(rep);
+    const dots = matcher.dots(q, batch);
+    const rows = matcher.count;
+    for (let b = 0; b < batch; b++) {
+      for (let r = 0; r < rows; r++) {
+        const at = b * k + owners[r];
+        const v = dots[b * rows + r];
+        if (!(scores[at] >= v)) scores[at] = v;
+      }
+    }
+    const reference = this.referenceOnEngine(rep);
+    if (reference) {
+      const near = reference.dots(q, batch);
+      const n = reference.count;
       for (let b = 0; b < batch; b++) {
-        let bestTaught = -Infinity;
-        for (let c = 0; c < k; c++) if (this.classes[c]) bestTaught = Math.max(bestTaught, scores[b * k + c]);
-        // Only whether some kept training input is nearer matters once one is: the scan stops there.
-        familiarity[b] = nearest(q.subarray(b * dim, (b + 1) * dim), 1, ref, ref.length / dim, dim, bestTaught + margin)[0];
+        let best = -Infinity;
+        for (let r = 0; r < n; r++) best = Math.max(best, near[b * n + r]);
+        familiarity[b] = best;
       }
     }
     return { scores, familiarity };
@@ -189,6 +201,42 @@ export class TaughtClasses {
   dispose(): void {
     this.branch?.dispose();
     this.branch = undefined;
+    this.prototypeMatcher?.matcher.dispose();
+    this.prototypeMatcher = undefined;
+    this.referenceMatcher?.matcher.dispose();
+    this.referenceMatcher = undefined;
+  }
+
+  private prototypesOnEngine(rep: Representation): { matcher: RowMatcher; owners: Int32Array } {
+    const key = `${rep}|${this.weights}|${this.classes.map((e, c) => (e ? `${c}:${e.uid}:${e.version}` : '')).join(',')}`;
+    if (this.prototypeMatcher?.key !== key) {
+      const parts = this.classes.flatMap((e, c) => (e ? [{ c, ...this.prototypesOf(e, rep) }] : []));
+      const dim = parts[0].rows.length / parts[0].count;
+      const count = parts.reduce((a, p) => a + p.count, 0);
+      const rows = new Float32Array(count * dim);
+      const owners = new Int32Array(count);
+      let at = 0;
+      for (const p of parts) {
+        rows.set(p.rows, at * dim);
+        owners.fill(p.c, at, at + p.count);
+        at += p.count;
+      }
+      this.prototypeMatcher?.matcher.dispose();
+      this.prototypeMatcher = { key, matcher: this.source.engine.createMatcher(rows, count, dim), owners };
+    }
+    return this.prototypeMatcher;
+  }
+
+  private referenceOnEngine(rep: Representation): RowMatcher | undefined {
+    const rows = this.referenceIn(rep);
+    if (!rows) return undefined;
+    const key = `${rep}|${this.weights}|${this.referenceVersion}`;
+    if (this.referenceMatcher?.key !== key) {
+      this.referenceMatcher?.matcher.dispose();
+      const n = this.referenceSamples;
+      this.referenceMatcher = { key, matcher: this.source.engine.createMatcher(rows, n, rows.length / n) };
+    }
+    return this.referenceMatcher.matcher;
   }
 
   /** Writes the demonstrations, the choice and the reference into model files. */
@@ -243,7 +291,7 @@ export class TaughtClasses {
     const rep = taught.representation;
     const usable = candidates(this.source.config, this.classes.some((e) => e === null), this.reference !== undefined);
     if (isRepresentation(rep, this.source.config.layers.length) && usable.includes(rep)) this.selected = rep;
-    else if (this.any) this.choose();
+    else this.choicePending = this.any;
     if (taught.choiceScores && typeof taught.choiceScores === 'object') {
       for (const [key, v] of Object.entries(taught.choiceScores as Record<string, unknown>)) if (typeof v === 'number' && isRepresentation(key, this.source.config.layers.length)) this.choiceScores[key] = v;
     }
@@ -360,10 +408,19 @@ export class TaughtClasses {
       r.reference = this.referenceVersion;
     }
     if (withFamiliarity && r.familiarity.length < upTo) {
-      const ref = this.referenceIn(rep);
-      if (ref) {
+      const reference = this.referenceOnEngine(rep);
+      if (reference) {
+        const from = r.familiarity.length;
         const dim = r.query[0].length;
-        for (let i = r.familiarity.length; i < upTo; i++) r.familiarity.push(nearest(r.query[i], 1, ref, ref.length / dim, dim)[0]);
+        const q = new Float32Array((upTo - from) * dim);
+        for (let i = from; i < upTo; i++) q.set(r.query[i], (i - from) * dim);
+        const near = reference.dots(q, upTo - from);
+        const n = reference.count;
+        for (let i = 0; i < upTo - from; i++) {
+          let best = -Infinity;
+          for (let j = 0; j < n; j++) best = Math.max(best, near[i * n + j]);
+          r.familiarity.push(best);
+        }
       }
     }
     return { query: r.query.slice(0, upTo), mean: r.mean.slice(0, upTo), familiarity: r.familiarity.slice(0, upTo) };
@@ -490,18 +547,6 @@ function dotRows(a: Float32Array, b: Float32Array): number {
   }
   for (; i < n; i++) s0 += a[i] * b[i];
   return s0 + s1 + s2 + s3;
-}
-
-/** Per query row, its highest dot product with any of the `count` rows (or the first one above `enough`). */
-function nearest(queries: Float32Array, batch: number, rows: Float32Array, count: number, dim: number, enough = Infinity): Float32Array {
-  const out = new Float32Array(batch).fill(-Infinity);
-  for (let b = 0; b < batch; b++) {
-    const q = queries.subarray(b * dim, (b + 1) * dim);
-    let best = -Infinity;
-    for (let r = 0; r < count && best <= enough; r++) best = Math.max(best, dotRows(q, rows.subarray(r * dim, (r + 1) * dim)));
-    out[b] = best;
-  }
-  return out;
 }
 
 /** `k` unit centres of unit rows: farthest-point start (deterministic), then a few rounds of spherical k-means. */

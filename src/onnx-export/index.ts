@@ -58,7 +58,7 @@ export function exportWarnings(network: HffNetwork): string[] {
   if (taught.length === 0) return [];
   return [
     `taught classes (${taught.join(', ')}) are scored by plain cosine in the ONNX graph: the library's teaching rules ` +
-      '(calibration against trained classes, ranking on the random branch) are not exported, so labels can differ from hff-classify',
+      '(nearest demonstration in the chosen representation, against the kept training inputs) are not exported, so labels can differ from hff-classify',
   ];
 }
 
@@ -85,6 +85,9 @@ class ParamsEngine implements Engine {
     };
   }
   forwardStack(): never {
+    throw new Error('the export engine does not compute');
+  }
+  createMatcher(): never {
     throw new Error('the export engine does not compute');
   }
   liveTensors(): number {

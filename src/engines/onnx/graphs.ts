@@ -105,6 +105,16 @@ export function layerFrozenForwardModel(spec: LayerSpec, weight: Float32Array, b
   return g.build();
 }
 
+/** Input x[batch, dim]; output dots[batch, count] = x rows^T, with the rows as a constant. */
+export function matcherModel(rows: Float32Array, count: number, dim: number): Uint8Array {
+  const g = new GraphBuilder('hff_row_matcher');
+  const x = g.input('x', 'float', ['batch', dim]);
+  const r = g.floatTensor('rows', [count, dim], rows);
+  g.op('Gemm', [x, r], { transB: 1 }, 'dots');
+  g.output('dots', 'float', ['batch', count]);
+  return g.build();
+}
+
 /**
  * The training graph of one layer: inputs x, weight, bias, prototypes, onehot[batch, classes],
  * shift[batch, rows] (margin on the true class's rows; only when the margin is non-zero) and gradScale (a scalar,

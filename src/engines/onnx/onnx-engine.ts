@@ -15,9 +15,10 @@ import type {
   LayerStepResult,
   OptimizerSettings,
   PrototypeUpdate,
+  RowMatcher,
 } from '../types';
-import { checkBatch, checkLabels, checkParams, prototypeRowsOf } from '../layer-checks';
-import { layerForwardModel, layerFrozenForwardModel, layerTrainModel } from './graphs';
+import { checkBatch, checkLabels, checkMatcherRows, checkParams, prototypeRowsOf } from '../layer-checks';
+import { layerForwardModel, layerFrozenForwardModel, layerTrainModel, matcherModel } from './graphs';
 import { normalizeRowsInPlace } from '../rows';
 import { adamUpdate, emaPrototypes, lossAndCorrect, sgdUpdate } from './kernels';
 import { type OnnxSessionOptions, type OrtTensor, SyncSession, floatTensor, loadOnnxRuntime, onnxLoadError, resolveThreads } from './runtime';
@@ -40,6 +41,7 @@ export class OnnxEngine implements Engine {
   readonly threads: number;
   private readonly sessions = new Map<string, SyncSession>();
   private liveLayers = 0;
+  private liveMatchers = 0;
 
   constructor(private readonly options: OnnxSessionOptions = {}) {
     if (!loadOnnxRuntime()) throw new Error(`onnxruntime-node is not available (${onnxLoadError()})`);
@@ -65,8 +67,33 @@ export class OnnxEngine implements Engine {
     return outputs === 'all' ? result : result.slice(-1);
   }
 
+  /** The rows become a constant of their own small graph, so ORT prepacks them for its GEMM kernel. */
+  createMatcher(rows: Float32Array, count: number, dim: number): RowMatcher {
+    checkMatcherRows(rows, count, dim);
+    const session = count > 0 ? this.newSession(matcherModel(rows.subarray(0, count * dim), count, dim)) : undefined;
+    this.liveMatchers += 1;
+    let disposed = false;
+    return {
+      count,
+      dots: (x: Float32Array, batch: number) => {
+        if (disposed) throw new Error('row matcher used after it was disposed');
+        if (x.length < batch * dim) throw new Error(`row matcher: expected ${batch} row(s) of ${dim} values, got ${x.length} values`);
+        if (!session) return new Float32Array(0);
+        const out = new Float32Array(batch * count);
+        session.run({ x: floatTensor(x.length === batch * dim ? x : x.subarray(0, batch * dim), [batch, dim]) }, { dots: floatTensor(out, [batch, count]) });
+        return out;
+      },
+      dispose: () => {
+        if (disposed) return;
+        disposed = true;
+        session?.dispose();
+        this.liveMatchers -= 1;
+      },
+    };
+  }
+
   liveTensors(): number {
-    return this.liveLayers * BUFFERS_PER_LAYER;
+    return this.liveLayers * BUFFERS_PER_LAYER + this.liveMatchers;
   }
 
   /** @internal */

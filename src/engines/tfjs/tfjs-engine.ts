@@ -1,6 +1,6 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 import { tf } from '../backend';
-import { checkBatch, checkLabels, checkParams, prototypeRowsOf } from '../layer-checks';
+import { checkBatch, checkLabels, checkMatcherRows, checkParams, prototypeRowsOf } from '../layer-checks';
 import { centerRowsInPlace, normalizeRowsInPlace } from '../rows';
 import type {
   Engine,
@@ -12,6 +12,7 @@ import type {
   LayerStepResult,
   OptimizerSettings,
   PrototypeUpdate,
+  RowMatcher,
 } from '../types';
 
 type Tensor = tfTypes.Tensor;
@@ -71,6 +72,27 @@ export class TfjsEngine implements Engine {
       input = f.z;
     });
     return result;
+  }
+
+  createMatcher(rows: Float32Array, count: number, dim: number): RowMatcher {
+    checkMatcherRows(rows, count, dim);
+    const t = tf();
+    // Held transposed (dim x count): the product then needs no transpose per call (several times slower on wasm).
+    const held = t.tidy(() => t.tensor2d(rows.subarray(0, count * dim), [count, dim]).transpose()) as Tensor2D;
+    let disposed = false;
+    return {
+      count,
+      dots: (x: Float32Array, batch: number) => {
+        if (disposed) throw new Error('row matcher used after it was disposed');
+        if (x.length < batch * dim) throw new Error(`row matcher: expected ${batch} row(s) of ${dim} values, got ${x.length} values`);
+        if (count === 0) return new Float32Array(0);
+        return t.tidy(() => t.matMul(t.tensor2d(x.subarray(0, batch * dim), [batch, dim]), held).dataSync() as Float32Array);
+      },
+      dispose: () => {
+        if (!disposed) held.dispose();
+        disposed = true;
+      },
+    };
   }
 
   liveTensors(): number {
