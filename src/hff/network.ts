@@ -605,7 +605,7 @@ export class HffNetwork {
   /**
    * Class order when some classes were taught: the trained classes by the usual ranking, the taught ones by their
    * similarity to their nearest demonstration. The taught classes come first when the best of them is nearer the
-   * input than any kept training input (its familiarity) by `teaching.margin`; without a reference, when its
+   * input than any kept training input, by the margin (`familiarity` includes it); without a reference, when its
    * decision similarity beats the best trained class's. `similarity` holds the taught classes' similarities,
    * `decision` the decision similarities of all classes.
    */
@@ -625,7 +625,7 @@ export class HffNetwork {
       for (const c of taughtIdx) bestTaught = Math.max(bestTaught, decision[c]);
       taughtWins = bestTaught > decision[trainedIdx[0]];
     } else {
-      taughtWins = similarity[taughtIdx[0]] > familiarity + this.config.teaching.margin;
+      taughtWins = similarity[taughtIdx[0]] > familiarity;
     }
     if (!taughtWins) return { order: [...trainedIdx, ...taughtIdx], margin: lead(trainedIdx) };
     const nearestTrained = Number.isNaN(familiarity) ? -Infinity : familiarity;

@@ -16,7 +16,10 @@ import { assertFinite, normalizeInPlace } from './vectors';
 export interface TaughtScores {
   /** batch x classes: similarity to the class's nearest prototype in the representation; NaN for trained classes. */
   scores: Float32Array;
-  /** Per input: similarity to the nearest kept training input, in the same representation (NaN: no reference). */
+  /**
+   * Per input: the similarity a taught class must exceed to win over the trained classes: the input's similarity to
+   * the nearest kept training input, in the same representation, plus the margin (NaN: no reference).
+   */
   familiarity: Float32Array;
 }
 
@@ -42,7 +45,7 @@ interface TaughtClass {
 }
 
 /** Demonstrations per class that the leave-one-out choice holds out (the first ones kept). */
-const CHOICE_DEMOS = 6;
+const CHOICE_DEMOS = 10;
 /** Taught classes (the most recently taught) that the choice looks at, so that teaching time stays bounded. */
 const CHOICE_CLASSES = 24;
 /** Candidate order: on equal leave-one-out scores the earlier one is chosen (the trained layers, then the cheapest). */
@@ -72,6 +75,10 @@ export class TaughtClasses {
   /** Every taught class's prototypes, and the reference, on the engine for matching (rebuilt when they change). */
   private prototypeMatcher: { key: string; matcher: RowMatcher; owners: Int32Array } | undefined;
   private referenceMatcher: { key: string; matcher: RowMatcher } | undefined;
+  /** Per representation: each kept training input's similarity to the nearest other one. */
+  private referenceNeighbours = new Map<Representation, Float32Array>();
+  /** The margin in force for the current prototypes (see marginFor). */
+  private scoringMargin: { key: string; margin: number } | undefined;
   /** Changes whenever the trained layers' weights change (every cached representation is then stale). */
   private weights = 0;
 
@@ -150,6 +157,7 @@ export class TaughtClasses {
     this.weights += 1;
     this.reference = undefined;
     this.referenceRows.clear();
+    this.referenceNeighbours.clear();
     this.referenceVersion += 1;
   }
 
@@ -157,6 +165,7 @@ export class TaughtClasses {
   setReference(x: Float32Array, batch: number): void {
     this.reference = Float32Array.from(x.subarray(0, batch * this.source.config.inputSize));
     this.referenceRows.clear();
+    this.referenceNeighbours.clear();
     this.referenceVersion += 1;
     if (this.any) this.choose();
   }
@@ -183,10 +192,11 @@ export class TaughtClasses {
     if (reference) {
       const near = reference.dots(q, batch);
       const n = reference.count;
+      const margin = this.scoringMarginFor(rep);
       for (let b = 0; b < batch; b++) {
         let best = -Infinity;
         for (let r = 0; r < n; r++) best = Math.max(best, near[b * n + r]);
-        familiarity[b] = best;
+        familiarity[b] = best + margin;
       }
     }
     return { scores, familiarity };
@@ -205,6 +215,61 @@ export class TaughtClasses {
     this.prototypeMatcher = undefined;
     this.referenceMatcher?.matcher.dispose();
     this.referenceMatcher = undefined;
+  }
+
+  /** The margin with the current scoring prototypes (cached until they or the reference change). */
+  private scoringMarginFor(rep: Representation): number {
+    const { matcher } = this.prototypesOnEngine(rep);
+    const key = `${this.prototypeMatcher?.key}|${this.referenceVersion}`;
+    if (this.scoringMargin?.key !== key) this.scoringMargin = { key, margin: this.marginFor(rep, matcher) };
+    return this.scoringMargin.margin;
+  }
+
+  /**
+   * `teaching.margin`, raised until at most `maxTrainedLoss` of the kept training inputs would go to a taught class
+   * whose prototypes `prototypes` holds: each kept input judged against the other kept inputs, as a new input of a
+   * trained class is judged against all of them.
+   */
+  private marginFor(rep: Representation, prototypes: RowMatcher): number {
+    const { margin, maxTrainedLoss } = this.source.config.teaching;
+    const rows = this.referenceIn(rep);
+    if (!rows || prototypes.count === 0) return margin;
+    const n = this.referenceSamples;
+    const neighbours = this.referenceNeighboursIn(rep);
+    const dots = prototypes.dots(rows, n);
+    const count = prototypes.count;
+    const advantage = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let best = -Infinity;
+      for (let j = 0; j < count; j++) best = Math.max(best, dots[i * count + j]);
+      advantage[i] = best - neighbours[i];
+    }
+    advantage.sort();
+    const allowed = Math.floor(maxTrainedLoss * n);
+    return Math.max(margin, allowed >= n ? -Infinity : advantage[n - 1 - allowed]);
+  }
+
+  private referenceNeighboursIn(rep: Representation): Float32Array {
+    let near = this.referenceNeighbours.get(rep);
+    if (!near) {
+      const reference = this.referenceOnEngine(rep) as RowMatcher;
+      const n = reference.count;
+      const rows = this.referenceIn(rep) as Float32Array;
+      near = new Float32Array(n);
+      // In blocks, so that the n x n products never sit in memory at once.
+      for (let from = 0; from < n; from += 128) {
+        const m = Math.min(128, n - from);
+        const dim = rows.length / n;
+        const dots = reference.dots(rows.subarray(from * dim, (from + m) * dim), m);
+        for (let i = 0; i < m; i++) {
+          let best = -Infinity;
+          for (let j = 0; j < n; j++) if (j !== from + i) best = Math.max(best, dots[i * n + j]);
+          near[from + i] = best;
+        }
+      }
+      this.referenceNeighbours.set(rep, near);
+    }
+    return near;
   }
 
   private prototypesOnEngine(rep: Representation): { matcher: RowMatcher; owners: Int32Array } {
@@ -339,10 +404,25 @@ export class TaughtClasses {
   }
 
   private leaveOneOut(rep: Representation, pool: TaughtClass[], withReference: boolean): number {
-    const margin = this.source.config.teaching.margin;
     const rows = pool.map((e) => this.rowsOf(e, rep, Math.min(CHOICE_DEMOS, e.demos.length), withReference));
+    let margin = this.source.config.teaching.margin;
+    if (withReference) {
+      const means = rows.flatMap((r) => r.mean);
+      const dim = means[0].length;
+      const flat = new Float32Array(means.length * dim);
+      means.forEach((m, i) => flat.set(m, i * dim));
+      const matcher = this.source.engine.createMatcher(flat, means.length, dim);
+      try {
+        margin = this.marginFor(rep, matcher);
+      } finally {
+        matcher.dispose();
+      }
+    }
     let correct = 0;
     let counted = 0;
+    // How far each held-out demonstration's own class leads its strongest competitor: the tie-break between
+    // representations that get the same number right (a few demonstrations give coarse counts).
+    let lead = 0;
     pool.forEach((e, ci) => {
       const own = rows[ci];
       const n = own.query.length;
@@ -356,12 +436,13 @@ export class TaughtClasses {
           if (cj === ci) return;
           for (const m of r.mean) otherBest = Math.max(otherBest, dotRows(q, m));
         });
-        const nearerThanTrained = !withReference || ownBest > own.familiarity[i] + margin;
-        if (ownBest > otherBest && nearerThanTrained) correct += 1;
+        const competitor = withReference ? Math.max(otherBest, own.familiarity[i] + margin) : otherBest;
+        if (ownBest > competitor) correct += 1;
+        lead += Math.max(-1, Math.min(1, ownBest - competitor));
         counted += 1;
       }
     });
-    return counted > 0 ? correct / counted : 0;
+    return counted > 0 ? correct / counted + (lead / counted) * 1e-3 : 0;
   }
 
   /** The first `upTo` demonstrations of `entry` in `rep`: each one itself, its copies' mean, its familiarity. */
@@ -501,6 +582,7 @@ export class TaughtClasses {
     this.branch = undefined;
     for (const e of this.classes) e?.rows.delete('transfer');
     this.referenceRows.delete('transfer');
+    this.referenceNeighbours.delete('transfer');
   }
 
   /** Past keepDemos, drops the demonstration closest to another one (it adds the least) until the class fits. */

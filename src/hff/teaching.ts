@@ -34,10 +34,16 @@ export interface TeachingConfig {
   /** 'auto': chosen after every teach by leave-one-demonstration-out; else always this one. */
   representation: 'auto' | Representation;
   /**
-   * A taught class takes an input when the input is nearer (by this many cosine units) to one of its demonstrations
-   * than to every kept training input of the trained classes. Above 0 protects the trained classes more.
+   * A taught class takes an input when the input is nearer (by at least this many cosine units) to one of its
+   * demonstrations than to every kept training input of the trained classes. Above 0 protects the trained classes more.
    */
   margin: number;
+  /**
+   * The fraction of the kept training inputs that the taught classes together may take, each judged against the
+   * others (leave one out): where more of them would be nearer a demonstration than to every other kept input, the
+   * margin rises until no more are. It stands for the trained classes' accuracy that teaching may cost.
+   */
+  maxTrainedLoss: number;
   /** Demonstrations kept per taught class; past it, the most redundant one (closest to another) is dropped. */
   keepDemos: number;
   /** Prototypes per taught class in the representation (one per demonstration, merged by k-means past this). */
@@ -51,12 +57,13 @@ export const TEACHING_DEFAULTS: TeachingConfig = {
   transferCenterInput: true,
   representation: 'auto',
   margin: 0,
+  maxTrainedLoss: 0.01,
   keepDemos: 50,
   prototypes: 16,
 };
 
 /** Settings of earlier teaching rules that model files may still carry; they no longer mean anything. */
-const RETIRED_KEYS = ['calibration', 'maxTrainedLoss', 'transferPreference'];
+const RETIRED_KEYS = ['calibration', 'transferPreference'];
 
 export function isRepresentation(value: unknown, layers: number): value is Representation {
   if (value === 'input' || value === 'transfer' || value === 'layers') return true;
@@ -77,6 +84,9 @@ export function resolveTeaching(options: Partial<TeachingConfig> | undefined, la
   }
   if (o.representation === 'transfer' && o.transferLayers.length === 0) throw new Error("teaching.representation 'transfer' needs teaching.transferLayers");
   if (typeof o.margin !== 'number' || !Number.isFinite(o.margin) || Math.abs(o.margin) > 2) throw new Error(`teaching.margin must be a number from -2 to 2, got ${JSON.stringify(o.margin)}`);
+  if (typeof o.maxTrainedLoss !== 'number' || !(o.maxTrainedLoss >= 0 && o.maxTrainedLoss < 1)) {
+    throw new Error(`teaching.maxTrainedLoss must be a fraction in [0, 1), got ${JSON.stringify(o.maxTrainedLoss)}`);
+  }
   for (const key of ['keepDemos', 'prototypes'] as const) {
     if (!Number.isInteger(o[key]) || o[key] < 1 || o[key] > 1000) throw new Error(`teaching.${key} must be an integer from 1 to 1000, got ${JSON.stringify(o[key])}`);
   }
