@@ -148,8 +148,13 @@ export class TaughtClasses {
 
   removeClass(c: number): void {
     this.classes.splice(c, 1);
-    if (!this.any) this.selected = null;
-    else this.choose();
+    if (this.any) {
+      this.choose();
+      return;
+    }
+    // Nothing left to score: the engine's copies of prototypes, reference and random branch go.
+    this.selected = null;
+    this.dispose();
   }
 
   /** The trained layers changed: every representation computed from them is stale, and so is the reference. */
@@ -365,8 +370,11 @@ export class TaughtClasses {
   private defaultRepresentation(): Representation {
     const fixed = this.source.config.teaching.representation;
     if (fixed !== 'auto') return fixed;
-    // Untrained layers are random features; the input itself is the better guess until evidence says otherwise.
-    return this.classes.some((e) => e === null) ? (this.source.config.layers.length > 1 ? 'layers' : 'layer:0') : 'input';
+    const layers: Representation = this.source.config.layers.length > 1 ? 'layers' : 'layer:0';
+    // Before there is evidence: trained layers when there are some; otherwise the random branch, which centres its
+    // input, so that frames sharing a background do not all look alike (untrained layers may see them uncentred).
+    if (this.classes.some((e) => e === null) || this.source.config.teaching.transferLayers.length === 0) return layers;
+    return 'transfer';
   }
 
   /**
@@ -507,17 +515,26 @@ export class TaughtClasses {
     return { query: r.query.slice(0, upTo), mean: r.mean.slice(0, upTo), familiarity: r.familiarity.slice(0, upTo) };
   }
 
-  /** The scoring prototypes of a class: its demonstrations' copy means, merged by k-means past `prototypes`. */
+  /** The scoring prototypes of a class: its demonstrations and their augmented copies, merged by k-means past `prototypes`. */
   private prototypesOf(entry: TaughtClass, rep: Representation): { rows: Float32Array; count: number } {
     const key = `${rep}|${this.weights}|${entry.version}`;
     if (entry.prototypes?.key === key) return entry.prototypes;
-    const { mean } = this.rowsOf(entry, rep, entry.demos.length, false);
-    const dim = mean[0].length;
+    const size = this.source.config.inputSize;
+    const n = entry.demos.length;
+    const x = new Float32Array(n * size);
+    entry.demos.forEach((d, i) => x.set(d, i * size));
+    const aug = augmentDemonstrations(x, n, this.source.config.inputShape, this.source.config.teaching.augment);
+    const all = this.represent(rep, aug.data, n * aug.copies);
+    const count = n * aug.copies;
+    const dim = all.length / count;
     const limit = this.source.config.teaching.prototypes;
-    const merged = mean.length > limit ? sphericalKMeans(mean, limit) : mean;
-    const rows = new Float32Array(merged.length * dim);
-    merged.forEach((m, i) => rows.set(m, i * dim));
-    entry.prototypes = { key, rows, count: merged.length };
+    let rows = all;
+    if (count > limit) {
+      const merged = sphericalKMeans(Array.from({ length: count }, (_, i) => all.subarray(i * dim, (i + 1) * dim)), limit);
+      rows = new Float32Array(limit * dim);
+      merged.forEach((m, i) => rows.set(m, i * dim));
+    }
+    entry.prototypes = { key, rows: rows === all ? Float32Array.from(all) : rows, count: Math.min(count, limit) };
     return entry.prototypes;
   }
 

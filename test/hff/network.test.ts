@@ -247,6 +247,16 @@ describe('HffNetwork', function () {
     for (let i = 0; i < 200; i++) net.predict(test.images.subarray(0, 16), 1);
     net.predict(test.images, test.n);
     net.teach('extra', test.images.subarray(0, 32), 2);
+    net.predict(test.images.subarray(0, 16), 1);
+    // Taught classes keep their prototypes and the reference on the engine; more teaching replaces them.
+    const withTaught = engine.liveTensors();
+    for (let i = 0; i < 3; i++) {
+      net.teach('extra', test.images.subarray(32 * i, 32 * (i + 1)), 2);
+      net.teach(`more ${i}`, test.images.subarray(64, 96), 2);
+      net.predict(test.images, test.n);
+    }
+    assert.equal(engine.liveTensors(), withTaught);
+    for (let i = 0; i < 3; i++) net.forgetClass(`more ${i}`);
     net.forgetClass('extra');
     net.layerForward(1, new Float32Array(32), 1);
     net.predict(test.images.subarray(0, 16), 1);
