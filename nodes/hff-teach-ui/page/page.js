@@ -99,6 +99,7 @@
       selected.forEach(function (_f, id) { expired.add(id); });
     }
     state.token = s.token;
+    document.body.setAttribute('data-session', s.token);
     state.settings = s.settings || state.settings;
     state.strip = s.strip || [];
     state.last = s.last || null;
@@ -401,6 +402,7 @@
       el('span', { className: 'chip chip-kind', text: c.kind }),
       actions));
     card.appendChild(el('div', { className: 'card-facts', text: facts(c) }));
+    if (forgetting === c.label) card.appendChild(forgetRow(c));
     (c.warnings || []).forEach(function (w) { card.appendChild(el('div', { className: 'warning', text: w })); });
     if (c.gallery && c.gallery.length) {
       card.appendChild(el('div', { className: 'label', text: 'Taught from' }));
@@ -469,14 +471,21 @@
     input.select();
   }
 
+  /** The class whose Forget waits for a yes or no (kept when the list is redrawn meanwhile). */
+  var forgetting = null;
   function confirmForget(card, c) {
-    if (card.querySelector('.confirm')) return;
-    card.appendChild(el('div', { className: 'row confirm' },
+    forgetting = c.label;
+    renderClasses();
+  }
+
+  function forgetRow(c) {
+    return el('div', { className: 'row confirm' },
       el('span', { text: 'Forget “' + c.label + '” and its ' + c.examples + ' examples?' }),
       el('button', { type: 'button', className: 'small danger', text: 'Yes, forget', onclick: function () {
+        forgetting = null;
         post('forget', { label: c.label }).then(function (r) { showInfo('Forgot “' + r.label + '”.'); }, showError);
       } }),
-      el('button', { type: 'button', className: 'small', text: 'No', onclick: function () { renderClasses(); } })));
+      el('button', { type: 'button', className: 'small', text: 'No', onclick: function () { forgetting = null; renderClasses(); } }));
   }
 
   // ---- quality ----
