@@ -6,6 +6,7 @@
  */
 import * as path from 'node:path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { ModelController } from '../hff-model/model-controller';
 import { translator } from '../shared/i18n';
 import { findModel, followModel } from '../shared/model-client';
 import { handleInput } from '../shared/node-helpers';
@@ -57,9 +58,23 @@ function asVector(value: unknown, what: string): Float32Array {
   );
 }
 
-/** The frames of a message: one, or one per row of a batch. */
-function framesOf(msg: Record<string, unknown>, picture: unknown): FrameInput[] {
+function isVector(value: unknown): boolean {
+  return value instanceof Float32Array || (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'number'));
+}
+
+/**
+ * The frames of a message: an hff-classify result (one, or one per row of a batch) with its input in msg.vector,
+ * or a model input alone (from hff-image), which the page classifies itself; a model without classes yet calls
+ * every frame unknown, so that its first class can be taught from the page.
+ */
+async function framesOf(msg: Record<string, unknown>, picture: unknown, model: ModelController): Promise<FrameInput[]> {
   const payload = msg.payload;
+  if (isVector(payload)) {
+    const net = model.readyNetwork ?? (await model.ready());
+    const { data } = net.toBatch(payload as Float32Array | number[], net.inputSize, 'msg.payload');
+    const prediction: FramePrediction = net.classes.length > 0 ? net.predict(data, 1)[0] : { label: 'no classes yet', score: 0, known: false };
+    return [{ prediction, vector: data, picture }];
+  }
   if (Array.isArray(payload)) {
     if (!Array.isArray(msg.vector) || msg.vector.length !== payload.length || !payload.every(isPrediction)) {
       throw new Error('a batch needs msg.payload as hff-classify results and msg.vector with one vector per result');
@@ -67,7 +82,9 @@ function framesOf(msg: Record<string, unknown>, picture: unknown): FrameInput[] 
     return payload.map((p, i) => ({ prediction: p, vector: asVector((msg.vector as unknown[])[i], `msg.vector[${i}]`) }));
   }
   if (!isPrediction(payload)) {
-    throw new Error('msg.payload must be an hff-classify result {label, score, known} (or msg.drift from hff-drift): wire hff-image -> hff-classify -> hff-teach-ui');
+    throw new Error(
+      'msg.payload must be an hff-classify result {label, score, known} or a model input vector (from hff-image), or the message must carry msg.drift from hff-drift',
+    );
   }
   return [{ prediction: payload, vector: asVector(msg.vector, 'msg.vector'), picture }];
 }
@@ -148,9 +165,9 @@ export = function register(RED: NodeAPI): void {
       // A frame reaching the node twice (from hff-classify and again through hff-drift) counts once.
       const id = msg._msgid;
       if (typeof id === 'string' && recentMessages.includes(id)) return;
-      if (drift && !isPrediction(msg.payload) && !Array.isArray(msg.payload)) return;
+      if (drift && !isPrediction(msg.payload) && !Array.isArray(msg.payload) && !isVector(msg.payload)) return;
       const picture = pictureProperty === '' ? undefined : RED.util.getMessageProperty(msg, pictureProperty);
-      const list = framesOf(msg, picture);
+      const list = await framesOf(msg, picture, model as ModelController);
       if (typeof id === 'string') {
         recentMessages.push(id);
         if (recentMessages.length > 16) recentMessages.shift();

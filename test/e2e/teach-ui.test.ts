@@ -272,7 +272,11 @@ describe('e2e: the teaching page (hff-teach-ui) in Chromium', function () {
     // Frames selected, then more frames than the node keeps go by: the selection expired.
     await page.click('#clear-selection');
     for (const id of ids) await page.click(`#strip .frame[data-id="${id}"]`);
-    await post(known().slice(20, 20 + KEEP));
+    const later = await post(known().slice(20, 20 + KEEP));
+    const strip = (await state()).strip as Json[];
+    const calledHandbag = later.filter((id) => strip.find((f) => f.id === id)?.label === 'Handbag').length;
+    const inStrip = later.filter((id) => strip.some((f) => f.id === id)).length;
+    console.log(`      known parts after teaching: ${calledHandbag} of the last ${inStrip} called Handbag`);
     await page.fill('#class-name', 'Sandal 2');
     await page.click('#teach');
     await page.waitForFunction(() => /expired/.test(document.getElementById('message')!.textContent ?? ''), undefined, { timeout: 10_000 });

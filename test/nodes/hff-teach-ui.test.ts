@@ -11,7 +11,6 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import type { NodeAPI } from 'node-red';
 import sharp from 'sharp';
-import teachUiNode = require('../../nodes/hff-teach-ui/hff-teach-ui');
 import { checkClassName, MAX_NAME_LENGTH } from '../../nodes/hff-teach-ui/teach-session';
 import {
   ALL_NODES,
@@ -75,7 +74,7 @@ describe('hff-teach-ui', function () {
   }
 
   async function start(ui: Record<string, unknown> = {}, extra: FlowNode[] = []): Promise<void> {
-    await helper.load([...ALL_NODES, teachUiNode, captureHttpNode], [...flow(ui), ...extra]);
+    await helper.load([...ALL_NODES, captureHttpNode], [...flow(ui), ...extra]);
     const app = nodeApp as http.RequestListener;
     server = http.createServer((req, res) => app(req, res));
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', () => resolve()));
@@ -392,10 +391,39 @@ describe('hff-teach-ui', function () {
     await seedClass();
     const caught = collect('caught');
     send('ui', { payload: 'hello' });
-    assert.match(caughtText(await nth(caught, 1)), /msg.payload must be an hff-classify result \{label, score, known\}/);
+    assert.match(caughtText(await nth(caught, 1)), /msg.payload must be an hff-classify result \{label, score, known\} or a model input vector \(from hff-image\)/);
     send('ui', { payload: { label: 'bolt', score: 0.5, known: true } });
     assert.match(caughtText(await nth(caught, 2)), /msg.vector is missing or not a vector: wire hff-teach-ui after hff-classify/);
+    send('ui', { payload: [1, 2, 3] });
+    assert.match(caughtText(await nth(caught, 3)), /msg.payload: expected a vector of length 16, got length 3/);
     assert.equal((await frames(1, [2])).length, 1);
+  });
+
+  it('classifies model inputs itself (hff-image -> hff-teach-ui), so an empty model can be taught its first class', async () => {
+    await start();
+    const ids: string[] = [];
+    for (const seed of [1, 2]) {
+      const before = (await state()).last?.id;
+      await new Promise((r) => setTimeout(r, 40));
+      send('ui', { payload: new Float32Array(part(1, seed)), image: { outWidth: 4, outHeight: 4, channels: 1 } });
+      let s = await state();
+      for (let i = 0; i < 200 && s.last?.id === before; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        s = await state();
+      }
+      assert.deepEqual([s.last.label, s.last.known], ['no classes yet', false]);
+      ids.push(s.last.id);
+    }
+    assert.equal((await command('teach', { label: 'gear', frames: ids })).status, 200);
+    const before = (await state()).last.id;
+    await new Promise((r) => setTimeout(r, 40));
+    send('ui', { payload: part(1, 3) });
+    let s = await state();
+    for (let i = 0; i < 200 && s.last.id === before; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      s = await state();
+    }
+    assert.deepEqual([s.last.label, s.last.known], ['gear', true]);
   });
 
   it('warns about frames the model called another class, and about classes too close to tell apart', async () => {

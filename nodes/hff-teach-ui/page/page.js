@@ -47,6 +47,8 @@
 
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
   function frameUrl(id, kind) { return 'frames/' + encodeURIComponent(id) + '/' + kind; }
+  /** What the model called a frame: 'was X' when it recognised it, '? X' (its best guess) when it did not. */
+  function calledAs(label, known) { return (known ? 'was ' : '? ') + label; }
   function score(x) { return typeof x === 'number' ? x.toFixed(2) : ''; }
   function time(t) { return new Date(t).toLocaleTimeString(); }
   function when(iso) {
@@ -353,7 +355,7 @@
     var thumbs = el('div', { className: 'thumbs' });
     frames.forEach(function (f) {
       thumbs.appendChild(el('div', { className: 'thumb' }, f.picture ? el('img', { src: frameUrl(f.id, 'thumb'), alt: '' }) : null,
-        el('span', { className: 'caption', text: 'was ' + f.label })));
+        el('span', { className: 'caption', text: calledAs(f.label, f.known) })));
     });
     box.appendChild(thumbs);
     (r.warnings || []).forEach(function (w) { box.appendChild(el('div', { className: 'warning', text: w })); });
@@ -409,7 +411,7 @@
       var g = el('div', { className: 'thumbs gallery' });
       c.gallery.forEach(function (e) {
         g.appendChild(el('div', { className: 'thumb' }, el('img', { src: 'gallery/' + encodeURIComponent(e.file), alt: '' }),
-          el('span', { className: 'caption', text: 'was ' + e.calledAs })));
+          el('span', { className: 'caption', text: calledAs(e.calledAs, e.known) })));
       });
       card.appendChild(g);
     }
