@@ -81,7 +81,7 @@ comment('c-classify', '2. One pass: known parts green, never-seen parts yellow (
 comment('c-teach', '3. Teach by demonstration: button, POST /teach?label=NAME or MQTT hff/demo/teach', 340, 400);
 comment('c-drift', '4. Drift monitor: turns yellow/red when the lighting changes, back after re-teaching', 1120, 400);
 comment('c-state', '5. State for dashboards and tests: GET /demo/state', 250, 640);
-comment('c-teach-page', '6. Teaching page: open /hff/teach/ (select frames, name the part, Teach)', 1560, 340);
+comment('c-teach-page', '6. Teaching page: open /hff/teach/ (select frames, name the part, Teach)', 1770, 195);
 
 // ---- 1. camera ----
 add({
@@ -483,8 +483,8 @@ add({
   keep: '120',
   window: '5',
   closeCosine: '0.8',
-  x: 1500,
-  y: 380,
+  x: 1480,
+  y: 195,
   wires: [['teach-reply', 'reset-drift']],
 });
 

@@ -23,6 +23,7 @@ interface Page {
   click(selector: string, options?: { timeout?: number }): Promise<void>;
   fill(selector: string, value: string, options?: { timeout?: number }): Promise<void>;
   textContent(selector: string, options?: { timeout?: number }): Promise<string | null>;
+  dispatchEvent(selector: string, type: string, eventInit?: Record<string, unknown>): Promise<void>;
   screenshot(options: { path: string; fullPage?: boolean }): Promise<Buffer>;
   on(event: 'pageerror', listener: (err: Error) => void): void;
   on(event: 'console', listener: (msg: { type(): string; text(): string }) => void): void;
@@ -193,6 +194,14 @@ describe('e2e: the teaching page (hff-teach-ui) in Chromium', function () {
     assert.equal(view.classes.length, 8);
     assert.match(view.drift ?? '', /^drift: ok/);
     await shot('1-frames');
+    // The same page on a tablet held upright (touch, 820 px wide): one column, nothing cut off.
+    const tablet = await browser!.newPage({ viewport: { width: 820, height: 1180 }, deviceScaleFactor: 1, hasTouch: true });
+    await tablet.goto(`${base}/`, { waitUntil: 'load', timeout: 30_000 });
+    await tablet.waitForFunction(() => document.querySelectorAll('#strip .frame img').length >= 6, undefined, { timeout: 15_000 });
+    const overflow = await tablet.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.equal(overflow, 0, 'no sideways scrolling on a tablet');
+    await shot('tablet', tablet);
+    await tablet.close();
   });
 
   it('teaches Bag frames selected in the strip under a new name: the result, the gallery, both browsers', async () => {
@@ -245,6 +254,21 @@ describe('e2e: the teaching page (hff-teach-ui) in Chromium', function () {
     }, next[labels.indexOf('Handbag')], { timeout: 10_000 });
     await page.waitForFunction(() => document.querySelectorAll('#classes .card[data-class="Handbag"] .recent img').length > 0, undefined, { timeout: 10_000 });
     await shot('4-recognised');
+  });
+
+  it('selects the frames shown while Record is held', async () => {
+    await page.click('#clear-selection');
+    await page.dispatchEvent('#record', 'pointerdown', { pointerId: 1, isPrimary: true, button: 0 });
+    await waitFor('recording on the node', async () => (await state()).recording.recording === true, 10_000, 20);
+    // Every browser sees that a recording runs.
+    await second.waitForFunction(() => /Recording…/.test(document.getElementById('record')!.textContent ?? ''), undefined, { timeout: 10_000 });
+    const recorded = await post(bags().slice(18, 21));
+    await page.dispatchEvent('#record', 'pointerup', { pointerId: 1, isPrimary: true, button: 0 });
+    await page.waitForFunction(() => /Recorded 3 frames/.test(document.getElementById('message')!.textContent ?? ''), undefined, { timeout: 10_000 });
+    const selectedIds = await page.evaluate(() => Array.from(document.querySelectorAll('#selection .thumb')).map((t) => t.getAttribute('data-id')));
+    assert.deepEqual(selectedIds, recorded);
+    await shot('recorded');
+    await page.click('#clear-selection');
   });
 
   it('refuses bad input from the page with a clear message and changes nothing', async () => {
