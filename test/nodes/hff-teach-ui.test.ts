@@ -436,6 +436,23 @@ describe('hff-teach-ui', function () {
     assert.match(caughtText(await nth(caught, 2)), /frames per second must be a number from 0.2 to 30, got 100/);
   });
 
+  it('serves the page and teaches from it on Node-RED 5 too', async () => {
+    helper.init(require.resolve('node-red-5'));
+    helper.settings({ userDir });
+    try {
+      await start();
+      assert.match((helper as unknown as { _RED: { version(): string } })._RED.version(), /^5\./);
+      assert.equal((await fetch(`${base}/`)).status, 200);
+      await seedClass();
+      const r = await command('teach', { label: 'gear', frames: await frames(1, [1, 2]) });
+      assert.deepEqual([r.status, r.body.created, r.body.count], [200, true, 2]);
+      assert.equal((await command('teach', { label: '__proto__', frames: [] })).status, 400);
+    } finally {
+      await helper.unload();
+      helper.init(require.resolve('node-red'));
+    }
+  });
+
   it('checks class names: trimmed, 1 to 60 characters, no control characters, no reserved names', () => {
     assert.equal(checkClassName('  Bag '), 'Bag');
     assert.equal(checkClassName('x'.repeat(60)), 'x'.repeat(60));
