@@ -42,6 +42,8 @@ export interface NewExample {
   score: number;
 }
 
+const OPEN = new WeakMap<object, Gallery>();
+
 export class Gallery {
   readonly dir: string;
   private classes: GalleryClass[] = [];
@@ -52,8 +54,21 @@ export class Gallery {
     this.dir = path.join(modelDir, GALLERY_FOLDER);
   }
 
+  /**
+   * The gallery of a model: one per model node, so that several pages on one model share it (and its writes);
+   * read from beside the model the first time.
+   */
+  static of(model: { dir: string }, warn: (text: string) => void): Gallery {
+    let g = OPEN.get(model);
+    if (!g) {
+      g = Gallery.open(model.dir, warn);
+      OPEN.set(model, g);
+    }
+    return g;
+  }
+
   /** Reads the gallery beside the model in `modelDir`; a missing one is empty, an unreadable one is reported. */
-  static open(modelDir: string, warn: (text: string) => void): Gallery {
+  private static open(modelDir: string, warn: (text: string) => void): Gallery {
     const g = new Gallery(modelDir);
     const file = path.join(g.dir, INDEX);
     try {

@@ -532,7 +532,7 @@ export class TeachSession {
       return {
         label,
         index,
-        kind: taught.has(label) || g ? 'taught' : 'trained',
+        kind: taught.has(label) ? 'taught' : 'trained',
         examples: net.counts[index],
         taughtAt: g?.taughtAt,
         updatedAt: g?.updatedAt,

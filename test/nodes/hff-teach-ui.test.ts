@@ -52,18 +52,23 @@ describe('hff-teach-ui', function () {
   beforeEach(() => {
     userDir = initNodeRed4();
   });
-  afterEach(async () => {
+  /** Stops the flows (as Node-RED does on shutdown) and the test's HTTP server. */
+  async function stop(): Promise<void> {
     await helper.unload();
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     server = undefined;
+  }
+
+  afterEach(async () => {
+    await stop();
     assertNoUnhandledRejection();
   });
   after(removeTempDirs);
 
-  function flow(ui: Record<string, unknown> = {}) {
+  function flow(ui: Record<string, unknown> = {}, model: Record<string, unknown> = {}) {
     return [
       TAB,
-      modelConfig({ inputShape: '4x4x1' }),
+      modelConfig({ inputShape: '4x4x1', ...model }),
       { id: 'capture', type: 'capture-http-node', z: 'tab' },
       onTab({ id: 'classify', type: 'hff-classify', model: 'model', threshold: '', wires: [['ui'], ['ui']] }),
       onTab({ id: 'teach', type: 'hff-teach', model: 'model', mode: 'mean', wires: [[]] }),
@@ -73,8 +78,8 @@ describe('hff-teach-ui', function () {
     ];
   }
 
-  async function start(ui: Record<string, unknown> = {}, extra: FlowNode[] = []): Promise<void> {
-    await helper.load([...ALL_NODES, captureHttpNode], [...flow(ui), ...extra]);
+  async function start(ui: Record<string, unknown> = {}, extra: FlowNode[] = [], model: Record<string, unknown> = {}): Promise<void> {
+    await helper.load([...ALL_NODES, captureHttpNode], [...flow(ui, model), ...extra]);
     const app = nodeApp as http.RequestListener;
     server = http.createServer((req, res) => app(req, res));
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', () => resolve()));
@@ -299,9 +304,7 @@ describe('hff-teach-ui', function () {
     assert.equal((await command('teach', { label: 'gear', frames: ids })).status, 200);
     assert.equal((await command('teach', { label: 'nut', frames: await frames(2, [13]) })).status, 200);
     // The model saves itself after 50 ms (saveDelay); unloading saves the rest.
-    await helper.unload();
-    await new Promise<void>((resolve) => server!.close(() => resolve()));
-    server = undefined;
+    await stop();
     initNodeRedAgain(userDir);
     await start();
     const s = await stateWhen('the three classes', (st) => st.classes.length === 3);
@@ -434,6 +437,23 @@ describe('hff-teach-ui', function () {
     assert.match(caughtText(await nth(caught, 1)), /another hff-teach-ui node already serves \/hff\/teach/);
     send('ui3', { payload: { label: 'a', score: 1, known: true }, vector: [1] });
     assert.match(caughtText(await nth(caught, 2)), /frames per second must be a number from 0.2 to 30, got 100/);
+  });
+
+  it('two pages on one model share its gallery; a trained class taught from a page stays a trained class', async () => {
+    await start({}, [onTab({ id: 'ui2', type: 'hff-teach-ui', model: 'model', path: '/hff/teach-2', fps: 30, wires: [[]] })]);
+    await seedClass();
+    const taught = await command('teach', { label: 'gear', frames: await frames(1, [1, 2]) });
+    assert.equal(taught.status, 200);
+    const other = (await (await fetch(`${base}-2/state`)).json()) as Json;
+    assert.equal(other.classes.find((c: Json) => c.label === 'gear').gallery.length, 2);
+    await stop();
+    fs.rmSync(modelDir(userDir), { recursive: true, force: true });
+    initNodeRedAgain(userDir);
+    await start({}, [], { classes: 'nut,washer' });
+    const r = await command('teach', { label: 'nut', frames: await frames(1, [3]) });
+    assert.deepEqual([r.status, r.body.created], [200, false]);
+    const nut = (await stateWhen('nut updated', (s) => s.classes.some((c: Json) => c.label === 'nut' && c.gallery.length === 1))).classes[0];
+    assert.equal(nut.kind, 'trained');
   });
 
   it('serves the page and teaches from it on Node-RED 5 too', async () => {
