@@ -151,6 +151,7 @@ export = function register(RED: NodeAPI): void {
       };
       unState = model.onState(classesChanged);
       model.ready().then(classesChanged, () => undefined);
+      server!.onViewers = () => status.set(pageStatus());
       server!.onCommand = (result) => {
         const net = model.readyNetwork;
         node.send({ topic: String(result.action), payload: { ...result, classes: net ? [...net.classes] : [] } });

@@ -119,6 +119,8 @@ export class PageServer {
   private readonly unsubscribe: () => void;
   /** Command results for the node's output (teach, forget, rename). */
   onCommand: (result: Record<string, unknown>) => void = () => undefined;
+  /** Called when a page connects or leaves. */
+  onViewers: (count: number) => void = () => undefined;
 
   constructor(
     private readonly session: TeachSession,
@@ -185,11 +187,12 @@ export class PageServer {
   /** Ends every page connection: the pages reconnect (to the next node after a redeploy). */
   close(): void {
     this.unsubscribe();
-    for (const c of this.clients) {
+    const clients = [...this.clients];
+    this.clients.clear();
+    for (const c of clients) {
       clearInterval(c.heartbeat);
       c.res.end();
     }
-    this.clients.clear();
   }
 
   private sendAsset(res: ServerResponse, file: string): void {
@@ -222,9 +225,10 @@ export class PageServer {
     client.heartbeat.unref();
     this.clients.add(client);
     this.write(client, 'state', this.session.snapshot());
+    this.onViewers(this.clients.size);
     req.on('close', () => {
       clearInterval(client.heartbeat);
-      this.clients.delete(client);
+      if (this.clients.delete(client)) this.onViewers(this.clients.size);
     });
   }
 

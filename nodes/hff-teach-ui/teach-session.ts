@@ -366,6 +366,14 @@ export class TeachSession {
     const recent = this.recent.get(from);
     this.recent.delete(from);
     if (recent) this.recent.set(to, recent);
+    // The class's predictions so far count under its new name.
+    for (const b of this.buckets) {
+      const n = b.counts.get(from);
+      if (n === undefined) continue;
+      b.counts.delete(from);
+      b.counts.set(to, (b.counts.get(to) ?? 0) + n);
+    }
+    this.statsChanged = true;
     await this.gallery.rename(from, to);
     this.log(`renamed class '${from}' to '${to}'`, 'info');
     this.classesChanged();

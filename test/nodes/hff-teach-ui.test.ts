@@ -277,11 +277,13 @@ describe('hff-teach-ui', function () {
     const out = collect('out');
     const ids = await frames(1, [8, 9]);
     assert.equal((await command('teach', { label: 'gear', frames: ids })).status, 200);
+    assert.equal((await shown('classify', { payload: part(1, 10) })).label, 'gear');
     const renamed = await command('rename', { label: 'gear', to: 'spur gear' });
     assert.equal(renamed.status, 200, renamed.body.error);
     assert.deepEqual([renamed.body.previous, renamed.body.label], ['gear', 'spur gear']);
     let s = await state();
     assert.deepEqual(s.classes.map((c: Json) => c.label), ['bolt', 'spur gear']);
+    assert.deepEqual(s.stats.perClass.map((c: Json) => c.label).sort(), ['bolt', 'spur gear'], 'predictions count under the new name');
     const files = s.classes[1].gallery.map((e: Json) => e.file);
     assert.equal(files.length, 2);
     const clash = await command('rename', { label: 'spur gear', to: 'bolt' });
