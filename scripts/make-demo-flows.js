@@ -31,6 +31,7 @@ nodes.push({
     "3. Press **teach unknown as 'Bag'** (or `curl -X POST 'http://127.0.0.1:1880/teach?label=Bag'`): the last unknown frames become demonstrations.\n" +
     '4. From the next pass of the recording on, the Bag is recognised.\n' +
     '5. The recording ends with a lighting change (darker, noisy frames): the drift monitor turns yellow/red; teaching resets it and it stays green once the stream is back to normal.\n\n' +
+    '6. The teaching page, http://127.0.0.1:1880/hff/teach/ (hff-teach-ui): the live frame, what the model calls the recent frames, select the Bag frames, name them and press Teach; forget and rename classes; prediction counts, drift state and warnings.\n\n' +
     'MQTT (embedded broker): results on `hff/demo/classification`, drift changes on `hff/demo/drift`, frames in on `hff/demo/camera` (PNG/JPEG or sensor_msgs/Image JSON), teach on `hff/demo/teach` (`{"label":"Bag"}`). HTTP: `GET /demo/state`, `POST /teach?label=NAME` (optional PNG/JPEG body).',
 });
 
@@ -80,6 +81,7 @@ comment('c-classify', '2. One pass: known parts green, never-seen parts yellow (
 comment('c-teach', '3. Teach by demonstration: button, POST /teach?label=NAME or MQTT hff/demo/teach', 340, 400);
 comment('c-drift', '4. Drift monitor: turns yellow/red when the lighting changes, back after re-teaching', 1120, 400);
 comment('c-state', '5. State for dashboards and tests: GET /demo/state', 250, 640);
+comment('c-teach-page', '6. Teaching page: open /hff/teach/ (select frames, name the part, Teach)', 1770, 195);
 
 // ---- 1. camera ----
 add({
@@ -189,7 +191,7 @@ add({
   outputs: 2,
   x: 990,
   y: 100,
-  wires: [['result', 'drift'], ['remember-unknown', 'result', 'drift']],
+  wires: [['result', 'drift', 'teach-page'], ['remember-unknown', 'result', 'drift', 'teach-page']],
 });
 add({
   id: 'remember-unknown',
@@ -468,6 +470,24 @@ add({
   wires: [],
 });
 
+// ---- 6. teaching page ----
+add({
+  id: 'teach-page',
+  type: 'hff-teach-ui',
+  name: 'teaching page',
+  model: MODEL,
+  path: '/hff/teach',
+  picture: 'picture',
+  fps: '4',
+  strip: '24',
+  keep: '120',
+  window: '5',
+  closeCosine: '0.8',
+  x: 1480,
+  y: 195,
+  wires: [['teach-reply', 'reset-drift']],
+});
+
 // ---- 4. drift ----
 add({
   id: 'reset-drift',
@@ -510,7 +530,8 @@ add({
   outputs: 2,
   x: 1460,
   y: 260,
-  wires: [[], ['drift-change']],
+  // Output 1 (every frame with msg.drift) feeds the teaching page's drift state; it counts each frame once.
+  wires: [['teach-page'], ['drift-change']],
 });
 add({
   id: 'drift-change',

@@ -4,3 +4,5 @@ export { FIT_MODES } from './options';
 export type { ImageToVectorOptions, FitMode, Normalization } from './options';
 export { SUPPORTED_ENCODINGS } from './sensor-msgs';
 export type { ImageEncoding } from './sensor-msgs';
+export { picturePreviews, vectorPreviews } from './preview';
+export type { Preview, PreviewSize } from './preview';

@@ -19,7 +19,7 @@ const CORE_NODES = [
   core('network/21-httpin.js'),
   core('storage/10-file.js'),
 ];
-const HFF_TYPES = ['hff-model', 'hff-layer', 'hff-classify', 'hff-teach', 'hff-drift', 'hff-train', 'hff-image'];
+const HFF_TYPES = ['hff-model', 'hff-layer', 'hff-classify', 'hff-teach', 'hff-drift', 'hff-train', 'hff-image', 'hff-teach-ui'];
 const CORE_TYPES = ['tab', 'comment', 'inject', 'debug', 'function', 'change', 'catch', 'http in', 'http response', 'file in'];
 
 type FlowNode = Record<string, unknown> & { id: string; type: string; name?: string; z?: string };
@@ -119,6 +119,13 @@ describe('examples', function () {
       assert.deepEqual(errorsLogged(), []);
     });
   }
+
+  it('07: the synthetic camera reaches the teaching page, which classifies the frames itself', async () => {
+    const flow = load('07 Teach from a web page.json');
+    await helper.load([...ALL_NODES, ...CORE_NODES], flow);
+    await waitStatus(byName(flow, 'hff-teach-ui', 'teaching page').id, (s) => /^\/hff\/teach-example: 0 viewing, [1-9]\d* frames$/.test(s.text ?? ''), 'frames on the page');
+    assert.deepEqual(errorsLogged(), []);
+  });
 
   it('01: teach two parts, then frames are classified; an untaught colour goes to output 2', async () => {
     const flow = load('01 Classify camera frames.json');

@@ -14,12 +14,13 @@ import imageNode = require('../../nodes/hff-image/hff-image');
 import layerNode = require('../../nodes/hff-layer/hff-layer');
 import modelNode = require('../../nodes/hff-model/hff-model');
 import teachNode = require('../../nodes/hff-teach/hff-teach');
+import teachUiNode = require('../../nodes/hff-teach-ui/hff-teach-ui');
 import trainNode = require('../../nodes/hff-train/hff-train');
 
 export { helper };
 
 /** Every node of this package, for helper.load. */
-export const ALL_NODES = [modelNode, layerNode, classifyNode, teachNode, driftNode, trainNode, imageNode];
+export const ALL_NODES = [modelNode, layerNode, classifyNode, teachNode, driftNode, trainNode, imageNode, teachUiNode];
 
 export type FlowNode = Record<string, unknown> & { id: string; type: string };
 
