@@ -11,10 +11,11 @@
 //   3. the kept training inputs a taught part must be nearer than (the trained-input reference, as `hff train` keeps
 //      it; added to models saved before the reference kept inputs), and the share of them a taught part may take
 //      (teaching.maxTrainedLoss): 0.03 here, above the library's 0.01, so that the part taught in the demo is
-//      recognised most of the time.
+//      recognised most of the time; with teaching.margin -1 that share alone sets how near a frame must be
+//      (the library's margin 0 also asks it to be nearer a demonstration than every kept training input).
 //
 //   node scripts/make-demo-model.js --data /path/to/fashion-mnist [--out demo/model] [--layers 256,256]
-//     [--epochs 3] [--seed 1] [--classes 0-7] [--max-trained-loss 0.03] [--backend NAME] [--skip-train]
+//     [--epochs 3] [--seed 1] [--classes 0-7] [--max-trained-loss 0.03] [--margin -1] [--backend NAME] [--skip-train]
 //
 // --skip-train only recalibrates an existing model.
 'use strict';
@@ -28,7 +29,7 @@ const { subsetByClasses } = require(path.join(root, 'dist', 'src', 'datasets', '
 const { parseClassList } = require(path.join(root, 'dist', 'src', 'cli', 'train'));
 
 function parseArgs(argv) {
-  const o = { data: undefined, out: 'demo/model', layers: '256,256', epochs: '3', seed: '1', classes: '0-7', maxTrainedLoss: '0.03', backend: undefined, skipTrain: false };
+  const o = { data: undefined, out: 'demo/model', layers: '256,256', epochs: '3', seed: '1', classes: '0-7', maxTrainedLoss: '0.03', margin: '-1', backend: undefined, skipTrain: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -44,6 +45,7 @@ function parseArgs(argv) {
     else if (a === '--backend') o.backend = v();
     else if (a === '--skip-train') o.skipTrain = true;
     else if (a === '--max-trained-loss') o.maxTrainedLoss = v();
+    else if (a === '--margin') o.margin = v();
     else throw new Error(`unknown option ${a}`);
   }
   if (!o.data) throw new Error('--data DIR (the folder with the Fashion-MNIST IDX files) is required');
@@ -100,6 +102,7 @@ async function main() {
   );
   net.config.unknownThreshold = threshold;
   net.config.teaching.maxTrainedLoss = Number(o.maxTrainedLoss);
+  net.config.teaching.margin = Number(o.margin);
   // The data folder as it was given (relative to the checkout), not this machine's absolute path.
   const trainingMeta = net.metadata && net.metadata.training;
   if (trainingMeta && typeof trainingMeta.data === 'string') trainingMeta.data = path.relative(root, trainingMeta.data) || '.';
@@ -117,8 +120,9 @@ async function main() {
       heldOutTestImages: heldOut.n,
       heldOutUnknownRate: unseenBelow,
       maxTrainedLoss: Number(o.maxTrainedLoss),
-      maxTrainedLossRule: 'the demo favours recognising the taught part: 3% of the known parts\' reference inputs, not the library\'s 1%',
-      command: ['node', 'scripts/make-demo-model.js', '--skip-train', '--data', 'DATA_DIR', '--classes', o.classes, '--max-trained-loss', o.maxTrainedLoss, '--out', o.out].join(' '),
+      maxTrainedLossRule: 'the demo favours recognising the taught part: 3% of the known parts\' reference inputs, not the library\'s 1%, and no margin floor (the library\'s is 0)',
+      margin: Number(o.margin),
+      command: ['node', 'scripts/make-demo-model.js', '--skip-train', '--data', 'DATA_DIR', '--classes', o.classes, '--max-trained-loss', o.maxTrainedLoss, '--margin', o.margin, '--out', o.out].join(' '),
     },
   };
   await lib.saveNetwork(out, net);
