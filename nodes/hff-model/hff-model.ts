@@ -54,6 +54,12 @@ export = function register(RED: NodeAPI): void {
       (net) => {
         const origin = controller.state.origin === 'loaded' ? 'loaded' : 'created';
         node.log(`${origin} ${dir} (${net.engine.name}, input ${net.inputSize}, layers ${net.config.layers.join(',')}, ${net.classes.length} classes)`);
+        const taught = net.taughtClassNames();
+        if (taught.length > 0) {
+          const { representation, scores } = net.teachingRepresentation;
+          const score = representation && scores[representation] !== undefined ? ` (leave-one-out ${scores[representation].toFixed(2)})` : '';
+          node.log(`taught classes ${taught.map((c) => `${c} (${net.demonstrationCount(c)})`).join(', ')} scored in '${representation}'${score}`);
+        }
       },
       (err: Error) => node.error(err.message),
     );

@@ -109,7 +109,16 @@ export = function register(RED: NodeAPI): void {
           if (examples !== data) rows.forEach((r, i) => examples.set(data.subarray(r * size, (r + 1) * size), i * size));
           const r = net.teach(label, examples, rows.length, options);
           fleetFor(controller)?.publishLocal(r);
-          updates.push({ action: 'teach', ...r, examples: rows.length });
+          const chosen = net.teachingRepresentation;
+          updates.push({
+            action: 'teach',
+            ...r,
+            examples: rows.length,
+            // Classes created by teaching keep demonstrations and are scored in a representation chosen by evidence.
+            demonstrations: net.demonstrationCount(r.index),
+            representation: chosen.representation,
+            representationScore: chosen.representation ? chosen.scores[chosen.representation] ?? null : null,
+          });
         }
       } finally {
         // Classes taught before a failing one (e.g. an index out of range) stay taught: report and save them.
