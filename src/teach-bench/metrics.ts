@@ -77,24 +77,7 @@ export function rawNearestMeanAccuracy(
     const norm = Math.sqrt(p.reduce((a, x) => a + x * x, 0)) || 1;
     for (let j = 0; j < inputSize; j++) p[j] /= norm;
   }
-  let correct = 0;
-  const n = testLabels.length;
-  for (let i = 0; i < n; i++) {
-    const v = test.subarray(i * inputSize, (i + 1) * inputSize);
-    let best = -1;
-    let bestScore = -Infinity;
-    protos.forEach((p, c) => {
-      let s = 0;
-      for (let j = 0; j < inputSize; j++) s += v[j] * p[j];
-      // The test vector's norm is the same for every class, so it does not change the argmax.
-      if (s > bestScore) {
-        bestScore = s;
-        best = c;
-      }
-    });
-    if (labels[best] === testLabels[i]) correct += 1;
-  }
-  return n > 0 ? correct / n : NaN;
+  return nearestRowAccuracy(protos.map((p) => Float32Array.from(p)), labels, test, testLabels, inputSize);
 }
 
 export function meanAndStd(values: number[]): { mean: number; std: number } {
@@ -126,6 +109,11 @@ export function rawNearestDemonstrationAccuracy(
       labels.push(s.label);
     }
   }
+  return nearestRowAccuracy(rows, labels, test, testLabels, inputSize);
+}
+
+/** Accuracy of naming each test vector by the label of the row it has the highest dot product with. */
+function nearestRowAccuracy(rows: Float32Array[], labels: number[], test: Float32Array, testLabels: ArrayLike<number>, inputSize: number): number {
   let correct = 0;
   const n = testLabels.length;
   for (let i = 0; i < n; i++) {
@@ -133,16 +121,11 @@ export function rawNearestDemonstrationAccuracy(
     let best = -1;
     let bestScore = -Infinity;
     rows.forEach((p, k) => {
-      let s0 = 0;
-      let s1 = 0;
-      let j = 0;
-      for (; j + 1 < inputSize; j += 2) {
-        s0 += v[j] * p[j];
-        s1 += v[j + 1] * p[j + 1];
-      }
-      if (j < inputSize) s0 += v[j] * p[j];
-      if (s0 + s1 > bestScore) {
-        bestScore = s0 + s1;
+      let s = 0;
+      // The test vector's norm is the same for every row, so it does not change the argmax.
+      for (let j = 0; j < inputSize; j++) s += v[j] * p[j];
+      if (s > bestScore) {
+        bestScore = s;
         best = k;
       }
     });
