@@ -20,6 +20,27 @@ interface HffBagOutDef extends NodeDef {
   time?: 'now' | 'message';
   overwrite?: boolean | string;
   autostart?: boolean | string;
+  /** Where a 'start' message may name a file (relative to the user directory); empty: 'bags'. */
+  folder?: string;
+  /** Let a 'start' message name any path the Node-RED process can write. */
+  anyPath?: boolean | string;
+}
+
+/**
+ * The file a 'start' message names. Messages can come from anywhere (MQTT, HTTP), so unless the user opted out
+ * the name must stay inside the node's folder: a relative path without '..' that resolves below it.
+ */
+function startFilePath(requested: string, folder: string, anyPath: boolean, userDir: string | undefined): string {
+  if (anyPath) return resolveBagPath(requested, userDir);
+  const base = resolveBagPath(folder.trim() === '' ? 'bags' : folder, userDir);
+  const file = resolveBagPath(requested, base);
+  const relative = path.relative(base, file);
+  if (path.isAbsolute(requested.trim()) || relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) {
+    throw new Error(
+      `the 'start' message names ${JSON.stringify(requested)}, which is outside this node's folder ${base}: give a file name relative to that folder (or allow any path in the node's settings)`,
+    );
+  }
+  return file;
 }
 
 interface Recording {
@@ -57,11 +78,14 @@ export = function register(RED: NodeAPI): void {
     const fixedTopic = String(def.topic ?? '').trim();
     const fixedType = String(def.msgType ?? '').trim();
     const useMessageTime = def.time === 'message';
+    const anyPath = flag(def.anyPath, false);
+    const folder = String(def.folder ?? '');
     let recording: Promise<Recording> | undefined;
 
     function open(fileOverride?: unknown): Promise<Recording> {
       const p = (async () => {
-        const file = resolveBagPath(typeof fileOverride === 'string' && fileOverride.trim() !== '' ? fileOverride : String(def.file ?? ''), userDir);
+        const requested = typeof fileOverride === 'string' && fileOverride.trim() !== '' ? fileOverride : undefined;
+        const file = requested === undefined ? resolveBagPath(String(def.file ?? ''), userDir) : startFilePath(requested, folder, anyPath, userDir);
         await fsp.mkdir(path.dirname(file), { recursive: true });
         const writer = await BagWriter.open(file, { overwrite });
         status.set({ colour: 'blue', shape: 'dot', text: t('status.recording', { count: 0 }) }, true);

@@ -7,10 +7,19 @@ export function describeValue(x: unknown): string {
   return `a value of type ${typeof x}`;
 }
 
-/** Throws unless `x` is a finite number; runs before any state change so a bad input leaves the detector untouched. */
+/**
+ * Largest magnitude a detector takes. Its running sums and variances must stay finite and meaningful: 1.7e308
+ * then -1.7e308 would make them Infinity - Infinity = NaN, after which no drift could ever be seen.
+ */
+export const MAX_DRIFT_INPUT = 1e12;
+
+/**
+ * Throws unless `x` is a finite number within ±MAX_DRIFT_INPUT; runs before any state change so a bad input
+ * leaves the detector untouched.
+ */
 export function requireFiniteInput(detectorName: string, x: unknown): asserts x is number {
-  if (typeof x !== 'number' || !Number.isFinite(x)) {
-    throw new Error(`${detectorName} drift detector: input must be a finite number, got ${describeValue(x)}`);
+  if (typeof x !== 'number' || !Number.isFinite(x) || Math.abs(x) > MAX_DRIFT_INPUT) {
+    throw new Error(`${detectorName} drift detector: input must be a finite number within ±${MAX_DRIFT_INPUT.toExponential(0)}, got ${describeValue(x)}`);
   }
 }
 

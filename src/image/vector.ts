@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import type { Sharp } from 'sharp';
 import { ImageToVectorOptions, ResolvedImageOptions, resolveImageOptions, scalePixels } from './options';
 import {
+  MAX_INPUT_PIXELS,
   RawPixels,
   SUPPORTED_ENCODINGS,
   bytesFromCompressedMessage,
@@ -56,6 +57,10 @@ export interface Decoded {
 
 function sharpError(label: string, err: unknown): Error {
   const text = err instanceof Error ? err.message : String(err);
+  if (text.startsWith('image: ')) return err as Error;
+  if (text.includes('exceeds pixel limit')) {
+    return new Error(`image: ${label} declares more than ${MAX_INPUT_PIXELS} pixels in its header; at most ${MAX_INPUT_PIXELS} pixels are accepted (refused before decoding)`);
+  }
   // libvips repeats its warnings once per decode attempt, one per line.
   const lines = [...new Set(text.split('\n').map((l) => l.trim().replace(/:$/, '')).filter((l) => l !== ''))];
   return new Error(`image: cannot decode ${label}: ${lines.join('; ')}`);
@@ -78,7 +83,8 @@ export async function decodeToVector(input: DecodeInput, o: ResolvedImageOptions
       height = p.height;
     } else {
       // 'error' rather than the default 'warning': camera JPEGs often carry harmless warnings, broken data still fails.
-      img = sharp(input.bytes, { failOn: 'error', autoOrient: true });
+      // sharp checks the pixel limit from the header, before decoding anything.
+      img = sharp(input.bytes, { failOn: 'error', autoOrient: true, limitInputPixels: MAX_INPUT_PIXELS });
       if (wantSourceSize || o.centerCrop < 1) {
         const md = await img.metadata();
         width = md.autoOrient?.width ?? md.width;

@@ -133,10 +133,10 @@ describe('image: sensor_msgs/Image', () => {
     );
   });
 
-  it('rejects data shorter than step x height', async () => {
+  it('rejects data whose length is not step x height', async () => {
     await assert.rejects(
       imageToVector({ height: 2, width: 3, encoding: 'rgb8', step: 12, data: Buffer.alloc(20) }, rgbOpts),
-      { message: 'image: sensor_msgs/Image data has 20 bytes, expected at least step x height = 12 x 2 = 24 (3x2 rgb8)' },
+      { message: 'image: sensor_msgs/Image data has 20 bytes, expected step x height = 12 x 2 = 24 (3x2 rgb8): width, height, step or encoding do not match the data' },
     );
   });
 
