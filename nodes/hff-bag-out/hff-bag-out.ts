@@ -82,10 +82,15 @@ export = function register(RED: NodeAPI): void {
     const folder = String(def.folder ?? '');
     let recording: Promise<Recording> | undefined;
 
-    function open(fileOverride?: unknown): Promise<Recording> {
+    /** The file to record to: the one a 'start' message names (checked), else the node's. */
+    function fileFor(requested: unknown): string {
+      return typeof requested === 'string' && requested.trim() !== ''
+        ? startFilePath(requested, folder, anyPath, userDir)
+        : resolveBagPath(String(def.file ?? ''), userDir);
+    }
+
+    function open(file = fileFor(undefined)): Promise<Recording> {
       const p = (async () => {
-        const requested = typeof fileOverride === 'string' && fileOverride.trim() !== '' ? fileOverride : undefined;
-        const file = requested === undefined ? resolveBagPath(String(def.file ?? ''), userDir) : startFilePath(requested, folder, anyPath, userDir);
         await fsp.mkdir(path.dirname(file), { recursive: true });
         const writer = await BagWriter.open(file, { overwrite });
         status.set({ colour: 'blue', shape: 'dot', text: t('status.recording', { count: 0 }) }, true);
@@ -129,11 +134,13 @@ export = function register(RED: NodeAPI): void {
       if (cmd === 'start') {
         const previous = recording;
         const override = typeof msg.payload === 'string' ? msg.payload : (msg.payload as { file?: unknown } | undefined)?.file;
+        // Checked before anything else: a refused 'start' leaves the current recording running.
+        const file = fileFor(override);
         // Set synchronously, so that messages arriving while the old file closes go to the new one.
         const next = (async () => {
           const summary = await finish(previous);
           if (summary) send({ topic: 'stop', payload: { event: 'stop', ...summary } });
-          return open(override);
+          return open(file);
         })();
         next.catch(() => {
           if (recording === next) recording = undefined;
