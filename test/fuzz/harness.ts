@@ -466,7 +466,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzStats> {
   await helper.load(nodes, fuzzFlow(bagDir));
   const hooks = runtimeHooks() as Hooks;
   const sandbox = (helper as unknown as { _sandbox: { resetHistory(): void } })._sandbox;
-  const completions = new Map<number, number>();
+  // One counter per message id: a second completion is a duplicate, none at the end a silent drop.
+  const completions = new Uint8Array(options.messages + 1);
   const pending = new Map<number, Case>();
   const stats: FuzzStats = {
     sent: 0,
@@ -493,9 +494,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzStats> {
     const id = event.msg?.fuzzId;
     // The Catch node completes its copy of a refused message too: only the target nodes' completions count.
     if (typeof id !== 'number' || !targetIds.has(event.node.id)) return;
-    const count = (completions.get(id) ?? 0) + 1;
-    completions.set(id, count);
-    if (count > 1) {
+    if (id < 1 || id > options.messages) return;
+    completions[id] = Math.min(255, completions[id] + 1);
+    if (completions[id] > 1) {
       stats.duplicates++;
       return;
     }
