@@ -8,7 +8,7 @@
  * Run from the repository root (the Node-RED test helper looks for the package there).
  */
 import { spawn } from 'node:child_process';
-import { runFuzz, type FuzzStats } from '../test/fuzz/harness';
+import { runFuzz, tensorCount, type FuzzStats } from '../test/fuzz/harness';
 
 interface Args {
   messages: number;
@@ -33,14 +33,6 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-function tensors(): number | null {
-  try {
-    return (require('@tensorflow/tfjs') as { memory(): { numTensors: number } }).memory().numTensors;
-  } catch {
-    return null;
-  }
-}
-
 function figures(s: FuzzStats) {
   const m = process.memoryUsage();
   return {
@@ -53,7 +45,7 @@ function figures(s: FuzzStats) {
     wrongOutcomes: s.wrong.length,
     rssMB: Math.round(m.rss / 1e6),
     heapMB: Math.round(m.heapUsed / 1e6),
-    tensors: tensors(),
+    tensors: tensorCount() ?? null,
   };
 }
 

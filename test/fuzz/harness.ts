@@ -7,10 +7,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import type { NodeAPI } from 'node-red';
 import sharp from 'sharp';
 import { setRclnodejsModule, shutdownRos2, type RclnodejsModule } from '../../src/io';
+import { seededRandom } from '../drift/streams';
+import { pngDeclaring } from '../helpers/pictures';
 import { createRclnodejsStandin } from '../helpers/rclnodejs-standin';
 import { ALL_NODES, TAB, helper, helperNode, initNodeRed4, modelConfig, onTab, removeTempDirs, send, type FlowNode } from '../nodes/flow-helpers';
 import { runtimeHooks, withHooks } from '../nodes/io/support';
@@ -31,18 +32,6 @@ export interface Case {
   kind: string;
 }
 
-/** mulberry32: small, fast, and the same sequence for a seed on every machine. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const SIZE = 16;
 const CLASSES = ['a', 'b', 'c'];
 
@@ -52,15 +41,6 @@ interface Pictures {
   hugePng: Buffer;
 }
 
-function pngChunk(type: string, data: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const out = Buffer.alloc(8 + data.length + 4);
-  out.writeUInt32BE(data.length, 0);
-  body.copy(out, 4);
-  out.writeUInt32BE(zlib.crc32(body) >>> 0, 8 + data.length);
-  return out;
-}
-
 async function makePictures(random: () => number): Promise<Pictures> {
   const valid: Buffer[] = [];
   for (let i = 0; i < 6; i++) {
@@ -68,12 +48,7 @@ async function makePictures(random: () => number): Promise<Pictures> {
     const img = sharp(raw, { raw: { width: 4, height: 4, channels: 1 } });
     valid.push(await (i % 2 === 0 ? img.png() : img.jpeg()).toBuffer());
   }
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(20000, 0);
-  ihdr.writeUInt32BE(20000, 4);
-  ihdr[8] = 8;
-  const hugePng = Buffer.concat([valid[0].subarray(0, 8), pngChunk('IHDR', ihdr), pngChunk('IDAT', zlib.deflateSync(Buffer.alloc(8))), pngChunk('IEND', Buffer.alloc(0))]);
-  return { valid, hugePng };
+  return { valid, hugePng: pngDeclaring(20000, 20000) };
 }
 
 /** Generates cases from a seed; the same seed gives the same cases. */
@@ -447,7 +422,8 @@ async function until(what: string, check: () => boolean, timeoutMs: number): Pro
   }
 }
 
-function tensorCount(): number | undefined {
+/** Live tfjs tensors (the tfjs engines'; undefined when tfjs is not loaded). */
+export function tensorCount(): number | undefined {
   try {
     return (require('@tensorflow/tfjs') as { memory(): { numTensors: number } }).memory().numTensors;
   } catch {
@@ -542,9 +518,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzStats> {
       stats.byTarget[c.target].sent++;
       send(c.target, c.msg);
       if (id - stats.completed >= window) await until('messages to complete', () => id - stats.completed < window / 2, 60_000);
+      // The test helper records every node method call (with its message); forget them so that the record does not grow.
+      if (id % 2000 === 0) sandbox.resetHistory();
       if (id % every === 0) {
-        // The test helper records every node method call; forget them so that the record does not grow.
-        sandbox.resetHistory();
         stats.seconds = (Date.now() - start) / 1000;
         options.onProgress?.(stats);
       }

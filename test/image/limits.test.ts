@@ -1,30 +1,9 @@
 import assert from 'node:assert/strict';
-import * as zlib from 'node:zlib';
 import sharp from 'sharp';
 import { imageToVector } from '../../src/image';
+import { pngDeclaring } from '../helpers/pictures';
 
 const opts = { width: 4, height: 4, channels: 1 as const };
-
-/** A PNG chunk with its CRC. */
-function chunk(type: string, data: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const out = Buffer.alloc(8 + data.length + 4);
-  out.writeUInt32BE(data.length, 0);
-  body.copy(out, 4);
-  out.writeUInt32BE(zlib.crc32(body) >>> 0, 8 + data.length);
-  return out;
-}
-
-/** A small PNG whose header declares width x height (grey, 8 bits); its data is a few bytes only. */
-function pngDeclaring(width: number, height: number): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 0; // grey
-  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.alloc(16))), chunk('IEND', Buffer.alloc(0))]);
-}
 
 /** A real 8x8 JPEG whose SOF header is rewritten to declare width x height. */
 async function jpegDeclaring(width: number, height: number): Promise<Buffer> {
