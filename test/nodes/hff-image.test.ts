@@ -167,7 +167,7 @@ describe('hff-image', function () {
       ['image', { payload: { format: 'tiff', data: Buffer.from('xx') } }, /unsupported sensor_msgs\/CompressedImage format 'tiff'/],
       ['image', { payload: 'not an image' }, /msg\.payload is a string/],
       ['image', { payload: [1, 2, 3] }, /vector has length 3, expected .* = 48/],
-      ['image', { payload: 42 }, /unsupported input \(number\)/],
+      ['image', { payload: 42 }, /unsupported input \(the number 42\)/],
       ['orphan', { payload: [1] }, /the selected hff-model is missing/],
     ];
     for (const [id, msg, pattern] of cases) {
