@@ -39,7 +39,7 @@ describe('hostile input into the model nodes', function () {
   });
   after(removeTempDirs);
 
-  function flow(model: Msg = {}, extra: { teach?: Msg; classify?: Msg; layer?: Msg; train?: Msg; drift?: Msg } = {}) {
+  function flow(model: Msg = {}, extra: { teach?: Msg; classify?: Msg; layer?: Msg; train?: Msg; drift?: Msg; image?: Msg } = {}) {
     return [
       TAB,
       modelConfig(model),
@@ -48,6 +48,7 @@ describe('hostile input into the model nodes', function () {
       onTab({ id: 'layer', type: 'hff-layer', model: 'model', layer: 0, learn: true, wires: [['layered']], ...extra.layer }),
       onTab({ id: 'train', type: 'hff-train', model: 'model', source: 'messages', epochs: 1, wires: [['trained'], []], ...extra.train }),
       onTab({ id: 'drift', type: 'hff-drift', detector: 'page-hinkley', direction: 'down', minInstances: 5, phLambda: 0.5, holdMs: 0, wires: [['drifted'], []], ...extra.drift }),
+      onTab({ id: 'image', type: 'hff-image', width: 4, height: 4, channels: 1, wires: [[]], ...extra.image }),
       helperNode('taught'),
       helperNode('results'),
       helperNode('layered'),
@@ -227,15 +228,16 @@ describe('hostile input into the model nodes', function () {
   it('shows a typo in any number setting as bad settings and an error for each message', async () => {
     await helper.load(
       ALL_NODES,
-      flow({}, { teach: { rate: '0.1x' }, classify: { topK: 'three' }, layer: { layer: '1.5' }, drift: { phLambda: '5 5' } }),
+      flow({}, { teach: { rate: '0.1x' }, classify: { topK: 'three' }, layer: { layer: '1.5' }, drift: { phLambda: '5 5' }, image: { width: '28px' } }),
     );
     const caught = collect('caught');
-    for (const id of ['teach', 'classify', 'layer', 'drift']) await waitStatus(id, (s) => s.text === 'bad settings');
+    for (const id of ['teach', 'classify', 'layer', 'drift', 'image']) await waitStatus(id, (s) => s.text === 'bad settings');
     const cases: [string, RegExp][] = [
       ['teach', /hff-teach is misconfigured: EMA rate must be a number > 0 and <= 1, got "0.1x"/],
       ['classify', /hff-classify is misconfigured: top must be a whole number >= 1, got "three"/],
       ['layer', /hff-layer is misconfigured: layer must be a whole number >= 0, got "1.5"/],
       ['drift', /hff-drift is misconfigured: Page-Hinkley lambda must be a number, got "5 5"/],
+      ['image', /hff-image is misconfigured: width must be a whole number >= 1 and <= 16384, got "28px"/],
     ];
     for (const [i, [id, expected]] of cases.entries()) {
       send(id, { payload: vector(16, 1), label: 'a' });
