@@ -20,6 +20,27 @@ interface HffBagOutDef extends NodeDef {
   time?: 'now' | 'message';
   overwrite?: boolean | string;
   autostart?: boolean | string;
+  /** Where a 'start' message may name a file (relative to the user directory); empty: 'bags'. */
+  folder?: string;
+  /** Let a 'start' message name any path the Node-RED process can write. */
+  anyPath?: boolean | string;
+}
+
+/**
+ * The file a 'start' message names. Messages can come from anywhere (MQTT, HTTP), so unless the user opted out
+ * the name must stay inside the node's folder: a relative path without '..' that resolves below it.
+ */
+function startFilePath(requested: string, folder: string, anyPath: boolean, userDir: string | undefined): string {
+  if (anyPath) return resolveBagPath(requested, userDir);
+  const base = resolveBagPath(folder.trim() === '' ? 'bags' : folder, userDir);
+  const file = resolveBagPath(requested, base);
+  const relative = path.relative(base, file);
+  if (path.isAbsolute(requested.trim()) || relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) {
+    throw new Error(
+      `the 'start' message names ${JSON.stringify(requested)}, which is outside this node's folder ${base}: give a file name relative to that folder (or allow any path in the node's settings)`,
+    );
+  }
+  return file;
 }
 
 interface Recording {
@@ -57,11 +78,19 @@ export = function register(RED: NodeAPI): void {
     const fixedTopic = String(def.topic ?? '').trim();
     const fixedType = String(def.msgType ?? '').trim();
     const useMessageTime = def.time === 'message';
+    const anyPath = flag(def.anyPath, false);
+    const folder = String(def.folder ?? '');
     let recording: Promise<Recording> | undefined;
 
-    function open(fileOverride?: unknown): Promise<Recording> {
+    /** The file to record to: the one a 'start' message names (checked), else the node's. */
+    function fileFor(requested: unknown): string {
+      return typeof requested === 'string' && requested.trim() !== ''
+        ? startFilePath(requested, folder, anyPath, userDir)
+        : resolveBagPath(String(def.file ?? ''), userDir);
+    }
+
+    function open(file = fileFor(undefined)): Promise<Recording> {
       const p = (async () => {
-        const file = resolveBagPath(typeof fileOverride === 'string' && fileOverride.trim() !== '' ? fileOverride : String(def.file ?? ''), userDir);
         await fsp.mkdir(path.dirname(file), { recursive: true });
         const writer = await BagWriter.open(file, { overwrite });
         status.set({ colour: 'blue', shape: 'dot', text: t('status.recording', { count: 0 }) }, true);
@@ -105,11 +134,13 @@ export = function register(RED: NodeAPI): void {
       if (cmd === 'start') {
         const previous = recording;
         const override = typeof msg.payload === 'string' ? msg.payload : (msg.payload as { file?: unknown } | undefined)?.file;
+        // Checked before anything else: a refused 'start' leaves the current recording running.
+        const file = fileFor(override);
         // Set synchronously, so that messages arriving while the old file closes go to the new one.
         const next = (async () => {
           const summary = await finish(previous);
           if (summary) send({ topic: 'stop', payload: { event: 'stop', ...summary } });
-          return open(override);
+          return open(file);
         })();
         next.catch(() => {
           if (recording === next) recording = undefined;

@@ -10,7 +10,8 @@ import { translator } from '../shared/i18n';
 import { findModel, followModel, requireModel } from '../shared/model-client';
 import { handleInput } from '../shared/node-helpers';
 import { ThrottledStatus } from '../shared/status';
-import { readVectors, splitRows } from '../shared/vectors';
+import { numberSetting } from '../shared/settings';
+import { isBlank, readVectors, splitRows } from '../shared/vectors';
 
 interface HffClassifyDef extends NodeDef {
   model?: string;
@@ -21,10 +22,28 @@ interface HffClassifyDef extends NodeDef {
 
 const EMPTY = new Float32Array(0);
 
-function optionalNumber(value: unknown): number | undefined {
-  if (value === undefined || value === null || String(value).trim() === '') return undefined;
-  const n = Number(value);
-  return Number.isFinite(n) ? n : undefined;
+/** The dialog's settings as predict options; throws naming a bad field. */
+function predictOptions(def: HffClassifyDef): PredictOptions {
+  const options: PredictOptions = {};
+  const topK = numberSetting(def.topK, 'top', { integer: true, min: 1 });
+  if (topK !== undefined) options.topK = topK;
+  const threshold = numberSetting(def.threshold, 'unknown under', { min: -1, max: 1 });
+  if (threshold !== undefined) options.unknownThreshold = threshold;
+  if (def.scoring === 'final' || def.scoring === 'sum') options.scoring = def.scoring;
+  else if (def.scoring !== undefined && def.scoring !== '') throw new Error(`scoring must be final, sum or empty (the model's), got ${JSON.stringify(def.scoring)}`);
+  return options;
+}
+
+/**
+ * An all-zero input has no direction, so its cosines say nothing about any class (they only echo the biases):
+ * it is never a known class, whatever its score.
+ */
+function markBlankRowsUnknown(predictions: Prediction[], data: Float32Array, batch: number): Prediction[] {
+  const size = data.length / batch;
+  predictions.forEach((p, row) => {
+    if (p.known && isBlank(data, row * size, size)) p.known = false;
+  });
+  return predictions;
 }
 
 /** The result as it goes in msg.payload: plain numbers, top as {label, index, score}. */
@@ -67,15 +86,21 @@ export = function register(RED: NodeAPI): void {
     const t = translator(RED, 'hff-classify', __dirname);
     const status = new ThrottledStatus(node);
     const model = findModel(RED, def.model);
-    const options: PredictOptions = {};
-    const topK = optionalNumber(def.topK);
-    if (topK !== undefined) options.topK = topK;
-    const threshold = optionalNumber(def.threshold);
-    if (threshold !== undefined) options.unknownThreshold = threshold;
-    if (def.scoring === 'final' || def.scoring === 'sum') options.scoring = def.scoring;
-    const unfollow = followModel(model, status, t);
+    let options: PredictOptions = {};
+    let settingsProblem: Error | undefined;
+    try {
+      options = predictOptions(def);
+    } catch (err) {
+      settingsProblem = err as Error;
+    }
+    const unfollow = followModel(model, status, t, () => {
+      if (!settingsProblem) return false;
+      status.set({ colour: 'red', shape: 'ring', text: t('status.badConfig') }, true);
+      return true;
+    });
 
     handleInput<Record<string, unknown>>(node, async (msg, send) => {
+      if (settingsProblem) throw new Error(`hff-classify is misconfigured: ${settingsProblem.message}`);
       const controller = requireModel(model);
       const net = controller.readyNetwork ?? (await controller.ready());
       let predictions: Prediction[];
@@ -87,7 +112,7 @@ export = function register(RED: NodeAPI): void {
       } else {
         const parsed = readVectors(msg.payload);
         const { data, batch } = net.toBatch(parsed.input, net.inputSize, 'msg.payload');
-        predictions = net.predict(data, batch, options);
+        predictions = markBlankRowsUnknown(net.predict(data, batch, options), data, batch);
         batched = parsed.batched;
         msg.vector = batched ? splitRows(data, batch) : data;
       }

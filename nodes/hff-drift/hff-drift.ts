@@ -4,10 +4,11 @@
  * Output 1: every message with msg.drift; output 2: only messages where the state (ok, warning, drift) changed.
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { createDriftDetector } from '../../src/drift';
+import { createDriftDetector, MAX_DRIFT_INPUT } from '../../src/drift';
 import type { DriftDetector, DriftDetectorKind, DriftState } from '../../src/drift';
 import { translator } from '../shared/i18n';
 import { handleInput } from '../shared/node-helpers';
+import { describe, numberSetting } from '../shared/settings';
 import { ThrottledStatus } from '../shared/status';
 
 interface HffDriftDef extends NodeDef {
@@ -41,20 +42,8 @@ interface DriftInfo {
   values: number;
 }
 
-function optionalNumber(value: unknown, field: string): number | undefined {
-  if (value === undefined || value === null || String(value).trim() === '') return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new Error(`${field} must be a number, got ${JSON.stringify(value)}`);
-  return n;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (value === undefined) return 'nothing (undefined)';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
-  return `a value of type ${typeof value}`;
-}
+/** Most values one message may give the detector: a larger array is refused before it is read. */
+const MAX_DRIFT_VALUES = 100_000;
 
 interface ResultLike {
   label?: unknown;
@@ -73,14 +62,25 @@ function numeric(value: unknown): number | undefined {
   return undefined;
 }
 
+/** Checked before the detector sees any value of the message, so that a bad one leaves it untouched. */
+function inRange(n: number, where: string): number {
+  if (!Number.isFinite(n) || Math.abs(n) > MAX_DRIFT_INPUT) {
+    throw new Error(`${where} is ${n}: the detector takes finite numbers within ±${MAX_DRIFT_INPUT.toExponential(0)}`);
+  }
+  return n;
+}
+
 /** The values a detector takes from one message, in order. */
 function observations(msg: Record<string, unknown>, kind: DriftDetectorKind): number[] {
   const items = Array.isArray(msg.payload) ? msg.payload : [msg.payload];
   if (items.length === 0) throw new Error('msg.payload is an empty array: nothing to monitor');
+  if (items.length > MAX_DRIFT_VALUES) {
+    throw new Error(`msg.payload is an array of ${items.length} values; one message may give at most ${MAX_DRIFT_VALUES} (send them in parts)`);
+  }
   if (kind === 'ddm' && msg.truth !== undefined && msg.truth !== null) {
     const truths = Array.isArray(msg.truth) ? msg.truth : items.map(() => msg.truth);
     if (truths.length !== items.length) throw new Error(`msg.truth has ${truths.length} labels but msg.payload has ${items.length} results`);
-    return items.map((item, i) => {
+    return Array.from(items, (item: unknown, i) => {
       if (!isResult(item)) throw new Error(`with msg.truth, msg.payload${items.length > 1 ? `[${i}]` : ''} must be an hff-classify result, got ${describe(item)}`);
       const truth = truths[i];
       if (typeof truth === 'number') return item.index === truth ? 0 : 1;
@@ -88,18 +88,18 @@ function observations(msg: Record<string, unknown>, kind: DriftDetectorKind): nu
       throw new Error(`msg.truth must be the true class name or index, got ${describe(truth)}`);
     });
   }
-  return items.map((item, i) => {
+  return Array.from(items, (item: unknown, i) => {
     const where = `msg.payload${items.length > 1 ? `[${i}]` : ''}`;
     if (isResult(item)) {
       if (kind === 'ddm') throw new Error(`DDM monitors errors: give msg.truth (the true label) with an hff-classify result, or send 0 (correct) / 1 (error) in ${where}`);
       const score = numeric(item.score);
       if (score === undefined) throw new Error(`${where}.score is ${describe(item.score)}, expected a number`);
-      return score;
+      return inRange(score, `${where}.score`);
     }
     if (typeof item === 'boolean' && kind === 'ddm') return item ? 1 : 0;
     const n = numeric(item);
     if (n === undefined) throw new Error(`${where} must be a number or an hff-classify result, got ${describe(item)}`);
-    return n;
+    return inRange(n, where);
   });
 }
 
@@ -110,10 +110,12 @@ export = function register(RED: NodeAPI): void {
     const t = translator(RED, 'hff-drift', __dirname);
     const status = new ThrottledStatus(node);
     const kind: DriftDetectorKind = def.detector === 'adwin' || def.detector === 'ddm' ? def.detector : 'page-hinkley';
-    const holdMs = optionalNumber(def.holdMs, 'hold') ?? 5000;
+    
     let detector: DriftDetector | undefined;
     let problem: Error | undefined;
+    let holdMs = 5000;
     try {
+      holdMs = numberSetting(def.holdMs, 'hold', { min: 0 }) ?? holdMs;
       detector = createDetector();
     } catch (err) {
       problem = err as Error;
@@ -123,24 +125,24 @@ export = function register(RED: NodeAPI): void {
     let lastDriftAt = -Infinity;
 
     function createDetector(): DriftDetector {
-      const minInstances = optionalNumber(def.minInstances, 'min samples');
+      const minInstances = numberSetting(def.minInstances, 'min samples', { integer: true, min: 0 });
       switch (kind) {
         case 'adwin':
           return createDriftDetector('adwin', {
-            delta: optionalNumber(def.adwinDelta, 'ADWIN delta'),
-            clock: optionalNumber(def.adwinClock, 'ADWIN clock'),
+            delta: numberSetting(def.adwinDelta, 'ADWIN delta'),
+            clock: numberSetting(def.adwinClock, 'ADWIN clock'),
           });
         case 'ddm':
           return createDriftDetector('ddm', {
             minInstances,
-            warningLevel: optionalNumber(def.ddmWarning, 'DDM warning level'),
-            driftLevel: optionalNumber(def.ddmDrift, 'DDM drift level'),
+            warningLevel: numberSetting(def.ddmWarning, 'DDM warning level'),
+            driftLevel: numberSetting(def.ddmDrift, 'DDM drift level'),
           });
         default:
           return createDriftDetector('page-hinkley', {
-            delta: optionalNumber(def.phDelta, 'Page-Hinkley delta'),
-            lambda: optionalNumber(def.phLambda, 'Page-Hinkley lambda'),
-            alpha: optionalNumber(def.phAlpha, 'Page-Hinkley alpha'),
+            delta: numberSetting(def.phDelta, 'Page-Hinkley delta'),
+            lambda: numberSetting(def.phLambda, 'Page-Hinkley lambda'),
+            alpha: numberSetting(def.phAlpha, 'Page-Hinkley alpha'),
             minInstances,
             direction: def.direction ?? 'down',
           });

@@ -6,9 +6,11 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { HffNetwork } from '../../src/hff/network';
 import { imageToVector, type FitMode, type ImageToVectorOptions, type Normalization } from '../../src/image';
+import { resolveImageOptions } from '../../src/image/options';
 import { translator } from '../shared/i18n';
 import { findModel, followModel } from '../shared/model-client';
 import { handleInput } from '../shared/node-helpers';
+import { numberSetting } from '../shared/settings';
 import { ThrottledStatus } from '../shared/status';
 
 interface HffImageDef extends NodeDef {
@@ -19,6 +21,23 @@ interface HffImageDef extends NodeDef {
   fit?: FitMode;
   centerCrop?: string | number;
   normalize?: 'unit' | 'zscore';
+}
+
+/** The dialog's fields as image options, checked now so that a typo shows as bad settings. */
+function imageSettings(def: HffImageDef): ImageToVectorOptions {
+  const side = { integer: true, min: 1, max: 16384 };
+  const channels = numberSetting(def.channels, 'channels', { integer: true, min: 1, max: 3 }) ?? 1;
+  if (channels === 2) throw new Error('channels must be 1 (grey) or 3 (colour), got 2');
+  const options: ImageToVectorOptions = {
+    width: numberSetting(def.width, 'width', side) ?? 28,
+    height: numberSetting(def.height, 'height', side) ?? 28,
+    channels: channels as 1 | 3,
+    fit: def.fit ?? 'fill',
+    centerCrop: numberSetting(def.centerCrop, 'centre crop', { min: 0, aboveMin: true, max: 1 }) ?? 1,
+    normalize: (def.normalize ?? 'unit') as Normalization,
+  };
+  resolveImageOptions(options, 'hff-image');
+  return options;
 }
 
 /** A payload as it may arrive after JSON (MQTT, HTTP): Buffers as {type:'Buffer', data}, objects as text. */
@@ -48,21 +67,26 @@ export = function register(RED: NodeAPI): void {
     const t = translator(RED, 'hff-image', __dirname);
     const status = new ThrottledStatus(node);
     const model = findModel(RED, def.model);
-    const own: ImageToVectorOptions = {
-      width: Number(def.width ?? 28),
-      height: Number(def.height ?? 28),
-      channels: Number(def.channels ?? 1) === 3 ? 3 : 1,
-      fit: def.fit ?? 'fill',
-      centerCrop: def.centerCrop === undefined || String(def.centerCrop).trim() === '' ? 1 : Number(def.centerCrop),
-      normalize: (def.normalize ?? 'unit') as Normalization,
-    };
+    let own: ImageToVectorOptions = { width: 28, height: 28, channels: 1 };
+    let settingsProblem: Error | undefined;
+    try {
+      own = imageSettings(def);
+    } catch (err) {
+      settingsProblem = err as Error;
+    }
     const shapeText = (o: ImageToVectorOptions) => `${o.width}x${o.height}x${o.channels}`;
 
     let unfollow = () => undefined as void;
-    if (def.model && !model) {
+    if (settingsProblem) {
+      status.set({ colour: 'red', shape: 'ring', text: t('status.badConfig') }, true);
+    } else if (def.model && !model) {
       status.set({ colour: 'red', shape: 'ring', text: t('status.noModel') }, true);
     } else if (model) {
       unfollow = followModel(model, status, t, (state) => {
+        if (settingsProblem) {
+          status.set({ colour: 'red', shape: 'ring', text: t('status.badConfig') }, true);
+          return true;
+        }
         if (state.phase !== 'ready') return false;
         status.set(status.lastActivity ?? { colour: 'green', text: t('status.ready') }, true);
         return true;
@@ -88,6 +112,7 @@ export = function register(RED: NodeAPI): void {
     }
 
     handleInput<Record<string, unknown>>(node, async (msg, send) => {
+      if (settingsProblem) throw new Error(`hff-image is misconfigured: ${settingsProblem.message}`);
       if (def.model && !model) throw new Error('the selected hff-model is missing (or disabled): open the node and choose a model, or none');
       const o = optionsFor(model ? (model.readyNetwork ?? (await model.ready())) : undefined);
       const { vector, meta } = await imageToVector(unwrap(msg.payload), o);

@@ -8,8 +8,9 @@ import { translator } from '../shared/i18n';
 import type { LayerInfo } from '../shared/layer-info';
 import { followModel, requireModel, findModel } from '../shared/model-client';
 import { handleInput } from '../shared/node-helpers';
+import { numberSetting } from '../shared/settings';
 import { ThrottledStatus } from '../shared/status';
-import { knownClassIndices, namedScores, readLabels, readVectors, splitRows } from '../shared/vectors';
+import { knownClassIndices, namedScores, ownBuffer, readLabels, readVectors, splitRows } from '../shared/vectors';
 
 interface HffLayerDef extends NodeDef {
   model?: string;
@@ -23,11 +24,21 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const t = translator(RED, 'hff-layer', __dirname);
     const status = new ThrottledStatus(node);
-    const layer = Number(def.layer ?? 0);
+    let layer = 0;
+    let settingsProblem: Error | undefined;
+    try {
+      layer = numberSetting(def.layer, 'layer', { integer: true, min: 0 }) ?? 0;
+    } catch (err) {
+      settingsProblem = err as Error;
+    }
     const learn = def.learn === true || String(def.learn) === 'true';
     const model = findModel(RED, def.model);
     const prefix = `L${layer}`;
     const unfollow = followModel(model, status, t, (state) => {
+      if (settingsProblem) {
+        status.set({ colour: 'red', shape: 'ring', text: t('status.badConfig') }, true);
+        return true;
+      }
       if (state.phase !== 'ready') return false;
       if (!(Number.isInteger(layer) && layer >= 0 && layer < state.layers)) {
         status.set({ colour: 'red', shape: 'ring', text: t('status.noLayer', { layer, layers: state.layers }) }, true);
@@ -38,6 +49,7 @@ export = function register(RED: NodeAPI): void {
     });
 
     handleInput<Record<string, unknown>>(node, async (msg, send) => {
+      if (settingsProblem) throw new Error(`hff-layer is misconfigured: ${settingsProblem.message}`);
       const controller = requireModel(model);
       const net = controller.readyNetwork ?? (await controller.ready());
       const { input, batched } = readVectors(msg.payload);
@@ -48,7 +60,7 @@ export = function register(RED: NodeAPI): void {
         const labels = knownClassIndices(net, readLabels(msg.label, batch));
         const step = net.trainLayerBatch(layer, data, batch, labels);
         trained = { loss: step.loss, correct: step.correct };
-        requireModel(model).learned();
+        controller.learnedFromMessage();
       }
       const prior = msg.hff as Partial<LayerInfo> | undefined;
       const continues =
@@ -68,7 +80,7 @@ export = function register(RED: NodeAPI): void {
       const taught = continues ? prior.taught : out.taught;
       if (taught) info.taught = taught;
       if (trained) info.trained = trained;
-      msg.payload = batched ? splitRows(out.z, batch) : out.z;
+      msg.payload = batched ? splitRows(out.z, batch) : ownBuffer(out.z);
       msg.hff = info;
       const units = out.z.length / batch;
       status.activity(() => ({

@@ -9,7 +9,8 @@ import type { Node, NodeAPI } from 'node-red';
 import type { NetworkOptions } from '../../src/hff/config';
 import { FLEET_CREDENTIALS, attachFleetSync, fleetSettings, type FleetCredentials } from '../shared/fleet-sync';
 import { ModelController } from './model-controller';
-import { architectureOf, classesOf, folderName, numberField, type HffModelDef } from './model-settings';
+import { numberSetting } from '../shared/settings';
+import { architectureOf, classesOf, folderName, type HffModelDef } from './model-settings';
 
 export = function register(RED: NodeAPI): void {
   function HffModelNode(this: Node & { controller?: ModelController }, def: HffModelDef) {
@@ -30,7 +31,7 @@ export = function register(RED: NodeAPI): void {
     }
     let saveDelayMs = 1000;
     try {
-      saveDelayMs = Math.max(0, numberField(def.saveDelay, 'save delay', 1000) as number);
+      saveDelayMs = numberSetting(def.saveDelay, 'save delay', { min: 0 }) ?? 1000;
     } catch (err) {
       node.warn(`${(err as Error).message}; saving 1 s after learning`);
     }

@@ -66,13 +66,18 @@ export class ModelController {
   private busyReason?: string;
   private readonly jobs = new Set<Promise<unknown>>();
   private closing = false;
+  /** A scheduled save that failed and that no message has reported yet. */
+  private saveFailure?: Error;
 
   constructor(settings: ModelSettings, private readonly log: ModelLog) {
     this.settings = settings;
     this.events.setMaxListeners(0);
     this.store = new ModelStore(settings.dir, {
       debounceMs: settings.saveDelayMs ?? 1000,
-      onError: (err) => this.log.error(`saving model ${settings.label} to ${settings.dir} failed: ${err.message}`),
+      onError: (err) => {
+        this.log.error(`saving model ${settings.label} to ${settings.dir} failed: ${err.message}`);
+        this.saveFailure = err;
+      },
     });
     this.initialising = this.init().then(
       (net) => {
@@ -151,9 +156,26 @@ export class ModelController {
     this.emit();
   }
 
+  /**
+   * learned() for a node handling a message: also throws when an earlier scheduled save failed, so that the
+   * failure reaches that message's done(err), and with it a Catch node, not only the log.
+   */
+  learnedFromMessage(): void {
+    this.learned();
+    const failure = this.saveFailure;
+    if (failure) {
+      this.saveFailure = undefined;
+      throw new Error(
+        `the last save of model ${this.label} failed (${failure.message}); what was learned is kept in memory and saving is tried again`,
+        { cause: failure },
+      );
+    }
+  }
+
   /** Saves now (waiting for the write) and reports a failed earlier save too. */
   async save(): Promise<void> {
     await this.ready();
+    this.saveFailure = undefined;
     this.store.scheduleSave(() => this.requireNetwork().toModelFiles());
     await this.store.flush();
   }

@@ -3,6 +3,7 @@ import type { FleetDef } from '../shared/fleet-sync';
 import type { NodeDef } from 'node-red';
 import type { NetworkOptions } from '../../src/hff/config';
 import type { ModelSource } from './model-controller';
+import { numberSetting } from '../shared/settings';
 
 export interface HffModelDef extends NodeDef, FleetDef {
   source?: ModelSource;
@@ -26,16 +27,9 @@ export function folderName(name: string | undefined, id: string): string {
   return safe || id.replace(/[^A-Za-z0-9._-]+/g, '-');
 }
 
-export function numberField(value: unknown, field: string, fallback?: number): number | undefined {
-  if (value === undefined || value === null || String(value).trim() === '') return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new Error(`${field} must be a number, got ${JSON.stringify(value)}`);
-  return n;
-}
-
 /** The architecture fields of the dialog as library options; throws a message naming the bad field. */
 export function architectureOf(def: HffModelDef): NetworkOptions {
-  const inputSize = numberField(def.inputSize, 'input size');
+  const inputSize = numberSetting(def.inputSize, 'input size', { integer: true, min: 1 });
   if (inputSize === undefined) throw new Error('input size is required to create a model');
   const layersText = String(def.layers ?? '').trim();
   const layers = layersText === '' ? undefined : layersText.split(/[\s,]+/).map((w) => Number(w));
@@ -52,13 +46,13 @@ export function architectureOf(def: HffModelDef): NetworkOptions {
     }
     options.inputShape = parts as [number, number, number];
   }
-  const tau = numberField(def.tau, 'tau');
+  const tau = numberSetting(def.tau, 'tau', { min: 0, aboveMin: true });
   if (tau !== undefined) options.tau = tau;
-  const learningRate = numberField(def.learningRate, 'learning rate');
+  const learningRate = numberSetting(def.learningRate, 'learning rate', { min: 0, aboveMin: true });
   if (learningRate !== undefined) options.optimizer = { learningRate };
-  const threshold = numberField(def.unknownThreshold, 'unknown threshold');
+  const threshold = numberSetting(def.unknownThreshold, 'unknown threshold', { min: -1, max: 1 });
   if (threshold !== undefined) options.unknownThreshold = threshold;
-  const seed = numberField(def.seed, 'seed');
+  const seed = numberSetting(def.seed, 'seed');
   if (seed !== undefined) options.seed = seed;
   return options;
 }

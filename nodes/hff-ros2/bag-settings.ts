@@ -1,6 +1,7 @@
 /** Settings of hff-bag-in / hff-bag-out, validated (free of Node-RED). */
 import * as path from 'node:path';
 import type { ReplayOptions } from '../../src/io';
+import { numberSetting } from '../shared/settings';
 
 export type SpeedMode = 'recorded' | 'multiple' | 'max';
 
@@ -32,10 +33,7 @@ function bool(v: unknown, fallback: boolean): boolean {
 }
 
 function optionalSeconds(v: unknown, what: string): number | undefined {
-  if (v === undefined || v === null || String(v).trim() === '') return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${what} must be a number of seconds >= 0, got '${String(v)}'`);
-  return n;
+  return numberSetting(v, `${what} (seconds)`, { min: 0 });
 }
 
 export function parseTopics(v: unknown): string[] | undefined {
@@ -51,8 +49,8 @@ export function parseSpeed(mode: unknown, factor: unknown): number | 'max' {
   if (m === 'max') return 'max';
   if (m === 'recorded' || m === '') return 1;
   if (m !== 'multiple') throw new Error(`speed must be recorded, multiple or max, got '${m}'`);
-  const f = Number(factor);
-  if (!Number.isFinite(f) || f <= 0) throw new Error(`speed factor must be a number > 0, got '${String(factor)}'`);
+  const f = numberSetting(factor, 'speed factor', { min: 0, aboveMin: true });
+  if (f === undefined) throw new Error('speed factor must be a number > 0, got nothing');
   return f;
 }
 
@@ -87,9 +85,7 @@ export function replayOptions(run: BagInRun): Omit<ReplayOptions, 'onMessage'> {
 }
 
 export function busyTimeoutMs(v: unknown): number {
-  const s = v === undefined || v === null || String(v).trim() === '' ? 10 : Number(v);
-  if (!Number.isFinite(s) || s < 0) throw new Error(`busy timeout must be a number of seconds >= 0, got '${String(v)}'`);
-  return s * 1000;
+  return (optionalSeconds(v, 'busy timeout') ?? 10) * 1000;
 }
 
 export { bool as flag };

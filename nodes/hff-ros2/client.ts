@@ -6,6 +6,7 @@ import type { Node, NodeAPI } from 'node-red';
 import { normalizeTypeName, type RosMessage, type TransportStatus } from '../../src/io';
 import type { StatusValue } from '../shared/status';
 import { shortReason, type TransportHost } from './transport-host';
+import { describe } from '../shared/settings';
 
 /** The hff-ros2 config node as its clients see it. */
 export interface Ros2ConfigNode extends Node {
@@ -39,15 +40,6 @@ export const STRING_TYPE = 'std_msgs/msg/String';
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && !ArrayBuffer.isView(v) && !(v instanceof ArrayBuffer);
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (v === undefined) return 'nothing (undefined)';
-  if (Buffer.isBuffer(v)) return `a Buffer of ${v.length} bytes`;
-  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
-  if (Array.isArray(v)) return 'an array';
-  return `a ${typeof v}`;
 }
 
 /** JSON for std_msgs/String payloads: typed arrays become arrays, bigints numbers (or text past 2^53). */

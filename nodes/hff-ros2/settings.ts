@@ -1,6 +1,8 @@
 /** Validated settings of hff-ros2-in and hff-ros2-out (shared with their tests). */
 import type { NodeDef } from 'node-red';
 import { CAMERA_QOS, DEFAULT_QOS, normalizeTypeName, resolveQos, type QosSettings } from '../../src/io';
+import { numberSetting } from '../shared/settings';
+import { busyTimeoutMs } from './bag-settings';
 import { STRING_TYPE } from './client';
 
 export interface HffRos2InDef extends NodeDef {
@@ -21,15 +23,13 @@ export function inSettings(def: HffRos2InDef, bridge: boolean): { topic: string;
   const rawType = String(def.msgType ?? '').trim();
   if (rawType === '' && !bridge) throw new Error('no message type is set: enter it, e.g. sensor_msgs/msg/Image (see ros2 topic info)');
   const type = rawType === '' ? '' : normalizeTypeName(rawType);
-  const depth = def.depth === undefined || String(def.depth).trim() === '' ? CAMERA_QOS.depth : Number(def.depth);
+  const depth = numberSetting(def.depth, 'depth', { integer: true, min: 0, max: 100000 }) ?? CAMERA_QOS.depth;
   const qos = resolveQos(
     { reliability: (def.reliability as QosSettings['reliability']) || CAMERA_QOS.reliability, durability: (def.durability as QosSettings['durability']) || CAMERA_QOS.durability, history: 'keep-last', depth },
     CAMERA_QOS,
   );
   const drop = def.dropWhileBusy === undefined ? true : def.dropWhileBusy === true || def.dropWhileBusy === 'true';
-  const timeout = def.busyTimeout === undefined || String(def.busyTimeout).trim() === '' ? 10 : Number(def.busyTimeout);
-  if (!Number.isFinite(timeout) || timeout < 0) throw new Error(`busy timeout must be a number of seconds >= 0, got '${def.busyTimeout}'`);
-  return { topic, type, qos, drop, timeoutMs: timeout * 1000 };
+  return { topic, type, qos, drop, timeoutMs: busyTimeoutMs(def.busyTimeout) };
 }
 
 export interface HffRos2OutDef extends NodeDef {
@@ -45,7 +45,7 @@ export function outSettings(def: HffRos2OutDef): { topic: string; type: string; 
   const topic = String(def.topic ?? '').trim();
   if (topic === '') throw new Error('no topic is set: enter the ROS 2 topic to publish on, e.g. /hff/result');
   const type = normalizeTypeName(String(def.msgType ?? '').trim() || STRING_TYPE);
-  const depth = def.depth === undefined || String(def.depth).trim() === '' ? DEFAULT_QOS.depth : Number(def.depth);
+  const depth = numberSetting(def.depth, 'depth', { integer: true, min: 0, max: 100000 }) ?? DEFAULT_QOS.depth;
   const qos = resolveQos(
     { reliability: (def.reliability as QosSettings['reliability']) || DEFAULT_QOS.reliability, durability: (def.durability as QosSettings['durability']) || DEFAULT_QOS.durability, history: 'keep-last', depth },
     DEFAULT_QOS,

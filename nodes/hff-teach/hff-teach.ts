@@ -9,23 +9,35 @@ import { fleetFor } from '../shared/fleet-sync';
 import { translator } from '../shared/i18n';
 import { findModel, followModel, requireModel } from '../shared/model-client';
 import { handleInput } from '../shared/node-helpers';
+import { numberSetting } from '../shared/settings';
 import { ThrottledStatus } from '../shared/status';
-import { type LabelValue, labelText, readLabels, readVectors } from '../shared/vectors';
+import { isBlank, type LabelValue, labelText, readLabels, readVectors } from '../shared/vectors';
 
 interface HffTeachDef extends NodeDef {
   model?: string;
   mode?: TeachMode;
   rate?: string | number;
   meanOf?: string | number;
+  /** Most classes the model may have after teaching from messages; empty: DEFAULT_MAX_CLASSES. */
+  maxClasses?: string | number;
 }
+
+/** Enough for any workcell's parts, small enough that a flood of labels cannot bloat the model. */
+const DEFAULT_MAX_CLASSES = 1000;
 
 const COMMANDS = ['forget', 'rename', 'reset', 'save'] as const;
 type Command = (typeof COMMANDS)[number];
 
-function optionalNumber(value: unknown): number | undefined {
-  if (value === undefined || value === null || String(value).trim() === '') return undefined;
-  const n = Number(value);
-  return Number.isFinite(n) ? n : undefined;
+/** The dialog's settings; throws naming a bad field. */
+function teachSettings(def: HffTeachDef): { options: TeachOptions; maxClasses: number } {
+  if (def.mode !== undefined && def.mode !== 'mean' && def.mode !== 'ema') throw new Error(`mode must be mean or ema, got ${JSON.stringify(def.mode)}`);
+  const options: TeachOptions = { mode: def.mode === 'ema' ? 'ema' : 'mean' };
+  const rate = numberSetting(def.rate, 'EMA rate', { min: 0, aboveMin: true, max: 1 });
+  if (rate !== undefined) options.rate = rate;
+  const meanOf = numberSetting(def.meanOf, 'mean of', { integer: true, min: 1 });
+  if (meanOf !== undefined) options.meanOf = meanOf;
+  const maxClasses = numberSetting(def.maxClasses, 'most classes', { integer: true, min: 1 }) ?? DEFAULT_MAX_CLASSES;
+  return { options, maxClasses };
 }
 
 function singleLabel(value: unknown, what: string): LabelValue {
@@ -40,18 +52,26 @@ export = function register(RED: NodeAPI): void {
     const t = translator(RED, 'hff-teach', __dirname);
     const status = new ThrottledStatus(node);
     const model = findModel(RED, def.model);
-    const options: TeachOptions = { mode: def.mode === 'ema' ? 'ema' : 'mean' };
-    const rate = optionalNumber(def.rate);
-    if (rate !== undefined) options.rate = rate;
-    const meanOf = optionalNumber(def.meanOf);
-    if (meanOf !== undefined && meanOf > 0) options.meanOf = meanOf;
-    const unfollow = followModel(model, status, t);
+    let settings: { options: TeachOptions; maxClasses: number } = { options: { mode: 'mean' }, maxClasses: DEFAULT_MAX_CLASSES };
+    let settingsProblem: Error | undefined;
+    try {
+      settings = teachSettings(def);
+    } catch (err) {
+      settingsProblem = err as Error;
+    }
+    const { options, maxClasses } = settings;
+    const unfollow = followModel(model, status, t, () => {
+      if (!settingsProblem) return false;
+      status.set({ colour: 'red', shape: 'ring', text: t('status.badConfig') }, true);
+      return true;
+    });
 
     function describe(msg: Record<string, unknown>, payload: Record<string, unknown>, classes: readonly string[]) {
       return { ...msg, topic: payload.action, payload: { ...payload, classes: [...classes] } };
     }
 
     handleInput<Record<string, unknown>>(node, async (msg, send) => {
+      if (settingsProblem) throw new Error(`hff-teach is misconfigured: ${settingsProblem.message}`);
       const controller = requireModel(model);
       const net = await controller.ready();
       const topic = typeof msg.topic === 'string' ? msg.topic.trim().toLowerCase() : '';
@@ -66,7 +86,7 @@ export = function register(RED: NodeAPI): void {
       if (command === 'forget' || (command === 'reset' && msg.label !== undefined && msg.label !== null && msg.label !== '')) {
         controller.assertIdle('forget a class');
         const gone = net.forgetClass(singleLabel(msg.label, 'msg.label'));
-        controller.learned();
+        controller.learnedFromMessage();
         status.activity({ colour: 'green', text: t('status.forgot', { label: gone.label }) }, true);
         send(describe(msg, { action: command, label: gone.label, index: gone.index, version: gone.version }, net.classes));
         return;
@@ -83,7 +103,7 @@ export = function register(RED: NodeAPI): void {
           throw new Error('rename needs the new class name as a string in msg.payload (and the old one in msg.label)');
         }
         const renamed = net.renameClass(from, msg.payload.trim());
-        controller.learned();
+        controller.learnedFromMessage();
         status.activity({ colour: 'green', text: t('status.renamed', { from: renamed.previous, to: renamed.label }) }, true);
         send(
           describe(
@@ -98,9 +118,20 @@ export = function register(RED: NodeAPI): void {
       const { input } = readVectors(msg.payload);
       const { data, batch } = net.toBatch(input, net.inputSize, 'msg.payload');
       const labels = readLabels(msg.label, batch);
+      for (let row = 0; row < batch; row++) {
+        if (isBlank(data, row * net.inputSize, net.inputSize)) {
+          throw new Error(`msg.payload${batch > 1 ? `[${row}]` : ''} is all zeros: a blank input has no direction and teaches nothing; send a real demonstration`);
+        }
+      }
       // Rows with the same label are taught together: one update, and one message, per class.
       const groups = new Map<LabelValue, number[]>();
       labels.forEach((label, row) => groups.set(label, [...(groups.get(label) ?? []), row]));
+      const newClasses = [...groups.keys()].filter((label) => net.classIndex(label) === undefined).length;
+      if (net.classes.length + newClasses > maxClasses) {
+        throw new Error(
+          `teaching ${newClasses} new class(es) would give the model ${net.classes.length + newClasses} classes; this node allows at most ${maxClasses} ('most classes' setting). Forget classes first or raise the limit`,
+        );
+      }
       const size = net.inputSize;
       const updates: Record<string, unknown>[] = [];
       try {
@@ -122,8 +153,8 @@ export = function register(RED: NodeAPI): void {
         }
       } finally {
         // Classes taught before a failing one (e.g. an index out of range) stay taught: report and save them.
-        if (updates.length > 0) controller.learned();
         for (const update of updates) send(describe(msg, update, net.classes));
+        if (updates.length > 0) controller.learnedFromMessage();
       }
       const last = updates[updates.length - 1];
       status.activity({

@@ -10,10 +10,10 @@ import { DATASET_NAMES, loadDataset, type Dataset, type DatasetName } from '../.
 import { type Regularisation, resolveRegularisation } from '../../src/hff/config';
 import type { HffNetwork } from '../../src/hff/network';
 import { evaluateNetwork, geometryOf, trainNetwork, type LabelledData, type TrainProgress } from '../../src/hff/training';
-import { numberField } from '../hff-model/model-settings';
 import { translator } from '../shared/i18n';
 import { findModel, followModel, requireModel } from '../shared/model-client';
 import { handleInput } from '../shared/node-helpers';
+import { numberSetting } from '../shared/settings';
 import { ThrottledStatus, type StatusValue } from '../shared/status';
 import { type LabelValue, readLabels, readVectors } from '../shared/vectors';
 
@@ -35,13 +35,6 @@ interface HffTrainDef extends NodeDef {
 
 /** Demonstrations used to create (imprint) a class the model does not have yet, before training. */
 const IMPRINT_EXAMPLES = 10;
-
-function optionalInteger(value: unknown, field: string, min = 1): number | undefined {
-  if (value === undefined || value === null || String(value).trim() === '') return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${field} must be a whole number of at least ${min}, got ${JSON.stringify(value)}`);
-  return n;
-}
 
 /** Labelled rows with class names, from a dataset or the buffer. */
 interface NamedData {
@@ -122,11 +115,16 @@ export = function register(RED: NodeAPI): void {
     let limit: number | undefined;
     let geometry: Partial<Pick<Regularisation, 'shift' | 'rotate' | 'scale'>> = {};
     try {
-      epochs = optionalInteger(def.epochs, 'epochs') ?? 1;
-      batchSize = optionalInteger(def.batchSize, 'batch size');
-      limit = optionalInteger(def.limit, 'limit');
-      bufferLimit = optionalInteger(def.bufferLimit, 'buffer limit') ?? bufferLimit;
-      const given = { shift: optionalInteger(def.shift, 'shift', 0), rotate: numberField(def.rotate, 'rotate'), scale: numberField(def.scale, 'scale') };
+      const count = { integer: true, min: 1 };
+      epochs = numberSetting(def.epochs, 'epochs', count) ?? 1;
+      batchSize = numberSetting(def.batchSize, 'batch size', count);
+      limit = numberSetting(def.limit, 'limit', count);
+      bufferLimit = numberSetting(def.bufferLimit, 'buffer limit', count) ?? bufferLimit;
+      const given = {
+        shift: numberSetting(def.shift, 'shift', { integer: true, min: 0 }),
+        rotate: numberSetting(def.rotate, 'rotate', { min: 0, max: 180 }),
+        scale: numberSetting(def.scale, 'scale', { min: 0 }),
+      };
       geometry = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
       resolveRegularisation(undefined, geometry); // checks the ranges now, so that a bad value shows as bad settings
       if (source === 'dataset' && !DATASET_NAMES.includes(def.dataset as DatasetName)) {

@@ -3,7 +3,16 @@
  * a Float32Array (or another numeric typed array), a number array, an array of those for a batch, or the same
  * as JSON text (MQTT and HTTP payloads often arrive as strings or Buffers of JSON).
  */
+import { classNameProblem } from '../../src/hff/class-names';
 import type { HffNetwork, VectorInput } from '../../src/hff/network';
+import { FLOAT32_MAX } from '../../src/hff/vectors';
+import { describe } from './settings';
+
+/**
+ * Most values one message may carry as vectors (64 MB of float32, e.g. 20,000 rows of 784): more is refused
+ * before anything is copied, so that one message cannot take the runtime's memory.
+ */
+export const MAX_MESSAGE_VALUES = 16_000_000;
 
 export interface ParsedVectors {
   input: VectorInput;
@@ -12,35 +21,48 @@ export interface ParsedVectors {
   rows: number;
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (value === undefined) return 'nothing (undefined)';
-  if (Buffer.isBuffer(value)) return `a Buffer of ${value.length} bytes`;
-  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
-  return `a value of type ${typeof value}`;
-}
-
 function isNumericView(value: unknown): value is ArrayLike<number> & ArrayBufferView {
   return ArrayBuffer.isView(value) && !(value instanceof DataView) && !(value instanceof BigInt64Array) && !(value instanceof BigUint64Array);
 }
 
+/** Throws unless every value is a finite number that float32 can hold (1e39 would become Infinity there). */
+function checkValues(values: ArrayLike<unknown>, what: string): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== 'number') {
+      const hole = Array.isArray(values) && !(i in values);
+      throw new Error(
+        hole
+          ? `${what}[${i}] is an empty slot (a sparse array): every element must be a number`
+          : `${what}[${i}] is ${describe(v)}, expected a number`,
+      );
+    }
+    if (!Number.isFinite(Math.fround(v))) {
+      throw new Error(
+        `${what}[${i}] is ${v}: every value must be a finite number within ±${FLOAT32_MAX.toPrecision(3)} (the float32 range models use)`,
+      );
+    }
+  }
+}
+
 function asRow(value: unknown, what: string): Float32Array | number[] {
-  if (value instanceof Float32Array) return value;
   if (Buffer.isBuffer(value)) {
     throw new Error(`${what} is ${describe(value)}: send numbers as a JSON array or a Float32Array (pictures go through hff-image first)`);
   }
-  if (isNumericView(value)) return Float32Array.from(value as ArrayLike<number>);
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      if (typeof value[i] !== 'number') {
-        throw new Error(`${what}[${i}] is ${describe(value[i])}, expected a number`);
-      }
-    }
-    return value as number[];
+  if (isNumericView(value) || Array.isArray(value)) {
+    const values = value as ArrayLike<unknown>;
+    if (values.length === 0) throw new Error(`${what} is an empty vector`);
+    checkValues(values, what);
+    return value instanceof Float32Array || Array.isArray(value) ? (value as Float32Array | number[]) : Float32Array.from(values as ArrayLike<number>);
   }
   throw new Error(`${what} is ${describe(value)}, expected a vector of numbers`);
+}
+
+/** Throws when a message carries more values than MAX_MESSAGE_VALUES. */
+function checkTotal(total: number, what: string): void {
+  if (total > MAX_MESSAGE_VALUES) {
+    throw new Error(`${what} carries ${total} values; one message may carry at most ${MAX_MESSAGE_VALUES} (send large batches in parts)`);
+  }
 }
 
 /** Reads a vector or a batch of vectors from a message property; `what` names it in errors (e.g. 'msg.payload'). */
@@ -60,14 +82,25 @@ export function readVectors(value: unknown, what = 'msg.payload'): ParsedVectors
       throw new Error(`${what} is ${describe(value)}, which is not a JSON number array`);
     }
   }
-  if (v instanceof Float32Array || (isNumericView(v) && !Buffer.isBuffer(v))) {
-    if ((v as ArrayLike<number>).length === 0) throw new Error(`${what} is an empty vector`);
+  if (isNumericView(v) && !Buffer.isBuffer(v)) {
+    checkTotal(v.length, what);
     return { input: asRow(v, what), batched: false, rows: 1 };
   }
   if (Array.isArray(v)) {
     if (v.length === 0) throw new Error(`${what} is an empty array: expected a vector or a batch of vectors`);
+    if (!(0 in v)) throw new Error(`${what} is a sparse array (its first element is an empty slot): send a vector of numbers or an array of vectors`);
+    checkTotal(v.length, what);
     if (typeof v[0] === 'number') return { input: asRow(v, what), batched: false, rows: 1 };
-    const rows = v.map((row, i) => asRow(row, `${what}[${i}]`));
+    // A plain loop: map() would skip the empty slots of a sparse array and leave zero rows behind.
+    const rows: (Float32Array | number[])[] = new Array(v.length);
+    let total = 0;
+    for (let i = 0; i < v.length; i++) {
+      if (!(i in v)) throw new Error(`${what}[${i}] is an empty slot (a sparse array): every row must be a vector`);
+      const row = v[i] as unknown;
+      total += ArrayBuffer.isView(row) || Array.isArray(row) ? (row as ArrayLike<unknown>).length : 0;
+      checkTotal(total, what);
+      rows[i] = asRow(row, `${what}[${i}]`);
+    }
     return { input: rows, batched: true, rows: rows.length };
   }
   throw new Error(`${what} must be a vector (number array or Float32Array) or an array of vectors, got ${describe(value)}`);
@@ -83,6 +116,8 @@ function checkLabel(value: unknown, what: string): LabelValue {
   }
   if (typeof value === 'string') {
     if (value.trim() === '') throw new Error(`${what} is an empty string: give the class name (or index)`);
+    const problem = classNameProblem(value);
+    if (problem !== undefined) throw new Error(`${what}: ${problem}`);
     return value;
   }
   throw new Error(`${what} must be a class name or index, got ${describe(value)}`);
@@ -125,10 +160,25 @@ export function knownClassIndices(net: HffNetwork, labels: LabelValue[]): Int32A
   return out;
 }
 
-/** Rows of a row-major block as separate vectors (views, no copy). */
+/**
+ * Rows of a row-major block as separate vectors, each with its own buffer: Node-RED copies a typed array's whole
+ * underlying buffer when it clones a message, so views into one block would make every cloned row as big as the
+ * batch (memory growing with the square of the batch).
+ */
 export function splitRows(data: Float32Array, rows: number): Float32Array[] {
   const size = data.length / rows;
-  return Array.from({ length: rows }, (_, r) => data.subarray(r * size, (r + 1) * size));
+  return Array.from({ length: rows }, (_, r) => data.slice(r * size, (r + 1) * size));
+}
+
+/** The vector itself when it owns its whole buffer, else a copy (see splitRows). */
+export function ownBuffer(v: Float32Array): Float32Array {
+  return v.byteOffset === 0 && v.byteLength === v.buffer.byteLength ? v : v.slice();
+}
+
+/** True when the `size` values from `offset` are all zero: such an input has no direction to compare. */
+export function isBlank(data: Float32Array, offset: number, size: number): boolean {
+  for (let i = offset; i < offset + size; i++) if (data[i] !== 0) return false;
+  return true;
 }
 
 /** Per class, the score of one row of a batch x classes block, named. */

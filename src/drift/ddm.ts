@@ -1,5 +1,6 @@
 import { DriftDetector, DriftState } from './types';
-import { describeValue, nonNegativeInteger, numberOption, positive } from './validate';
+import { describe } from '../describe';
+import { nonNegativeInteger, numberOption, positive } from './validate';
 
 export interface DdmOptions {
   /** No reference is taken and nothing is reported before this many inputs since the last (re)start. Default 30. */
@@ -56,7 +57,7 @@ export class Ddm implements DriftDetector {
 
   update(x: number): DriftState {
     if (x !== 0 && x !== 1) {
-      throw new Error(`${NAME} drift detector: input must be 0 (correct) or 1 (error), got ${describeValue(x)}`);
+      throw new Error(`${NAME} drift detector: input must be 0 (correct) or 1 (error), got ${describe(x)}`);
     }
     this.n += 1;
     this.errors += x;

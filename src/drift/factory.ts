@@ -2,7 +2,7 @@ import { Adwin, AdwinOptions } from './adwin';
 import { Ddm, DdmOptions } from './ddm';
 import { PageHinkley, PageHinkleyOptions } from './page-hinkley';
 import { DriftDetector, DriftDetectorKind } from './types';
-import { describeValue } from './validate';
+import { describe } from '../describe';
 
 /** Options accepted by each kind of detector. */
 export interface DriftDetectorOptionsByKind {
@@ -25,6 +25,6 @@ export function createDriftDetector(kind: DriftDetectorKind, options: object = {
     case 'ddm':
       return new Ddm(options as DdmOptions);
     default:
-      throw new Error(`Unknown drift detector ${describeValue(kind)}: expected 'page-hinkley', 'adwin' or 'ddm'`);
+      throw new Error(`Unknown drift detector ${describe(kind)}: expected 'page-hinkley', 'adwin' or 'ddm'`);
   }
 }

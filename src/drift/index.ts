@@ -3,3 +3,4 @@ export { PageHinkley, PageHinkleyOptions, PageHinkleyDirection } from './page-hi
 export { Adwin, AdwinOptions } from './adwin';
 export { Ddm, DdmOptions } from './ddm';
 export { createDriftDetector, DriftDetectorOptionsByKind } from './factory';
+export { MAX_DRIFT_INPUT } from './validate';

@@ -1,5 +1,6 @@
 import { DriftDetector, DriftState } from './types';
-import { describeValue, nonNegative, nonNegativeInteger, numberOption, positive, requireFiniteInput } from './validate';
+import { describe } from '../describe';
+import { nonNegative, nonNegativeInteger, numberOption, positive, requireFiniteInput } from './validate';
 
 /** Which change of the mean the Page-Hinkley test looks for. */
 export type PageHinkleyDirection = 'up' | 'down' | 'both';
@@ -70,7 +71,7 @@ export class PageHinkley implements DriftDetector {
     );
     const direction = options.direction ?? 'up';
     if (direction !== 'up' && direction !== 'down' && direction !== 'both') {
-      throw new Error(`${NAME} drift detector: option 'direction' must be 'up', 'down' or 'both', got ${describeValue(direction)}`);
+      throw new Error(`${NAME} drift detector: option 'direction' must be 'up', 'down' or 'both', got ${describe(direction)}`);
     }
     this.direction = direction;
     this.current = this.idleState();

@@ -1,16 +1,18 @@
-/** Human-readable description of a rejected value, so that error messages show what was received. */
-export function describeValue(x: unknown): string {
-  if (typeof x === 'number') return String(x);
-  if (typeof x === 'string') return `the string ${JSON.stringify(x)}`;
-  if (x === null) return 'null';
-  if (Array.isArray(x)) return 'an array';
-  return `a value of type ${typeof x}`;
-}
+import { describe } from '../describe';
 
-/** Throws unless `x` is a finite number; runs before any state change so a bad input leaves the detector untouched. */
+/**
+ * Largest magnitude a detector takes. Its running sums and variances must stay finite and meaningful: 1.7e308
+ * then -1.7e308 would make them Infinity - Infinity = NaN, after which no drift could ever be seen.
+ */
+export const MAX_DRIFT_INPUT = 1e12;
+
+/**
+ * Throws unless `x` is a finite number within ±MAX_DRIFT_INPUT; runs before any state change so a bad input
+ * leaves the detector untouched.
+ */
 export function requireFiniteInput(detectorName: string, x: unknown): asserts x is number {
-  if (typeof x !== 'number' || !Number.isFinite(x)) {
-    throw new Error(`${detectorName} drift detector: input must be a finite number, got ${describeValue(x)}`);
+  if (typeof x !== 'number' || !Number.isFinite(x) || Math.abs(x) > MAX_DRIFT_INPUT) {
+    throw new Error(`${detectorName} drift detector: input must be a finite number within ±${MAX_DRIFT_INPUT.toExponential(0)}, got ${describe(x)}`);
   }
 }
 
@@ -24,7 +26,7 @@ export function numberOption(
 ): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new Error(`${detectorName} drift detector: option '${optionName}' must be a finite number, got ${describeValue(value)}`);
+    throw new Error(`${detectorName} drift detector: option '${optionName}' must be a finite number, got ${describe(value)}`);
   }
   const problem = check(value);
   if (problem !== undefined) {

@@ -148,6 +148,24 @@ export function resolveRegularisation(inputShape: readonly number[] | undefined,
   return { shift, rotate, scale, inputDropout: dropout('inputDropout'), hiddenDropout: dropout('hiddenDropout') };
 }
 
+/**
+ * Most weights a stack of layers may hold (400 MB of float32). Far above any model this package trains, and
+ * checked before anything is allocated, so a model file that declares absurd widths is refused at once.
+ */
+export const MAX_PARAMETERS = 100_000_000;
+
+function checkParameterCount(name: string, inputSize: number, widths: readonly number[]): void {
+  let total = 0;
+  let from = inputSize;
+  for (const w of widths) {
+    total += (from + 1) * w;
+    from = w;
+  }
+  if (total > MAX_PARAMETERS) {
+    throw new Error(`${name} [${widths.join(', ')}] on an input of ${inputSize} would hold ${total.toExponential(2)} weights; at most ${MAX_PARAMETERS.toExponential(0)} are accepted`);
+  }
+}
+
 /** Fills defaults and validates; throws a message naming the first bad field. */
 export function resolveConfig(options: NetworkOptions): NetworkConfig {
   const layers = options.layers ?? DEFAULTS.layers;
@@ -180,6 +198,8 @@ export function resolveConfig(options: NetworkOptions): NetworkConfig {
     seed: Math.floor(Number(options.seed ?? DEFAULTS.seed)),
     teaching: resolveTeaching(options.teaching, layers.length),
   };
+  checkParameterCount('layers', config.inputSize, config.layers);
+  checkParameterCount('teaching.transferLayers', config.inputSize, config.teaching.transferLayers);
   if (config.emaRate > 1) throw new Error(`emaRate must be in (0, 1], got ${config.emaRate}`);
   if (!(config.unknownThreshold >= -1 && config.unknownThreshold <= 1)) {
     throw new Error(`unknownThreshold must be a cosine between -1 and 1, got ${options.unknownThreshold}`);

@@ -2,6 +2,7 @@ import type { Engine, EngineLayer, LayerParams, LayerSpec } from '../engines/typ
 import type { ModelFiles, NamedTensor } from '../model-file';
 import { type NetworkConfig, type NetworkOptions, type Scoring, resolveConfig } from './config';
 import { SeededRandom } from './random';
+import { assertClassName } from './class-names';
 import { type TaughtScores, TaughtClasses } from './taught-classes';
 import { augmentDemonstrations } from './teaching';
 import { assertFinite, dot, normalizeInPlace, randomUnitRows, row } from './vectors';
@@ -160,6 +161,8 @@ export class HffNetwork {
       throw new Error(`${source}: classes and counts must be arrays of the same length`);
     }
     checkClassNames(classes);
+    const badCount = counts.findIndex((c) => typeof c !== 'number' || !Number.isSafeInteger(c) || c < 0);
+    if (badCount >= 0) throw new Error(`${source}: counts[${badCount}] is ${JSON.stringify(counts[badCount])}, expected a whole number of demonstrations >= 0`);
     const params: LayerParams[] = [];
     let inputSize = config.inputSize;
     config.layers.forEach((units, i) => {
@@ -400,7 +403,7 @@ export class HffNetwork {
     if (mode !== 'mean' && mode !== 'ema') throw new Error(`teach mode must be 'mean' or 'ema', got ${JSON.stringify(mode)}`);
     if (!(rate > 0 && rate <= 1)) throw new Error(`teach rate must be in (0, 1], got ${rate}`);
     if (!(meanOf >= 1)) throw new Error(`teach meanOf must be at least 1, got ${meanOf}`);
-    if (typeof label === 'string' && label.trim() === '') throw new Error('label must be a non-empty class name');
+    if (typeof label === 'string') assertClassName(label, 'label');
     if (!Number.isInteger(n) || n < 1 || examples.length !== n * this.config.inputSize) {
       throw new Error(`demonstrations: expected ${n} vector(s) of length ${this.config.inputSize}, got ${examples.length} values`);
     }
@@ -706,7 +709,7 @@ function layerSpec(config: NetworkConfig, index: number): LayerSpec {
 function checkClassNames(names: string[]): void {
   const seen = new Set<string>();
   for (const name of names) {
-    if (typeof name !== 'string' || name.trim() === '') throw new Error(`class names must be non-empty strings, got ${JSON.stringify(name)}`);
+    assertClassName(name);
     if (seen.has(name)) throw new Error(`class '${name}' is listed twice`);
     seen.add(name);
   }

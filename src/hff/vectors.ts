@@ -26,11 +26,19 @@ export function randomUnitRows(rows: number, width: number, gaussian: () => numb
   return out;
 }
 
-/** Throws unless every value is finite. */
+/** The largest float32 magnitude: a larger float64 becomes Infinity when stored in a Float32Array. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Throws unless every value is finite and stays finite as float32 (|x| <= 3.4e38): models hold float32, and one
+ * value such as 1e39 would turn into Infinity there and NaN in whatever learns from it.
+ */
 export function assertFinite(what: string, values: ArrayLike<number>): void {
   for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i])) {
-      throw new Error(`${what} contains ${values[i]} at index ${i}; every value must be a finite number`);
+    if (!Number.isFinite(Math.fround(values[i]))) {
+      const v = values[i];
+      const why = Number.isFinite(v) ? 'outside the float32 range' : 'not a finite number';
+      throw new Error(`${what} contains ${v} at index ${i}, ${why}; every value must be a finite number within ±${FLOAT32_MAX.toPrecision(3)}`);
     }
   }
 }

@@ -2,6 +2,7 @@
  * Options shared by every way of turning a picture into a model input vector. Camera frames and
  * dataset images go through the same options so they end up in the same value distribution.
  */
+import { describe } from '../describe';
 
 export type FitMode = 'fill' | 'cover' | 'contain';
 
@@ -47,13 +48,6 @@ export interface ResolvedImageOptions {
 
 /** Largest output side accepted: beyond this a vector would not be a sensible model input. */
 const MAX_SIDE = 16384;
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === undefined || value === null) return String(value);
-  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
-  return String(value);
-}
 
 export function resolveImageOptions(options: ImageToVectorOptions, who = 'image'): ResolvedImageOptions {
   if (options === null || typeof options !== 'object') {

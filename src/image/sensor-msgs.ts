@@ -16,7 +16,21 @@ interface EncodingLayout {
   bits: 8 | 16;
 }
 
-const LAYOUTS: Record<string, EncodingLayout> = {
+/**
+ * Most pixels a picture may have (50 megapixels, above any robot camera): a larger one is refused from its
+ * header, before anything is decoded or allocated.
+ */
+export const MAX_INPUT_PIXELS = 50_000_000;
+
+/** Throws when a picture of width x height exceeds MAX_INPUT_PIXELS. */
+export function checkPixelCount(width: number, height: number, what: string): void {
+  if (width * height > MAX_INPUT_PIXELS) {
+    throw new Error(`image: ${what} is ${width}x${height} = ${width * height} pixels; at most ${MAX_INPUT_PIXELS} pixels are accepted`);
+  }
+}
+
+// A Map, not an object: an encoding such as '__proto__' or 'constructor' must not find Object's members.
+const LAYOUTS = new Map<string, EncodingLayout>(Object.entries({
   rgb8: { bytes: 3, channels: 3, order: [0, 1, 2], bits: 8 },
   bgr8: { bytes: 3, channels: 3, order: [2, 1, 0], bits: 8 },
   rgba8: { bytes: 4, channels: 3, order: [0, 1, 2], bits: 8 },
@@ -26,7 +40,7 @@ const LAYOUTS: Record<string, EncodingLayout> = {
   '8uc1': { bytes: 1, channels: 1, order: [0], bits: 8 },
   // OpenCV's 8UC3 matrices are BGR, and cv_bridge publishes them as such.
   '8uc3': { bytes: 3, channels: 3, order: [2, 1, 0], bits: 8 },
-};
+}));
 
 /** Tightly packed pixels ready for sharp's raw input. */
 export interface RawPixels {
@@ -94,11 +108,12 @@ function dimension(msg: Record<string, unknown>, key: string): number {
 export function rawFromImageMessage(msg: Record<string, unknown>): RawPixels & { encoding: string } {
   const width = dimension(msg, 'width');
   const height = dimension(msg, 'height');
+  checkPixelCount(width, height, 'sensor_msgs/Image');
   const encoding = msg.encoding;
   if (typeof encoding !== 'string' || encoding === '') {
     throw new Error(`image: sensor_msgs/Image is missing the 'encoding' field (supported: ${SUPPORTED_ENCODINGS.join(', ')})`);
   }
-  const layout = LAYOUTS[encoding.toLowerCase()];
+  const layout = LAYOUTS.get(encoding.toLowerCase());
   if (!layout) {
     throw new Error(`image: unsupported sensor_msgs/Image encoding '${encoding}' (supported: ${SUPPORTED_ENCODINGS.join(', ')})`);
   }
@@ -112,11 +127,19 @@ export function rawFromImageMessage(msg: Record<string, unknown>): RawPixels & {
         `image: sensor_msgs/Image step ${JSON.stringify(s)} is smaller than width x bytes per pixel = ${width} x ${layout.bytes} = ${rowBytes} for ${encoding}`,
       );
     }
+    // Row padding is a few bytes of alignment; a step far beyond the row does not describe this picture.
+    if (s > rowBytes + 64) {
+      throw new Error(
+        `image: sensor_msgs/Image step ${s} is far larger than width x bytes per pixel = ${rowBytes} for ${width}x${height} ${encoding} (padding of up to 64 bytes per row is accepted)`,
+      );
+    }
     step = s;
   }
-  if (bytes.length < step * height) {
+  // As in ROS, data holds exactly step x height bytes: anything else means width, height, step or encoding
+  // disagree with the data.
+  if (bytes.length !== step * height) {
     throw new Error(
-      `image: sensor_msgs/Image data has ${bytes.length} bytes, expected at least step x height = ${step} x ${height} = ${step * height} (${width}x${height} ${encoding})`,
+      `image: sensor_msgs/Image data has ${bytes.length} bytes, expected step x height = ${step} x ${height} = ${step * height} (${width}x${height} ${encoding}): width, height, step or encoding do not match the data`,
     );
   }
   const bigEndian = msg.is_bigendian === true || msg.is_bigendian === 1;

@@ -4,9 +4,11 @@
  */
 import { promises as fsp } from 'node:fs';
 import sharp from 'sharp';
+import { describe } from '../describe';
 import type { Sharp } from 'sharp';
 import { ImageToVectorOptions, ResolvedImageOptions, resolveImageOptions, scalePixels } from './options';
 import {
+  MAX_INPUT_PIXELS,
   RawPixels,
   SUPPORTED_ENCODINGS,
   bytesFromCompressedMessage,
@@ -56,6 +58,10 @@ export interface Decoded {
 
 function sharpError(label: string, err: unknown): Error {
   const text = err instanceof Error ? err.message : String(err);
+  if (text.startsWith('image: ')) return err as Error;
+  if (text.includes('exceeds pixel limit')) {
+    return new Error(`image: ${label} declares more than ${MAX_INPUT_PIXELS} pixels in its header; at most ${MAX_INPUT_PIXELS} pixels are accepted (refused before decoding)`);
+  }
   // libvips repeats its warnings once per decode attempt, one per line.
   const lines = [...new Set(text.split('\n').map((l) => l.trim().replace(/:$/, '')).filter((l) => l !== ''))];
   return new Error(`image: cannot decode ${label}: ${lines.join('; ')}`);
@@ -78,7 +84,8 @@ export async function decodeToVector(input: DecodeInput, o: ResolvedImageOptions
       height = p.height;
     } else {
       // 'error' rather than the default 'warning': camera JPEGs often carry harmless warnings, broken data still fails.
-      img = sharp(input.bytes, { failOn: 'error', autoOrient: true });
+      // sharp checks the pixel limit from the header, before decoding anything.
+      img = sharp(input.bytes, { failOn: 'error', autoOrient: true, limitInputPixels: MAX_INPUT_PIXELS });
       if (wantSourceSize || o.centerCrop < 1) {
         const md = await img.metadata();
         width = md.autoOrient?.width ?? md.width;
@@ -109,17 +116,6 @@ export async function decodeToVector(input: DecodeInput, o: ResolvedImageOptions
   } catch (err) {
     throw sharpError(input.label, err);
   }
-}
-
-function describeInput(input: unknown): string {
-  if (input === null || input === undefined) return String(input);
-  if (ArrayBuffer.isView(input)) return `${input.constructor.name} of ${input.byteLength} bytes`;
-  if (Array.isArray(input)) return `array of length ${input.length}`;
-  if (typeof input === 'object') {
-    const keys = Object.keys(input).slice(0, 8);
-    return `object with fields {${keys.join(', ')}}`;
-  }
-  return typeof input;
 }
 
 function vectorFromNumbers(values: ArrayLike<unknown>, o: ResolvedImageOptions): Float32Array {
@@ -188,7 +184,7 @@ export async function imageToVector(input: unknown, options: ImageToVectorOption
     const bytes = input instanceof ArrayBuffer ? new Uint8Array(input) : input;
     if (!detectImageFormat(bytes)) {
       throw new Error(
-        `image: ${describeInput(bytes)} is neither JPEG nor PNG; raw pixels need a sensor_msgs/Image object {width, height, encoding, step, data}`,
+        `image: ${describe(bytes)} is neither JPEG nor PNG; raw pixels need a sensor_msgs/Image object {width, height, encoding, step, data}`,
       );
     }
     return compressedToVector(bytes, o, 'jpeg', 'image bytes', undefined);
@@ -208,11 +204,11 @@ export async function imageToVector(input: unknown, options: ImageToVectorOption
   }
   if (input !== null && typeof input === 'object' && ('height' in input || 'width' in input || 'data' in input)) {
     throw new Error(
-      `image: ${describeInput(input)} looks like an image message but lacks fields: a sensor_msgs/Image needs height, width, encoding, step, data; a sensor_msgs/CompressedImage needs format, data`,
+      `image: ${describe(input)} looks like an image message but lacks fields: a sensor_msgs/Image needs height, width, encoding, step, data; a sensor_msgs/CompressedImage needs format, data`,
     );
   }
   throw new Error(
-    `image: unsupported input (${describeInput(input)}); expected a sensor_msgs/Image {height, width, encoding (${SUPPORTED_ENCODINGS.join(', ')}), step, data}, ` +
+    `image: unsupported input (${describe(input)}); expected a sensor_msgs/Image {height, width, encoding (${SUPPORTED_ENCODINGS.join(', ')}), step, data}, ` +
       `a sensor_msgs/CompressedImage {format, data}, JPEG/PNG bytes, or a number array of length width*height*channels; use imageFileToVector for file paths`,
   );
 }
@@ -256,7 +252,7 @@ export async function decodeFile(
   o: ResolvedImageOptions,
   wantSourceSize: boolean,
 ): Promise<Decoded & { format?: string }> {
-  if (typeof path !== 'string' || path === '') throw new Error(`image: file path must be a non-empty string, got ${describeInput(path)}`);
+  if (typeof path !== 'string' || path === '') throw new Error(`image: file path must be a non-empty string, got ${describe(path)}`);
   let bytes: Buffer;
   try {
     bytes = await fsp.readFile(path);

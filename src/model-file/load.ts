@@ -21,13 +21,83 @@ const littleEndianHost = os.endianness() === 'LE';
 /** A save by another process can replace the weights between our two reads; this many fresh attempts are made. */
 const CONCURRENT_SAVE_ATTEMPTS = 3;
 
-/** True when `dir` holds a manifest; says nothing about whether the model is valid (use loadModelFiles for that). */
+/** Largest model.json read (class names, metadata and tensor list; the numbers live in the weights file). */
+export const MAX_MANIFEST_BYTES = 32 * 1024 * 1024;
+
+/**
+ * True when `dir` holds an entry named model.json (of any kind, so that a broken or hostile one is reported by
+ * loadModelFiles instead of being taken for "no model yet" and replaced); says nothing about its validity.
+ */
 export function modelExists(dir: string): boolean {
   try {
-    return fs.statSync(path.join(dir, MANIFEST_FILE)).isFile();
+    fs.lstatSync(path.join(dir, MANIFEST_FILE));
+    return true;
   } catch {
     return false;
   }
+}
+
+// O_NOFOLLOW: a symbolic link is seen as such (and checked) rather than followed blindly; O_NONBLOCK: opening a
+// FIFO returns at once instead of waiting for a writer (fstat then refuses it). Both are 0 where unsupported.
+const OPEN_FLAGS = fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0);
+
+/** Opens `name` in `dir` for reading; a symbolic link is followed only when its target lies inside `dir`. */
+async function openInside(dir: string, name: string, what: string): Promise<fs.promises.FileHandle> {
+  const file = path.join(dir, name);
+  try {
+    return await fs.promises.open(file, OPEN_FLAGS);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ELOOP' && code !== 'EMLINK') throw error;
+  }
+  const [realDir, target] = await Promise.all([fs.promises.realpath(dir), fs.promises.realpath(file)]);
+  const relative = path.relative(realDir, target);
+  if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) {
+    throw new Error(`${what} ${file} is a symbolic link to ${target}, outside the model directory; model files must lie inside it`);
+  }
+  return fs.promises.open(target, OPEN_FLAGS);
+}
+
+/**
+ * Reads a model file that must be a regular file inside `dir` of at most `maxBytes` (exactly `exactBytes` when
+ * given). Devices, FIFOs, sockets and directories are refused before a byte is read, and never more than the
+ * limit is read, so a link to /dev/zero or a growing file cannot take the memory.
+ */
+export async function readModelFile(dir: string, name: string, what: string, limit: { maxBytes: number; exactBytes?: number }): Promise<Buffer> {
+  const file = path.join(dir, name);
+  const handle = await openInside(dir, name, what);
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new Error(`${what} ${file} is not a regular file (it is ${fileKind(stat)}); model files must be plain files`);
+    if (limit.exactBytes !== undefined && stat.size !== limit.exactBytes) {
+      throw new Error(
+        stat.size < limit.exactBytes
+          ? `${what} ${file} is truncated: it has ${stat.size} bytes but the manifest expects ${limit.exactBytes}`
+          : `${what} ${file} has ${stat.size} bytes but the manifest expects ${limit.exactBytes}: it is corrupt or does not belong to this manifest`,
+      );
+    }
+    if (stat.size > limit.maxBytes) throw new Error(`${what} ${file} has ${stat.size} bytes; at most ${limit.maxBytes} are read`);
+    const bytes = Buffer.alloc(stat.size);
+    let filled = 0;
+    while (filled < bytes.length) {
+      const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    if (filled !== bytes.length) throw new Error(`${what} ${file} shrank while it was read (${filled} of ${bytes.length} bytes)`);
+    return bytes;
+  } finally {
+    await handle.close();
+  }
+}
+
+function fileKind(stat: fs.Stats): string {
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isCharacterDevice()) return 'a character device';
+  if (stat.isBlockDevice()) return 'a block device';
+  if (stat.isSocket()) return 'a socket';
+  return 'not a plain file';
 }
 
 /**
@@ -47,23 +117,24 @@ export async function loadModelFiles(dir: string): Promise<ModelFiles> {
   if (!stat.isDirectory()) throw new Error(`Model directory ${target} is not a directory`);
 
   for (let attempt = 1; ; attempt++) {
-    const manifestText = await readManifestText(manifestPath);
+    const manifestText = await readManifestText(target, manifestPath);
     try {
       return await loadFromManifest(target, manifestPath, manifestText);
     } catch (error) {
-      const replaced = attempt < CONCURRENT_SAVE_ATTEMPTS && (await readManifestText(manifestPath).catch(() => manifestText)) !== manifestText;
+      const replaced = attempt < CONCURRENT_SAVE_ATTEMPTS && (await readManifestText(target, manifestPath).catch(() => manifestText)) !== manifestText;
       if (!replaced) throw error;
     }
   }
 }
 
-async function readManifestText(manifestPath: string): Promise<string> {
+async function readManifestText(dir: string, manifestPath: string): Promise<string> {
   try {
-    return await fs.promises.readFile(manifestPath, 'utf8');
+    return (await readModelFile(dir, MANIFEST_FILE, 'Model manifest', { maxBytes: MAX_MANIFEST_BYTES })).toString('utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new Error(`Model manifest ${manifestPath} is missing: the directory does not contain a saved model`);
     }
+    if (!(error as NodeJS.ErrnoException).code) throw error;
     throw new Error(`Model manifest ${manifestPath} cannot be read: ${(error as Error).message}`, { cause: error });
   }
 }
@@ -74,20 +145,13 @@ async function loadFromManifest(dir: string, manifestPath: string, manifestText:
 
   let bytes: Buffer;
   try {
-    bytes = await fs.promises.readFile(weightsPath);
+    bytes = await readModelFile(dir, weights.file, 'Weights file', { maxBytes: weights.bytes, exactBytes: weights.bytes });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new Error(`Weights file ${weightsPath} is missing (it is listed in ${manifestPath})`);
     }
+    if (!(error as NodeJS.ErrnoException).code) throw error;
     throw new Error(`Weights file ${weightsPath} cannot be read: ${(error as Error).message}`, { cause: error });
-  }
-  if (bytes.length < weights.bytes) {
-    throw new Error(`Weights file ${weightsPath} is truncated: it has ${bytes.length} bytes but ${manifestPath} expects ${weights.bytes}`);
-  }
-  if (bytes.length > weights.bytes) {
-    throw new Error(
-      `Weights file ${weightsPath} has ${bytes.length} bytes but ${manifestPath} expects ${weights.bytes}: it is corrupt or does not belong to this manifest`,
-    );
   }
   const actual = createHash('sha256').update(bytes).digest('hex');
   if (actual !== weights.sha256) {
@@ -131,11 +195,17 @@ function parseManifest(manifestPath: string, text: string): ParsedManifest {
     throw new Error(`Model manifest ${manifestPath} ${problem}`);
   };
   let parsed: unknown;
+  let forbiddenKey = false;
   try {
-    parsed = JSON.parse(text);
+    // A "__proto__" key would become an object's prototype wherever the manifest is later copied or merged.
+    parsed = JSON.parse(text, (key, value: unknown) => {
+      if (key === '__proto__') forbiddenKey = true;
+      return value;
+    });
   } catch (error) {
     return fail(`is not valid JSON: ${(error as Error).message}`);
   }
+  if (forbiddenKey) fail('has a "__proto__" key, which no model file has: it is refused as hostile');
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return fail('is not a JSON object');
   const manifest = parsed as Record<string, unknown>;
 

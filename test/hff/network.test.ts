@@ -220,7 +220,7 @@ describe('HffNetwork', function () {
       assert.throws(() => net.toBatch(Array.from({ length: 16 }, (_, i) => (i === 4 ? NaN : 0))), /input contains NaN at index 4/);
       assert.throws(() => net.toBatch([new Float32Array(16), new Float32Array(15)]), /got length 15 in row 1/);
       assert.throws(() => net.toBatch([] as number[]), /non-empty/);
-      assert.throws(() => net.teach('', new Float32Array(16), 1), /non-empty class name/);
+      assert.throws(() => net.teach('', new Float32Array(16), 1), /label: a class name must not be empty/);
       assert.throws(() => net.teach('x', new Float32Array(16), 1, { mode: 'sometimes' as 'ema' }), /teach mode/);
       assert.throws(() => net.trainBatch(new Float32Array(16), 1, Int32Array.of(9)), /label 9 is outside 0\.\.3/);
       assert.throws(() => net.layerForward(5, new Float32Array(16), 1), /layer 5 does not exist/);

@@ -133,10 +133,10 @@ describe('image: sensor_msgs/Image', () => {
     );
   });
 
-  it('rejects data shorter than step x height', async () => {
+  it('rejects data whose length is not step x height', async () => {
     await assert.rejects(
       imageToVector({ height: 2, width: 3, encoding: 'rgb8', step: 12, data: Buffer.alloc(20) }, rgbOpts),
-      { message: 'image: sensor_msgs/Image data has 20 bytes, expected at least step x height = 12 x 2 = 24 (3x2 rgb8)' },
+      { message: 'image: sensor_msgs/Image data has 20 bytes, expected step x height = 12 x 2 = 24 (3x2 rgb8): width, height, step or encoding do not match the data' },
     );
   });
 
@@ -236,7 +236,7 @@ describe('image: vectors', () => {
   });
 
   it('rejects unsupported inputs with the list of accepted ones', async () => {
-    await assert.rejects(imageToVector('/tmp/x.png', rgbOpts), /unsupported input \(string\).*use imageFileToVector for file paths/);
+    await assert.rejects(imageToVector('/tmp/x.png', rgbOpts), /unsupported input \(the string "\/tmp\/x.png"\).*use imageFileToVector for file paths/);
     await assert.rejects(imageToVector(null, rgbOpts), /unsupported input \(null\)/);
   });
 });
@@ -295,10 +295,10 @@ describe('image: options', () => {
   });
 
   it('rejects invalid options with the option name', async () => {
-    await assert.rejects(imageToVector([0], { width: 0, height: 1, channels: 1 }), /options.width must be an integer from 1 to 16384, got 0/);
-    await assert.rejects(imageToVector([0], { width: 1, height: 1, channels: 2 as 1 }), /options.channels must be 1 \(grey\) or 3 \(RGB\), got 2/);
+    await assert.rejects(imageToVector([0], { width: 0, height: 1, channels: 1 }), /options.width must be an integer from 1 to 16384, got the number 0/);
+    await assert.rejects(imageToVector([0], { width: 1, height: 1, channels: 2 as 1 }), /options.channels must be 1 \(grey\) or 3 \(RGB\), got the number 2/);
     await assert.rejects(imageToVector([0], { width: 1, height: 1, channels: 1, fit: 'inside' as 'fill' }), /options.fit must be one of fill, cover, contain/);
-    await assert.rejects(imageToVector([0], { width: 1, height: 1, channels: 1, centerCrop: 0 }), /centerCrop must be a fraction with 0 < f <= 1, got 0/);
+    await assert.rejects(imageToVector([0], { width: 1, height: 1, channels: 1, centerCrop: 0 }), /centerCrop must be a fraction with 0 < f <= 1, got the number 0/);
     await assert.rejects(imageToVector([0], { width: 1, height: 1, channels: 1, normalize: { mean: [0], std: [0] } }), /normalize.std entries must be finite numbers greater than 0/);
     await assert.rejects(imageToVector([0], { width: 1, height: 1, channels: 3, normalize: { mean: [0, 0], std: [1] } }), /normalize.mean must have 1 or 3 entries/);
   });

@@ -137,7 +137,7 @@ describe('hff-classify', function () {
       [vector(15, 1), /expected a vector of length 16, got length 15/],
       [[...vector(15, 1), NaN], /NaN|finite/],
       ['hello', /not a JSON number array/],
-      [{ x: 1 }, /must be a vector .* got a value of type object/],
+      [{ x: 1 }, /must be a vector .* got an object with fields \{x\}/],
       [[], /empty array/],
       [[vector(16, 1), 'x'], /msg\.payload\[1\] is the string "x", expected a vector of numbers/],
     ];

@@ -148,7 +148,7 @@ describe('hff-drift', function () {
       ['drift', { payload: 'abc' }, /msg\.payload must be a number or an hff-classify result, got the string "abc"/],
       ['drift', { payload: { label: 'x', score: 'high' } }, /msg\.payload\.score is the string "high", expected a number/],
       ['drift', { payload: [] }, /empty array/],
-      ['drift', { payload: NaN }, /must be a finite number/],
+      ['drift', { payload: NaN }, /msg.payload is NaN: the detector takes finite numbers within ±1e\+12/],
       ['ddm', { payload: 0 }, /misconfigured: .*driftLevel/],
       ['ddm2', { payload: { label: 'x', index: 0, score: 0.5 } }, /DDM monitors errors: give msg\.truth/],
       ['ddm2', { payload: 0.5 }, /input must be 0 \(correct\) or 1 \(error\)/],

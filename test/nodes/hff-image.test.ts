@@ -163,11 +163,11 @@ describe('hff-image', function () {
       ['image', { payload: Buffer.from([0xff, 0xd8, 0xff, 1, 2, 3]) }, /image: cannot decode image bytes/],
       ['image', { payload: Buffer.from('hello') }, /neither JPEG nor PNG/],
       ['image', { payload: { height: 2, width: 2, encoding: 'yuv422', step: 4, data: Buffer.alloc(8) } }, /unsupported sensor_msgs\/Image encoding 'yuv422'/],
-      ['image', { payload: { height: 2, width: 2, encoding: 'rgb8', step: 6, data: Buffer.alloc(5) } }, /data has 5 bytes, expected at least/],
+      ['image', { payload: { height: 2, width: 2, encoding: 'rgb8', step: 6, data: Buffer.alloc(5) } }, /data has 5 bytes, expected step x height = 6 x 2 = 12 .*do not match the data/],
       ['image', { payload: { format: 'tiff', data: Buffer.from('xx') } }, /unsupported sensor_msgs\/CompressedImage format 'tiff'/],
       ['image', { payload: 'not an image' }, /msg\.payload is a string/],
       ['image', { payload: [1, 2, 3] }, /vector has length 3, expected .* = 48/],
-      ['image', { payload: 42 }, /unsupported input \(number\)/],
+      ['image', { payload: 42 }, /unsupported input \(the number 42\)/],
       ['orphan', { payload: [1] }, /the selected hff-model is missing/],
     ];
     for (const [id, msg, pattern] of cases) {

@@ -207,7 +207,7 @@ describe('hff-train', function () {
       ['buffered', { topic: 'sample', payload: vector(8, 1), label: 'a' }, /expected a vector of length 16, got length 8/],
       ['buffered', { topic: 'sample', payload: vector(16, 1) }, /msg\.label is missing/],
       ['badcfg', { topic: 'train' }, /misconfigured: dataset must be one of mnist, fashion-mnist, cifar10, folder/],
-      ['badturn', { topic: 'train' }, /misconfigured: rotate must be in \[0, 180\] degrees, got 270/],
+      ['badturn', { topic: 'train' }, /misconfigured: rotate must be a number >= 0 and <= 180, got "270"/],
     ];
     for (const [id, msg, pattern] of cases) {
       const before = caught.length;

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { parse } from '@foxglove/rosmsg';
 import { MessageReader, MessageWriter } from '@foxglove/rosmsg2-serialization';
+import { describe } from '../../describe';
 import { fullSchemaText, normalizeTypeName } from './schema';
 
 interface CdrWriterLike {
@@ -147,12 +148,6 @@ export function toBuffer(v: unknown, what = 'byte array'): Buffer {
     return Buffer.from(v, 'base64');
   }
   throw new Error(`${what}: expected bytes (Buffer, Uint8Array or number[]), got ${describe(v)}`);
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  return typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
 }
 
 /** Codec cache keyed by type + schema text: schemas repeat (every bag channel, every bridge reconnect). */

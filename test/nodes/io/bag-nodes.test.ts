@@ -270,7 +270,7 @@ describe('hff-bag-in / hff-bag-out', function () {
     const flow = [
       TAB,
       bagIn({ file: path.join(dir, 'missing.mcap') }),
-      onTab({ id: 'bagout', type: 'hff-bag-out', file: exists, topic: '', msgType: '', time: 'now', overwrite: false, autostart: false, wires: [[]] }),
+      onTab({ id: 'bagout', type: 'hff-bag-out', file: exists, folder: dir, topic: '', msgType: '', time: 'now', overwrite: false, autostart: false, wires: [[]] }),
       helperNode('msgs'),
       helperNode('events'),
       ...catchNodes(),
@@ -283,11 +283,19 @@ describe('hff-bag-in / hff-bag-out', function () {
     assert.match(caughtText(await nth(caught, 2)), /not recording: send a message with msg.topic 'start' first/);
     send('bagout', { topic: 'start' });
     assert.match(caughtText(await nth(caught, 3)), /already exists/);
-    send('bagout', { topic: 'start', payload: path.join(dir, 'fresh.mcap') });
+    // A 'start' message cannot write outside the node's folder.
+    const outside = path.join(path.dirname(dir), 'elsewhere.mcap');
+    for (const [i, requested] of [outside, '../elsewhere.mcap', { file: 'sub/../../elsewhere.mcap' }].entries()) {
+      send('bagout', { topic: 'start', payload: requested });
+      assert.match(caughtText(await nth(caught, 4 + i)), /outside this node's folder .*give a file name relative to that folder/);
+    }
+    assert.equal(fs.existsSync(outside), false);
+    send('bagout', { topic: 'start', payload: 'fresh.mcap' });
     send('bagout', { topic: 'relative', payload: 'y' });
-    assert.match(caughtText(await nth(caught, 4)), /absolute name/);
+    assert.match(caughtText(await nth(caught, 7)), /absolute name/);
+    assert.ok(fs.existsSync(path.join(dir, 'fresh.mcap')));
     send('bagout', { topic: '/ok', payload: { width: 1 } });
-    assert.match(caughtText(await nth(caught, 5)), /no message type for \/ok/);
+    assert.match(caughtText(await nth(caught, 8)), /no message type for \/ok/);
     send('bagin', { topic: 'start', payload: { file: source, topics: ['/hff/label'] } });
     await waitStatus('bagin', (s) => /ended, 6 sent/.test(s.text ?? ''));
   });
