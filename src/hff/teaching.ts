@@ -46,7 +46,7 @@ export interface TeachingConfig {
   maxTrainedLoss: number;
   /** Demonstrations kept per taught class; past it, the most redundant one (closest to another) is dropped. */
   keepDemos: number;
-  /** Prototypes per taught class in the representation: its demonstrations and their copies, merged by k-means past this. */
+  /** Prototypes per taught class in the representation: one per demonstration (its copies' mean), merged by k-means past this. */
   prototypes: number;
 }
 
@@ -59,7 +59,7 @@ export const TEACHING_DEFAULTS: TeachingConfig = {
   margin: 0,
   maxTrainedLoss: 0.01,
   keepDemos: 50,
-  prototypes: 64,
+  prototypes: 16,
 };
 
 /** Settings of earlier teaching rules that model files may still carry; they no longer mean anything. */
