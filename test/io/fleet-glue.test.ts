@@ -73,14 +73,22 @@ describe('fleet glue for hff-model (nodes/shared/fleet-sync)', function () {
 
   it('reads the dialog: no broker, no fleet; origin defaults to hostname:node id; secrets from credentials', () => {
     assert.equal(fleetSettings({ fleetBroker: ' ' }, {}, 'abc'), undefined);
-    assert.deepEqual(fleetSettings({ fleetBroker: 'mqtt://b:1883' }, { fleetSecret: 's', fleetPassword: '' }, 'abc'), {
-      broker: 'mqtt://b:1883', topicBase: 'hff/fleet', origin: `${os.hostname()}:abc`, secret: 's', username: undefined, password: undefined,
+    // A flow from before the security choice: a secret meant a signed fleet.
+    assert.deepEqual(fleetSettings({ fleetBroker: 'mqtt://b:1883' }, { fleetSecret: 's', fleetPassword: '' }, 'abc', '/ud'), {
+      broker: 'mqtt://b:1883', topicBase: 'hff/fleet', origin: `${os.hostname()}:abc`, security: 'secret', secret: 's', allowTrained: false, username: undefined, password: undefined,
     });
+    // No secret never means unsigned: robot keys, with the private key under the user directory.
+    const keys = fleetSettings({ fleetBroker: 'mqtt://b', fleetOrigin: 'arm 2' }, {}, 'abc', '/ud');
+    assert.equal(keys?.security, 'keys');
+    assert.equal(keys?.keyFile, '/ud/hff-fleet-keys/arm%202.pem');
+    assert.throws(() => fleetSettings({ fleetBroker: 'mqtt://b', fleetSecurity: 'secret' }, {}, 'abc'), /no secret is set/);
+    assert.throws(() => fleetSettings({ fleetBroker: 'mqtt://b', fleetSecurity: 'none' as 'unsigned' }, {}, 'abc'), /not one of keys, secret, unsigned/);
+    assert.throws(() => fleetSettings({ fleetBroker: 'mqtt://b', fleetAllowFile: 'missing.txt' }, {}, 'abc', '/nonexistent'), /cannot read the fleet allow-list file/);
     assert.equal(fleetSettings({ fleetBroker: 'mqtt://b', fleetOrigin: 'arm-2', fleetTopic: 'plant/hff' }, undefined, 'x')?.origin, 'arm-2');
   });
 
   it('shares teach results once, merges remote classes into the model, and follows a reset', async () => {
-    const settings = (origin: string) => ({ broker: broker.url, topicBase: 'glue/test', origin, secret: 'k' });
+    const settings = (origin: string) => ({ broker: broker.url, topicBase: 'glue/test', origin, security: 'secret' as const, secret: 'k' });
     const nodeA = fakeNode();
     const nodeB = fakeNode();
     const modelA = new FakeModel(net());
@@ -113,9 +121,9 @@ describe('fleet glue for hff-model (nodes/shared/fleet-sync)', function () {
   it('logs rejected updates from an instance with another secret', async () => {
     const good = fakeNode();
     const model = new FakeModel(net());
-    const link = attachFleetSync(RED, good, model, { broker: broker.url, topicBase: 'glue/secret', origin: 'good', secret: 'right' });
+    const link = attachFleetSync(RED, good, model, { broker: broker.url, topicBase: 'glue/secret', origin: 'good', security: 'secret', secret: 'right' });
     const rogueModel = new FakeModel(net());
-    const rogue = attachFleetSync(RED, fakeNode(), rogueModel, { broker: broker.url, topicBase: 'glue/secret', origin: 'rogue', secret: 'wrong' });
+    const rogue = attachFleetSync(RED, fakeNode(), rogueModel, { broker: broker.url, topicBase: 'glue/secret', origin: 'rogue', security: 'secret', secret: 'wrong' });
     assert.ok(link && rogue);
     closers.push(() => link.close(), () => rogue.close());
     await Promise.all([link.connected(), rogue.connected()]);

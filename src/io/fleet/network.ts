@@ -1,17 +1,24 @@
 import { createHash } from 'node:crypto';
 import type { HffNetwork } from '../../hff';
 import { canonicalJson } from './format';
-import type { MergedClass } from './state';
+import type { MergedClass, SeenVersions } from './state';
 
 /** Where merged class prototypes go (an HffNetwork through NetworkFleetTarget, or anything else). */
 export interface FleetTarget {
   /** Units per layer; updates for other shapes are rejected. */
   readonly layers: number[];
   /** Fingerprint of the weights; updates stamped with another one are rejected. */
-  readonly model?: string;
-  /** Called with the fleet-wide merge of a class whenever it changes. */
-  apply(merged: MergedClass): void;
+  readonly model: string;
+  /** Versions accepted by earlier runs (saved with the model): older ones are refused as replays. */
+  readonly seen?: SeenVersions;
+  /** Why remote updates may not change `label` (e.g. a class the model was trained on), or undefined. */
+  protection?(label: string): string | undefined;
+  /** Called with the fleet-wide merge of a class whenever it changes, and every version accepted so far. */
+  apply(merged: MergedClass, seen: SeenVersions): void;
 }
+
+/** Where NetworkFleetTarget keeps the accepted versions in the model's metadata (saved with it). */
+export const FLEET_METADATA_KEY = 'fleet';
 
 /**
  * A short hash of everything that shapes a representation (architecture, activation, input
@@ -45,6 +52,11 @@ export interface NetworkFleetTargetOptions {
    * (default true). Every instance must load the same model file for the fleet to agree.
    */
   includeBase?: boolean;
+  /**
+   * Let remote updates change classes this model was trained on (default false: they are refused,
+   * so no robot of the fleet can rewrite what training taught). Taught classes are always shared.
+   */
+  allowTrainedUpdates?: boolean;
   /** Called after a class was set from the fleet merge. */
   onApplied?: (merged: MergedClass, result: { created: boolean; version: number }) => void;
 }
@@ -58,15 +70,29 @@ export class NetworkFleetTarget implements FleetTarget {
   readonly net: HffNetwork;
   readonly layers: number[];
   readonly model: string;
+  readonly seen: SeenVersions;
   readonly #base = new Map<string, BaseClass>();
+  readonly #trained = new Set<string>();
   readonly #onApplied: NetworkFleetTargetOptions['onApplied'];
 
   constructor(net: HffNetwork, options: NetworkFleetTargetOptions = {}) {
     this.net = net;
     this.layers = [...net.config.layers];
     this.model = modelFingerprint(net);
+    this.seen = readSeen(net.metadata[FLEET_METADATA_KEY]);
     this.#onApplied = options.onApplied;
-    if (options.includeBase !== false) this.#snapshotBase();
+    // A class the fleet already changed keeps its share in the retained contributions, not in a base.
+    const fromFleet = new Set(Object.keys(this.seen));
+    const taught = new Set(net.taughtClassNames());
+    net.classes.forEach((label, i) => {
+      if (net.counts[i] > 0 && !taught.has(label) && !fromFleet.has(label) && !options.allowTrainedUpdates) this.#trained.add(label);
+    });
+    if (options.includeBase !== false) this.#snapshotBase(fromFleet);
+  }
+
+  protection(label: string): string | undefined {
+    if (!this.#trained.has(label)) return undefined;
+    return `class '${label}' was trained on this model and remote updates do not change trained classes (allow it in the model's fleet settings)`;
   }
 
   /** Classes whose loaded prototypes take part in merges, with their counts. */
@@ -74,7 +100,8 @@ export class NetworkFleetTarget implements FleetTarget {
     return [...this.#base.entries()].map(([label, b]) => ({ label, count: b.count }));
   }
 
-  apply(merged: MergedClass): void {
+  apply(merged: MergedClass, seen: SeenVersions): void {
+    this.net.metadata[FLEET_METADATA_KEY] = { seen };
     const base = this.#base.get(merged.label);
     const perLayer = merged.sums.map((sum, l) => {
       const out = new Float64Array(sum);
@@ -91,12 +118,12 @@ export class NetworkFleetTarget implements FleetTarget {
     this.#onApplied?.(merged, result);
   }
 
-  #snapshotBase(): void {
+  #snapshotBase(skip: ReadonlySet<string>): void {
     const m = this.net.config.prototypesPerClass;
     const protos = this.net.readPrototypes();
     this.net.classes.forEach((label, i) => {
       const count = this.net.counts[i];
-      if (!(count > 0)) return;
+      if (!(count > 0) || skip.has(label)) return;
       const directions = this.layers.map((units, l) => {
         const d = new Float64Array(units);
         // Several prototypes per class: their normalised sum stands for the class.
@@ -113,4 +140,17 @@ export class NetworkFleetTarget implements FleetTarget {
       this.#base.set(label, { directions, count });
     });
   }
+}
+
+/** The accepted versions stored in a model's metadata, ignoring anything malformed. */
+function readSeen(value: unknown): SeenVersions {
+  const seen = (value as { seen?: unknown } | undefined)?.seen;
+  if (seen === null || typeof seen !== 'object' || Array.isArray(seen)) return {};
+  const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  // fromEntries defines own properties, so a class named '__proto__' stays a plain key.
+  return Object.fromEntries(
+    Object.entries(seen as Record<string, unknown>)
+      .filter((entry): entry is [string, Record<string, unknown>] => isRecord(entry[1]))
+      .map(([label, perOrigin]) => [label, Object.fromEntries(Object.entries(perOrigin).filter(([, v]) => Number.isSafeInteger(v) && (v as number) > 0))]),
+  ) as SeenVersions;
 }
