@@ -75,6 +75,8 @@ export enum SignatureScheme {
 export const SIGNATURE_BYTES: Record<SignatureScheme, number> = { 0: 0, 1: 32, 2: 64 };
 
 const MAGIC = Buffer.from('HFF2', 'latin1');
+/** The wire is little-endian; on such machines (nearly all) sums are copied as bytes instead of read one by one. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** magic (4) + scheme (1) + reserved (1) + header length (2, little-endian). */
 const PREAMBLE_BYTES = 8;
 
@@ -148,7 +150,13 @@ export function encodeUpdate(update: FleetUpdate, scheme: SignatureScheme): Buff
   headerBytes.copy(out, PREAMBLE_BYTES);
   let offset = PREAMBLE_BYTES + headerBytes.length;
   for (const s of sums) {
-    for (let u = 0; u < s.length; u++, offset += 4) out.writeFloatLE(s[u], offset);
+    if (LITTLE_ENDIAN) {
+      const f = Float32Array.from(s);
+      out.set(new Uint8Array(f.buffer), offset);
+      offset += 4 * s.length;
+    } else {
+      for (let u = 0; u < s.length; u++, offset += 4) out.writeFloatLE(s[u], offset);
+    }
   }
   return out;
 }
@@ -225,13 +233,15 @@ export function decodeUpdate(p: FleetPayload): FleetUpdate {
   let offset = p.sumsOffset;
   const sums = header.layers.map((units, l) => {
     const s = new Float32Array(units);
+    if (LITTLE_ENDIAN) new Uint8Array(s.buffer).set(signed.subarray(offset, offset + 4 * units));
+    else for (let u = 0; u < units; u++) s[u] = signed.readFloatLE(offset + 4 * u);
+    offset += 4 * units;
     let norm2 = 0;
-    for (let u = 0; u < units; u++, offset += 4) {
-      const v = signed.readFloatLE(offset);
+    for (let u = 0; u < units; u++) {
+      const v = s[u];
       if (!Number.isFinite(v)) {
         throw new FleetRejection('implausible', `update for class '${header.class}' from '${header.origin}': layer ${l} holds a value that is not a finite number`);
       }
-      s[u] = v;
       norm2 += v * v;
     }
     const norm = Math.sqrt(norm2);
