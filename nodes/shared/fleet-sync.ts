@@ -85,7 +85,7 @@ export function fleetSettings(def: FleetDef, credentials: FleetCredentials | und
   const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
   const secret = text(credentials?.fleetSecret);
   // Flows from before the choice existed: a secret meant a signed fleet; no secret now means robot keys, never unsigned.
-  const security = def.fleetSecurity ?? (secret ? 'secret' : 'keys');
+  const security = def.fleetSecurity || (secret ? 'secret' : 'keys');
   if (!['keys', 'secret', 'unsigned'].includes(security)) throw new Error(`fleet security '${String(security)}' is not one of keys, secret, unsigned`);
   if (security === 'secret' && !secret) throw new Error('fleet security is "shared secret" but no secret is set: enter one in the model\'s fleet settings');
   const allowFile = String(def.fleetAllowFile ?? '').trim();
