@@ -7,7 +7,6 @@ import {
   FleetSigner,
   FleetSync,
   FLEET_FORMAT,
-  encodeUpdate,
   updateTopic,
   type FleetRejectEvent,
   type FleetSecurity,
@@ -32,9 +31,7 @@ function demo(seed: number): Float32Array[] {
 
 /** The bytes a robot with `security` would publish for `u`. */
 function wire(u: FleetUpdate, security: FleetSecurity): Buffer {
-  const signer = new FleetSigner(security, u.origin);
-  const body = encodeUpdate(u, signer.scheme);
-  return Buffer.concat([body, signer.sign(body)]);
+  return new FleetSigner(security, u.origin).encode(u);
 }
 
 interface Harness {

@@ -11,7 +11,6 @@ import {
   FleetSigner,
   FleetSync,
   FLEET_FORMAT,
-  encodeUpdate,
   generateFleetKeyPair,
   updateTopic,
   type FleetRejectEvent,
@@ -229,11 +228,7 @@ describe('io/fleet resilience (broker restarts, network loss, floods)', function
     try {
       await victim.start();
       const base: FleetUpdate = { format: FLEET_FORMAT, origin: 'robot-b', class: 'bolt', version: 1, count: 1, layers: LAYERS, sums: unitDemo(1), model: MODEL };
-      const signed = (u: FleetUpdate, security: FleetSecurity) => {
-        const signer = new FleetSigner(security, u.origin);
-        const body = encodeUpdate(u, signer.scheme);
-        return Buffer.concat([body, signer.sign(body)]);
-      };
+      const signed = (u: FleetUpdate, security: FleetSecurity) => new FleetSigner(security, u.origin).encode(u);
       const bKeys: FleetSecurity = { mode: 'keys', privateKey: b.privateKey, trusted: new Map() };
       // robot-b's genuine version 3, then 4,000 unsigned, 4,000 signed by an outsider claiming to be robot-b,
       // 1,000 replays of robot-b's old version 2, and 1,000 genuine robot-b updates for 1,000 new classes.

@@ -60,9 +60,7 @@ const STAMP = { model: MODEL };
 
 /** The bytes a robot with `security` publishes for `u`. */
 function wire(u: FleetUpdate, security: FleetSecurity, origin = u.origin): Buffer {
-  const signer = new FleetSigner(security, origin);
-  const body = encodeUpdate(u, signer.scheme);
-  return Buffer.concat([body, signer.sign(body)]);
+  return new FleetSigner(security, origin).encode(u);
 }
 
 /** The rejection reason of `f`, or 'accepted'. */

@@ -1,5 +1,5 @@
 import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
-import { FleetRejection, nameProblem, SIGNATURE_BYTES, SignatureScheme, type FleetPayload } from './format';
+import { encodeUpdate, FleetRejection, nameProblem, SIGNATURE_BYTES, SignatureScheme, type FleetPayload, type FleetUpdate } from './format';
 
 /**
  * How a fleet signs its updates:
@@ -137,6 +137,12 @@ export class FleetSigner {
     if (this.mode === 'keys') return `Ed25519 keys, ${this.#trusted.size - 1} other robot(s) allowed`;
     if (this.mode === 'secret') return 'shared secret (HMAC-SHA256: every holder can sign for every robot)';
     return 'UNSIGNED';
+  }
+
+  /** The payload of `update` as this signer publishes it: encodeUpdate's bytes followed by their signature. */
+  encode(update: FleetUpdate): Buffer {
+    const body = encodeUpdate(update, this.scheme);
+    return Buffer.concat([body, this.sign(body)]);
   }
 
   /** The signature of `body` (encodeUpdate's bytes) to append to it. */

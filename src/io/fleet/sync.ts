@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { Listeners } from '../listeners';
-import { decodeUpdate, encodeUpdate, FleetRejection, readPayload, type FleetUpdate, type RejectReason } from './format';
+import { decodeUpdate, FleetRejection, readPayload, type FleetUpdate, type RejectReason } from './format';
 import type { FleetTarget } from './network';
 import { FleetSigner, type FleetSecurity } from './security';
 import { FleetState, type MergedClass, type SeenVersions } from './state';
@@ -261,8 +261,7 @@ export class FleetSync {
   encode(update: FleetUpdate): Buffer {
     let wire = this.#wire.get(update);
     if (!wire) {
-      const body = encodeUpdate(update, this.signer.scheme);
-      wire = Buffer.concat([body, this.signer.sign(body)]);
+      wire = this.signer.encode(update);
       this.#wire.set(update, wire);
     }
     return wire;
