@@ -7,9 +7,12 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import * as mqtt from 'mqtt';
 import { RejectionLog } from '../../nodes/shared/fleet-sync';
+import { createEngine } from '../../src/engines/backend';
+import { HffNetwork } from '../../src/hff';
 import {
   FleetSigner,
   FleetSync,
+  NetworkFleetTarget,
   FLEET_FORMAT,
   generateFleetKeyPair,
   updateTopic,
@@ -269,5 +272,96 @@ describe('io/fleet resilience (broker restarts, network loss, floods)', function
       await broker.stop();
     }
   });
-});
 
+  describe('a robot with a real model', () => {
+    const INPUT = 6;
+    const make = async (classes: string[] = []) => HffNetwork.create(await createEngine(process.env.HFF_BACKEND ?? 'wasm'), { inputSize: INPUT, layers: LAYERS, seed: 5 }, classes);
+
+    it('refuses a replayed old signed update after a restart: the class is not rolled back (version 2 with 6 demos stays)', async () => {
+      const broker = await startAedes();
+      const keys = { a: generateFleetKeyPair(), b: generateFleetKeyPair() };
+      const allowList = `${keys.a.publicKey} robot-a\n${keys.b.publicKey} robot-b`;
+      const security = (who: 'a' | 'b'): FleetSecurity => ({ mode: 'keys', privateKey: keys[who].privateKey, trusted: allowList });
+      const topicBase = 'resilience/replay';
+      const closers: Array<() => Promise<void> | void> = [];
+      try {
+        const netA = await make();
+        closers.push(() => netA.dispose());
+        const b = new FleetSync({ url: broker.url, origin: 'robot-b', topicBase, layers: LAYERS, model: new NetworkFleetTarget(netA).model, security: security('b'), recoveryWindowMs: 20 });
+        closers.push(() => b.close());
+        let a = new FleetSync({ url: broker.url, origin: 'robot-a', topicBase, target: new NetworkFleetTarget(netA), security: security('a'), recoveryWindowMs: 20 });
+        await Promise.all([a.start(), b.start()]);
+        // Someone on the broker records robot-b's version 1 (3 demonstrations) as it goes by.
+        const recorder = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+        closers.push(() => recorder.endAsync());
+        let version1: Buffer | undefined;
+        recorder.on('message', (_t, payload) => (version1 ??= Buffer.from(payload)));
+        await recorder.subscribeAsync(updateTopic(topicBase, 'robot-b', 'bolt'), { qos: 1 });
+        const demo3 = unitDemo(7).map((s) => s.map((x) => 3 * x));
+        await b.publishLocal({ label: 'bolt', sums: demo3, applied: 3 });
+        await b.publishLocal({ label: 'bolt', sums: demo3, applied: 3 });
+        await until(() => a.state.merged('bolt')?.count === 6, 'robot-a to merge version 2');
+        await until(() => netA.counts[netA.classes.indexOf('bolt')] === 6, 'the merge applied to the model');
+        await until(() => version1 !== undefined, 'the recorder to get version 1');
+        // robot-a saves its model and stops; robot-b goes away; the recorded version 1 is replayed, retained.
+        const saved = netA.toModelFiles();
+        await a.close();
+        await b.close();
+        await recorder.publishAsync(updateTopic(topicBase, 'robot-b', 'bolt'), version1 as Buffer, { qos: 1, retain: true });
+        // robot-a restarts from its saved model.
+        const engine = await createEngine(process.env.HFF_BACKEND ?? 'wasm');
+        const restarted = HffNetwork.fromModelFiles(engine, saved);
+        closers.push(() => restarted.dispose());
+        a = new FleetSync({ url: broker.url, origin: 'robot-a', topicBase, target: new NetworkFleetTarget(restarted), security: security('a'), recoveryWindowMs: 20 });
+        closers.push(() => a.close());
+        const rejected: FleetRejectEvent[] = [];
+        a.onReject((e) => rejected.push(e));
+        await a.start();
+        await until(() => rejected.length === 1, 'the replay to be refused');
+        assert.equal(rejected[0].reason, 'replay');
+        assert.match(rejected[0].message, /version 1, older than version 2 already accepted/);
+        assert.equal(restarted.counts[restarted.classes.indexOf('bolt')], 6, 'bolt keeps its 6 demonstrations');
+        assert.equal(a.state.merged('bolt'), undefined, 'nothing merged from the replay');
+      } finally {
+        for (const c of closers.reverse()) await c();
+        await broker.stop();
+      }
+    });
+
+    it('never lets a remote update change a trained class (even unsigned); new classes stay within the limit', async () => {
+      const broker = await startAedes();
+      const net = await make(['sandal', 'boot']);
+      const raw = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+      let sync: FleetSync | undefined;
+      try {
+        const x = Float32Array.from({ length: 4 * INPUT }, (_, i) => Math.abs(Math.sin(i * 0.7)));
+        net.trainBatch(x, 4, Int32Array.from([0, 1, 0, 1]));
+        const before = net.readPrototypes().map((p) => Array.from(p));
+        const target = new NetworkFleetTarget(net);
+        sync = new FleetSync({ url: broker.url, origin: 'robot-a', topicBase: 'resilience/trained', target, security: { mode: 'unsigned' }, recoveryWindowMs: 20, maxClasses: 5 });
+        const rejected: FleetRejectEvent[] = [];
+        sync.onReject((e) => rejected.push(e));
+        await sync.start();
+        const open = new FleetSigner({ mode: 'unsigned' }, 'intruder');
+        const forged: FleetUpdate = { format: FLEET_FORMAT, origin: 'intruder', class: 'sandal', version: 1, count: 1, layers: LAYERS, sums: unitDemo(3), model: target.model };
+        await raw.publishAsync(updateTopic('resilience/trained', 'intruder', 'sandal'), open.encode(forged), { qos: 1 });
+        for (let i = 0; i < 20; i++) {
+          const u = { ...forged, class: `injected-${i}` };
+          raw.publish(updateTopic('resilience/trained', 'intruder', u.class), open.encode(u), { qos: 0 });
+        }
+        await until(() => rejected.length >= 16, `the refusals (${rejected.map((r) => r.reason).join()})`);
+        assert.equal(rejected.filter((r) => r.reason === 'protected').length, 1);
+        assert.match(rejected.find((r) => r.reason === 'protected')?.message ?? '', /class 'sandal' was trained on this model/);
+        assert.equal(rejected.filter((r) => r.reason === 'limit').length, 15, '5 fleet classes at most');
+        await until(() => net.classes.length === 2 + 5, 'the 5 accepted classes applied');
+        const after = net.readPrototypes();
+        before.forEach((p, l) => assert.deepEqual(Array.from(after[l].subarray(0, p.length)), p, `layer ${l}: sandal and boot unchanged`));
+      } finally {
+        await raw.endAsync();
+        await sync?.close();
+        net.dispose();
+        await broker.stop();
+      }
+    });
+  });
+});
