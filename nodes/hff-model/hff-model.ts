@@ -54,7 +54,7 @@ export = function register(RED: NodeAPI): void {
       fleet = attachFleetSync(RED, node, controller, fleetSettings(def, node.credentials as FleetCredentials | undefined, node.id, userDir));
     } catch (err) {
       node.error(`fleet sharing is off: ${(err as Error).message}`);
-      controller.setNotice(`fleet off: ${(err as Error).message}`);
+      controller.setNotice('fleet off: bad settings (see the log)');
     }
     controller.ready().then(
       (net) => {

@@ -314,12 +314,13 @@ export class FleetLink {
     if (sync.signer.publicKey) node.log(`fleet: this robot's allow-list line for the other robots: ${sync.signer.publicKey} ${s.origin}`);
     const warning = sync.signer.warning;
     if (warning) node.warn(`${warning} (${sync.signer.description})`);
-    model.setNotice?.(warning);
+    // Status texts are cut at 40 characters: the log has the whole warning.
+    model.setNotice?.(sync.signer.mode === 'unsigned' ? 'fleet UNSIGNED: anyone can teach it' : warning ? 'fleet: no other robot allowed' : undefined);
     const rejections = new RejectionLog((text) => node.warn(text));
     this.#rejections = rejections;
     sync.onReject((e) => {
       rejections.add(e.reason, `fleet: rejected ${e.reason} update on ${e.topic}: ${e.message}`);
-      model.setNotice?.(`fleet: ${rejections.total} update(s) refused (last: ${e.reason})`);
+      model.setNotice?.(`fleet: ${rejections.total} refused (${e.reason})`);
     });
     sync.onError((err) => node.warn(`fleet: ${err.message}`));
     let wasConnected = false;
