@@ -34,12 +34,17 @@ export interface BenchFleetResult {
   broker: string;
   /** From the parts being taught to the last robot merging the last part. */
   convergenceMs: number;
-  /** Updates every robot handled from others (robots - 1 per part, per robot... minus own teaching). */
+  /** Updates received from other robots, over all robots ((robots - 1) x parts). */
   updatesReceived: number;
   /** Mean time one robot spends handling one received update (parse, signature check, plausibility, merge). */
   receiveMsPerUpdate: number;
   /** Size of one update on the wire (payload bytes, signature included). */
   bytesPerUpdate: number;
+  /**
+   * CPU time this process (all robots) used from teaching to convergence: on a busy machine the wall-clock
+   * convergence time grows with the wait for a core, this much less.
+   */
+  cpuMs: number;
   /** Every robot ended with bit-identical merges of every part. */
   identical: boolean;
   /** Connecting and subscribing all robots (not part of the convergence time). */
@@ -129,12 +134,16 @@ export async function runBenchFleet(options: BenchFleetOptions, log: (line: stri
           unsubscribe();
           if (--remaining === 0) {
             convergedAt = performance.now();
+            const cpu = process.cpuUsage(cpuStart);
+            cpuMs = (cpu.user + cpu.system) / 1000;
             clearTimeout(timer);
             resolve();
           }
         });
       }
     });
+    const cpuStart = process.cpuUsage();
+    let cpuMs = 0;
     const teachStart = performance.now();
     const published = labels.map((label, p) => syncs[p].publishLocal({ label, sums: demonstration(p, layers), applied: 1 }));
     await done;
@@ -158,6 +167,7 @@ export async function runBenchFleet(options: BenchFleetOptions, log: (line: stri
       security,
       broker: brokerName,
       convergenceMs: round(convergenceMs),
+      cpuMs: round(cpuMs),
       updatesReceived: received,
       receiveMsPerUpdate: round(receiveMs / Math.max(1, received), 4),
       bytesPerUpdate: first ? syncs[0].encode(first).length : 0,
@@ -178,7 +188,7 @@ function round(x: number, digits = 1): number {
 export function formatBenchFleet(r: BenchFleetResult): string {
   return [
     `${r.robots} robots, ${r.parts} parts taught at once, layers ${r.layers.join(',')}, ${r.security === 'keys' ? 'signed (Ed25519 robot keys)' : r.security === 'secret' ? 'signed (shared secret)' : 'UNSIGNED'}, broker ${r.broker}`,
-    `converged in ${r.convergenceMs} ms (${r.identical ? 'every robot has identical merges' : 'MERGES DIFFER'})`,
+    `converged in ${r.convergenceMs} ms, ${r.cpuMs} ms of CPU in this process (${r.identical ? 'every robot has identical merges' : 'MERGES DIFFER'})`,
     `receiving one update: ${r.receiveMsPerUpdate} ms (${r.updatesReceived} updates received in all)`,
     `one update on the wire: ${r.bytesPerUpdate} bytes`,
   ].join('\n');

@@ -414,18 +414,24 @@ export class FleetSync {
     const list = this.#pending.get(label);
     this.#pending.delete(label);
     if (!list || this.#closed) return;
-    const merged = this.state.merged(label);
-    if (!merged) return;
-    try {
-      this.#target?.apply(merged, this.state.seenVersions());
-    } catch (err) {
-      this.#emitError(new Error(`applying the fleet merge of class '${label}' failed: ${(err as Error).message}`));
-      return;
+    // Computed at most once, and only when the target or a listener reads it.
+    let merged: MergedClass | undefined;
+    const mergedOnce = (): MergedClass => (merged ??= this.state.merged(label) as MergedClass);
+    if (this.#target) {
+      try {
+        this.#target.apply(mergedOnce(), this.state.seenVersions());
+      } catch (err) {
+        this.#emitError(new Error(`applying the fleet merge of class '${label}' failed: ${(err as Error).message}`));
+        return;
+      }
     }
+    if (this.#merged.size === 0) return;
     const now = Date.now();
     for (const { update, local } of list) {
       const sentAt = local ? undefined : update.sentAt;
-      this.#merged.emit({ label, origin: update.origin, version: update.version, local, merged, ...(sentAt !== undefined ? { delayMs: now - sentAt } : {}) });
+      const event = { label, origin: update.origin, version: update.version, local, ...(sentAt !== undefined ? { delayMs: now - sentAt } : {}) };
+      Object.defineProperty(event, 'merged', { get: mergedOnce, enumerable: true });
+      this.#merged.emit(event as FleetMergeEvent);
     }
   }
 
