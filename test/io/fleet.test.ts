@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createEngine } from '../../src/engines/backend';
 import type { Engine } from '../../src/engines/types';
 import { HffNetwork } from '../../src/hff';
+import type { ModelFiles } from '../../src/model-file';
 import {
   FLEET_FORMAT,
   FleetRejection,
@@ -72,6 +73,11 @@ function reason(f: () => unknown): string {
     return err.reason;
   }
   return 'accepted';
+}
+
+/** Model files as saved and loaded: the manifest goes through JSON. */
+function jsonRoundTrip(files: ModelFiles): ModelFiles {
+  return { manifest: JSON.parse(JSON.stringify(files.manifest)) as Record<string, unknown>, tensors: files.tensors };
 }
 
 function permutations<T>(items: T[]): T[][] {
@@ -386,7 +392,7 @@ describe('io/fleet: class updates, merge and signatures', () => {
       other.dispose();
       state.addLocal('robot-b', 'washer', r.sums, r.applied, STAMP);
       target.apply(state.merged('washer') as NonNullable<ReturnType<FleetState['merged']>>, state.seenVersions());
-      const reloaded = HffNetwork.fromModelFiles(engine, trained.toModelFiles());
+      const reloaded = HffNetwork.fromModelFiles(engine, jsonRoundTrip(trained.toModelFiles()));
       try {
         const again = new NetworkFleetTarget(reloaded);
         assert.deepEqual(again.seen, { washer: { 'robot-b': 1 } });
@@ -418,6 +424,23 @@ describe('io/fleet: class updates, merge and signatures', () => {
           for (let u = 0; u < pa[l].length; u++) assert.ok(Math.abs(pa[l][u] - pb[l][u]) < 1e-5, `layer ${l} unit ${u}`);
         }
         assert.equal(b.counts[0], 6);
+        // b restarts from its saved model: the retained contribution comes back and the merge is the same,
+        // the loaded 4 demonstrations neither lost nor counted twice.
+        const restarted = HffNetwork.fromModelFiles(engine, jsonRoundTrip(b.toModelFiles()));
+        try {
+          const again = new NetworkFleetTarget(restarted);
+          assert.deepEqual(again.baseClasses(), [{ label: 'plate', count: 4 }]);
+          const afterRestart = new FleetState(restarted.config.layers, { seen: again.seen });
+          afterRestart.offer(state.contribution('plate', 'A') as FleetUpdate);
+          again.apply(afterRestart.merged('plate') as NonNullable<ReturnType<FleetState['merged']>>, afterRestart.seenVersions());
+          const pr = restarted.readPrototypes();
+          for (let l = 0; l < pb.length; l++) {
+            for (let u = 0; u < pb[l].length; u++) assert.ok(Math.abs(pr[l][u] - pb[l][u]) < 1e-6, `after restart: layer ${l} unit ${u}`);
+          }
+          assert.equal(restarted.counts[0], 6);
+        } finally {
+          restarted.dispose();
+        }
       } finally {
         a.dispose();
         b.dispose();

@@ -72,6 +72,9 @@ export class NetworkFleetTarget implements FleetTarget {
   readonly model: string;
   readonly seen: SeenVersions;
   readonly #base = new Map<string, BaseClass>();
+  /** Bases of the classes the fleet changed, kept in the model's metadata (encoded once each). */
+  readonly #savedBases = new Map<string, BaseClass>();
+  readonly #encodedBases = new Map<string, { count: number; directions: string[] }>();
   readonly #trained = new Set<string>();
   readonly #onApplied: NetworkFleetTargetOptions['onApplied'];
 
@@ -87,7 +90,13 @@ export class NetworkFleetTarget implements FleetTarget {
     net.classes.forEach((label, i) => {
       if (net.counts[i] > 0 && !taught.has(label) && !fromFleet.has(label) && !options.allowTrainedUpdates) this.#trained.add(label);
     });
-    if (options.includeBase !== false) this.#snapshotBase(fromFleet);
+    if (options.includeBase !== false) {
+      // What a class held before the fleet first changed it was saved with the model: it stays in the merge.
+      for (const [label, base] of readBases(net.metadata[FLEET_METADATA_KEY], this.layers)) {
+        if (fromFleet.has(label)) this.#base.set(label, base);
+      }
+      this.#snapshotBase(fromFleet);
+    }
   }
 
   protection(label: string): string | undefined {
@@ -101,8 +110,9 @@ export class NetworkFleetTarget implements FleetTarget {
   }
 
   apply(merged: MergedClass, seen: SeenVersions): void {
-    this.net.metadata[FLEET_METADATA_KEY] = { seen };
     const base = this.#base.get(merged.label);
+    if (base) this.#savedBases.set(merged.label, base);
+    this.net.metadata[FLEET_METADATA_KEY] = { seen, ...(this.#savedBases.size > 0 ? { base: this.#storedBases() } : {}) };
     const perLayer = merged.sums.map((sum, l) => {
       const out = new Float64Array(sum);
       if (base) {
@@ -116,6 +126,20 @@ export class NetworkFleetTarget implements FleetTarget {
     if (perLayer.some((v) => v.every((x) => x === 0))) return;
     const result = this.net.setClassPrototypes(merged.label, perLayer, count);
     this.#onApplied?.(merged, result);
+  }
+
+  #storedBases(): Record<string, { count: number; directions: string[] }> {
+    for (const [label, base] of this.#savedBases) {
+      if (this.#encodedBases.has(label)) continue;
+      this.#encodedBases.set(label, {
+        count: base.count,
+        directions: base.directions.map((d) => {
+          const f = Float32Array.from(d);
+          return Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64');
+        }),
+      });
+    }
+    return Object.fromEntries(this.#encodedBases);
   }
 
   #snapshotBase(skip: ReadonlySet<string>): void {
@@ -140,6 +164,26 @@ export class NetworkFleetTarget implements FleetTarget {
       this.#base.set(label, { directions, count });
     });
   }
+}
+
+/** Bases stored in a model's metadata (see NetworkFleetTarget.apply), ignoring anything malformed. */
+function readBases(value: unknown, layers: readonly number[]): Map<string, BaseClass> {
+  const out = new Map<string, BaseClass>();
+  const stored = (value as { base?: unknown } | undefined)?.base;
+  if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) return out;
+  for (const [label, entry] of Object.entries(stored as Record<string, unknown>)) {
+    const e = entry as { count?: unknown; directions?: unknown } | null;
+    if (!e || !Number.isFinite(e.count) || (e.count as number) <= 0 || !Array.isArray(e.directions) || e.directions.length !== layers.length) continue;
+    const directions = (e.directions as unknown[]).map((text, l): Float64Array | undefined => {
+      const bytes = typeof text === 'string' ? Buffer.from(text, 'base64') : Buffer.alloc(0);
+      if (bytes.length !== 4 * layers[l]) return undefined;
+      const f = new Float32Array(layers[l]);
+      new Uint8Array(f.buffer).set(bytes);
+      return f.every(Number.isFinite) ? Float64Array.from(f) : undefined;
+    });
+    if (directions.every((d): d is Float64Array => d !== undefined)) out.set(label, { directions, count: e.count as number });
+  }
+  return out;
 }
 
 /** The accepted versions stored in a model's metadata, ignoring anything malformed. */
