@@ -178,35 +178,38 @@ class CurrentNetworkTarget implements FleetTarget {
   }
 }
 
-/** How often rejected updates are summarised in the log: a flood gives one line per interval, not one per update. */
-export const REJECTION_LOG_INTERVAL_MS = 10_000;
+/** How often fleet events are summarised in the log: a flood gives one line per interval, not one per update. */
+export const FLEET_LOG_INTERVAL_MS = 10_000;
 
 /**
- * Logs the first rejected update at once and then at most one summary per interval (count per
- * reason, last message), so 10,000 forged updates write a few lines instead of 10,000.
+ * Logs the first event at once and then at most one summary per interval (count per kind, last
+ * text), so 10,000 forged or merged updates write a few lines instead of 10,000. The text of an
+ * event is built only when it is logged.
  */
-export class RejectionLog {
-  readonly #warn: (text: string) => void;
+export class SummarisedLog {
+  readonly #write: (text: string) => void;
+  readonly #what: string;
   readonly #intervalMs: number;
-  #held = new Map<RejectReason, number>();
-  #last = '';
+  #held = new Map<string, number>();
+  #last: () => string = () => '';
   #timer: NodeJS.Timeout | undefined;
   total = 0;
 
-  constructor(warn: (text: string) => void, intervalMs = REJECTION_LOG_INTERVAL_MS) {
-    this.#warn = warn;
+  /** `what` names the events in summaries, e.g. 'update(s) rejected'. */
+  constructor(write: (text: string) => void, what: string, intervalMs = FLEET_LOG_INTERVAL_MS) {
+    this.#write = write;
+    this.#what = what;
     this.#intervalMs = intervalMs;
   }
 
-  add(reason: RejectReason, text: string): void {
+  add(kind: string, text: () => string): void {
     this.total++;
     if (!this.#timer) {
-      this.#warn(text);
-      this.#timer = setTimeout(() => this.#flush(), this.#intervalMs);
-      this.#timer.unref();
+      this.#write(text());
+      this.#schedule();
       return;
     }
-    this.#held.set(reason, (this.#held.get(reason) ?? 0) + 1);
+    this.#held.set(kind, (this.#held.get(kind) ?? 0) + 1);
     this.#last = text;
   }
 
@@ -215,16 +218,20 @@ export class RejectionLog {
     this.#timer = undefined;
   }
 
+  #schedule(): void {
+    this.#timer = setTimeout(() => this.#flush(), this.#intervalMs);
+    this.#timer.unref();
+  }
+
   #flush(): void {
     this.#timer = undefined;
     if (this.#held.size === 0) return;
     const n = [...this.#held.values()].reduce((a, b) => a + b, 0);
-    const reasons = [...this.#held].map(([r, c]) => `${c} ${r}`).join(', ');
-    this.#warn(`fleet: ${n} more update(s) rejected in the last ${Math.round(this.#intervalMs / 1000)} s (${reasons}); last: ${this.#last}`);
+    const kinds = [...this.#held].map(([k, c]) => `${c} ${k}`).join(', ');
+    this.#write(`fleet: ${n} more ${this.#what} in the last ${Math.round(this.#intervalMs / 1000)} s (${kinds}); last: ${this.#last()}`);
     this.#held = new Map();
     // Keep summarising while the flood goes on.
-    this.#timer = setTimeout(() => this.#flush(), this.#intervalMs);
-    this.#timer.unref();
+    this.#schedule();
   }
 }
 
@@ -242,7 +249,7 @@ export class FleetLink {
   #sync: FleetSync | undefined;
   #closed = false;
   #unState: (() => void) | undefined;
-  #rejections: RejectionLog | undefined;
+  #logs: SummarisedLog[] = [];
   readonly #shared = new Set<string>();
   readonly #node: Node;
 
@@ -290,7 +297,7 @@ export class FleetLink {
     if (this.#closed) return;
     this.#closed = true;
     this.#unState?.();
-    this.#rejections?.close();
+    for (const log of this.#logs) log.close();
     const sync = this.#sync ?? (await this.ready.catch(() => undefined));
     await sync?.close();
   }
@@ -316,10 +323,11 @@ export class FleetLink {
     if (warning) node.warn(`${warning} (${sync.signer.description})`);
     // Status texts are cut at 40 characters: the log has the whole warning.
     model.setNotice?.(sync.signer.mode === 'unsigned' ? 'fleet UNSIGNED: anyone can teach it' : warning ? 'fleet: no other robot allowed' : undefined);
-    const rejections = new RejectionLog((text) => node.warn(text));
-    this.#rejections = rejections;
+    const rejections = new SummarisedLog((text) => node.warn(text), 'update(s) rejected');
+    const merges = new SummarisedLog((text) => node.log(text), 'class update(s) merged');
+    this.#logs = [rejections, merges];
     sync.onReject((e) => {
-      rejections.add(e.reason, `fleet: rejected ${e.reason} update on ${e.topic}: ${e.message}`);
+      rejections.add(e.reason, () => `fleet: rejected ${e.reason} update on ${e.topic}: ${e.message}`);
       model.setNotice?.(`fleet: ${rejections.total} refused (${e.reason})`);
     });
     sync.onError((err) => node.warn(`fleet: ${err.message}`));
@@ -334,9 +342,12 @@ export class FleetLink {
       }
     });
     sync.onMerged((e) => {
-      if (!e.local) {
-        node.log(`fleet: class '${e.label}' updated by '${e.origin}' (now ${e.merged.count} demonstrations from ${e.merged.origins.length} instances${e.delayMs !== undefined ? `, ${e.delayMs} ms after teaching` : ''})`);
-      }
+      if (e.local) return;
+      merges.add(
+        'from other robots',
+        () =>
+          `fleet: class '${e.label}' updated by '${e.origin}' (now ${e.merged.count} demonstrations from ${e.merged.origins.length} instances${e.delayMs !== undefined ? `, ${e.delayMs} ms after teaching` : ''})`,
+      );
     });
     // A reset replaces the network: keep applying to the new one, and give it the fleet's classes again.
     this.#unState = model.onState((state) => {

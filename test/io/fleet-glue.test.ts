@@ -5,7 +5,7 @@ import type { Node, NodeAPI } from 'node-red';
 import { createEngine } from '../../src/engines/backend';
 import type { Engine } from '../../src/engines/types';
 import { HffNetwork } from '../../src/hff';
-import { RejectionLog, attachFleetSync, fleetFor, fleetSettings, type FleetModelHost } from '../../nodes/shared/fleet-sync';
+import { SummarisedLog, attachFleetSync, fleetFor, fleetSettings, type FleetModelHost } from '../../nodes/shared/fleet-sync';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { generateFleetKeyPair } from '../../src/io/fleet';
@@ -171,9 +171,9 @@ describe('fleet glue for hff-model (nodes/shared/fleet-sync)', function () {
 
   it('summarises a flood of rejections: one line at once, then one per interval with the count per reason', async () => {
     const lines: string[] = [];
-    const log = new RejectionLog((t) => lines.push(t), 50);
+    const log = new SummarisedLog((t) => lines.push(t), 'update(s) rejected', 50);
     try {
-      for (let i = 0; i < 10_000; i++) log.add(i % 2 ? 'unsigned' : 'replay', `fleet: rejected update ${i}`);
+      for (let i = 0; i < 10_000; i++) log.add(i % 2 ? 'unsigned' : 'replay', () => `fleet: rejected update ${i}`);
       assert.deepEqual(lines, ['fleet: rejected update 0']);
       await until(() => lines.length === 2, 'the summary');
       assert.match(lines[1], /9999 more update\(s\) rejected .*\(5000 unsigned, 4999 replay\)|9999 more update\(s\) rejected .*\(4999 replay, 5000 unsigned\)/);

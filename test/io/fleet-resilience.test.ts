@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import * as mqtt from 'mqtt';
-import { RejectionLog } from '../../nodes/shared/fleet-sync';
+import { SummarisedLog } from '../../nodes/shared/fleet-sync';
 import { createEngine } from '../../src/engines/backend';
 import { HffNetwork } from '../../src/hff';
 import {
@@ -221,11 +221,11 @@ describe('io/fleet resilience (broker restarts, network loss, floods)', function
       });
     const victim = make('robot-a', a.privateKey);
     const lines: string[] = [];
-    const log = new RejectionLog((t) => lines.push(t), 60_000);
+    const log = new SummarisedLog((t) => lines.push(t), 'update(s) rejected', 60_000);
     const rejected: FleetRejectEvent[] = [];
     victim.onReject((e) => {
       rejected.push(e);
-      log.add(e.reason, `fleet: rejected ${e.reason} update on ${e.topic}: ${e.message}`);
+      log.add(e.reason, () => `fleet: rejected ${e.reason} update on ${e.topic}: ${e.message}`);
     });
     const raw = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
     try {
