@@ -1,17 +1,9 @@
 /** `hff bench-fleet`: how fast a fleet of robots converges on parts taught at once (src/bench-fleet), option parsing only. */
 import { Command, Option } from 'commander';
-import type { BenchFleetBroker, BenchFleetSecurity } from '../bench-fleet';
+import type { BenchFleetOptions } from '../bench-fleet';
 import { CliContext, parseLayers, parsePositiveInt } from './common';
 
-interface RawOptions {
-  robots: number;
-  parts: number;
-  layers: number[];
-  security: BenchFleetSecurity;
-  broker: BenchFleetBroker;
-  url?: string;
-  json?: boolean;
-}
+type RawOptions = BenchFleetOptions & { json?: boolean };
 
 export function addBenchFleetCommand(program: Command, ctx: CliContext): Command {
   return program
@@ -28,10 +20,8 @@ export function addBenchFleetCommand(program: Command, ctx: CliContext): Command
     .option('--json', 'print the result as one JSON object')
     .action(async (opts: RawOptions) => {
       const { runBenchFleet, formatBenchFleet } = require('../bench-fleet') as typeof import('../bench-fleet');
-      const result = await runBenchFleet(
-        { robots: opts.robots, parts: opts.parts, layers: opts.layers, security: opts.security, broker: opts.broker, url: opts.url },
-        opts.json ? undefined : (line) => ctx.io.err(`${line}\n`),
-      );
-      ctx.io.out(opts.json ? `${JSON.stringify(result)}\n` : `${formatBenchFleet(result)}\n`);
+      const { json, ...options } = opts;
+      const result = await runBenchFleet(options, json ? undefined : (line) => ctx.io.err(`${line}\n`));
+      ctx.io.out(json ? `${JSON.stringify(result)}\n` : `${formatBenchFleet(result)}\n`);
     });
 }
