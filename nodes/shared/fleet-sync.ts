@@ -258,7 +258,9 @@ export class FleetLink {
     this.settings = settings;
     this.ready = model.ready().then((net) => this.#start(node, model, net));
     this.ready.catch((err: Error) => {
-      if (!this.#closed) node.error(`fleet: not started: ${err.message}`);
+      if (this.#closed) return;
+      node.error(`fleet: not started: ${err.message}`);
+      model.setNotice?.('fleet off: bad settings (see the log)');
     });
   }
 

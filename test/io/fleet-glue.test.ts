@@ -158,6 +158,23 @@ describe('fleet glue for hff-model (nodes/shared/fleet-sync)', function () {
     }
   });
 
+  it('a bad allow-list line stops fleet sharing with an error naming the line and what is accepted', async () => {
+    const dir = tempDir('hff-fleet-keys-');
+    try {
+      const node = fakeNode();
+      const model = new FakeModel(net());
+      const link = attachFleetSync(RED, node, model, { broker: broker.url, topicBase: 'glue/bad', origin: 'A', security: 'keys', keyFile: path.join(dir, 'A.pem'), allowList: 'ed25519:short B' });
+      assert.ok(link);
+      closers.push(() => link.close());
+      await assert.rejects(link.ready, /allow-list line 1 must be 'ed25519:' followed by the base64 of 32 bytes, got 'ed25519:short'/);
+      await until(() => node.errors.length === 1, 'the error');
+      assert.match(node.errors[0], /^fleet: not started: allow-list line 1/);
+      assert.equal(model.notice, 'fleet off: bad settings (see the log)');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('an unsigned fleet is a visible choice: a warning in the log and on the model nodes\' status', async () => {
     const node = fakeNode();
     const model = new FakeModel(net());
