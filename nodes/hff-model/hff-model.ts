@@ -50,7 +50,13 @@ export = function register(RED: NodeAPI): void {
     );
     const controller = node.controller;
     // Fleet sharing (optional): what hff-teach teaches here goes to the broker, what others teach is merged in.
-    const fleet = attachFleetSync(RED, node, controller, fleetSettings(def, node.credentials as FleetCredentials | undefined, node.id));
+    let fleet: ReturnType<typeof attachFleetSync>;
+    try {
+      fleet = attachFleetSync(RED, node, controller, fleetSettings(def, node.credentials as FleetCredentials | undefined, node.id, userDir));
+    } catch (err) {
+      node.error(`fleet sharing is off: ${(err as Error).message}`);
+      controller.setNotice('fleet off: bad settings (see the log)');
+    }
     controller.ready().then(
       (net) => {
         const origin = controller.state.origin === 'loaded' ? 'loaded' : 'created';

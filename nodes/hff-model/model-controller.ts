@@ -48,6 +48,8 @@ export interface ModelState {
   origin?: 'loaded' | 'created';
   /** A long job holding the model (e.g. 'training'). */
   busy?: string;
+  /** A warning every client should show (e.g. an unsigned fleet, refused fleet updates). */
+  notice?: string;
 }
 
 /** Longest wait in close() for jobs (training) to stop before saving. */
@@ -64,6 +66,7 @@ export class ModelController {
   private failure?: string;
   private origin?: 'loaded' | 'created';
   private busyReason?: string;
+  private noticeText?: string;
   private readonly jobs = new Set<Promise<unknown>>();
   private closing = false;
   /** A scheduled save that failed and that no message has reported yet. */
@@ -115,6 +118,7 @@ export class ModelController {
       error: this.failure,
       origin: this.origin,
       busy: this.busyReason,
+      notice: this.noticeText,
     };
   }
 
@@ -147,6 +151,13 @@ export class ModelController {
   onClosing(listener: () => void): () => void {
     this.events.on('closing', listener);
     return () => this.events.off('closing', listener);
+  }
+
+  /** Shows a warning in every client's status until cleared with undefined. */
+  setNotice(text: string | undefined): void {
+    if (text === this.noticeText) return;
+    this.noticeText = text;
+    this.emit();
   }
 
   /** Records that the network learned something: a save follows after the debounce delay. */

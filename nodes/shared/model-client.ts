@@ -36,6 +36,7 @@ export function modelStatus(state: ModelState, t: Translate): { colour: 'grey' |
       return { colour: 'grey', shape: 'ring', text: t('status.closed') };
     default:
       if (state.busy) return { colour: 'blue', shape: 'ring', text: t('status.busy', { busy: state.busy }) };
+      if (state.notice) return { colour: 'yellow', shape: 'ring', text: state.notice };
       return { colour: 'green', shape: 'dot', text: t('status.ready', { classes: state.classes }) };
   }
 }
@@ -58,12 +59,13 @@ export function followModel(
   // Learning bumps the version on every message; only a change a user would see updates the status.
   let shown: string | undefined;
   const show = (state: ModelState) => {
-    const key = `${state.phase}|${state.classes}|${state.layers}|${state.busy ?? ''}|${state.error ?? ''}`;
+    const key = `${state.phase}|${state.classes}|${state.layers}|${state.busy ?? ''}|${state.error ?? ''}|${state.notice ?? ''}`;
     if (key === shown) return;
     shown = key;
     if (render?.(state)) return;
     // Once ready, what the node last did says more than the model's class count.
-    status.set(state.phase === 'ready' && !state.busy && status.lastActivity ? status.lastActivity : modelStatus(state, t), true);
+    // A notice (e.g. an unsigned fleet) stays visible over the last activity.
+    status.set(state.phase === 'ready' && !state.busy && !state.notice && status.lastActivity ? status.lastActivity : modelStatus(state, t), true);
   };
   show(model.state);
   return model.onState(show);

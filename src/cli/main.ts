@@ -8,6 +8,7 @@
 import { Command, CommanderError } from 'commander';
 import { addBenchFlowCommand } from '../bench-flow/command';
 import { addBenchCommand } from './bench';
+import { addBenchFleetCommand } from './bench-fleet';
 import { registerBenchTeach } from './bench-teach';
 import { BACKEND_CHOICES, CliContext, CliError, CliIO, processIO } from './common';
 import { addEvalCommand } from './eval';
@@ -49,6 +50,7 @@ export function buildProgram(ctx: CliContext): Command {
   addBenchCommand(program, ctx);
   registerBenchTeach(program, ctx);
   addBenchFlowCommand(program, ctx);
+  addBenchFleetCommand(program, ctx);
   return program;
 }
 

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { createEngine } from '../../src/engines/backend';
 import type { Engine } from '../../src/engines/types';
 import { HffNetwork } from '../../src/hff';
-import { FleetSync, NetworkFleetTarget, type FleetMergeEvent } from '../../src/io/fleet';
+import { FleetSync, NetworkFleetTarget, generateFleetKeyPair, type FleetMergeEvent } from '../../src/io/fleet';
 import { mosquittoBinary, startAedes, startMosquitto, until, type Broker } from '../nodes/io/support';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -57,10 +57,13 @@ describe('e2e: teaching the whole fleet', function () {
       nets.forEach((n) => n.dispose());
     });
 
-    it(`a part taught on A is recognised by B through the broker, signed`, async () => {
-      const make = (origin: string) => {
+    it(`a part taught on A is recognised by B through the broker, signed with each robot's key`, async () => {
+      const keys = { 'robot-a': generateFleetKeyPair(), 'robot-b': generateFleetKeyPair() };
+      const allowList = Object.entries(keys).map(([origin, k]) => `${k.publicKey} ${origin}`).join('\n');
+      const make = (origin: keyof typeof keys) => {
         const net = HffNetwork.create(engine, { inputSize: INPUT, layers: [24, 16], seed: 21 });
-        const sync = new FleetSync({ url: broker.url, origin, topicBase: 'e2e/lib', secret: 'fleet-secret', target: new NetworkFleetTarget(net), recoveryWindowMs: 50 });
+        const security = { mode: 'keys' as const, privateKey: keys[origin].privateKey, trusted: allowList };
+        const sync = new FleetSync({ url: broker.url, origin, topicBase: 'e2e/lib', security, target: new NetworkFleetTarget(net), recoveryWindowMs: 50 });
         nets.push(net);
         syncs.push(sync);
         return { net, sync };
@@ -110,11 +113,18 @@ describe('e2e: teaching the whole fleet', function () {
     it('a part taught on the first runtime is recognised by the second', async () => {
       // The model nodes themselves share through the broker (their Fleet fields and secret); the link node only
       // reports what the model's fleet connection merges.
-      const model = (name: string, origin: string) => ({
-        id: 'model', type: 'hff-model', name, source: 'auto', path: '', backend: 'auto', inputSize: INPUT, inputShape: '',
-        layers: '24,16', classes: '', tau: 0.1, learningRate: 0.01, unknownThreshold: 0.3, seed: 21, saveDelay: 200,
-        fleetBroker: broker.url, fleetTopic: 'e2e/red', fleetOrigin: origin,
-      });
+      // Each runtime has its own private key file and lists the other's public key (robot keys, the default mode).
+      const pairs = { 'runtime-a': generateFleetKeyPair(), 'runtime-b': generateFleetKeyPair() };
+      const allowList = Object.entries(pairs).map(([origin, k]) => `${k.publicKey} ${origin}`).join('\n');
+      const model = (name: string, origin: keyof typeof pairs) => {
+        const keyFile = path.join(genDir, `${origin}.pem`);
+        fs.writeFileSync(keyFile, pairs[origin].privateKey, { mode: 0o600 });
+        return {
+          id: 'model', type: 'hff-model', name, source: 'auto', path: '', backend: 'auto', inputSize: INPUT, inputShape: '',
+          layers: '24,16', classes: '', tau: 0.1, learningRate: 0.01, unknownThreshold: 0.3, seed: 21, saveDelay: 200,
+          fleetBroker: broker.url, fleetTopic: 'e2e/red', fleetOrigin: origin, fleetSecurity: 'keys', fleetKeyFile: keyFile, fleetAllowList: allowList,
+        };
+      };
       const link = { id: 'link', type: 'fleet-e2e-link', z: 'tab', model: 'model', wires: [] };
       const tab = { id: 'tab', type: 'tab', label: 'fleet' };
       const flowsA = [tab, model('fleetA', 'runtime-a'), { id: 'teach', type: 'hff-teach', z: 'tab', model: 'model', mode: 'mean', rate: '', meanOf: '', wires: [[]] }, link];
@@ -173,7 +183,6 @@ function startRuntime(userDir: string, flows: unknown[], genDir: string, childre
   const config = {
     userDir,
     flows,
-    credentials: { model: { fleetSecret: 'fleet-secret' } },
     nodesDir: [path.join(ROOT, 'dist', 'nodes'), path.join(genDir, 'nodes')],
   };
   const child = fork(script, [JSON.stringify(config)], {

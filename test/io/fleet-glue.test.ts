@@ -5,7 +5,11 @@ import type { Node, NodeAPI } from 'node-red';
 import { createEngine } from '../../src/engines/backend';
 import type { Engine } from '../../src/engines/types';
 import { HffNetwork } from '../../src/hff';
-import { attachFleetSync, fleetFor, fleetSettings, type FleetModelHost } from '../../nodes/shared/fleet-sync';
+import { SummarisedLog, attachFleetSync, fleetFor, fleetSettings, type FleetModelHost } from '../../nodes/shared/fleet-sync';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { generateFleetKeyPair } from '../../src/io/fleet';
+import { tempDir } from '../helpers/data';
 import { startAedes, until, type Broker } from '../nodes/io/support';
 
 interface FakeNode {
@@ -25,6 +29,7 @@ function fakeNode(): Node & FakeNode {
 
 class FakeModel implements FleetModelHost {
   learnedCalls = 0;
+  notice: string | undefined;
   readonly #listeners = new Set<(s: { phase: string }) => void>();
   constructor(public net: HffNetwork) {}
   ready(): Promise<HffNetwork> {
@@ -32,6 +37,9 @@ class FakeModel implements FleetModelHost {
   }
   learned(): void {
     this.learnedCalls++;
+  }
+  setNotice(text: string | undefined): void {
+    this.notice = text;
   }
   onState(listener: (s: { phase: string }) => void): () => void {
     this.#listeners.add(listener);
@@ -73,14 +81,22 @@ describe('fleet glue for hff-model (nodes/shared/fleet-sync)', function () {
 
   it('reads the dialog: no broker, no fleet; origin defaults to hostname:node id; secrets from credentials', () => {
     assert.equal(fleetSettings({ fleetBroker: ' ' }, {}, 'abc'), undefined);
-    assert.deepEqual(fleetSettings({ fleetBroker: 'mqtt://b:1883' }, { fleetSecret: 's', fleetPassword: '' }, 'abc'), {
-      broker: 'mqtt://b:1883', topicBase: 'hff/fleet', origin: `${os.hostname()}:abc`, secret: 's', username: undefined, password: undefined,
+    // A flow from before the security choice: a secret meant a signed fleet.
+    assert.deepEqual(fleetSettings({ fleetBroker: 'mqtt://b:1883' }, { fleetSecret: 's', fleetPassword: '' }, 'abc', '/ud'), {
+      broker: 'mqtt://b:1883', topicBase: 'hff/fleet', origin: `${os.hostname()}:abc`, security: 'secret', secret: 's', allowTrained: false, username: undefined, password: undefined,
     });
+    // No secret never means unsigned: robot keys, with the private key under the user directory.
+    const keys = fleetSettings({ fleetBroker: 'mqtt://b', fleetOrigin: 'arm 2' }, {}, 'abc', '/ud');
+    assert.equal(keys?.security, 'keys');
+    assert.equal(keys?.keyFile, '/ud/hff-fleet-keys/arm%202.pem');
+    assert.throws(() => fleetSettings({ fleetBroker: 'mqtt://b', fleetSecurity: 'secret' }, {}, 'abc'), /no secret is set/);
+    assert.throws(() => fleetSettings({ fleetBroker: 'mqtt://b', fleetSecurity: 'none' as 'unsigned' }, {}, 'abc'), /not one of keys, secret, unsigned/);
+    assert.throws(() => fleetSettings({ fleetBroker: 'mqtt://b', fleetAllowFile: 'missing.txt' }, {}, 'abc', '/nonexistent'), /cannot read the fleet allow-list file/);
     assert.equal(fleetSettings({ fleetBroker: 'mqtt://b', fleetOrigin: 'arm-2', fleetTopic: 'plant/hff' }, undefined, 'x')?.origin, 'arm-2');
   });
 
   it('shares teach results once, merges remote classes into the model, and follows a reset', async () => {
-    const settings = (origin: string) => ({ broker: broker.url, topicBase: 'glue/test', origin, secret: 'k' });
+    const settings = (origin: string) => ({ broker: broker.url, topicBase: 'glue/test', origin, security: 'secret' as const, secret: 'k' });
     const nodeA = fakeNode();
     const nodeB = fakeNode();
     const modelA = new FakeModel(net());
@@ -110,12 +126,86 @@ describe('fleet glue for hff-model (nodes/shared/fleet-sync)', function () {
     assert.equal(nodeA.warnings.length + nodeB.warnings.length, 0, [...nodeA.warnings, ...nodeB.warnings].join('\n'));
   });
 
+  it('robot keys: creates the private key (0600) on first start and reuses it, logs the allow-list line, warns when nobody else is listed', async () => {
+    const dir = tempDir('hff-fleet-keys-');
+    try {
+      const other = generateFleetKeyPair();
+      const nodeA = fakeNode();
+      const modelA = new FakeModel(net());
+      const keyFile = path.join(dir, 'keys', 'A.pem');
+      const linkA = attachFleetSync(RED, nodeA, modelA, { broker: broker.url, topicBase: 'glue/keys', origin: 'A', security: 'keys', keyFile, allowList: `${other.publicKey} B` });
+      assert.ok(linkA);
+      closers.push(() => linkA.close());
+      await linkA.connected();
+      assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
+      const line = nodeA.logs.find((l) => /allow-list line/.test(l)) ?? '';
+      assert.match(line, /ed25519:[A-Za-z0-9+/]{43}= A$/);
+      assert.equal(modelA.notice, undefined, 'a listed robot: no warning');
+      // The same key file is used again, not replaced, on the next start.
+      const again = fs.readFileSync(keyFile, 'utf8');
+      const nodeA2 = fakeNode();
+      const modelA2 = new FakeModel(net());
+      const linkA2 = attachFleetSync(RED, nodeA2, modelA2, { broker: broker.url, topicBase: 'glue/keys2', origin: 'A', security: 'keys', keyFile, allowList: '' });
+      assert.ok(linkA2);
+      closers.push(() => linkA2.close());
+      await linkA2.connected();
+      assert.equal(fs.readFileSync(keyFile, 'utf8'), again);
+      assert.ok(nodeA2.logs.some((l) => l.endsWith(line.slice(line.indexOf('ed25519:')))), 'the same public key');
+      assert.ok(nodeA2.warnings.some((w) => /no other robot in the allow-list/.test(w)));
+      assert.equal(modelA2.notice, 'fleet: no other robot allowed');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a bad allow-list line stops fleet sharing with an error naming the line and what is accepted', async () => {
+    const dir = tempDir('hff-fleet-keys-');
+    try {
+      const node = fakeNode();
+      const model = new FakeModel(net());
+      const link = attachFleetSync(RED, node, model, { broker: broker.url, topicBase: 'glue/bad', origin: 'A', security: 'keys', keyFile: path.join(dir, 'A.pem'), allowList: 'ed25519:short B' });
+      assert.ok(link);
+      closers.push(() => link.close());
+      await assert.rejects(link.ready, /allow-list line 1 must be 'ed25519:' followed by the base64 of 32 bytes, got 'ed25519:short'/);
+      await until(() => node.errors.length === 1, 'the error');
+      assert.match(node.errors[0], /^fleet: not started: allow-list line 1/);
+      assert.equal(model.notice, 'fleet off: bad settings (see the log)');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an unsigned fleet is a visible choice: a warning in the log and on the model nodes\' status', async () => {
+    const node = fakeNode();
+    const model = new FakeModel(net());
+    const link = attachFleetSync(RED, node, model, { broker: broker.url, topicBase: 'glue/open', origin: 'A', security: 'unsigned' });
+    assert.ok(link);
+    closers.push(() => link.close());
+    await link.connected();
+    assert.match(model.notice ?? '', /UNSIGNED/);
+    assert.ok(node.warnings.some((w) => /UNSIGNED: any client of the broker can change classes/.test(w)));
+  });
+
+  it('summarises a flood of rejections: one line at once, then one per interval with the count per reason', async () => {
+    const lines: string[] = [];
+    const log = new SummarisedLog((t) => lines.push(t), 'update(s) rejected', 50);
+    try {
+      for (let i = 0; i < 10_000; i++) log.add(i % 2 ? 'unsigned' : 'replay', () => `fleet: rejected update ${i}`);
+      assert.deepEqual(lines, ['fleet: rejected update 0']);
+      await until(() => lines.length === 2, 'the summary');
+      assert.match(lines[1], /9999 more update\(s\) rejected .*\(5000 unsigned, 4999 replay\)|9999 more update\(s\) rejected .*\(4999 replay, 5000 unsigned\)/);
+      assert.equal(log.total, 10_000);
+    } finally {
+      log.close();
+    }
+  });
+
   it('logs rejected updates from an instance with another secret', async () => {
     const good = fakeNode();
     const model = new FakeModel(net());
-    const link = attachFleetSync(RED, good, model, { broker: broker.url, topicBase: 'glue/secret', origin: 'good', secret: 'right' });
+    const link = attachFleetSync(RED, good, model, { broker: broker.url, topicBase: 'glue/secret', origin: 'good', security: 'secret', secret: 'right' });
     const rogueModel = new FakeModel(net());
-    const rogue = attachFleetSync(RED, fakeNode(), rogueModel, { broker: broker.url, topicBase: 'glue/secret', origin: 'rogue', secret: 'wrong' });
+    const rogue = attachFleetSync(RED, fakeNode(), rogueModel, { broker: broker.url, topicBase: 'glue/secret', origin: 'rogue', security: 'secret', secret: 'wrong' });
     assert.ok(link && rogue);
     closers.push(() => link.close(), () => rogue.close());
     await Promise.all([link.connected(), rogue.connected()]);

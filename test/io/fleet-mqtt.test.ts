@@ -3,14 +3,35 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as mqtt from 'mqtt';
-import { FleetSync, FLEET_FORMAT, serializeUpdate, signUpdate, updateTopic, type FleetRejectEvent, type FleetSyncOptions, type FleetUpdate } from '../../src/io/fleet';
+import {
+  FleetSigner,
+  FleetSync,
+  FLEET_FORMAT,
+  updateTopic,
+  type FleetRejectEvent,
+  type FleetSecurity,
+  type FleetSyncOptions,
+  type FleetUpdate,
+} from '../../src/io/fleet';
 import { freePort, requireMosquitto, startAedes, startMosquitto, until, type Broker } from '../nodes/io/support';
 import { tempDir } from '../helpers/data';
 
 const LAYERS = [3, 2];
 
-function demo(seed: number): number[][] {
-  return LAYERS.map((units, l) => Array.from({ length: units }, (_, u) => Math.cos(seed + u * 0.7 + l)));
+const MODEL = 'sha256:mqtt-test';
+
+/** One demonstration: a unit vector per layer. */
+function demo(seed: number): Float32Array[] {
+  return LAYERS.map((units, l) => {
+    const v = Array.from({ length: units }, (_, u) => Math.cos(seed + u * 0.7 + l));
+    const n = Math.hypot(...v);
+    return Float32Array.from(v.map((x) => x / n));
+  });
+}
+
+/** The bytes a robot with `security` would publish for `u`. */
+function wire(u: FleetUpdate, security: FleetSecurity): Buffer {
+  return new FleetSigner(security, u.origin).encode(u);
 }
 
 interface Harness {
@@ -27,6 +48,8 @@ function harness(url: () => string): Harness {
         url: url(),
         origin,
         layers: LAYERS,
+        model: MODEL,
+        security: { mode: 'unsigned' },
         topicBase: 'test/fleet',
         recoveryWindowMs: 100,
         mqtt: { reconnectPeriod: 100, connectTimeout: 2000 },
@@ -68,10 +91,10 @@ function sharedSuite(start: () => Promise<Broker>, restartFresh: (old: Broker) =
     b.onMerged((e) => {
       if (e.delayMs !== undefined) delays.push(e.delayMs);
     });
-    await a.publishLocal({ label: 'bolt', sums: demo(1), applied: 2 });
-    await until(() => mergedCount(b, 'bolt') === 2, 'b to merge bolt');
+    await a.publishLocal({ label: 'bolt', sums: demo(1).map((s) => s.map((x) => 2 * x)), applied: 2 });
+    await until(() => mergedCount(b, 'bolt') === 2 && delays.length === 1, 'b to merge bolt');
     assert.deepEqual(b.state.merged('bolt')?.origins, ['robot-a']);
-    assert.deepEqual(Array.from(b.state.merged('bolt')?.sums[0] ?? []), demo(1)[0]);
+    assert.deepEqual(Array.from(b.state.merged('bolt')?.sums[0] ?? []), Array.from(demo(1)[0]).map((x) => 2 * x));
     assert.equal(delays.length, 1);
     assert.ok(delays[0] >= 0 && delays[0] < 2000, `delay ${delays[0]} ms`);
     // b teaches the same class; both converge on the same merge.
@@ -127,9 +150,9 @@ function sharedSuite(start: () => Promise<Broker>, restartFresh: (old: Broker) =
   });
 
   it('with a shared secret accepts signed updates and rejects unsigned or tampered ones, logging why', async () => {
-    const secret = 's3cret';
-    const a = h.make('robot-a', { secret });
-    const b = h.make('robot-b', { secret });
+    const security: FleetSecurity = { mode: 'secret', secret: 's3cret' };
+    const a = h.make('robot-a', { security });
+    const b = h.make('robot-b', { security });
     const rejections: FleetRejectEvent[] = [];
     b.onReject((e) => rejections.push(e));
     await Promise.all([a.start(), b.start()]);
@@ -142,24 +165,40 @@ function sharedSuite(start: () => Promise<Broker>, restartFresh: (old: Broker) =
     await intruder.publishLocal({ label: 'bolt', sums: demo(2), applied: 50 });
     const raw = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
     try {
-      const forged: FleetUpdate = { format: FLEET_FORMAT, origin: 'robot-a', class: 'bolt', version: 99, count: 1000, layers: LAYERS, sums: demo(3) };
-      const wrongKey = signUpdate(forged, 'guessed');
-      await raw.publishAsync(updateTopic('test/fleet', 'robot-a', 'bolt'), serializeUpdate(wrongKey), { qos: 1 });
-      const genuine = JSON.parse(JSON.stringify(signUpdate({ ...forged, origin: 'robot-x', version: 1, count: 1 }, secret))) as FleetUpdate;
-      genuine.count = 1000; // tampered in transit
-      await raw.publishAsync(updateTopic('test/fleet', 'robot-x', 'bolt'), serializeUpdate(genuine), { qos: 1 });
+      const forged: FleetUpdate = { format: FLEET_FORMAT, origin: 'robot-a', class: 'bolt', version: 99, count: 1000, layers: LAYERS, sums: demo(3), model: MODEL };
+      await raw.publishAsync(updateTopic('test/fleet', 'robot-a', 'bolt'), wire(forged, { mode: 'secret', secret: 'guessed' }), { qos: 1 });
+      const genuine = wire({ ...forged, origin: 'robot-x', version: 1, count: 1 }, security);
+      genuine[genuine.length - 40] ^= 1; // tampered in transit
+      await raw.publishAsync(updateTopic('test/fleet', 'robot-x', 'bolt'), genuine, { qos: 1 });
       await raw.publishAsync(updateTopic('test/fleet', 'robot-y', 'bolt'), Buffer.from('{not json'), { qos: 1 });
-      const moved = signUpdate({ ...forged, origin: 'robot-z', version: 1, count: 1 }, secret);
-      await raw.publishAsync(updateTopic('test/fleet', 'robot-z', 'nut'), serializeUpdate(moved), { qos: 1 });
+      const moved = wire({ ...forged, origin: 'robot-z', version: 1, count: 1 }, security);
+      await raw.publishAsync(updateTopic('test/fleet', 'robot-z', 'nut'), moved, { qos: 1 });
+      // Signed with the shared secret but impossible: a sum of length 1e30 for one demonstration.
+      const oversized = wire({ ...forged, origin: 'robot-w', version: 1, count: 1, sums: demo(4).map((s) => s.map((x) => x * 1e30)) }, security);
+      await raw.publishAsync(updateTopic('test/fleet', 'robot-w', 'bolt'), oversized, { qos: 1 });
+      // Signed, but without the model fingerprint.
+      const body = Buffer.from(JSON.stringify({ format: FLEET_FORMAT, origin: 'robot-v', class: 'bolt', version: 1, count: 1, layers: LAYERS }));
+      const pre = Buffer.from([72, 70, 70, 50, 1, 0, body.length & 255, body.length >> 8]);
+      const unsignedBody = Buffer.concat([pre, body, Buffer.from(new Float32Array(5).buffer)]);
+      const noModel = Buffer.concat([unsignedBody, new FleetSigner(security, 'robot-v').sign(unsignedBody)]);
+      await raw.publishAsync(updateTopic('test/fleet', 'robot-v', 'bolt'), noModel, { qos: 1 });
     } finally {
       await raw.endAsync();
     }
-    await until(() => rejections.length >= 5, 'five rejections');
+    await until(() => rejections.length >= 7, 'seven rejections');
     const reasons = rejections.map((r) => `${r.reason}:${r.origin}`).sort();
-    assert.deepEqual(reasons, ['bad-signature:robot-a', 'bad-signature:robot-x', 'malformed:robot-y', 'topic-mismatch:robot-z', 'unsigned:intruder']);
+    assert.deepEqual(reasons, [
+      'bad-signature:robot-a',
+      'bad-signature:robot-x',
+      'implausible:robot-w',
+      'malformed:robot-v',
+      'malformed:robot-y',
+      'topic-mismatch:robot-z',
+      'unsigned:intruder',
+    ]);
     assert.ok(rejections.every((r) => r.message.length > 20 && r.topic.startsWith('test/fleet/')));
     assert.equal(mergedCount(b, 'bolt'), 1, 'nothing rejected reached the merge');
-    assert.equal(b.stats.rejected, 5);
+    assert.equal(b.stats.rejected, 7);
   });
 }
 
@@ -194,14 +233,14 @@ describe('io/fleet over a real MQTT broker', function () {
       let broker = await startMosquitto(bin, { persistenceDir: dir, port: await freePort() });
       const h = harness(() => broker.url);
       try {
-        const a = h.make('robot-a', { secret: 'k' });
+        const a = h.make('robot-a', { security: { mode: 'secret', secret: 'k' } });
         await a.start();
         await a.publishLocal({ label: 'bolt', sums: demo(1), applied: 3 });
         await a.close();
         await broker.stop();
         assert.ok(fs.existsSync(path.join(dir, 'mosquitto.db')), 'mosquitto saved its database');
         broker = await startMosquitto(bin, { persistenceDir: dir, port: broker.port });
-        const late = h.make('robot-late', { secret: 'k' });
+        const late = h.make('robot-late', { security: { mode: 'secret', secret: 'k' } });
         await late.start();
         await until(() => mergedCount(late, 'bolt') === 3, 'retained state from the persisted broker');
       } finally {

@@ -1,18 +1,30 @@
 /** Fleet-wide teaching: class updates, their order-independent merge, signing and MQTT sync (no Node-RED import). */
 export {
   FLEET_FORMAT,
-  MAX_UPDATE_BYTES,
+  FLEET_LIMITS,
   FleetRejection,
+  SignatureScheme,
   canonicalJson,
-  canonicalBody,
-  signUpdate,
-  verifyUpdate,
+  nameProblem,
+  encodeUpdate,
+  readPayload,
+  decodeUpdate,
   parseUpdate,
-  serializeUpdate,
   type FleetUpdate,
+  type FleetHeader,
+  type FleetPayload,
   type RejectReason,
 } from './format';
-export { FleetState, type MergedClass, type OfferResult, type LocalStamp } from './state';
+export {
+  FleetSigner,
+  generateFleetKeyPair,
+  publicKeyText,
+  readPublicKey,
+  parseAllowList,
+  type FleetSecurity,
+  type FleetSecurityMode,
+} from './security';
+export { FleetState, type MergedClass, type OfferResult, type LocalStamp, type SeenVersions, type FleetStateOptions } from './state';
 export {
   DEFAULT_TOPIC_BASE,
   encodeTopicLevel,
@@ -22,7 +34,7 @@ export {
   subscriptionTopic,
   parseUpdateTopic,
 } from './topics';
-export { NetworkFleetTarget, modelFingerprint, type FleetTarget, type NetworkFleetTargetOptions } from './network';
+export { NetworkFleetTarget, modelFingerprint, FLEET_METADATA_KEY, type FleetTarget, type NetworkFleetTargetOptions } from './network';
 export {
   FleetSync,
   type FleetSyncOptions,

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { Listeners } from '../listeners';
-import { FleetRejection, parseUpdate, serializeUpdate, signUpdate, verifyUpdate, type FleetUpdate, type RejectReason } from './format';
+import { decodeUpdate, FleetRejection, readPayload, type FleetUpdate, type RejectReason } from './format';
 import type { FleetTarget } from './network';
-import { FleetState, type MergedClass } from './state';
+import { FleetSigner, type FleetSecurity } from './security';
+import { FleetState, type MergedClass, type SeenVersions } from './state';
 import { DEFAULT_TOPIC_BASE, parseUpdateTopic, subscriptionTopic, updateTopic, validateTopicBase } from './topics';
 
 export interface FleetSyncOptions {
@@ -13,8 +15,8 @@ export interface FleetSyncOptions {
   origin: string;
   /** Topic base (default hff/fleet); every instance of one fleet must use the same. */
   topicBase?: string;
-  /** Shared secret: sign every update and reject unsigned or tampered ones (HMAC-SHA256). */
-  secret?: string;
+  /** How updates are signed and checked (required: an unsigned fleet is a choice, `{ mode: 'unsigned' }`). */
+  security: FleetSecurity;
   /** Receives merged classes (e.g. a NetworkFleetTarget); also gives the layer sizes and model fingerprint. */
   target?: FleetTarget;
   /** Units per layer, when there is no target. */
@@ -23,6 +25,12 @@ export interface FleetSyncOptions {
   model?: string;
   /** Accept updates stamped with another model fingerprint (default false: rejected as incompatible). */
   acceptOtherModels?: boolean;
+  /** Versions accepted before (default target.seen): older ones are refused as replays. */
+  seen?: SeenVersions;
+  /** Most classes the fleet may create or hold (default 256); updates past it are refused ('limit'). */
+  maxClasses?: number;
+  /** Most (class, origin) contributions held (default 4096). */
+  maxContributions?: number;
   /** Extra MQTT client options (username, password, TLS, keepalive ...). */
   mqtt?: IClientOptions;
   /**
@@ -69,6 +77,8 @@ export interface FleetStats {
   rejected: number;
   echoes: number;
   published: number;
+  /** Time spent handling received updates (parse, verify, merge), ms. */
+  receiveMs: number;
 }
 
 /** What `publishLocal` needs from a teach result (HffNetwork.teach returns all of it). */
@@ -80,6 +90,11 @@ export interface LocalTeaching {
 }
 
 const QOS = 1 as const;
+
+interface PendingMerge {
+  update: FleetUpdate;
+  local: boolean;
+}
 
 /**
  * Shares what is taught on this instance with a fleet through an MQTT broker and merges what the
@@ -94,10 +109,10 @@ export class FleetSync {
   readonly topicBase: string;
   readonly session: string;
   readonly state: FleetState;
-  readonly model: string | undefined;
+  readonly model: string;
   readonly url: string;
-  readonly stats: FleetStats = { received: 0, applied: 0, duplicates: 0, stale: 0, rejected: 0, echoes: 0, published: 0 };
-  readonly #secret: string | undefined;
+  readonly signer: FleetSigner;
+  readonly stats: FleetStats = { received: 0, applied: 0, duplicates: 0, stale: 0, rejected: 0, echoes: 0, published: 0, receiveMs: 0 };
   readonly #target: FleetTarget | undefined;
   readonly #options: FleetSyncOptions;
   readonly #merged = new Listeners<FleetMergeEvent>();
@@ -106,6 +121,13 @@ export class FleetSync {
   readonly #errors = new Listeners<Error>();
   /** Classes whose contribution from an earlier run of this origin was already folded in. */
   readonly #recovered = new Set<string>();
+  /** Own versions accepted by earlier runs: an older own update is a replay, an equal one our last run's. */
+  readonly #ownSeenBefore: Map<string, number>;
+  /** Signed bytes of own contributions, made once and re-sent by every republish. */
+  readonly #wire = new WeakMap<FleetUpdate, Buffer>();
+  /** Remote merges waiting for the next turn of the event loop: a burst applies each class once. */
+  readonly #pending = new Map<string, PendingMerge[]>();
+  #flushScheduled = false;
   #client: MqttClient | undefined;
   #status: FleetStatus = { state: 'connecting' };
   #subscribed = false;
@@ -119,21 +141,22 @@ export class FleetSync {
     if (!/^(mqtts?|wss?|tcp|ssl|tls):\/\//.test(options.url)) {
       throw new Error(`invalid broker URL '${options.url}': use mqtt://host:1883, mqtts://, ws:// or wss://`);
     }
-    if (typeof options.origin !== 'string' || options.origin.trim() === '' || options.origin.length > 256) {
-      throw new Error('fleet sync needs an origin id of 1-256 characters, unique per instance');
-    }
-    if (options.secret !== undefined && (typeof options.secret !== 'string' || options.secret === '')) {
-      throw new Error('the fleet shared secret must be a non-empty string (or left out)');
+    if (typeof options.origin !== 'string' || options.origin.trim() === '' || options.origin.length > 128 || /[\u0000-\u001f\u007f]/.test(options.origin)) {
+      throw new Error('fleet sync needs an origin id of 1-128 characters without control characters, unique per instance');
     }
     const layers = options.target?.layers ?? options.layers;
     if (!layers) throw new Error('fleet sync needs a target network (or the layer sizes)');
+    const model = options.model ?? options.target?.model;
+    if (typeof model !== 'string' || model === '') throw new Error('fleet sync needs the model fingerprint (a target network gives it)');
+    this.signer = new FleetSigner(options.security, options.origin);
     this.url = options.url;
     this.origin = options.origin;
     this.topicBase = validateTopicBase(options.topicBase ?? DEFAULT_TOPIC_BASE);
     this.session = randomBytes(8).toString('hex');
-    this.state = new FleetState(layers);
-    this.model = options.model ?? options.target?.model;
-    this.#secret = options.secret;
+    const seen = options.seen ?? options.target?.seen;
+    this.state = new FleetState(layers, { seen, maxClasses: options.maxClasses, maxContributions: options.maxContributions });
+    this.#ownSeenBefore = new Map(Object.entries(seen ?? {}).flatMap(([label, perOrigin]) => (perOrigin[this.origin] ? [[label, perOrigin[this.origin]]] : [])));
+    this.model = model;
     this.#target = options.target;
     this.#options = options;
   }
@@ -143,14 +166,14 @@ export class FleetSync {
   }
 
   get signed(): boolean {
-    return this.#secret !== undefined;
+    return this.signer.mode !== 'unsigned';
   }
 
   onMerged(listener: (event: FleetMergeEvent) => void): () => void {
     return this.#merged.add(listener);
   }
 
-  /** Unsigned, tampered, malformed or incompatible updates, each with its reason. */
+  /** Unsigned, forged, replayed, implausible, malformed or incompatible updates, each with its reason. */
   onReject(listener: (event: FleetRejectEvent) => void): () => void {
     return this.#rejected.add(listener);
   }
@@ -211,22 +234,37 @@ export class FleetSync {
    * Records demonstrations taught here (a TeachResult), merges them with the fleet's, applies the
    * merge to the target and publishes the new contribution (retained, QoS 1). The local merge is
    * done before this returns; the promise resolves when the broker acknowledged the update (at once
-   * with the unsigned update while not yet subscribed: it is published right after; with undefined
-   * when nothing was applied).
+   * while not yet subscribed: it is published right after; with undefined when nothing was applied).
    */
   publishLocal(teaching: LocalTeaching): Promise<FleetUpdate | undefined> {
     if (this.#closed) return Promise.reject(new Error('fleet sync is closed'));
     if (!teaching || typeof teaching.label !== 'string') return Promise.reject(new Error('publishLocal needs a teach result with a label'));
     const applied = Number(teaching.applied ?? 0);
     if (!(applied > 0)) return Promise.resolve(undefined);
-    const update = this.state.addLocal(this.origin, teaching.label, teaching.sums, applied, this.#stamp());
-    this.#applyMerge(update, true, undefined);
+    let update: FleetUpdate;
+    try {
+      update = this.state.addLocal(this.origin, teaching.label, teaching.sums, applied, this.#stamp());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#queueMerge(update, true);
+    this.#applyPending(update.class);
     return this.#publish(update);
   }
 
   /** Re-publishes every own contribution (done automatically on each connect). */
   async republish(): Promise<void> {
     await Promise.all(this.state.contributions(this.origin).map((u) => this.#publish(u)));
+  }
+
+  /** The signed payload of an update as this instance publishes it. */
+  encode(update: FleetUpdate): Buffer {
+    let wire = this.#wire.get(update);
+    if (!wire) {
+      wire = this.signer.encode(update);
+      this.#wire.set(update, wire);
+    }
+    return wire;
   }
 
   /** Disconnects; the retained contributions stay on the broker for the rest of the fleet. */
@@ -243,6 +281,7 @@ export class FleetSync {
       ]);
       client.end(true);
     }
+    this.#pending.clear();
     this.#setStatus({ state: 'closed' });
     this.#merged.clear();
     this.#rejected.clear();
@@ -263,48 +302,54 @@ export class FleetSync {
     await this.republish();
   }
 
-  #stamp(): { model?: string; session: string; sentAt: number } {
-    return { ...(this.model ? { model: this.model } : {}), session: this.session, sentAt: Date.now() };
+  #stamp(): { model: string; session: string; sentAt: number } {
+    return { model: this.model, session: this.session, sentAt: Date.now() };
   }
 
   async #publish(update: FleetUpdate): Promise<FleetUpdate> {
     const client = this.#client;
     // Kept locally and published by republish() once subscribed (see recoveryWindowMs).
     if (!client || this.#closed || !this.#subscribed) return update;
-    const wire = this.#secret ? signUpdate(update, this.#secret) : update;
-    await client.publishAsync(updateTopic(this.topicBase, update.origin, update.class), serializeUpdate(wire), { qos: QOS, retain: true });
+    await client.publishAsync(updateTopic(this.topicBase, update.origin, update.class), this.encode(update), { qos: QOS, retain: true });
     this.stats.published++;
-    return wire;
+    return update;
   }
 
   #onMessage(topic: string, payload: Buffer, retained: boolean): void {
     if (this.#closed) return;
-    const where = parseUpdateTopic(this.topicBase, topic);
     // An empty retained message is how a contribution is cleared from the broker: nothing to merge.
     if (payload.length === 0) return;
+    const started = performance.now();
     this.stats.received++;
+    const where = parseUpdateTopic(this.topicBase, topic);
     let update: FleetUpdate;
     try {
       if (!where) throw new FleetRejection('malformed', `topic '${topic}' is not <base>/<origin>/<class>`);
-      update = parseUpdate(payload);
-      if (update.origin !== where.origin || update.class !== where.label) {
+      const p = readPayload(payload);
+      const h = p.header;
+      if (h.origin !== where.origin || h.class !== where.label) {
         throw new FleetRejection(
           'topic-mismatch',
-          `update for class '${update.class}' from '${update.origin}' arrived on the topic of class '${where.label}' from '${where.origin}'`,
+          `update for class '${h.class}' from '${h.origin}' arrived on the topic of class '${where.label}' from '${where.origin}'`,
         );
       }
-      if (this.#secret) verifyUpdate(update, this.#secret);
-      if (this.model && update.model && update.model !== this.model && !this.#options.acceptOtherModels) {
+      if (h.origin === this.origin && h.session === this.session) {
+        this.stats.echoes++;
+        return;
+      }
+      this.signer.verify(p);
+      if (h.model !== this.model && !this.#options.acceptOtherModels) {
         throw new FleetRejection(
           'incompatible',
-          `update for class '${update.class}' from '${update.origin}' was taught on another model (${update.model}, this one is ${this.model}); load the same model file on every instance`,
+          `update for class '${h.class}' from '${h.origin}' was taught on another model (${h.model}, this one is ${this.model}); load the same model file on every instance`,
         );
       }
-    } catch (err) {
-      this.#reject(err, topic, where?.origin, where?.label);
-      return;
-    }
-    try {
+      if (h.origin !== this.origin) {
+        const protection = this.#target?.protection?.(h.class);
+        if (protection) throw new FleetRejection('protected', `update from '${h.origin}' refused: ${protection}`);
+        this.state.checkRoom(h.class, h.origin);
+      }
+      update = decodeUpdate(p);
       if (update.origin === this.origin) {
         this.#onOwnOrigin(update, retained, topic);
         return;
@@ -312,69 +357,87 @@ export class FleetSync {
       const result = this.state.offer(update);
       if (result === 'duplicate') this.stats.duplicates++;
       else if (result === 'stale') this.stats.stale++;
-      else this.#applyMerge(update, false, update.sentAt);
+      else this.#queueMerge(update, false);
     } catch (err) {
-      if (err instanceof FleetRejection) this.#reject(err, topic, update.origin, update.class);
+      if (err instanceof FleetRejection) this.#reject(err, topic, where?.origin, where?.label);
       else this.#emitError(err as Error);
+    } finally {
+      this.stats.receiveMs += performance.now() - started;
     }
   }
 
-  /** Our own echo, our previous run's retained contribution, or another process using our origin id. */
+  /** Our previous run's retained contribution, a replay of it, or another process using our origin id. */
   #onOwnOrigin(update: FleetUpdate, retained: boolean, topic: string): void {
-    if (update.session === this.session) {
-      this.stats.echoes++;
-      return;
+    const before = this.#ownSeenBefore.get(update.class) ?? 0;
+    if (update.version < before) {
+      throw new FleetRejection(
+        'replay',
+        `own update for class '${update.class}' has version ${update.version}, older than version ${before} this robot published before (a replay)`,
+      );
     }
     const own = this.state.contribution(update.class, this.origin);
     if (retained && !this.#recovered.has(update.class)) {
       this.#recovered.add(update.class);
       if (own && own.version >= update.version && own.session !== this.session) return; // already have it
-      const combined = this.state.absorbPrevious(update, own ? this.#stamp() : {});
-      this.#applyMerge(combined, true, undefined);
+      const combined = this.state.absorbPrevious(update, this.#stamp());
+      this.#queueMerge(combined, true);
       // Only what was taught since this start needs re-publishing; an adopted contribution is already retained.
-      if (own) void this.#publish(combined).catch((err: Error) => this.#emitError(err));
+      if (combined !== update) void this.#publish(combined).catch((err: Error) => this.#emitError(err));
       return;
     }
-    if (own && canonicalEqual(own, update)) {
+    if (own && own.version === update.version && own.count === update.count) {
       this.stats.duplicates++;
       return;
     }
-    this.#reject(
-      new FleetRejection(
-        'origin-conflict',
-        `another running instance publishes as origin '${this.origin}' (class '${update.class}', version ${update.version}); give every instance its own origin id`,
-      ),
-      topic,
-      update.origin,
-      update.class,
+    throw new FleetRejection(
+      'origin-conflict',
+      `another running instance publishes as origin '${this.origin}' (class '${update.class}', version ${update.version}); give every instance its own origin id`,
     );
   }
 
-  #applyMerge(update: FleetUpdate, local: boolean, sentAt: number | undefined): void {
-    const merged = this.state.merged(update.class);
-    if (!merged) return;
+  #queueMerge(update: FleetUpdate, local: boolean): void {
     this.stats.applied++;
-    try {
-      this.#target?.apply(merged);
-    } catch (err) {
-      this.#emitError(new Error(`applying the fleet merge of class '${update.class}' failed: ${(err as Error).message}`));
-      return;
+    const list = this.#pending.get(update.class);
+    if (list) list.push({ update, local });
+    else this.#pending.set(update.class, [{ update, local }]);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => {
+        this.#flushScheduled = false;
+        for (const label of [...this.#pending.keys()]) this.#applyPending(label);
+      });
     }
-    this.#merged.emit({
-      label: update.class,
-      origin: update.origin,
-      version: update.version,
-      local,
-      merged,
-      ...(sentAt !== undefined ? { delayMs: Date.now() - sentAt } : {}),
-    });
   }
 
-  #reject(err: unknown, topic: string, origin?: string, label?: string): void {
+  /** Applies the merge of `label` to the target once for every update queued for it, then reports each. */
+  #applyPending(label: string): void {
+    const list = this.#pending.get(label);
+    this.#pending.delete(label);
+    if (!list || this.#closed) return;
+    // Computed at most once, and only when the target or a listener reads it.
+    let merged: MergedClass | undefined;
+    const mergedOnce = (): MergedClass => (merged ??= this.state.merged(label) as MergedClass);
+    if (this.#target) {
+      try {
+        this.#target.apply(mergedOnce(), this.state.seenVersions());
+      } catch (err) {
+        this.#emitError(new Error(`applying the fleet merge of class '${label}' failed: ${(err as Error).message}`));
+        return;
+      }
+    }
+    if (this.#merged.size === 0) return;
+    const now = Date.now();
+    for (const { update, local } of list) {
+      const sentAt = local ? undefined : update.sentAt;
+      const event = { label, origin: update.origin, version: update.version, local, ...(sentAt !== undefined ? { delayMs: now - sentAt } : {}) };
+      Object.defineProperty(event, 'merged', { get: mergedOnce, enumerable: true });
+      this.#merged.emit(event as FleetMergeEvent);
+    }
+  }
+
+  #reject(err: FleetRejection, topic: string, origin?: string, label?: string): void {
     this.stats.rejected++;
-    const reason: RejectReason = err instanceof FleetRejection ? err.reason : 'malformed';
-    const message = err instanceof Error ? err.message : String(err);
-    this.#rejected.emit({ reason, message, topic, ...(origin !== undefined ? { origin } : {}), ...(label !== undefined ? { label } : {}) });
+    this.#rejected.emit({ reason: err.reason, message: err.message, topic, ...(origin !== undefined ? { origin } : {}), ...(label !== undefined ? { label } : {}) });
   }
 
   #emitError(err: Error): void {
@@ -387,8 +450,4 @@ export class FleetSync {
     this.#status = status;
     this.#statusListeners.emit({ ...status });
   }
-}
-
-function canonicalEqual(a: FleetUpdate, b: FleetUpdate): boolean {
-  return a.version === b.version && a.count === b.count && JSON.stringify(a.sums) === JSON.stringify(b.sums);
 }
