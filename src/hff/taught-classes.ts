@@ -236,19 +236,24 @@ export class TaughtClasses {
    * trained class is judged against all of them.
    */
   private marginFor(rep: Representation, prototypes: RowMatcher): number {
-    const { margin, maxTrainedLoss } = this.source.config.teaching;
     const rows = this.referenceIn(rep);
-    if (!rows || prototypes.count === 0) return margin;
-    const n = this.referenceSamples;
-    const neighbours = this.referenceNeighboursIn(rep);
-    const dots = prototypes.dots(rows, n);
+    if (!rows || prototypes.count === 0) return this.source.config.teaching.margin;
+    const dots = prototypes.dots(rows, this.referenceSamples);
     const count = prototypes.count;
-    const advantage = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
+    return this.marginFrom(rep, (i) => {
       let best = -Infinity;
       for (let j = 0; j < count; j++) best = Math.max(best, dots[i * count + j]);
-      advantage[i] = best - neighbours[i];
-    }
+      return best;
+    });
+  }
+
+  /** The margin, given each kept input's similarity to its nearest taught prototype. */
+  private marginFrom(rep: Representation, nearestTaught: (input: number) => number): number {
+    const { margin, maxTrainedLoss } = this.source.config.teaching;
+    const n = this.referenceSamples;
+    const neighbours = this.referenceNeighboursIn(rep);
+    const advantage = new Float64Array(n);
+    for (let i = 0; i < n; i++) advantage[i] = nearestTaught(i) - neighbours[i];
     advantage.sort();
     const allowed = Math.floor(maxTrainedLoss * n);
     return Math.max(margin, allowed >= n ? -Infinity : advantage[n - 1 - allowed]);
@@ -407,8 +412,9 @@ export class TaughtClasses {
         bestScore = score;
       }
     }
+    // The random branch stays while taught classes exist, even when not chosen: rebuilding it for every teach's
+    // comparison cost about a second on 32x32 colour inputs.
     this.selected = best;
-    if (best !== 'transfer') this.releaseBranch();
   }
 
   private leaveOneOut(rep: Representation, pool: TaughtClass[], withReference: boolean): number {
@@ -419,12 +425,14 @@ export class TaughtClasses {
       const dim = means[0].length;
       const flat = new Float32Array(means.length * dim);
       means.forEach((m, i) => flat.set(m, i * dim));
-      const matcher = this.source.engine.createMatcher(flat, means.length, dim);
-      try {
-        margin = this.marginFor(rep, matcher);
-      } finally {
-        matcher.dispose();
-      }
+      // The kept inputs are already on the engine: match the means against them (transposed below).
+      const reference = this.referenceOnEngine(rep) as RowMatcher;
+      const dots = reference.dots(flat, means.length);
+      margin = this.marginFrom(rep, (i) => {
+        let best = -Infinity;
+        for (let j = 0; j < means.length; j++) best = Math.max(best, dots[j * reference.count + i]);
+        return best;
+      });
     }
     let correct = 0;
     let counted = 0;
@@ -587,14 +595,6 @@ export class TaughtClasses {
       this.branch = new TransferBranch(engine, config.inputSize, t.transferLayers, t.transferSeed, input, config.optimizer);
     }
     return this.branch;
-  }
-
-  private releaseBranch(): void {
-    this.branch?.dispose();
-    this.branch = undefined;
-    for (const e of this.classes) e?.rows.delete('transfer');
-    this.referenceRows.delete('transfer');
-    this.referenceNeighbours.delete('transfer');
   }
 
   /** Past keepDemos, drops the demonstration closest to another one (it adds the least) until the class fits. */
