@@ -36,8 +36,11 @@ export async function sharedEngine(choice: string): Promise<SharedEngine> {
   const family: Family | undefined = wanted ? (wanted === 'onnx' ? 'onnx' : 'tfjs') : undefined;
   // 'auto' (or an unknown choice, which createEngine rejects with a clear message) reuses an active engine.
   const candidates: Family[] = family ? [family] : wanted === undefined && choice === 'auto' ? ['tfjs', 'onnx'] : [];
-  for (const f of candidates) {
-    const engine = await settled(active.get(f));
+  // The look-up and the claim of a slot happen in the same tick: models deployed together (each calling this
+  // from its constructor) then share one engine start instead of racing several.
+  const existing = candidates.map((f) => active.get(f)).filter((p): p is Promise<Engine> => p !== undefined);
+  for (const p of existing) {
+    const engine = await settled(p);
     if (!engine) continue;
     const note =
       wanted && wanted !== engine.name
@@ -45,8 +48,8 @@ export async function sharedEngine(choice: string): Promise<SharedEngine> {
         : undefined;
     return { engine, note };
   }
-  const started = createEngine(choice);
   const slot = family ?? 'tfjs';
+  const started = createEngine(choice);
   active.set(slot, started);
   let engine: Engine;
   try {

@@ -43,7 +43,33 @@ const TFJS_BACKENDS: Record<Exclude<BackendChoice, 'auto'>, { tfjs: string; engi
   cpu: { tfjs: 'cpu', engine: 'tfjs-cpu' },
 };
 
-async function activate(choice: Exclude<BackendChoice, 'auto'>): Promise<void> {
+/**
+ * The tfjs backend initialisation under way or done, per backend. tfjs names a backend active as soon as
+ * setBackend starts, before its (async, for wasm) initialisation ends, so a second caller that only checked
+ * getBackend() would go on to compute on a backend that is not ready yet ("Backend 'wasm' has not yet been
+ * initialized"). Every caller awaits the same initialisation instead.
+ */
+const activations = new Map<string, { promise: Promise<void>; done: boolean }>();
+
+function activate(choice: Exclude<BackendChoice, 'auto'>): Promise<void> {
+  const name = TFJS_BACKENDS[choice].tfjs;
+  const known = activations.get(name);
+  // Under way: join it. Done: reuse it unless another backend was made active since.
+  if (known && (!known.done || tf().getBackend() === name)) return known.promise;
+  const entry = { promise: initialise(choice, name), done: false };
+  activations.set(name, entry);
+  entry.promise.then(
+    () => {
+      entry.done = true;
+    },
+    () => {
+      if (activations.get(name) === entry) activations.delete(name);
+    },
+  );
+  return entry.promise;
+}
+
+async function initialise(choice: Exclude<BackendChoice, 'auto'>, name: string): Promise<void> {
   const t = tf();
   if (choice === 'tfjs-node' && !tryLoadTfjsNode()) {
     throw new Error(
@@ -52,8 +78,6 @@ async function activate(choice: Exclude<BackendChoice, 'auto'>): Promise<void> {
     );
   }
   if (choice === 'wasm') require('@tensorflow/tfjs-backend-wasm');
-  const name = TFJS_BACKENDS[choice].tfjs;
-  if (t.getBackend() === name) return;
   const ok = await t.setBackend(name);
   if (!ok) throw new Error(`backend ${choice} failed to initialise`);
   await t.ready();
