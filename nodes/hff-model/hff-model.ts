@@ -7,11 +7,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Node, NodeAPI } from 'node-red';
 import type { NetworkOptions } from '../../src/hff/config';
+import { setEngineLog } from '../shared/engine';
 import { FLEET_CREDENTIALS, attachFleetSync, fleetSettings, type FleetCredentials } from '../shared/fleet-sync';
 import { ModelController } from './model-controller';
 import { architectureOf, classesOf, folderName, numberField, type HffModelDef } from './model-settings';
 
 export = function register(RED: NodeAPI): void {
+  setEngineLog(RED.log);
   function HffModelNode(this: Node & { controller?: ModelController }, def: HffModelDef) {
     RED.nodes.createNode(this, def);
     const node = this;

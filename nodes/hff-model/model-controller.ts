@@ -48,6 +48,10 @@ export interface ModelState {
   origin?: 'loaded' | 'created';
   /** A long job holding the model (e.g. 'training'). */
   busy?: string;
+  /** The compute engine running the model (once ready). */
+  engine?: string;
+  /** Why the engine is slower than the onnx engine an automatic choice should give. */
+  engineFallback?: string;
 }
 
 /** Longest wait in close() for jobs (training) to stop before saving. */
@@ -64,6 +68,7 @@ export class ModelController {
   private failure?: string;
   private origin?: 'loaded' | 'created';
   private busyReason?: string;
+  private engineFallback?: string;
   private readonly jobs = new Set<Promise<unknown>>();
   private closing = false;
 
@@ -110,6 +115,8 @@ export class ModelController {
       error: this.failure,
       origin: this.origin,
       busy: this.busyReason,
+      engine: net && !net.isDisposed ? net.engine.name : undefined,
+      engineFallback: this.engineFallback,
     };
   }
 
@@ -241,8 +248,9 @@ export class ModelController {
   }
 
   private async init(): Promise<HffNetwork> {
-    const { engine, note } = await sharedEngine(this.settings.backend);
+    const { engine, note, fallback } = await sharedEngine(this.settings.backend);
     if (note) this.log.warn(note);
+    this.engineFallback = fallback;
     let net: HffNetwork;
     if (this.store.exists()) {
       const files = await this.store.load();

@@ -36,6 +36,8 @@ export function modelStatus(state: ModelState, t: Translate): { colour: 'grey' |
       return { colour: 'grey', shape: 'ring', text: t('status.closed') };
     default:
       if (state.busy) return { colour: 'blue', shape: 'ring', text: t('status.busy', { busy: state.busy }) };
+      // A slower engine than expected shows itself (the log says why); the usual one needs no mention.
+      if (state.engineFallback) return { colour: 'yellow', shape: 'dot', text: `${t('status.ready', { classes: state.classes })} · ${state.engine}` };
       return { colour: 'green', shape: 'dot', text: t('status.ready', { classes: state.classes }) };
   }
 }

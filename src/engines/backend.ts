@@ -93,12 +93,14 @@ export function onnxAvailability(): { available: boolean; reason?: string } {
   return rt.loadOnnxRuntime() ? { available: true } : { available: false, reason: rt.onnxLoadError() };
 }
 
+/** The choice in force: an explicit one, else $HFF_BACKEND, else auto. */
+function requestedChoice(choice?: EngineChoice | string): EngineChoice {
+  if (choice && choice !== 'auto') return parseChoice(choice, 'backend option');
+  return process.env.HFF_BACKEND ? parseChoice(process.env.HFF_BACKEND, 'HFF_BACKEND') : 'auto';
+}
+
 function resolveChoice(choice?: EngineChoice | string): Exclude<EngineChoice, 'auto'> {
-  const requested = choice && choice !== 'auto'
-    ? parseChoice(choice, 'backend option')
-    : process.env.HFF_BACKEND
-      ? parseChoice(process.env.HFF_BACKEND, 'HFF_BACKEND')
-      : 'auto';
+  const requested = requestedChoice(choice);
   if (requested !== 'auto') return requested;
   if (onnxAvailability().available) return 'onnx';
   return tryLoadTfjsNode() ? 'tfjs-node' : 'wasm';
@@ -121,6 +123,23 @@ export async function selectBackend(choice?: EngineChoice | string): Promise<str
   }
   await activate(resolved);
   return TFJS_BACKENDS[resolved].engine;
+}
+
+/**
+ * Why an automatic choice does not give the onnx engine here: onnxruntime-node comes with the package, so the
+ * onnx engine is what auto is expected to give, and tfjs is 2-4x slower. Undefined when onnx loads or the choice
+ * (argument or $HFF_BACKEND) names an engine.
+ */
+export function engineFallbackReason(choice?: EngineChoice | string): string | undefined {
+  if (requestedChoice(choice) !== 'auto') return undefined;
+  const a = onnxAvailability();
+  return a.available ? undefined : `the onnx engine did not load (${a.reason ?? 'onnxruntime-node is not installed'}); tfjs runs instead, 2-4x slower`;
+}
+
+/** The engine's name with what runs it, e.g. "onnx (onnxruntime-node 1.16.3)" or "tfjs-wasm (tfjs 4.22.0)". */
+export function describeEngine(name: string): string {
+  if (name === 'onnx') return `onnx (onnxruntime-node ${onnxRuntime().loadOnnxRuntime()?.version ?? '?'})`;
+  return `${name} (tfjs ${tf().version.tfjs})`;
 }
 
 export interface EngineOptions {

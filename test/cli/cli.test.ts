@@ -240,6 +240,19 @@ describe('hff command line', function () {
       assert.match(r.stdout, /teaching: taught ring; taught classes may take 0\.5% of 210 reference training inputs/);
     });
 
+    it('info without --model names the engine; when onnx does not load it says why and what runs instead', async () => {
+      const plain = await runHff(['info']);
+      assert.equal(plain.code, 0, explain(plain));
+      assert.match(plain.stdout, /^backend: (onnx \(onnxruntime-node [\d.]+\)|tfjs-\w+ \(tfjs [\d.]+\))$/m);
+      const fallback = await runHff(['info', '--json'], { HFF_NO_ONNX: '1' });
+      assert.equal(fallback.code, 0, explain(fallback));
+      const j = lastJson(fallback);
+      assert.match(String(j.backend), /^tfjs-/);
+      assert.equal(j.engine_fallback, 'the onnx engine did not load (disabled by $HFF_NO_ONNX); tfjs runs instead, 2-4x slower');
+      const chosen = await runHff(['info', '--json', '--backend', 'cpu'], { HFF_NO_ONNX: '1' });
+      assert.equal(lastJson(chosen).engine_fallback, null, 'a named engine is no fallback');
+    });
+
     it('eval refuses data of another image size with a clear message', async () => {
       const other = path.join(root, 'data-10x10');
       writeIdxSplit(other, 't10k', 12, 5, 10);

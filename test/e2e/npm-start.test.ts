@@ -79,6 +79,9 @@ describe('e2e: npm start (dist/src/demo/start.js on free ports, fresh user direc
     assert.equal(code, 0, `exit code after SIGINT; output:\n${demo.output().slice(-2000)}`);
     assert.match(demo.output(), /hff demo: SIGINT, stopping/);
     assert.doesNotMatch(demo.output(), /\[error\]/, 'no errors logged');
-    console.log(`      (ready in ${(started / 1000).toFixed(1)} s, ${state.frames} frames classified, ${state.correct}/${state.withTruth} right, whole test ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    const engineLine = /hff: compute engine (onnx|tfjs-\w+) \(.*/.exec(demo.output());
+    assert.ok(engineLine, 'one log line names the compute engine');
+    if (!process.env.HFF_BACKEND) assert.equal(engineLine[1], 'onnx', `a plain start gets the onnx engine: ${engineLine[0]}`);
+    console.log(`      (${engineLine[0]}; ready in ${(started / 1000).toFixed(1)} s, ${state.frames} frames classified, ${state.correct}/${state.withTruth} right, whole test ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   });
 });
