@@ -15,6 +15,7 @@ import layerNode = require('../../nodes/hff-layer/hff-layer');
 import modelNode = require('../../nodes/hff-model/hff-model');
 import teachNode = require('../../nodes/hff-teach/hff-teach');
 import trainNode = require('../../nodes/hff-train/hff-train');
+import { nodeRedPath } from '../../src/demo/runtime';
 
 export { helper };
 
@@ -57,7 +58,7 @@ function restoreBackend(): void {
 /** Initialises the helper on Node-RED 4 with a fresh userDir; returns the userDir. */
 export function initNodeRed4(): string {
   useTestBackend();
-  helper.init(require.resolve('node-red'));
+  helper.init(nodeRedPath());
   const userDir = tempDir('hff-nodes-');
   dirs.push(userDir);
   helper.settings({ userDir });
