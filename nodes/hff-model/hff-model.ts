@@ -57,7 +57,10 @@ export = function register(RED: NodeAPI): void {
         const origin = controller.state.origin === 'loaded' ? 'loaded' : 'created';
         node.log(`${origin} ${dir} (${net.engine.name}, input ${net.inputSize}, layers ${net.config.layers.join(',')}, ${net.classes.length} classes)`);
       },
-      (err: Error) => node.error(err.message),
+      // Closed before it was ready (a redeploy or shutdown right after start) is no error.
+      (err: Error) => {
+        if (controller.state.phase !== 'closed') node.error(err.message);
+      },
     );
 
     node.on('close', (_removed: boolean, done: () => void) => {

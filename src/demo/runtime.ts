@@ -122,10 +122,18 @@ export async function startRuntime(options: RuntimeOptions): Promise<EmbeddedRun
   });
   settings.uiPort = port;
   RED.init(server, settings);
+  // Until the runtime has started, Node-RED's editor answers each request with an "[error] Node-RED runtime not
+  // started" log line; an editor tab left open from the last run reconnects in that window. Answer 503 ourselves.
+  let runtimeStarted = false;
+  app.use('/', (req: http.IncomingMessage, res: http.ServerResponse, next: () => void) => {
+    if (runtimeStarted) return next();
+    res.writeHead(503, { 'Retry-After': '1', 'Content-Type': 'text/plain' }).end('Node-RED is starting\n');
+  });
   app.use(settings.httpAdminRoot as string, RED.httpAdmin);
   app.use(settings.httpNodeRoot as string, RED.httpNode);
   const started = flowsStarted(RED, 30_000);
   await RED.start();
+  runtimeStarted = true;
   await started.promise;
   const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/`;
   let stopping: Promise<void> | undefined;
