@@ -253,6 +253,25 @@ describe('hff command line', function () {
       assert.equal(lastJson(chosen).engine_fallback, null, 'a named engine is no fallback');
     });
 
+    it('train refuses an --out that holds a model unless --force, and a file --out before training', async () => {
+      const before = fs.readFileSync(path.join(model, 'model.json'), 'utf8');
+      const args = ['train', '--dataset', 'mnist', '--data', data, '--layers', '8', '--epochs', '1'];
+      const refused = await runHff([...args, '--out', model]);
+      assert.equal(refused.code, 1, explain(refused));
+      assert.match(refused.stderr, /already holds a model \(model\.json\); add --force to replace it/);
+      assert.doesNotMatch(refused.stderr, /epoch/, 'refused before training');
+      assert.equal(fs.readFileSync(path.join(model, 'model.json'), 'utf8'), before, 'the model (and its taught classes) untouched');
+      const file = path.join(root, 'a-file');
+      fs.writeFileSync(file, 'x');
+      const onFile = await runHff([...args, '--out', file]);
+      assert.equal(onFile.code, 1, explain(onFile));
+      assert.match(onFile.stderr, /is a file, not a folder/);
+      const copy = path.join(root, 'model-copy');
+      fs.cpSync(model, copy, { recursive: true });
+      const forced = await runHff([...args, '--out', copy, '--force', '--json']);
+      assert.equal(forced.code, 0, explain(forced));
+    });
+
     it('eval refuses data of another image size with a clear message', async () => {
       const other = path.join(root, 'data-10x10');
       writeIdxSplit(other, 't10k', 12, 5, 10);
@@ -358,7 +377,7 @@ describe('hff command line', function () {
       assert.match(tty.stderr, /\repoch 2\/2 .* 6\/6 .*\n/);
       assert.match(tty.stdout, /test accuracy: not measured/);
       const json = captureIO(true);
-      assert.equal(await main([...base, '--json'], json), 0, json.stderr);
+      assert.equal(await main([...base, '--json', '--force'], json), 0, json.stderr);
       assert.doesNotMatch(json.stderr, /\r/);
       const lines = json.stdout.trim().split('\n');
       assert.equal(lines.length, 1);
