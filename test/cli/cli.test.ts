@@ -304,11 +304,10 @@ describe('hff command line', function () {
   });
 
   describe('bad arguments and bad models', () => {
-    it('train without --out: usage on stderr, exit 2', async () => {
+    it('train without --out: the error in one line and a hint on stderr, exit 2', async () => {
       const r = await runHff(['train', '--dataset', 'mnist', '--data', data]);
       assert.equal(r.code, 2, explain(r));
-      assert.match(r.stderr, /required option '--out <dir>' not specified/);
-      assert.match(r.stderr, /Usage: hff train \[options\]/);
+      assert.equal(r.stderr, "error: required option '--out <dir>' not specified\n(add --help for the usage)\n");
     });
 
     it('an unknown dataset: exit 2 naming the choices', async () => {
@@ -350,11 +349,15 @@ describe('hff command line', function () {
   });
 
   describe('main() in process', () => {
-    it('returns 2 with the usage for no command, an unknown command or an unknown backend', async () => {
-      for (const argv of [[], ['fly'], ['info', '--model', model, '--backend', 'gpu']]) {
+    it('returns 2 with the usage for no command, and one error line with a hint for an unknown command or backend', async () => {
+      const none = captureIO();
+      assert.equal(await main([], none), 2);
+      assert.match(none.stderr, /Usage: hff/);
+      for (const argv of [['fly'], ['info', '--model', model, '--backend', 'gpu']]) {
         const io = captureIO();
         assert.equal(await main(argv, io), 2, argv.join(' '));
-        assert.match(io.stderr, /Usage: hff/);
+        assert.match(io.stderr, /^error: .*\n(\(Did you mean .*\)\n)?\(add --help for the usage\)\n$/);
+        assert.doesNotMatch(io.stderr, /Usage: hff/);
         assert.equal(io.stdout, '');
       }
     });
