@@ -118,6 +118,7 @@ describe('hff command line', function () {
       assert.equal(r.code, 0, explain(r));
       assert.match(r.stdout, /accuracy: \d+\.\d+% \(\d+\/30\)/);
       assert.match(r.stdout, new RegExp(`backend: ${BACKEND_NAME.source}`));
+      assert.match(r.stdout, /unknown rate: \d+\.\d+% \(best similarity under the model's unknown threshold 0\.3: .* call these "unknown"; accuracy counts their best class anyway\)/);
     });
 
     it('predict --json: one object per image, resized to the model input, with the right labels', async () => {
@@ -172,6 +173,13 @@ describe('hff command line', function () {
       const again = await runHff(['teach', '--model', model, '--label', 'ring', ringImages[0]]);
       assert.equal(again.code, 0, explain(again));
       assert.match(again.stdout, /updated class 'ring' \(index 10\)/);
+      // The plain table after teaching says what its numbers are, and why a taught winner can have a negative margin.
+      const table = await runHff(['predict', '--model', model, ...ringImages, ...images]);
+      assert.equal(table.code, 0, explain(table));
+      assert.match(table.stdout, /^score: cosine similarity to the class \(known when at least [\d.]+\); margin: score minus the runner-up's/m);
+      const rows = table.stdout.split('\n').filter((l) => l.endsWith('.png') || /\.png\s/.test(l));
+      const negative = rows.some((l) => /\s-\d+\.\d{4}\s/.test(l));
+      assert.equal(/A negative margin: a taught class won/.test(table.stdout), negative, table.stdout);
     });
 
     it('info --json: architecture, classes with counts, version, training facts, backend, size', async () => {
