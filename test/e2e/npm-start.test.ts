@@ -110,6 +110,8 @@ describe('e2e: npm start (dist/src/demo/start.js on free ports, fresh user direc
     // What a supervisor does: start `npm start` and signal the PID it started (not the process group).
     const npm = spawn('npm', ['start', '--', '--port', '0', '--mqtt-port', '0', '--user-dir', dir, '--log-level', 'warn'], {
       cwd: ROOT,
+      // npm and its script run on the Node that runs the tests (CI's matrix runs them on Node 22 too).
+      env: { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let text = '';
