@@ -41,9 +41,9 @@ function userEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function run(cmd: string, argv: string[], cwd: string, timeoutMs = 300_000): { code: number; out: string } {
+function run(cmd: string, argv: string[], cwd: string, timeoutMs = 300_000): { code: number; stdout: string; out: string } {
   const r = spawnSync(cmd, argv, { cwd, env: userEnv(), encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
-  return { code: r.status ?? -1, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
+  return { code: r.status ?? -1, stdout: r.stdout ?? '', out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
 }
 
 function tail(text: string, lines = 15): string {
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     // 1. The tarball (dist/ is built by the suites before this runs).
     const packed = run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], ROOT);
     if (!check('npm pack', packed.code === 0, packed.code === 0 ? '' : tail(packed.out))) return;
-    const pack = (JSON.parse(packed.out.slice(packed.out.indexOf('['))) as Pack[])[0];
+    const pack = (JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as Pack[])[0];
     const tarball = path.join(work, pack.filename);
     const shipped = new Set(pack.files.map((f) => f.path));
     console.log(`     ${pack.filename}: ${shipped.size} files, ${(fs.statSync(tarball).size / 1e6).toFixed(1)} MB`);
