@@ -78,7 +78,7 @@ describe('e2e: the editor in Chromium (playwright-core)', function () {
     const sets = await new AdminClient(demo!.url).nodes();
     hffTypes = sets.filter((s) => s.module === 'node-red-contrib-hff').flatMap((s) => s.types);
     page = await browser!.newPage({ viewport: { width: 1400, height: 900 }, deviceScaleFactor: 1 });
-    page.on("pageerror", (err) => pageErrors.push(`pageerror: ${err.message} ${process.env.HFF_E2E_STACK ? err.stack : ""}`));
+    page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
     page.on('console', (msg) => {
       // Failed requests are judged below by their address.
       if (msg.type() === 'error' && !/^Failed to load resource/.test(msg.text())) pageErrors.push(`console.error: ${msg.text()}`);
