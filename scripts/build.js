@@ -9,36 +9,13 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const stamp = path.join(root, 'dist', '.build-stamp');
-const SOURCES = ['src', 'nodes', 'test', 'bench', 'tsconfig.json', 'package.json', 'package-lock.json', __filename];
-
-/** The newest modification time under the given files and folders (ms). */
-function newestChange(paths) {
-  let newest = 0;
-  const visit = (p) => {
-    let st;
-    try {
-      st = fs.statSync(p);
-    } catch {
-      return;
-    }
-    newest = Math.max(newest, st.mtimeMs);
-    if (st.isDirectory()) for (const name of fs.readdirSync(p)) visit(path.join(p, name));
-  };
-  for (const p of paths) visit(path.resolve(root, p));
-  return newest;
-}
+const { stamp, isStale } = require('./build-state');
 
 if (process.argv.includes('--if-stale')) {
-  let built = 0;
-  try {
-    built = fs.statSync(stamp).mtimeMs;
-  } catch {
-    // never built (or an interrupted build): build
-  }
-  if (built > newestChange(SOURCES)) process.exit(0);
+  if (!isStale()) process.exit(0);
   console.log('build: sources changed since the last build, compiling');
 }
+
 // A fresh dist/: compiled files of deleted sources (a removed test, say) must not linger and run.
 fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 const tsc = require.resolve('typescript/bin/tsc');
