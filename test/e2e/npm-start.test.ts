@@ -145,7 +145,13 @@ describe('e2e: npm start (dist/src/demo/start.js on free ports, fresh user direc
       assert.doesNotMatch(text, /\[error\]/);
       console.log(`      (npm start with dist/ up to date: ready in ${(ready / 1000).toFixed(1)} s; SIGTERM to npm stopped it)`);
     } finally {
-      if (npm.exitCode === null) npm.kill('SIGKILL');
+      // SIGKILL would leave the Node-RED npm started running: SIGTERM first (npm forwards it), SIGKILL if it hangs.
+      if (npm.exitCode === null) {
+        npm.kill('SIGTERM');
+        const timer = setTimeout(() => npm.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
