@@ -3,7 +3,7 @@
 //
 //   1. `hff train` on Fashion-MNIST (MIT licence, Zalando) without the classes the demo keeps "never seen"
 //      (8 Bag, 9 Ankle boot):
-//        npx hff train --dataset fashion-mnist --data DIR --classes 0-7 --layers 256,256 --epochs 3 --lr-schedule constant --seed 1 --out demo/model
+//        npx hff train --dataset fashion-mnist --data DIR --classes 0-7 --layers 256,256 --epochs 3 --lr-schedule constant --seed 1 --out demo/model --force
 //   2. the unknown threshold: the best-cosine scores of the known test images and of the held-out classes are
 //      measured and a threshold between them (the 10th percentile of the known scores, so 90% of known parts stay
 //      known) is stored in the model (config.unknownThreshold, metadata.calibration), so the demo flags the
@@ -60,7 +60,7 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   const out = path.resolve(o.out);
   if (!o.skipTrain) {
-    const args = ['train', '--dataset', 'fashion-mnist', '--data', o.data, '--classes', o.classes, '--layers', o.layers, '--epochs', o.epochs, '--lr-schedule', 'constant', '--seed', o.seed, '--out', o.out];
+    const args = ['train', '--dataset', 'fashion-mnist', '--data', o.data, '--classes', o.classes, '--layers', o.layers, '--epochs', o.epochs, '--lr-schedule', 'constant', '--seed', o.seed, '--out', o.out, '--force'];
     if (o.backend) args.push('--backend', o.backend);
     // A fresh folder: no weight file of an earlier model stays next to the new one.
     fs.rmSync(out, { recursive: true, force: true });

@@ -7,12 +7,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Node, NodeAPI } from 'node-red';
 import type { NetworkOptions } from '../../src/hff/config';
+import { setEngineLog } from '../shared/engine';
 import { FLEET_CREDENTIALS, attachFleetSync, fleetSettings, type FleetCredentials } from '../shared/fleet-sync';
 import { ModelController } from './model-controller';
 import { numberSetting } from '../shared/settings';
 import { architectureOf, classesOf, folderName, type HffModelDef } from './model-settings';
 
 export = function register(RED: NodeAPI): void {
+  setEngineLog(RED.log);
   function HffModelNode(this: Node & { controller?: ModelController }, def: HffModelDef) {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -68,7 +70,10 @@ export = function register(RED: NodeAPI): void {
           node.log(`taught classes ${taught.map((c) => `${c} (${net.demonstrationCount(c)})`).join(', ')} scored in '${representation}'${score}`);
         }
       },
-      (err: Error) => node.error(err.message),
+      // Closed before it was ready (a redeploy or shutdown right after start) is no error.
+      (err: Error) => {
+        if (controller.state.phase !== 'closed') node.error(err.message);
+      },
     );
 
     node.on('close', (_removed: boolean, done: () => void) => {

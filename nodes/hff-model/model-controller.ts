@@ -50,6 +50,10 @@ export interface ModelState {
   busy?: string;
   /** A warning every client should show (e.g. an unsigned fleet, refused fleet updates). */
   notice?: string;
+  /** The compute engine running the model (once ready). */
+  engine?: string;
+  /** Why the engine is slower than the onnx engine an automatic choice should give. */
+  engineFallback?: string;
 }
 
 /** Longest wait in close() for jobs (training) to stop before saving. */
@@ -67,6 +71,7 @@ export class ModelController {
   private origin?: 'loaded' | 'created';
   private busyReason?: string;
   private noticeText?: string;
+  private engineFallback?: string;
   private readonly jobs = new Set<Promise<unknown>>();
   private closing = false;
   /** A scheduled save that failed and that no message has reported yet. */
@@ -119,6 +124,8 @@ export class ModelController {
       origin: this.origin,
       busy: this.busyReason,
       notice: this.noticeText,
+      engine: net && !net.isDisposed ? net.engine.name : undefined,
+      engineFallback: this.engineFallback,
     };
   }
 
@@ -274,8 +281,9 @@ export class ModelController {
   }
 
   private async init(): Promise<HffNetwork> {
-    const { engine, note } = await sharedEngine(this.settings.backend);
+    const { engine, note, fallback } = await sharedEngine(this.settings.backend);
     if (note) this.log.warn(note);
+    this.engineFallback = fallback;
     let net: HffNetwork;
     if (this.store.exists()) {
       const files = await this.store.load();

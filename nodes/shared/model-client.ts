@@ -37,6 +37,8 @@ export function modelStatus(state: ModelState, t: Translate): { colour: 'grey' |
     default:
       if (state.busy) return { colour: 'blue', shape: 'ring', text: t('status.busy', { busy: state.busy }) };
       if (state.notice) return { colour: 'yellow', shape: 'ring', text: state.notice };
+      // A slower engine than expected shows itself (the log says why); the usual one needs no mention.
+      if (state.engineFallback) return { colour: 'yellow', shape: 'dot', text: `${t('status.ready', { classes: state.classes })} · ${state.engine}` };
       return { colour: 'green', shape: 'dot', text: t('status.ready', { classes: state.classes }) };
   }
 }

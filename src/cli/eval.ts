@@ -115,7 +115,8 @@ export async function runEval(opts: EvalCliOptions, ctx: CliContext): Promise<vo
         `dataset: ${opts.dataset} ${opts.split} (${ev.n} examples)`,
         `backend: ${engine.name}`,
         `accuracy: ${percent(ev.accuracy)} (${ev.correct}/${ev.n})`,
-        `unknown rate: ${percent(ev.unknownRate)}`,
+        `unknown rate: ${percent(ev.unknownRate)} (best similarity under the model's unknown threshold ` +
+          `${net.config.unknownThreshold}: hff-classify and hff predict would call these "unknown"; accuracy counts their best class anyway)`,
         'per class:',
         ...data.classes.map((c) => `  ${c.padEnd(width)}  ${percent(perClass[c]).padStart(7)}  (${perClassN[c]})`),
       ];

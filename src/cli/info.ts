@@ -2,11 +2,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
+import { describeEngine, engineFallbackReason } from '../engines/backend';
 import { BACKEND_CHOICES, CliContext, CliError, jsonLine, percent, startEngine } from './common';
 import { loadModel } from './model';
 
 export interface InfoCliOptions {
-  model: string;
+  model?: string;
   backend?: string;
   json?: boolean;
 }
@@ -14,8 +15,8 @@ export interface InfoCliOptions {
 export function addInfoCommand(program: Command, ctx: CliContext): Command {
   return program
     .command('info')
-    .description('describe a saved model: architecture, classes, training facts, backend, size')
-    .requiredOption('--model <dir>', 'model directory')
+    .description('describe the compute engine in use and, with --model, a saved model: architecture, classes, training facts, size')
+    .option('--model <dir>', 'model directory')
     .addOption(new Option('--backend <name>', 'compute backend (default: $HFF_BACKEND, else auto)').choices(BACKEND_CHOICES))
     .option('--json', 'print one JSON object as the last line of stdout')
     .action(async (opts: InfoCliOptions) => runInfo(opts, ctx));
@@ -34,6 +35,13 @@ export function packageVersion(): string {
 export async function runInfo(opts: InfoCliOptions, ctx: CliContext): Promise<void> {
   const { io } = ctx;
   const engine = await startEngine(opts.backend);
+  const engineInfo = { backend: engine.name, engine: describeEngine(engine.name), engine_fallback: engineFallbackReason(opts.backend) ?? null };
+  const fallbackLine = engineInfo.engine_fallback ? [`  ${engineInfo.engine_fallback}`] : [];
+  if (opts.model === undefined) {
+    const lines = [`backend: ${engineInfo.engine}`, ...fallbackLine, `package: node-red-contrib-hff ${packageVersion()}`];
+    io.out(opts.json ? jsonLine({ ...engineInfo, package_version: packageVersion() }) : `${lines.join('\n')}\n`);
+    return;
+  }
   const { dir, net } = await loadModel(opts.model, engine);
   try {
     let manifest: Record<string, unknown>;
@@ -61,7 +69,7 @@ export async function runInfo(opts: InfoCliOptions, ctx: CliContext): Promise<vo
       version: net.version,
       saved_at: manifest.savedAt ?? null,
       saved_engine: manifest.engine ?? null,
-      backend: engine.name,
+      ...engineInfo,
       package_version: packageVersion(),
       architecture: {
         input_size: c.inputSize,
@@ -91,7 +99,8 @@ export async function runInfo(opts: InfoCliOptions, ctx: CliContext): Promise<vo
       `format: ${String(manifest.format)} v${String(manifest.formatVersion)}, model version ${net.version}, saved ${String(manifest.savedAt ?? 'unknown')}`,
       `architecture: ${[c.inputSize, ...c.layers].join('-')}${c.inputShape ? ` (input ${c.inputShape.join('x')} HxWxC)` : ''}, ${c.activation}, tau ${c.tau}, ${parameters} parameters`,
       `classes (${classes.length}): ${classes.map((k) => `${k.label} (${k.count})`).join(', ') || '(none)'}`,
-      `backend: ${engine.name} (saved with ${String(manifest.engine ?? 'unknown')})`,
+      `backend: ${engineInfo.engine}, model saved with ${String(manifest.engine ?? 'unknown')}`,
+      ...fallbackLine,
       `size: ${sizeBytes} bytes (${files.map((f) => `${f.name} ${f.bytes}`).join(', ')})`,
       `teaching: ${
         info.taught_classes.length

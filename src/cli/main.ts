@@ -34,7 +34,8 @@ export function buildProgram(ctx: CliContext): Command {
       getOutHelpWidth: () => 100,
       getErrHelpWidth: () => Math.min(io.errColumns ?? 100, 100),
     })
-    .showHelpAfterError()
+    // A usage error is its one line and where the usage is, not the whole help burying that line.
+    .showHelpAfterError('(add --help for the usage)')
     .showSuggestionAfterError()
     .addHelpText(
       'after',

@@ -66,6 +66,16 @@ export async function runPredict(images: string[], opts: PredictCliOptions, ctx:
     }
     io.out(`model: ${dir} (${net.classes.length} classes), backend: ${engine.name}\n`);
     io.out(formatTable(records));
+    io.out(
+      `score: cosine similarity to the class (known when at least ${opts.threshold ?? net.config.unknownThreshold}); ` +
+        'margin: score minus the runner-up\'s; top: the ranking with each class\'s score.\n',
+    );
+    if (records.some((r) => r.margin < 0)) {
+      io.out(
+        'A negative margin: a taught class won with a lower raw similarity than the runner-up. Taught classes are ranked by ' +
+          'their similarity after calibration to their few demonstrations (see README on `hff teach`), not by the raw score shown.\n',
+      );
+    }
   } finally {
     net.dispose();
   }

@@ -1,4 +1,5 @@
 /** `hff train`: trains a network on a dataset, evaluates it on the test split and saves it with its training facts. */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Dataset, DatasetName } from '../datasets/types';
@@ -34,6 +35,7 @@ export interface TrainCliOptions {
   epochs?: number;
   seed?: number;
   out: string;
+  force?: boolean;
   limit?: number;
   batchSize?: number;
   lr?: number;
@@ -95,6 +97,7 @@ export function addTrainCommand(program: Command, ctx: CliContext): Command {
     .addOption(new Option('--dataset <name>', 'dataset reader').choices(DATASET_CHOICES).makeOptionMandatory())
     .requiredOption('--data <dir>', 'folder holding the dataset files')
     .requiredOption('--out <dir>', 'model directory to write')
+    .option('--force', 'replace the model already in --out (its taught classes are lost)')
     .addOption(new Option('--split <split>', 'split to train on').choices(['train', 'test']).default('train'))
     .option('--layers <widths>', 'comma-separated layer widths (default 1000,1000,1000)', parseLayers)
     .option('--epochs <n>', `passes over the training data (default ${DEFAULTS.epochs})`, parsePositiveInt)
@@ -173,6 +176,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
   const learningRateSchedule = opts.lrSchedule ?? DEFAULTS.learningRateSchedule;
   const tau = opts.tau ?? DEFAULTS.tau;
   const out = path.resolve(opts.out);
+  checkOut(out, opts.force === true);
 
   const engine = await startEngine(opts.backend);
   note(`backend: ${engine.name}`);
@@ -341,6 +345,20 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
     }
   } finally {
     net.dispose();
+  }
+}
+
+/** --out must be a folder to create, an empty one, or (with --force) a model to replace: checked before training. */
+function checkOut(out: string, force: boolean): void {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(out);
+  } catch {
+    return;
+  }
+  if (!stat.isDirectory()) throw new CliError(`--out ${out} is a file, not a folder; give a model folder to create`);
+  if (fs.existsSync(path.join(out, 'model.json')) && !force) {
+    throw new CliError(`--out ${out} already holds a model (model.json); add --force to replace it, or choose another folder`);
   }
 }
 

@@ -5,6 +5,16 @@
  */
 import * as http from 'node:http';
 import * as net from 'node:net';
+import * as path from 'node:path';
+
+/**
+ * The Node-RED package to embed: $HFF_NODE_RED (a node-red package folder; CI runs the suites on other Node-RED
+ * versions this way), else the node-red this package resolves.
+ */
+export function nodeRedPath(): string {
+  const chosen = process.env.HFF_NODE_RED;
+  return chosen ? require.resolve(path.resolve(chosen)) : require.resolve('node-red');
+}
 
 export interface RuntimeOptions {
   userDir: string;
@@ -94,8 +104,9 @@ function flowsStarted(RED: NodeRedModule, timeoutMs: number): { promise: Promise
 }
 
 export async function startRuntime(options: RuntimeOptions): Promise<EmbeddedRuntime> {
-  const express = require('express') as () => http.RequestListener & { use: (path: string, handler: unknown) => void };
-  const RED = require('node-red') as NodeRedModule;
+  const red = nodeRedPath();
+  const express = require(require.resolve('express', { paths: [red] })) as () => http.RequestListener & { use: (path: string, handler: unknown) => void };
+  const RED = require(red) as NodeRedModule;
   const app = express();
   const server = http.createServer(app);
   const sockets = new Set<net.Socket>();
@@ -111,10 +122,18 @@ export async function startRuntime(options: RuntimeOptions): Promise<EmbeddedRun
   });
   settings.uiPort = port;
   RED.init(server, settings);
+  // Until the runtime has started, Node-RED's editor answers each request with an "[error] Node-RED runtime not
+  // started" log line; an editor tab left open from the last run reconnects in that window. Answer 503 ourselves.
+  let runtimeStarted = false;
+  app.use('/', (req: http.IncomingMessage, res: http.ServerResponse, next: () => void) => {
+    if (runtimeStarted) return next();
+    res.writeHead(503, { 'Retry-After': '1', 'Content-Type': 'text/plain' }).end('Node-RED is starting\n');
+  });
   app.use(settings.httpAdminRoot as string, RED.httpAdmin);
   app.use(settings.httpNodeRoot as string, RED.httpNode);
   const started = flowsStarted(RED, 30_000);
   await RED.start();
+  runtimeStarted = true;
   await started.promise;
   const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/`;
   let stopping: Promise<void> | undefined;

@@ -43,7 +43,33 @@ const TFJS_BACKENDS: Record<Exclude<BackendChoice, 'auto'>, { tfjs: string; engi
   cpu: { tfjs: 'cpu', engine: 'tfjs-cpu' },
 };
 
-async function activate(choice: Exclude<BackendChoice, 'auto'>): Promise<void> {
+/**
+ * The tfjs backend initialisation under way or done, per backend. tfjs names a backend active as soon as
+ * setBackend starts, before its (async, for wasm) initialisation ends, so a second caller that only checked
+ * getBackend() would go on to compute on a backend that is not ready yet ("Backend 'wasm' has not yet been
+ * initialized"). Every caller awaits the same initialisation instead.
+ */
+const activations = new Map<string, { promise: Promise<void>; done: boolean }>();
+
+function activate(choice: Exclude<BackendChoice, 'auto'>): Promise<void> {
+  const name = TFJS_BACKENDS[choice].tfjs;
+  const known = activations.get(name);
+  // Under way: join it. Done: reuse it unless another backend was made active since.
+  if (known && (!known.done || tf().getBackend() === name)) return known.promise;
+  const entry = { promise: initialise(choice, name), done: false };
+  activations.set(name, entry);
+  entry.promise.then(
+    () => {
+      entry.done = true;
+    },
+    () => {
+      if (activations.get(name) === entry) activations.delete(name);
+    },
+  );
+  return entry.promise;
+}
+
+async function initialise(choice: Exclude<BackendChoice, 'auto'>, name: string): Promise<void> {
   const t = tf();
   if (choice === 'tfjs-node' && !tryLoadTfjsNode()) {
     throw new Error(
@@ -52,8 +78,6 @@ async function activate(choice: Exclude<BackendChoice, 'auto'>): Promise<void> {
     );
   }
   if (choice === 'wasm') require('@tensorflow/tfjs-backend-wasm');
-  const name = TFJS_BACKENDS[choice].tfjs;
-  if (t.getBackend() === name) return;
   const ok = await t.setBackend(name);
   if (!ok) throw new Error(`backend ${choice} failed to initialise`);
   await t.ready();
@@ -69,12 +93,14 @@ export function onnxAvailability(): { available: boolean; reason?: string } {
   return rt.loadOnnxRuntime() ? { available: true } : { available: false, reason: rt.onnxLoadError() };
 }
 
+/** The choice in force: an explicit one, else $HFF_BACKEND, else auto. */
+function requestedChoice(choice?: EngineChoice | string): EngineChoice {
+  if (choice && choice !== 'auto') return parseChoice(choice, 'backend option');
+  return process.env.HFF_BACKEND ? parseChoice(process.env.HFF_BACKEND, 'HFF_BACKEND') : 'auto';
+}
+
 function resolveChoice(choice?: EngineChoice | string): Exclude<EngineChoice, 'auto'> {
-  const requested = choice && choice !== 'auto'
-    ? parseChoice(choice, 'backend option')
-    : process.env.HFF_BACKEND
-      ? parseChoice(process.env.HFF_BACKEND, 'HFF_BACKEND')
-      : 'auto';
+  const requested = requestedChoice(choice);
   if (requested !== 'auto') return requested;
   if (onnxAvailability().available) return 'onnx';
   return tryLoadTfjsNode() ? 'tfjs-node' : 'wasm';
@@ -97,6 +123,23 @@ export async function selectBackend(choice?: EngineChoice | string): Promise<str
   }
   await activate(resolved);
   return TFJS_BACKENDS[resolved].engine;
+}
+
+/**
+ * Why an automatic choice does not give the onnx engine here: onnxruntime-node comes with the package, so the
+ * onnx engine is what auto is expected to give, and tfjs is 2-4x slower. Undefined when onnx loads or the choice
+ * (argument or $HFF_BACKEND) names an engine.
+ */
+export function engineFallbackReason(choice?: EngineChoice | string): string | undefined {
+  if (requestedChoice(choice) !== 'auto') return undefined;
+  const a = onnxAvailability();
+  return a.available ? undefined : `the onnx engine did not load (${a.reason ?? 'onnxruntime-node is not installed'}); tfjs runs instead, 2-4x slower`;
+}
+
+/** The engine's name with what runs it, e.g. "onnx (onnxruntime-node 1.16.3)" or "tfjs-wasm (tfjs 4.22.0)". */
+export function describeEngine(name: string): string {
+  if (name === 'onnx') return `onnx (onnxruntime-node ${onnxRuntime().loadOnnxRuntime()?.version ?? '?'})`;
+  return `${name} (tfjs ${tf().version.tfjs})`;
 }
 
 export interface EngineOptions {

@@ -118,6 +118,7 @@ describe('hff command line', function () {
       assert.equal(r.code, 0, explain(r));
       assert.match(r.stdout, /accuracy: \d+\.\d+% \(\d+\/30\)/);
       assert.match(r.stdout, new RegExp(`backend: ${BACKEND_NAME.source}`));
+      assert.match(r.stdout, /unknown rate: \d+\.\d+% \(best similarity under the model's unknown threshold 0\.3: .* call these "unknown"; accuracy counts their best class anyway\)/);
     });
 
     it('predict --json: one object per image, resized to the model input, with the right labels', async () => {
@@ -172,6 +173,13 @@ describe('hff command line', function () {
       const again = await runHff(['teach', '--model', model, '--label', 'ring', ringImages[0]]);
       assert.equal(again.code, 0, explain(again));
       assert.match(again.stdout, /updated class 'ring' \(index 10\)/);
+      // The plain table after teaching says what its numbers are, and why a taught winner can have a negative margin.
+      const table = await runHff(['predict', '--model', model, ...ringImages, ...images]);
+      assert.equal(table.code, 0, explain(table));
+      assert.match(table.stdout, /^score: cosine similarity to the class \(known when at least [\d.]+\); margin: score minus the runner-up's/m);
+      const rows = table.stdout.split('\n').filter((l) => l.endsWith('.png') || /\.png\s/.test(l));
+      const negative = rows.some((l) => /\s-\d+\.\d{4}\s/.test(l));
+      assert.equal(/A negative margin: a taught class won/.test(table.stdout), negative, table.stdout);
     });
 
     it('info --json: architecture, classes with counts, version, training facts, backend, size', async () => {
@@ -244,6 +252,38 @@ describe('hff command line', function () {
       assert.equal(typeof json.teaching_choice_scores[json.teaching_representation], 'number');
     });
 
+    it('info without --model names the engine; when onnx does not load it says why and what runs instead', async () => {
+      const plain = await runHff(['info']);
+      assert.equal(plain.code, 0, explain(plain));
+      assert.match(plain.stdout, /^backend: (onnx \(onnxruntime-node [\d.]+\)|tfjs-\w+ \(tfjs [\d.]+\))$/m);
+      const fallback = await runHff(['info', '--json'], { HFF_NO_ONNX: '1' });
+      assert.equal(fallback.code, 0, explain(fallback));
+      const j = lastJson(fallback);
+      assert.match(String(j.backend), /^tfjs-/);
+      assert.equal(j.engine_fallback, 'the onnx engine did not load (disabled by $HFF_NO_ONNX); tfjs runs instead, 2-4x slower');
+      const chosen = await runHff(['info', '--json', '--backend', 'cpu'], { HFF_NO_ONNX: '1' });
+      assert.equal(lastJson(chosen).engine_fallback, null, 'a named engine is no fallback');
+    });
+
+    it('train refuses an --out that holds a model unless --force, and a file --out before training', async () => {
+      const before = fs.readFileSync(path.join(model, 'model.json'), 'utf8');
+      const args = ['train', '--dataset', 'mnist', '--data', data, '--layers', '8', '--epochs', '1'];
+      const refused = await runHff([...args, '--out', model]);
+      assert.equal(refused.code, 1, explain(refused));
+      assert.match(refused.stderr, /already holds a model \(model\.json\); add --force to replace it/);
+      assert.doesNotMatch(refused.stderr, /epoch/, 'refused before training');
+      assert.equal(fs.readFileSync(path.join(model, 'model.json'), 'utf8'), before, 'the model (and its taught classes) untouched');
+      const file = path.join(root, 'a-file');
+      fs.writeFileSync(file, 'x');
+      const onFile = await runHff([...args, '--out', file]);
+      assert.equal(onFile.code, 1, explain(onFile));
+      assert.match(onFile.stderr, /is a file, not a folder/);
+      const copy = path.join(root, 'model-copy');
+      fs.cpSync(model, copy, { recursive: true });
+      const forced = await runHff([...args, '--out', copy, '--force', '--json']);
+      assert.equal(forced.code, 0, explain(forced));
+    });
+
     it('eval refuses data of another image size with a clear message', async () => {
       const other = path.join(root, 'data-10x10');
       writeIdxSplit(other, 't10k', 12, 5, 10);
@@ -276,11 +316,10 @@ describe('hff command line', function () {
   });
 
   describe('bad arguments and bad models', () => {
-    it('train without --out: usage on stderr, exit 2', async () => {
+    it('train without --out: the error in one line and a hint on stderr, exit 2', async () => {
       const r = await runHff(['train', '--dataset', 'mnist', '--data', data]);
       assert.equal(r.code, 2, explain(r));
-      assert.match(r.stderr, /required option '--out <dir>' not specified/);
-      assert.match(r.stderr, /Usage: hff train \[options\]/);
+      assert.equal(r.stderr, "error: required option '--out <dir>' not specified\n(add --help for the usage)\n");
     });
 
     it('an unknown dataset: exit 2 naming the choices', async () => {
@@ -322,11 +361,15 @@ describe('hff command line', function () {
   });
 
   describe('main() in process', () => {
-    it('returns 2 with the usage for no command, an unknown command or an unknown backend', async () => {
-      for (const argv of [[], ['fly'], ['info', '--model', model, '--backend', 'gpu']]) {
+    it('returns 2 with the usage for no command, and one error line with a hint for an unknown command or backend', async () => {
+      const none = captureIO();
+      assert.equal(await main([], none), 2);
+      assert.match(none.stderr, /Usage: hff/);
+      for (const argv of [['fly'], ['info', '--model', model, '--backend', 'gpu']]) {
         const io = captureIO();
         assert.equal(await main(argv, io), 2, argv.join(' '));
-        assert.match(io.stderr, /Usage: hff/);
+        assert.match(io.stderr, /^error: .*\n(\(Did you mean .*\)\n)?\(add --help for the usage\)\n$/);
+        assert.doesNotMatch(io.stderr, /Usage: hff/);
         assert.equal(io.stdout, '');
       }
     });
@@ -349,7 +392,7 @@ describe('hff command line', function () {
       assert.match(tty.stderr, /\repoch 2\/2 .* 6\/6 .*\n/);
       assert.match(tty.stdout, /test accuracy: not measured/);
       const json = captureIO(true);
-      assert.equal(await main([...base, '--json'], json), 0, json.stderr);
+      assert.equal(await main([...base, '--json', '--force'], json), 0, json.stderr);
       assert.doesNotMatch(json.stderr, /\r/);
       const lines = json.stdout.trim().split('\n');
       assert.equal(lines.length, 1);

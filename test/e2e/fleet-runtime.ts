@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import { nodeRedPath } from '../../src/demo/runtime';
 
 interface RuntimeConfig {
   userDir: string;
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(config.userDir, { recursive: true });
   fs.writeFileSync(path.join(config.userDir, 'flows.json'), JSON.stringify(config.flows));
   if (config.credentials) fs.writeFileSync(path.join(config.userDir, 'flows_cred.json'), JSON.stringify(config.credentials));
-  const RED = require('node-red') as EmbeddedRed;
+  const RED = require(nodeRedPath()) as EmbeddedRed;
   const server = http.createServer();
   RED.init(server, {
     userDir: config.userDir,

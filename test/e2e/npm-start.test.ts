@@ -6,9 +6,11 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { spawn } from 'node:child_process';
 import mqtt from 'mqtt';
 import { waitFor } from '../../src/demo/admin';
-import { startDemoProcess, tempDir, type DemoProcess } from './harness';
+import { freePort } from '../../src/demo/broker';
+import { ROOT, startDemoProcess, tempDir, type DemoProcess } from './harness';
 
 interface DemoState {
   frames: number;
@@ -32,9 +34,26 @@ describe('e2e: npm start (dist/src/demo/start.js on free ports, fresh user direc
 
   it('comes up, serves the editor, classifies the bundled recording and stops cleanly on SIGINT', async () => {
     const t0 = Date.now();
-    demo = await startDemoProcess({ name: 'e2e-npm-start', userDir, args: ['--log-level', 'info'] });
+    // An editor tab left open reconnects while the demo starts: it gets 503 until Node-RED runs, and no [error].
+    const port = await freePort();
+    const early = new Set<number>();
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const status = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.status, () => 0);
+        if (status) early.add(status);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    try {
+      demo = await startDemoProcess({ name: 'e2e-npm-start', userDir, args: ['--log-level', 'info', '--port', String(port)] });
+    } finally {
+      polling = false;
+      await poller;
+    }
     const started = Date.now() - t0;
-    assert.match(demo.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    assert.ok([...early].every((s) => s === 503 || s === 200), `editor answers while starting: ${[...early].join(', ')}`);
+    assert.equal(demo.url, `http://127.0.0.1:${port}/`);
     assert.match(demo.output(), /MQTT broker \(aedes, embedded\) on mqtt:\/\/127\.0\.0\.1:\d+/);
 
     // The user directory as the first start leaves it.
@@ -75,10 +94,65 @@ describe('e2e: npm start (dist/src/demo/start.js on free ports, fresh user direc
     assert.ok(state.known > 0, JSON.stringify(state));
     assert.ok(state.withTruth > 0 && state.correct / state.withTruth >= 0.7, `recording frames classified correctly: ${state.correct}/${state.withTruth}; recent: ${JSON.stringify(state.recent.map((r) => [r.frame, r.truth, r.label, r.known]))}`);
 
+    // README's example: teach Bag from the shipped picture (demo/bag.png, a Bag frame of the recording).
+    const taught = await fetch(`${demo.url}teach?label=Bag`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/png' },
+      body: fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'demo', 'bag.png')),
+    });
+    const reply = (await taught.json()) as { label?: string; classes?: string[] };
+    assert.equal(taught.status, 200, JSON.stringify(reply));
+    assert.equal(reply.label, 'Bag');
+    assert.ok(reply.classes?.includes('Bag'), JSON.stringify(reply));
+
     const code = await demo.stop();
     assert.equal(code, 0, `exit code after SIGINT; output:\n${demo.output().slice(-2000)}`);
     assert.match(demo.output(), /hff demo: SIGINT, stopping/);
     assert.doesNotMatch(demo.output(), /\[error\]/, 'no errors logged');
-    console.log(`      (ready in ${(started / 1000).toFixed(1)} s, ${state.frames} frames classified, ${state.correct}/${state.withTruth} right, whole test ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    const engineLine = /hff: compute engine (onnx|tfjs-\w+) \(.*/.exec(demo.output());
+    assert.ok(engineLine, 'one log line names the compute engine');
+    if (!process.env.HFF_BACKEND) assert.equal(engineLine[1], 'onnx', `a plain start gets the onnx engine: ${engineLine[0]}`);
+    console.log(`      (${engineLine[0]}; ready in ${(started / 1000).toFixed(1)} s, ${state.frames} frames classified, ${state.correct}/${state.withTruth} right, whole test ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  });
+
+  it('`npm start` itself: skips the build when dist/ is up to date, and stops on SIGTERM sent to the npm process', async function () {
+    const { isStale } = require(path.join(ROOT, 'scripts', 'build-state.js')) as { isStale(): boolean };
+    // npm start would recompile into the dist/ these tests run from: only `npm test` (which builds first) runs this.
+    if (isStale()) this.skip();
+    const dir = tempDir('hff-e2e-npm-');
+    const t0 = Date.now();
+    // What a supervisor does: start `npm start` and signal the PID it started (not the process group).
+    const npm = spawn('npm', ['start', '--', '--port', '0', '--mqtt-port', '0', '--user-dir', dir, '--log-level', 'warn'], {
+      cwd: ROOT,
+      // npm and its script run on the Node that runs the tests (CI's matrix runs them on Node 22 too).
+      env: { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let text = '';
+    npm.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+    npm.stderr!.on('data', (d: Buffer) => (text += d.toString()));
+    const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
+    try {
+      const url = await waitFor('npm start to be ready', () => /hff demo ready: open (\S+)/.exec(text)?.[1], 60_000);
+      const ready = Date.now() - t0;
+      assert.doesNotMatch(text, /sources changed since the last build/, 'dist/ was just built: no compile');
+      npm.kill('SIGTERM');
+      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 15_000))]);
+      assert.equal(code, 0, `npm start after SIGTERM; output:\n${text.slice(-2000)}`);
+      assert.match(text, /hff demo: SIGTERM, stopping/);
+      const after = await fetch(url).then(() => 'still answering', () => 'closed');
+      assert.equal(after, 'closed', 'the Node-RED it started is gone');
+      assert.doesNotMatch(text, /\[error\]/);
+      console.log(`      (npm start with dist/ up to date: ready in ${(ready / 1000).toFixed(1)} s; SIGTERM to npm stopped it)`);
+    } finally {
+      // SIGKILL would leave the Node-RED npm started running: SIGTERM first (npm forwards it), SIGKILL if it hangs.
+      if (npm.exitCode === null) {
+        npm.kill('SIGTERM');
+        const timer = setTimeout(() => npm.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -148,6 +148,29 @@ describe('examples', function () {
     assert.deepEqual(errorsLogged(), []);
   });
 
+  it('01: POST /hff/classify answers a PNG with the classification and a body that is not an image with 400 and the reason', async () => {
+    const flow = load('01 Classify camera frames.json');
+    // The helper serves http-in routes on an app of its own (RED.httpNode), which a node module can reach.
+    let httpNode: unknown;
+    const captureHttpNode = (RED: { httpNode: unknown }) => {
+      httpNode = RED.httpNode;
+    };
+    await helper.load([...ALL_NODES, ...CORE_NODES, captureHttpNode], flow);
+    const request = () => (require('supertest') as (app: unknown) => ReturnType<typeof helper.request>)(httpNode);
+    const taught = collect(byName(flow, 'debug', 'taught').id);
+    click(flow, 'teach: red part');
+    await nth(taught, 1, 'teach update');
+    const sharp = require('sharp') as typeof import('sharp').default;
+    const png = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 220, g: 40, b: 40 } } }).png().toBuffer();
+    const ok = await request().post('/hff/classify').set('Content-Type', 'image/png').send(png);
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal((ok.body as { label: string }).label, 'red part');
+    const bad = await request().post('/hff/classify').set('Content-Type', 'text/plain').send('not an image').timeout(10_000);
+    assert.equal(bad.status, 400, bad.text);
+    assert.match(String((bad.body as { error: string }).error), /\S/, 'the reason');
+    console.log(`      (non-image: 400 ${JSON.stringify(bad.body)})`);
+  });
+
   it('02: an unknown part is kept, named by the operator, and recognised afterwards; commands work', async () => {
     const flow = load('02 Teach a new part.json');
     await helper.load([...ALL_NODES, ...CORE_NODES], flow);

@@ -16,6 +16,7 @@ import modelNode = require('../../nodes/hff-model/hff-model');
 import teachNode = require('../../nodes/hff-teach/hff-teach');
 import teachUiNode = require('../../nodes/hff-teach-ui/hff-teach-ui');
 import trainNode = require('../../nodes/hff-train/hff-train');
+import { nodeRedPath } from '../../src/demo/runtime';
 
 export { helper };
 
@@ -58,7 +59,7 @@ function restoreBackend(): void {
 /** Initialises the helper on Node-RED 4 with a fresh userDir; returns the userDir. */
 export function initNodeRed4(): string {
   useTestBackend();
-  helper.init(require.resolve('node-red'));
+  helper.init(nodeRedPath());
   const userDir = tempDir('hff-nodes-');
   dirs.push(userDir);
   helper.settings({ userDir });

@@ -25,6 +25,7 @@ import {
   waitFor,
   waitStatus,
 } from './flow-helpers';
+import { nodeRedPath } from '../../src/demo/runtime';
 
 describe('hff-model (config node)', function () {
   let userDir: string;
@@ -167,6 +168,6 @@ describe('hff-model (config node)', function () {
 
 /** Re-initialises the helper on the same userDir (a Node-RED restart). */
 function initNodeRed4Again(userDir: string): void {
-  helper.init(require.resolve('node-red'));
+  helper.init(nodeRedPath());
   helper.settings({ userDir });
 }

@@ -20,6 +20,7 @@ import {
   waitFor,
   waitStatus,
 } from './flow-helpers';
+import { nodeRedPath } from '../../src/demo/runtime';
 
 describe('Node-RED 5', function () {
   before(() => {
@@ -35,7 +36,7 @@ describe('Node-RED 5', function () {
     await helper.unload();
     assertNoUnhandledRejection();
     // Leave the helper on Node-RED 4 for whatever runs next.
-    helper.init(require.resolve('node-red'));
+    helper.init(nodeRedPath());
     removeTempDirs();
   });
 

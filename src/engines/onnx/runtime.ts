@@ -19,18 +19,31 @@ export interface OrtTensor {
 
 export type TensorCtor = new (type: 'float32' | 'int64' | 'int32' | 'bool', data: Float32Array | BigInt64Array | Int32Array | Uint8Array, dims: readonly number[]) => OrtTensor;
 
+/**
+ * The native session of onnxruntime-node. 1.16 (the pinned version: the last whose install downloads nothing) names
+ * its inputs and outputs in inputNames/outputNames and frees itself when collected; later versions list metadata
+ * objects and have dispose().
+ */
 interface NativeSession {
   loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: object): void;
   run(feeds: Record<string, OrtTensor>, fetches: Record<string, OrtTensor | null>, options: object): Record<string, OrtTensor>;
-  dispose(): void;
-  readonly inputMetadata: { name: string }[];
-  readonly outputMetadata: { name: string }[];
+  dispose?(): void;
+  readonly inputNames?: string[];
+  readonly outputNames?: string[];
+  readonly inputMetadata?: { name: string }[];
+  readonly outputMetadata?: { name: string }[];
 }
 
 interface Runtime {
   Tensor: TensorCtor;
   Session: new () => NativeSession;
   version: string;
+  /**
+   * Whether sessions take ORT's config entries (from 1.17). 1.16 cannot turn off the spinning of idle intra-op
+   * threads, which then burn the cores other work needs (2.5x the CPU time per training step measured here), so
+   * on it the engine defaults to one thread.
+   */
+  configEntries: boolean;
 }
 
 let runtime: Runtime | undefined;
@@ -48,16 +61,17 @@ export function loadOnnxRuntime(): Runtime | undefined {
   try {
     const pkg = require('onnxruntime-node/package.json') as { version: string };
     const common = require('onnxruntime-node') as { Tensor: TensorCtor };
-    const b = require('onnxruntime-node/dist/binding') as { binding: { InferenceSession: new () => NativeSession }; initOrt: () => void };
-    if (typeof b.initOrt !== 'function' || typeof b.binding?.InferenceSession !== 'function') {
+    const b = require('onnxruntime-node/dist/binding') as { binding: { InferenceSession: new () => NativeSession }; initOrt?: () => void };
+    if (typeof b.binding?.InferenceSession !== 'function') {
       throw new Error(`onnxruntime-node ${pkg.version}: unexpected native binding layout`);
     }
     const proto = b.binding.InferenceSession.prototype as Partial<NativeSession>;
     if (typeof proto.loadModel !== 'function' || typeof proto.run !== 'function') {
       throw new Error(`onnxruntime-node ${pkg.version}: the native session has no synchronous loadModel/run`);
     }
-    b.initOrt();
-    runtime = { Tensor: common.Tensor, Session: b.binding.InferenceSession, version: pkg.version };
+    // Versions after 1.16 set up the ORT environment lazily through initOrt; 1.16 does it when the binding loads.
+    b.initOrt?.();
+    runtime = { Tensor: common.Tensor, Session: b.binding.InferenceSession, version: pkg.version, configEntries: typeof b.initOrt === 'function' };
   } catch (err) {
     loadError = (err as Error).message.split('\n')[0];
   }
@@ -70,7 +84,7 @@ export function onnxLoadError(): string | undefined {
 }
 
 export interface OnnxSessionOptions {
-  /** ORT intra-op threads; default $HFF_ONNX_THREADS, else min(2, available cores). */
+  /** ORT intra-op threads; default $HFF_ONNX_THREADS, else min(2, available cores) (1 on onnxruntime-node 1.16). */
   threads?: number;
   /** Let idle intra-op threads spin (lower latency, burns CPU other processes could use); default off. */
   spinning?: boolean;
@@ -78,7 +92,8 @@ export interface OnnxSessionOptions {
 
 export function resolveThreads(threads?: number): number {
   const fromEnv = process.env.HFF_ONNX_THREADS ? Number(process.env.HFF_ONNX_THREADS) : undefined;
-  const value = threads ?? fromEnv ?? Math.min(2, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  const value = threads ?? fromEnv ?? (loadOnnxRuntime()?.configEntries === false ? 1 : Math.min(2, cores));
   if (!Number.isInteger(value) || value < 1) throw new Error(`onnx threads must be a positive integer, got ${value}`);
   return value;
 }
@@ -100,10 +115,10 @@ export class SyncSession {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
-      extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
+      ...(rt.configEntries ? { extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } } } : {}),
     });
-    this.inputNames = this.native.inputMetadata.map((m) => m.name);
-    this.outputNames = this.native.outputMetadata.map((m) => m.name);
+    this.inputNames = this.native.inputNames ?? (this.native.inputMetadata ?? []).map((m) => m.name);
+    this.outputNames = this.native.outputNames ?? (this.native.outputMetadata ?? []).map((m) => m.name);
   }
 
   /**
@@ -118,7 +133,7 @@ export class SyncSession {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.native.dispose();
+    this.native.dispose?.();
   }
 }
 

@@ -12,6 +12,7 @@ import ros2Node = require('../../../nodes/hff-ros2/hff-ros2');
 import ros2InNode = require('../../../nodes/hff-ros2-in/hff-ros2-in');
 import ros2OutNode = require('../../../nodes/hff-ros2-out/hff-ros2-out');
 import { withHooks } from './support';
+import { nodeRedPath } from '../../../src/demo/runtime';
 
 const NODES = [ros2Node, ros2InNode, ros2OutNode, bagInNode, bagOutNode].map((m) => withHooks(m as (RED: NodeAPI) => void, 'node-red-5'));
 const TAB = { id: 'tab', type: 'tab', label: 'nr5' };
@@ -44,7 +45,7 @@ describe('hff-ros2 and bag nodes on Node-RED 5', function () {
   after(() => {
     setRclnodejsModule(undefined);
     // Leave the shared helper on Node-RED 4 for the suites that follow.
-    helper.init(require.resolve('node-red'));
+    helper.init(nodeRedPath());
   });
 
   it('subscribes, drops while busy, publishes, and survives a redeploy with one rclnodejs.init', async () => {

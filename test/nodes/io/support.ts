@@ -4,6 +4,7 @@
  * reason when it is not installed; `.ci/run` installs it).
  */
 import { mosquittoBinary } from '../../../src/bench-fleet/brokers';
+import { nodeRedPath } from '../../../src/demo/runtime';
 
 export {
   freePort,
@@ -92,7 +93,9 @@ export async function startBridge(topics: Array<[string, string]>): Promise<Brid
 
 /** The hooks object of the Node-RED runtime the helper runs (the test helper's RED lacks RED.hooks). */
 export function runtimeHooks(nodeRedPackage = 'node-red'): unknown {
-  const nodeRedDir = require('node:path').dirname(require.resolve(`${nodeRedPackage}/package.json`)) as string;
+  // 'node-red' is the one the tests run on ($HFF_NODE_RED in CI's version matrix).
+  const main = nodeRedPackage === 'node-red' ? nodeRedPath() : require.resolve(`${nodeRedPackage}/package.json`);
+  const nodeRedDir = require('node:path').dirname(main) as string;
   return (require(require.resolve('@node-red/util', { paths: [nodeRedDir] })) as { hooks: unknown }).hooks;
 }
 
