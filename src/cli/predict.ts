@@ -72,8 +72,9 @@ export async function runPredict(images: string[], opts: PredictCliOptions, ctx:
     );
     if (records.some((r) => r.margin < 0)) {
       io.out(
-        'A negative margin: a taught class won with a lower raw similarity than the runner-up. Taught classes are ranked by ' +
-          'their similarity after calibration to their few demonstrations (see README on `hff teach`), not by the raw score shown.\n',
+        'A negative margin: a class won with a lower score than the runner-up. A taught class wins where the input is nearer ' +
+          'one of its demonstrations than every training input the model kept (see README on `hff teach`); its score is that ' +
+          'nearest similarity, which is not on the same scale as a trained class\'s.\n',
       );
     }
   } finally {

@@ -50,7 +50,7 @@ export interface NetworkConfig {
   /** Best cosine similarity under this marks a prediction `known: false`. */
   unknownThreshold: number;
   seed: number;
-  /** Few-shot teaching (augmentation, transfer branch, calibration margin); filled with defaults for old models. */
+  /** Few-shot teaching (augmentation, representations, margin); filled with defaults for old models. */
   teaching: TeachingConfig;
 }
 

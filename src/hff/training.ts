@@ -279,8 +279,8 @@ export async function trainNetwork(network: HffNetwork, data: LabelledData, opti
 }
 
 /**
- * Training inputs kept as the model's trained-input reference (HffNetwork.setTrainedReference): fine enough for the
- * taught classes' shares (0.5% of 512 is 2 inputs), small beside the weights (512 x 1000 floats for final scoring).
+ * Training inputs kept as the model's trained-input reference (HffNetwork.setTrainedReference), which a taught class
+ * must be nearer than: 1% of 512 is 5 inputs for teaching.maxTrainedLoss, and 512 inputs of 784 values are 1.6 MB.
  */
 export const TRAINED_REFERENCE_SAMPLES = 512;
 

@@ -50,8 +50,8 @@ export interface ExportSummary {
 }
 
 /**
- * Why an exported graph may decide differently from the library: the teaching rules (calibration against trained
- * classes, ranking on the random branch) are not part of the graph.
+ * Why an exported graph may decide differently from the library: the teaching rules (nearest demonstration in the
+ * chosen representation, against the kept training inputs) are not part of the graph.
  */
 export function exportWarnings(network: HffNetwork): string[] {
   const taught = network.taughtClassNames();
