@@ -384,7 +384,8 @@ export class TaughtClasses {
 
   /**
    * Chooses the representation in which a held-out demonstration is most often nearest to its own class's other
-   * demonstrations, and (with a reference) nearer to them than to any kept training input.
+   * demonstrations, and (with a reference) nearer to them than to any kept training input: the score is the mean of
+   * the two rates.
    */
   private choose(): void {
     this.choiceScores = {};
@@ -434,10 +435,12 @@ export class TaughtClasses {
         return best;
       });
     }
-    let correct = 0;
+    // Two counts: held-out demonstrations named right among the taught classes, and among all classes (also nearer
+    // than the kept training inputs). Both count: where no representation lets taught classes past the trained ones
+    // (look-alike data), the ranking among the taught classes still decides. Ties go to the larger lead.
+    let amongTaught = 0;
+    let amongAll = 0;
     let counted = 0;
-    // How far each held-out demonstration's own class leads its strongest competitor: the tie-break between
-    // representations that get the same number right (a few demonstrations give coarse counts).
     let lead = 0;
     pool.forEach((e, ci) => {
       const own = rows[ci];
@@ -453,12 +456,13 @@ export class TaughtClasses {
           for (const m of r.mean) otherBest = Math.max(otherBest, dotRows(q, m));
         });
         const competitor = withReference ? Math.max(otherBest, own.familiarity[i] + margin) : otherBest;
-        if (ownBest > competitor) correct += 1;
+        if (ownBest > otherBest) amongTaught += 1;
+        if (ownBest > competitor) amongAll += 1;
         lead += Math.max(-1, Math.min(1, ownBest - competitor));
         counted += 1;
       }
     });
-    return counted > 0 ? correct / counted + (lead / counted) * 1e-3 : 0;
+    return counted > 0 ? (amongTaught + amongAll) / (2 * counted) + (lead / counted) * 1e-3 : 0;
   }
 
   /** The first `upTo` demonstrations of `entry` in `rep`: each one itself, its copies' mean, its familiarity. */
