@@ -188,6 +188,8 @@ async function main(): Promise<void> {
       ['bench', '--dataset', 'mnist', '--data', data, '--methods', 'hff,ff,bp', '--epochs', '1', '--layers', '32', '--quick'],
       ['bench-teach', '--dataset', 'mnist', '--data', data, '--base-classes', '0-4', '--shots', '1', '--seeds', '1', '--layers', '32,32', '--epochs', '1'],
       ['bench-flow', '--frames', '40', '--warmup', '10', '--block', '20'],
+      // A plain install has no aedes (a development dependency): the fleet benchmark runs on Debian's mosquitto.
+      ['bench-fleet', '--robots', '3', '--parts', '2', '--layers', '32,32', '--broker', 'mosquitto'],
     ];
     const listed = new Set([...readme.matchAll(/npx hff ([a-z-]+)/g)].map((m) => m[1]));
     const covered = new Set(commands.map((c) => c[0]));
