@@ -19,6 +19,7 @@ export {
   encodeCdr,
   decodeCdr,
   normalizeMessage,
+  checkMessage,
   toBuffer,
   type RosMessage,
   type MessageDefinitions,

@@ -49,6 +49,72 @@ export type RosMessage = Record<string, unknown>;
 /** Field element types whose arrays we deliver as Buffer (image bytes, compressed frames, blobs). */
 const BYTE_TYPES = new Set(['uint8', 'byte', 'char']);
 
+type MessageDefinitionField = MessageDefinition['definitions'][number];
+
+/** Deeper than any real ROS message; bounds the recursion on hostile objects. */
+const MAX_NESTING = 64;
+
+/** Standard or URL-safe base64, as JSON carriers send byte arrays. */
+const BASE64 = /^[A-Za-z0-9+/_\-\s]*={0,2}\s*$/;
+
+const INTEGER_RANGES: Readonly<Record<string, readonly [bigint, bigint]>> = {
+  int8: [-(2n ** 7n), 2n ** 7n - 1n],
+  uint8: [0n, 2n ** 8n - 1n],
+  int16: [-(2n ** 15n), 2n ** 15n - 1n],
+  uint16: [0n, 2n ** 16n - 1n],
+  int32: [-(2n ** 31n), 2n ** 31n - 1n],
+  uint32: [0n, 2n ** 32n - 1n],
+  int64: [-(2n ** 63n), 2n ** 63n - 1n],
+  uint64: [0n, 2n ** 64n - 1n],
+};
+
+/** The largest finite float32; bigger finite numbers would be written as Infinity. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** The one typed array the CDR writer takes as it is for each element type; any other would be written as the default. */
+const ARRAY_CLASSES: Readonly<Record<string, new (length: number) => ArrayBufferView>> = {
+  int8: Int8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array,
+  int64: BigInt64Array, uint64: BigUint64Array, float32: Float32Array, float64: Float64Array,
+};
+
+function integerAccepts(type: string): string {
+  const [min, max] = INTEGER_RANGES[type];
+  const wide = type.endsWith('64') ? ', as a number or a BigInt' : '';
+  return `${type.startsWith('u') ? 'a' : 'an'} ${type} (an integer from ${min} to ${max}${wide})`;
+}
+
+/** What each primitive type accepts, as error texts say it. */
+const PRIMITIVE_ACCEPTS: Readonly<Record<string, string>> = {
+  ...Object.fromEntries(Object.keys(INTEGER_RANGES).map((type) => [type, integerAccepts(type)])),
+  float32: `a float32 (a number from -${FLOAT32_MAX} to ${FLOAT32_MAX}, NaN or ±Infinity)`,
+  float64: 'a float64 (a number)',
+  bool: 'a bool (true or false)',
+  string: 'a string',
+  wstring: 'a string',
+};
+
+function fitsPrimitive(type: string, value: unknown): boolean {
+  const range = INTEGER_RANGES[type];
+  if (range) {
+    const asBigInt = typeof value === 'bigint' ? (type.endsWith('64') ? value : undefined) : typeof value === 'number' && Number.isInteger(value) ? BigInt(value) : undefined;
+    return asBigInt !== undefined && asBigInt >= range[0] && asBigInt <= range[1];
+  }
+  switch (type) {
+    case 'float32':
+      return typeof value === 'number' && (!Number.isFinite(value) || Math.abs(value) <= FLOAT32_MAX);
+    case 'float64':
+      return typeof value === 'number';
+    case 'bool':
+      return typeof value === 'boolean';
+    case 'string':
+    case 'wstring':
+      return typeof value === 'string';
+    default:
+      // A primitive this check does not know (none today): left to the writer.
+      return true;
+  }
+}
+
 /**
  * Encoder/decoder for one message type described by a `ros2msg` schema text. Built from whatever
  * schema accompanies the data (MCAP schema record, foxglove_bridge advertisement) so foreign types
@@ -95,11 +161,122 @@ export class Ros2MsgCodec {
     if (message === null || typeof message !== 'object' || Array.isArray(message)) {
       throw new Error(`Cannot encode '${this.type}': expected a message object, got ${describe(message)}`);
     }
+    this.check(message);
     try {
       return this.#writer.writeMessage(this.normalize(message)) as Uint8Array<ArrayBuffer>;
     } catch (err) {
       throw new Error(`Cannot encode message as '${this.type}': ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * Throws an Error naming the first field whose value does not fit its type (what was given and what
+   * the type accepts). The CDR writer would otherwise write a default or a wrapped value in its place
+   * without a word. Missing fields are fine: they take ROS defaults.
+   */
+  check(message: unknown): void {
+    if (message === null || typeof message !== 'object' || Array.isArray(message)) {
+      throw new Error(`${this.type}: expected a message object, got ${describe(message)}`);
+    }
+    this.#checkStruct(message as Record<string, unknown>, this.definitions[0], '', 0);
+  }
+
+  #checkStruct(src: Record<string, unknown>, def: MessageDefinition, prefix: string, depth: number): void {
+    for (const field of def.definitions) {
+      if (field.isConstant) continue;
+      const value = src[field.name];
+      if (value === undefined) continue;
+      const where = `${prefix}${field.name}`;
+      if (field.isArray) this.#checkArray(field, value, where, depth);
+      else this.#checkElement(field, value, where, depth);
+    }
+  }
+
+  #checkArray(field: MessageDefinitionField, value: unknown, where: string, depth: number): void {
+    const isByteArray = BYTE_TYPES.has(field.type);
+    let length: number;
+    if (isByteArray) {
+      length = this.#checkedByteLength(value, where);
+    } else {
+      const expected = ARRAY_CLASSES[field.type];
+      const isList = Array.isArray(value) || (expected !== undefined && value instanceof expected);
+      if (!isList) {
+        const container = expected ? `an array or a ${expected.name}` : 'an array';
+        throw this.#fieldError(where, `${container} whose items are each ${this.#accepts(field)}`, value);
+      }
+      const items = value as ArrayLike<unknown>;
+      length = items.length;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < items.length; i++) this.#checkElement(field, items[i], `${where}[${i}]`, depth);
+      }
+    }
+    if (field.arrayLength !== undefined && length !== field.arrayLength) {
+      throw new Error(`${this.type} field '${where}' must hold exactly ${field.arrayLength} items, got ${length}`);
+    }
+    if (field.arrayUpperBound !== undefined && length > field.arrayUpperBound) {
+      throw new Error(`${this.type} field '${where}' holds at most ${field.arrayUpperBound} items, got ${length}`);
+    }
+  }
+
+  /** Byte arrays take every container `toBuffer` converts faithfully; number arrays must hold bytes. */
+  #checkedByteLength(value: unknown, where: string): number {
+    const accepted = 'bytes (a Buffer, a Uint8Array, an array of integers from 0 to 255 or base64 text)';
+    if (ArrayBuffer.isView(value)) return value.byteLength;
+    if (value instanceof ArrayBuffer) return value.byteLength;
+    if (typeof value === 'string') {
+      if (!BASE64.test(value)) throw this.#fieldError(where, accepted, value);
+      return Buffer.from(value, 'base64').length;
+    }
+    const list = Array.isArray(value)
+      ? value
+      : value !== null && typeof value === 'object' && (value as { type?: unknown }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data)
+        ? ((value as { data: unknown[] }).data)
+        : undefined;
+    if (!list) throw this.#fieldError(where, accepted, value);
+    for (let i = 0; i < list.length; i++) {
+      const byte = list[i];
+      if (!(typeof byte === 'number' && Number.isInteger(byte) && byte >= 0 && byte <= 255)) {
+        throw this.#fieldError(`${where}[${i}]`, 'a byte (an integer from 0 to 255)', byte);
+      }
+    }
+    return list.length;
+  }
+
+  #checkElement(field: MessageDefinitionField, value: unknown, where: string, depth: number): void {
+    if (field.isComplex) {
+      const sub = this.#byName.get(field.type);
+      if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) {
+        throw this.#fieldError(where, this.#accepts(field), value);
+      }
+      if (!sub) return;
+      if (depth >= MAX_NESTING) throw new Error(`${this.type} field '${where}' is nested more than ${MAX_NESTING} messages deep`);
+      this.#checkStruct(value as Record<string, unknown>, sub, `${where}.`, depth + 1);
+      return;
+    }
+    if (field.type === 'time' || field.type === 'duration') {
+      // The parser turns builtin_interfaces/Time and Duration into these primitives: {sec, nanosec} objects.
+      if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) {
+        throw this.#fieldError(where, `a ${field.type} ({sec: int32, nanosec: uint32})`, value);
+      }
+      const stamp = value as Record<string, unknown>;
+      for (const [part, type] of [['sec', 'int32'], ['nanosec', 'uint32'], ['nsec', 'uint32']] as const) {
+        if (stamp[part] !== undefined && !fitsPrimitive(type, stamp[part])) throw this.#fieldError(`${where}.${part}`, PRIMITIVE_ACCEPTS[type], stamp[part]);
+      }
+      return;
+    }
+    if (!fitsPrimitive(field.type, value)) throw this.#fieldError(where, this.#accepts(field), value);
+    if (field.upperBound !== undefined && typeof value === 'string' && Buffer.byteLength(value) > field.upperBound) {
+      throw new Error(`${this.type} field '${where}' holds at most ${field.upperBound} bytes of text, got ${Buffer.byteLength(value)}`);
+    }
+  }
+
+  #accepts(field: MessageDefinitionField): string {
+    if (field.isComplex) return `a ${field.type} message object`;
+    return PRIMITIVE_ACCEPTS[field.type] ?? `a ${field.type}`;
+  }
+
+  #fieldError(where: string, accepted: string, value: unknown): Error {
+    return new Error(`${this.type} field '${where}' must be ${accepted}, got ${describe(value)}`);
   }
 
   /**
@@ -171,6 +348,20 @@ export function getCodec(type: string, schemaText?: string): Ros2MsgCodec {
 /** CDR-encodes a plain object of a bundled (or registered) type. */
 export function encodeCdr(type: string, message: RosMessage): Uint8Array<ArrayBuffer> {
   return getCodec(type).encode(message);
+}
+
+/**
+ * Throws a descriptive Error when a field of `message` does not fit `type`. Types without a bundled or
+ * registered definition cannot be checked here and pass (their transport still checks what it can).
+ */
+export function checkMessage(type: string, message: RosMessage): void {
+  let codec: Ros2MsgCodec;
+  try {
+    codec = getCodec(type);
+  } catch {
+    return;
+  }
+  codec.check(message);
 }
 
 /** Decodes CDR bytes of a bundled (or registered) type; byte arrays come out as Buffer. */

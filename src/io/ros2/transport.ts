@@ -1,6 +1,6 @@
 import { createDelivery, type Delivery } from '../drop-while-busy';
 import { Listeners, reportError } from '../listeners';
-import { normalizeMessage, type RosMessage } from '../msgs/cdr';
+import { checkMessage, normalizeMessage, type RosMessage } from '../msgs/cdr';
 import { normalizeTypeName } from '../msgs/schema';
 import { CAMERA_QOS, DEFAULT_QOS, RMW_QOS, resolveQos, type QosInput, type QosSettings } from '../qos';
 import type {
@@ -167,6 +167,8 @@ export class Ros2Transport implements TopicTransport {
           throw new Error(`Cannot publish to ${topic}: expected a ${canonical} message object`);
         }
         try {
+          // The same field checks as the CDR writer's, so a wrong value gets the same clear error on every transport.
+          checkMessage(canonical, message);
           // Buffers serialised to JSON ({type:'Buffer', data}) or number[] become Buffers rclnodejs accepts for uint8[].
           publisher.publish(normalizeMessage(canonical, message));
         } catch (err) {

@@ -264,6 +264,35 @@ describe('hff-bag-in / hff-bag-out', function () {
     assert.equal(caught.length, 0);
   });
 
+  it('refuses messages whose fields do not fit the ROS type before writing them, and keeps recording', async () => {
+    const file = path.join(dir, 'typed.mcap');
+    const flow = [TAB, onTab({ id: 'bagout', type: 'hff-bag-out', file, topic: '/camera/image_raw', msgType: 'sensor_msgs/msg/Image', time: 'now', overwrite: true, autostart: true, wires: [['saved']] }), helperNode('saved'), ...catchNodes()];
+    await helper.load(NODES, flow);
+    const caught = collect('caught');
+    const saved = collect('saved');
+    const bad: Array<[Msg, RegExp]> = [
+      [{ ...image(1), width: 'x' }, /^sensor_msgs\/msg\/Image field 'width' must be a uint32 \(an integer from 0 to 4294967295\), got the string "x"$/],
+      [{ ...image(1), height: -2 }, /field 'height' must be a uint32 .*got the number -2$/],
+      [{ ...image(1), encoding: 8 }, /field 'encoding' must be a string, got the number 8$/],
+      [{ ...image(1), header: { stamp: { sec: 1.5 } } }, /field 'header.stamp.sec' must be an int32 .*got the number 1.5$/],
+      [{ ...image(1), data: [0, 256] }, /field 'data\[1\]' must be a byte \(an integer from 0 to 255\), got the number 256$/],
+      [{ ...image(1), header: 7 }, /field 'header' must be a std_msgs\/Header message object, got the number 7$/],
+    ];
+    for (const [i, [payload, expected]] of bad.entries()) {
+      send('bagout', { payload });
+      assert.match(caughtText(await nth(caught, i + 1)), expected);
+    }
+    send('bagout', { payload: image(2) });
+    await waitStatus('bagout', (s) => /recording, 1 msgs?/.test(s.text ?? ''));
+    send('bagout', { topic: 'stop' });
+    const stopped = (await nth(saved, 1)).payload as { messages: number };
+    assert.equal(stopped.messages, 1);
+    const back = await readAll(file);
+    assert.equal(back.length, 1);
+    assert.deepEqual({ ...back[0].message, data: Buffer.from(back[0].message?.data as Uint8Array) }, image(2));
+    assert.equal(caught.length, bad.length);
+  });
+
   it('reports bad input through Catch and keeps working', async () => {
     const exists = path.join(dir, 'exists.mcap');
     fs.writeFileSync(exists, 'x');

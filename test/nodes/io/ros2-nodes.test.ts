@@ -163,6 +163,35 @@ describe('hff-ros2 nodes with the rclnodejs stand-in', function () {
     await waitStatus('out', (s) => s.fill === 'green' && /4 sent/.test(s.text ?? ''));
   });
 
+  it('refuses messages whose fields do not fit the ROS type before publishing them, and keeps publishing', async () => {
+    const flow = [TAB, config(), outNode({ id: 'outImg', topic: '/debug/image', msgType: 'sensor_msgs/msg/Image' }), outNode({ id: 'outFloat', topic: '/debug/values', msgType: 'std_msgs/msg/Float32MultiArray' }), ...catchNodes()];
+    await helper.load(NODES, flow);
+    const caught = collect('caught');
+    await waitFor('publishers', () => rcl.standin.livePublishers().length === 2);
+    const bad: Array<[string, Msg, RegExp]> = [
+      ['outImg', { ...image(1), width: 'x' }, /sensor_msgs\/msg\/Image field 'width' must be a uint32 \(an integer from 0 to 4294967295\), got the string "x"$/],
+      ['outImg', { ...image(1), step: 2 ** 40 }, /field 'step' must be a uint32 .*got the number 1099511627776$/],
+      ['outImg', { ...image(1), is_bigendian: true }, /field 'is_bigendian' must be a uint8 .*got the boolean true$/],
+      ['outImg', { ...image(1), header: { frame_id: 3 } }, /field 'header.frame_id' must be a string, got the number 3$/],
+      ['outImg', { ...image(1), data: [1, 2.5] }, /field 'data\[1\]' must be a byte .*got the number 2.5$/],
+      ['outFloat', { data: [0.5, 'high'] }, /std_msgs\/msg\/Float32MultiArray field 'data\[1\]' must be a float32 .*got the string "high"$/],
+      ['outFloat', { layout: { dim: [{ label: 4 }] } }, /field 'layout.dim\[0\].label' must be a string, got the number 4$/],
+    ];
+    for (const [i, [id, payload, expected]] of bad.entries()) {
+      send(id, { payload });
+      assert.match(caughtText(await nth(caught, i + 1)), expected);
+    }
+    assert.equal(rcl.standin.published.length, 0);
+    send('outImg', { payload: image(2) });
+    send('outFloat', { payload: { data: [0.5, 0.25] } });
+    await waitFor('2 published', () => rcl.standin.published.length === 2);
+    const img = rcl.standin.published.find((p) => p.topic === '/debug/image')?.message as RosMessage;
+    assert.deepEqual(Buffer.from(img.data as Uint8Array), image(2).data);
+    assert.equal(img.width, 4);
+    await waitStatus('outImg', (s) => s.fill === 'green' && /1 sent/.test(s.text ?? ''));
+    assert.equal(caught.length, bad.length);
+  });
+
   it('initialises rclnodejs once across redeploys, destroying and recreating subscriptions and publishers', async () => {
     const flow = [TAB, config(), inNode(), outNode(), helperNode('got')];
     await helper.load(NODES, flow);
