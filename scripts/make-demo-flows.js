@@ -18,6 +18,9 @@ const add = (node) => {
   nodes.push({ z: TAB, ...node });
   return node.id;
 };
+/** A function node: the fields the editor needs besides the code, in the editor's order. */
+const addFunction = ({ id, name, func, outputs, ...placement }) =>
+  add({ id, type: 'function', name, func, outputs, noerr: 0, initialize: '', finalize: '', libs: [], ...placement });
 
 nodes.push({
   id: TAB,
@@ -117,9 +120,8 @@ add({
   y: 180,
   wires: [['camera-image']],
 });
-add({
+addFunction({
   id: 'route-topic',
-  type: 'function',
   name: 'frame or truth',
   func:
     "// The recording carries each frame's true part on /demo/truth, just before the frame: remember it, and tag\n" +
@@ -135,10 +137,6 @@ add({
     'if (truth) { msg.truth = truth.label; msg.segment = truth.segment; msg.frame = truth.frame; }\n' +
     'return msg;',
   outputs: 1,
-  noerr: 0,
-  initialize: '',
-  finalize: '',
-  libs: [],
   x: 360,
   y: 100,
   wires: [['camera-image']],
@@ -158,9 +156,8 @@ add({
   y: 100,
   wires: [['number-frame']],
 });
-add({
+addFunction({
   id: 'number-frame',
-  type: 'function',
   name: 'number the frame',
   func:
     '// A sequence number and arrival time per frame, so a teach answer can say which frames it used and how old they were.\n' +
@@ -170,10 +167,6 @@ add({
     'msg.at = Date.now();\n' +
     'return msg;',
   outputs: 1,
-  noerr: 0,
-  initialize: '',
-  finalize: '',
-  libs: [],
   x: 790,
   y: 100,
   wires: [['classify']],
@@ -193,9 +186,8 @@ add({
   y: 100,
   wires: [['remember-frames', 'result', 'drift', 'teach-page'], ['remember-frames', 'result', 'drift', 'teach-page']],
 });
-add({
+addFunction({
   id: 'remember-frames',
-  type: 'function',
   name: 'keep recent and unknown frames',
   func:
     '// The demonstrations teaching uses: the last 20 frames, and the last 20 the model could not place, each with\n' +
@@ -210,17 +202,12 @@ add({
     '}\n' +
     'return null;',
   outputs: 0,
-  noerr: 0,
-  initialize: '',
-  finalize: '',
-  libs: [],
   x: 1250,
   y: 180,
   wires: [],
 });
-add({
+addFunction({
   id: 'result',
-  type: 'function',
   name: 'result and tally',
   func:
     '// One small JSON result per frame, and a running tally for GET /demo/state.\n' +
@@ -236,10 +223,6 @@ add({
     "flow.set('state', state);\n" +
     'return { topic: \'hff/demo/classification\', payload: r };',
   outputs: 1,
-  noerr: 0,
-  initialize: '',
-  finalize: '',
-  libs: [],
   x: 1220,
   y: 100,
   wires: [['mqtt-classification', 'debug-classification']],
@@ -352,9 +335,8 @@ add({
   y: 500,
   wires: [['demonstrations']],
 });
-add({
+addFunction({
   id: 'demonstrations',
-  type: 'function',
   name: 'demonstrations + label',
   func:
     '// Label from the button/MQTT payload or the query string (?label=NAME&n=5&from=unknown|recent).\n' +
@@ -411,10 +393,6 @@ add({
     'msg.payload = chosen.map((f) => f.vector);\n' +
     'return [msg, null];',
   outputs: 2,
-  noerr: 0,
-  initialize: '',
-  finalize: '',
-  libs: [],
   x: 800,
   y: 520,
   wires: [['teach'], ['has-response']],
@@ -459,9 +437,8 @@ add({
   y: 520,
   wires: [['teach-reply', 'reset-drift']],
 });
-add({
+addFunction({
   id: 'teach-reply',
-  type: 'function',
   name: 'reply',
   func:
     '// A short answer (the prototype sums stay out of the HTTP reply).\n' +
@@ -473,10 +450,6 @@ add({
     "if (p.action === 'teach') flow.set('drift', { state: 'ok', drifts: 0, n: 0, reset: true, at: Date.now() });\n" +
     'return msg;',
   outputs: 1,
-  noerr: 0,
-  initialize: '',
-  finalize: '',
-  libs: [],
   x: 1190,
   y: 520,
   wires: [['has-response', 'debug-teach']],
@@ -541,9 +514,8 @@ add({
 });
 
 // ---- 4. drift ----
-add({
+addFunction({
   id: 'reset-drift',
-  type: 'function',
   name: 'after teaching: start over',
   func:
     '// Teaching changes what normal similarity is, so the drift monitor starts over; a class-list query changes nothing.\n' +
@@ -551,10 +523,6 @@ add({
     'msg.reset = true;\n' +
     'return msg;',
   outputs: 1,
-  noerr: 0,
-  initialize: '',
-  finalize: '',
-  libs: [],
   x: 1230,
   y: 460,
   wires: [['drift']],
@@ -594,19 +562,14 @@ add({
   // Output 1 (every frame with msg.drift) feeds the teaching page's drift state; it counts each frame once.
   wires: [['teach-page'], ['drift-change']],
 });
-add({
+addFunction({
   id: 'drift-change',
-  type: 'function',
   name: 'drift state',
   func:
     "const d = msg.drift;\n" +
     "flow.set('drift', { state: d.state, drifts: d.drifts, n: d.n, statistic: d.statistic, at: Date.now() });\n" +
     "return { topic: 'hff/demo/drift', payload: { state: d.state, drifts: d.drifts, n: d.n } };",
   outputs: 1,
-  noerr: 0,
-  initialize: '',
-  finalize: '',
-  libs: [],
   x: 1660,
   y: 260,
   wires: [['mqtt-drift', 'debug-drift']],
@@ -658,19 +621,14 @@ add({
   y: 700,
   wires: [['state']],
 });
-add({
+addFunction({
   id: 'state',
-  type: 'function',
   name: 'demo state',
   func:
     "const state = flow.get('state') || { frames: 0, known: 0, unknown: 0, correct: 0, withTruth: 0, recent: [] };\n" +
     "msg.payload = { ...state, drift: flow.get('drift') || { state: 'ok', drifts: 0 }, classes: flow.get('classes') || [], unknownFrames: (flow.get('unknown') || []).length };\n" +
     'return msg;',
   outputs: 1,
-  noerr: 0,
-  initialize: '',
-  finalize: '',
-  libs: [],
   x: 370,
   y: 700,
   wires: [['http-state-response']],
