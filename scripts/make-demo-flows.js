@@ -18,6 +18,9 @@ const add = (node) => {
   nodes.push({ z: TAB, ...node });
   return node.id;
 };
+/** A function node: the fields the editor needs besides the code, in the editor's order. */
+const addFunction = ({ id, name, func, outputs, ...placement }) =>
+  add({ id, type: 'function', name, func, outputs, noerr: 0, initialize: '', finalize: '', libs: [], ...placement });
 
 nodes.push({
   id: TAB,
@@ -28,7 +31,7 @@ nodes.push({
     'The bundled recording (demo/camera.mcap) replays as the camera: 28x28 grey frames of parts (Fashion-MNIST test images, MIT licence, Zalando).\n\n' +
     '1. Known parts are classified in one pass (hff-classify turns green).\n' +
     "2. A part the model never saw ('Bag') comes up as unknown (yellow ring).\n" +
-    "3. Press **teach unknown as 'Bag'** (or `curl -X POST 'http://127.0.0.1:1880/teach?label=Bag'`): the last unknown frames become demonstrations.\n" +
+    "3. Press **teach unknown as 'Bag'** (or `curl -X POST 'http://127.0.0.1:1880/teach?label=Bag'`): the last 5 unknown frames become demonstrations; the answer (or a warning in the debug sidebar) names them, and frames older than 10 s or not one stretch of consecutive unknown frames (e.g. during the lighting change) are refused.\n" +
     '4. From the next pass of the recording on, the Bag is recognised.\n' +
     '5. The recording ends with a lighting change (darker, noisy frames): the drift monitor turns yellow/red; teaching resets it and it stays green once the stream is back to normal.\n\n' +
     '6. The teaching page, http://127.0.0.1:1880/hff/teach/ (hff-teach-ui): the live frame, what the model calls the recent frames, select the Bag frames, name them and press Teach; forget and rename classes; prediction counts, drift state and warnings.\n\n' +
@@ -117,9 +120,8 @@ add({
   y: 180,
   wires: [['camera-image']],
 });
-add({
+addFunction({
   id: 'route-topic',
-  type: 'function',
   name: 'frame or truth',
   func:
     "// The recording carries each frame's true part on /demo/truth, just before the frame: remember it, and tag\n" +
@@ -135,10 +137,6 @@ add({
     'if (truth) { msg.truth = truth.label; msg.segment = truth.segment; msg.frame = truth.frame; }\n' +
     'return msg;',
   outputs: 1,
-  noerr: 0,
-  initialize: '',
-  finalize: '',
-  libs: [],
   x: 360,
   y: 100,
   wires: [['camera-image']],
@@ -156,24 +154,19 @@ add({
   normalize: 'unit',
   x: 580,
   y: 100,
-  wires: [['remember-frame']],
+  wires: [['number-frame']],
 });
-add({
-  id: 'remember-frame',
-  type: 'function',
-  name: 'keep recent frames',
+addFunction({
+  id: 'number-frame',
+  name: 'number the frame',
   func:
-    '// Keeps the latest frames for teaching by demonstration.\n' +
-    "const frames = flow.get('frames') || [];\n" +
-    'frames.push(msg.payload);\n' +
-    'if (frames.length > 20) frames.shift();\n' +
-    "flow.set('frames', frames);\n" +
+    '// A sequence number and arrival time per frame, so a teach answer can say which frames it used and how old they were.\n' +
+    "const seq = (flow.get('seq') || 0) + 1;\n" +
+    "flow.set('seq', seq);\n" +
+    'msg.seq = seq;\n' +
+    'msg.at = Date.now();\n' +
     'return msg;',
   outputs: 1,
-  noerr: 0,
-  initialize: '',
-  finalize: '',
-  libs: [],
   x: 790,
   y: 100,
   wires: [['classify']],
@@ -191,31 +184,30 @@ add({
   outputs: 2,
   x: 990,
   y: 100,
-  wires: [['result', 'drift', 'teach-page'], ['remember-unknown', 'result', 'drift', 'teach-page']],
+  wires: [['remember-frames', 'result', 'drift', 'teach-page'], ['remember-frames', 'result', 'drift', 'teach-page']],
 });
-add({
-  id: 'remember-unknown',
-  type: 'function',
-  name: 'keep unknown frames',
+addFunction({
+  id: 'remember-frames',
+  name: 'keep recent and unknown frames',
   func:
-    '// Frames the model could not place: the demonstrations a "teach unknown as ..." uses.\n' +
-    "const unknown = flow.get('unknown') || [];\n" +
-    'unknown.push(msg.vector);\n' +
-    'if (unknown.length > 20) unknown.shift();\n' +
-    "flow.set('unknown', unknown);\n" +
+    '// The demonstrations teaching uses: the last 20 frames, and the last 20 the model could not place, each with\n' +
+    '// what the model called it, so a teach answer can show them and refuse stale or mixed ones.\n' +
+    'const p = msg.payload;\n' +
+    'const frame = { seq: msg.seq, at: msg.at, label: p.label, score: Math.round(p.score * 1000) / 1000, known: p.known, vector: msg.vector };\n' +
+    "for (const key of p.known ? ['frames'] : ['frames', 'unknown']) {\n" +
+    '  const pool = flow.get(key) || [];\n' +
+    '  pool.push(frame);\n' +
+    '  if (pool.length > 20) pool.shift();\n' +
+    '  flow.set(key, pool);\n' +
+    '}\n' +
     'return null;',
   outputs: 0,
-  noerr: 0,
-  initialize: '',
-  finalize: '',
-  libs: [],
-  x: 1220,
+  x: 1250,
   y: 180,
   wires: [],
 });
-add({
+addFunction({
   id: 'result',
-  type: 'function',
   name: 'result and tally',
   func:
     '// One small JSON result per frame, and a running tally for GET /demo/state.\n' +
@@ -231,10 +223,6 @@ add({
     "flow.set('state', state);\n" +
     'return { topic: \'hff/demo/classification\', payload: r };',
   outputs: 1,
-  noerr: 0,
-  initialize: '',
-  finalize: '',
-  libs: [],
   x: 1220,
   y: 100,
   wires: [['mqtt-classification', 'debug-classification']],
@@ -347,37 +335,64 @@ add({
   y: 500,
   wires: [['demonstrations']],
 });
-add({
+addFunction({
   id: 'demonstrations',
-  type: 'function',
   name: 'demonstrations + label',
   func:
     '// Label from the button/MQTT payload or the query string (?label=NAME&n=5&from=unknown|recent).\n' +
-    '// Demonstrations: a picture from the HTTP body (after hff-image), else the last n unknown (or recent) frames.\n' +
+    '// Demonstrations: a picture from the HTTP body (after hff-image), else the last n unknown (or recent) frames,\n' +
+    '// refused (409, naming the frames) when they are stale or mixed, so a lighting change or a part that has left\n' +
+    '// the camera is not taught under a new name:\n' +
+    '// - stale: the oldest chosen frame arrived more than MAX_AGE_S seconds ago;\n' +
+    '// - mixed, from=unknown: the frames are not one stretch of consecutive unknown frames (the model knew a frame in\n' +
+    "//   between, so the part in view changed). The model's nearest class is no test: one part's unknown frames have\n" +
+    '//   several (the demo Bag frames: six);\n' +
+    '// - mixed, from=recent: the model named the chosen frames it knew with more than one class.\n' +
+    'const MAX_AGE_S = 10;\n' +
     'const q = (msg.req && msg.req.query) || {};\n' +
     "const p = msg.payload && typeof msg.payload === 'object' && !ArrayBuffer.isView(msg.payload) && !Array.isArray(msg.payload) ? msg.payload : {};\n" +
     'const label = String(q.label || p.label || msg.label || \'\').trim();\n' +
-    'const fail = (status, error) => { msg.statusCode = status; msg.payload = { error }; node.send([null, msg]); return null; };\n' +
+    'const fail = (status, error, frames) => {\n' +
+    '  // The button and MQTT have no one to answer: the warning shows in the debug sidebar.\n' +
+    '  if (!msg.res) node.warn(`not taught: ${error}`);\n' +
+    '  msg.statusCode = status;\n' +
+    '  msg.payload = frames ? { error, frames } : { error };\n' +
+    '  node.send([null, msg]);\n' +
+    '  return null;\n' +
+    '};\n' +
     "if (!label) return fail(400, 'give the part name: ?label=NAME or {\"label\": NAME}');\n" +
-    'let examples;\n' +
     'if (ArrayBuffer.isView(msg.payload) && !Buffer.isBuffer(msg.payload)) {\n' +
-    '  examples = [msg.payload];\n' +
-    '} else {\n' +
-    "  const from = String(q.from || p.from || 'unknown');\n" +
-    '  const n = Math.max(1, Math.min(20, Number(q.n || p.n || 5)));\n' +
-    "  const pool = flow.get(from === 'recent' ? 'frames' : 'unknown') || [];\n" +
-    '  examples = pool.slice(-n);\n' +
-    "  if (examples.length === 0) return fail(409, `no ${from} frames yet to teach from`);\n" +
-    "  if (from !== 'recent') flow.set('unknown', []);\n" +
+    '  msg.label = label;\n' +
+    "  msg.demonstrations = { from: 'body', frames: [] };\n" +
+    '  msg.payload = [msg.payload];\n' +
+    '  return [msg, null];\n' +
     '}\n' +
+    "const from = String(q.from || p.from || 'unknown');\n" +
+    "if (from !== 'unknown' && from !== 'recent') return fail(400, `from=${from}: use from=unknown (the default) or from=recent`);\n" +
+    'const n = Math.max(1, Math.min(20, Number(q.n || p.n || 5)));\n' +
+    "const chosen = (flow.get(from === 'recent' ? 'frames' : 'unknown') || []).slice(-n);\n" +
+    "if (chosen.length === 0) return fail(409, `no ${from} frames yet to teach from`);\n" +
+    'const frames = chosen.map((f) => ({ seq: f.seq, at: new Date(f.at).toISOString(), label: f.label, known: f.known, score: f.score }));\n' +
+    "const named = `frames ${chosen.map((f) => f.seq).join(', ')}`;\n" +
+    'const ageS = (Date.now() - chosen[0].at) / 1000;\n' +
+    'if (ageS > MAX_AGE_S) {\n' +
+    '  return fail(409, `stale: the last ${chosen.length} ${from} frames (${named}) are up to ${ageS.toFixed(1)} s old; teaching takes frames at most ${MAX_AGE_S} s old: show the part to the camera again, or send its picture in the body`, frames);\n' +
+    '}\n' +
+    "if (from === 'unknown') {\n" +
+    '  const gap = chosen.findIndex((f, i) => i > 0 && f.seq !== chosen[i - 1].seq + 1);\n' +
+    '  if (gap > 0) {\n' +
+    '    return fail(409, `mixed: the last ${chosen.length} unknown frames (${named}) are not one stretch of consecutive unknown frames: the model knew frames ${chosen[gap - 1].seq + 1}-${chosen[gap].seq - 1} between them, so the part in view changed; teach with n=${chosen.length - gap} or show the part again`, frames);\n' +
+    '  }\n' +
+    '} else {\n' +
+    '  const names = [...new Set(chosen.filter((f) => f.known).map((f) => f.label))];\n' +
+    "  if (names.length > 1) return fail(409, `mixed: the model named the last ${chosen.length} frames (${named}) as different parts (${names.join(', ')}); teach one part at a time`, frames);\n" +
+    '}\n' +
+    "if (from === 'unknown') flow.set('unknown', []);\n" +
     'msg.label = label;\n' +
-    'msg.payload = examples;\n' +
+    'msg.demonstrations = { from, frames };\n' +
+    'msg.payload = chosen.map((f) => f.vector);\n' +
     'return [msg, null];',
   outputs: 2,
-  noerr: 0,
-  initialize: '',
-  finalize: '',
-  libs: [],
   x: 800,
   y: 520,
   wires: [['teach'], ['has-response']],
@@ -397,6 +412,20 @@ add({
   wires: [['teach']],
 });
 add({
+  id: 'inject-classes',
+  type: 'inject',
+  name: 'class list at start',
+  props: [{ p: 'topic', vt: 'str' }],
+  repeat: '',
+  crontab: '',
+  once: true,
+  onceDelay: 0.1,
+  topic: 'classes',
+  x: 810,
+  y: 640,
+  wires: [['teach']],
+});
+add({
   id: 'teach',
   type: 'hff-teach',
   name: 'teach',
@@ -408,23 +437,19 @@ add({
   y: 520,
   wires: [['teach-reply', 'reset-drift']],
 });
-add({
+addFunction({
   id: 'teach-reply',
-  type: 'function',
   name: 'reply',
   func:
     '// A short answer (the prototype sums stay out of the HTTP reply).\n' +
     'const p = msg.payload;\n' +
     'msg.payload = { action: p.action, label: p.label, created: p.created, count: p.count, examples: p.examples, classes: p.classes, version: p.version };\n' +
+    "if (msg.demonstrations) { msg.payload.from = msg.demonstrations.from; msg.payload.frames = msg.demonstrations.frames; }\n" +
     "flow.set('classes', p.classes);\n" +
     "// Teaching resets the drift monitor (wired below), so its state starts over too.\n" +
     "if (p.action === 'teach') flow.set('drift', { state: 'ok', drifts: 0, n: 0, reset: true, at: Date.now() });\n" +
     'return msg;',
   outputs: 1,
-  noerr: 0,
-  initialize: '',
-  finalize: '',
-  libs: [],
   x: 1190,
   y: 520,
   wires: [['has-response', 'debug-teach']],
@@ -489,11 +514,15 @@ add({
 });
 
 // ---- 4. drift ----
-add({
+addFunction({
   id: 'reset-drift',
-  type: 'change',
   name: 'after teaching: start over',
-  rules: [{ t: 'set', p: 'reset', pt: 'msg', to: 'true', tot: 'bool' }],
+  func:
+    '// Teaching changes what normal similarity is, so the drift monitor starts over; a class-list query changes nothing.\n' +
+    "if (msg.topic === 'classes') return null;\n" +
+    'msg.reset = true;\n' +
+    'return msg;',
+  outputs: 1,
   x: 1230,
   y: 460,
   wires: [['drift']],
@@ -533,19 +562,14 @@ add({
   // Output 1 (every frame with msg.drift) feeds the teaching page's drift state; it counts each frame once.
   wires: [['teach-page'], ['drift-change']],
 });
-add({
+addFunction({
   id: 'drift-change',
-  type: 'function',
   name: 'drift state',
   func:
     "const d = msg.drift;\n" +
     "flow.set('drift', { state: d.state, drifts: d.drifts, n: d.n, statistic: d.statistic, at: Date.now() });\n" +
     "return { topic: 'hff/demo/drift', payload: { state: d.state, drifts: d.drifts, n: d.n } };",
   outputs: 1,
-  noerr: 0,
-  initialize: '',
-  finalize: '',
-  libs: [],
   x: 1660,
   y: 260,
   wires: [['mqtt-drift', 'debug-drift']],
@@ -597,19 +621,14 @@ add({
   y: 700,
   wires: [['state']],
 });
-add({
+addFunction({
   id: 'state',
-  type: 'function',
   name: 'demo state',
   func:
     "const state = flow.get('state') || { frames: 0, known: 0, unknown: 0, correct: 0, withTruth: 0, recent: [] };\n" +
-    "msg.payload = { ...state, drift: flow.get('drift') || { state: 'ok', drifts: 0 }, classes: flow.get('classes'), unknownFrames: (flow.get('unknown') || []).length };\n" +
+    "msg.payload = { ...state, drift: flow.get('drift') || { state: 'ok', drifts: 0 }, classes: flow.get('classes') || [], unknownFrames: (flow.get('unknown') || []).length };\n" +
     'return msg;',
   outputs: 1,
-  noerr: 0,
-  initialize: '',
-  finalize: '',
-  libs: [],
   x: 370,
   y: 700,
   wires: [['http-state-response']],

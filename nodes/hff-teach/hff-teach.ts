@@ -25,7 +25,7 @@ interface HffTeachDef extends NodeDef {
 /** Enough for any workcell's parts, small enough that a flood of labels cannot bloat the model. */
 const DEFAULT_MAX_CLASSES = 1000;
 
-const COMMANDS = ['forget', 'rename', 'reset', 'save'] as const;
+const COMMANDS = ['classes', 'forget', 'rename', 'reset', 'save'] as const;
 type Command = (typeof COMMANDS)[number];
 
 /** The dialog's settings; throws naming a bad field. */
@@ -77,6 +77,11 @@ export = function register(RED: NodeAPI): void {
       const topic = typeof msg.topic === 'string' ? msg.topic.trim().toLowerCase() : '';
       const command = (COMMANDS as readonly string[]).includes(topic) ? (topic as Command) : undefined;
 
+      if (command === 'classes') {
+        // Read-only: lets a flow learn the class list (e.g. at start) without teaching or saving anything.
+        send(describe(msg, { action: 'classes', version: net.version }, net.classes));
+        return;
+      }
       if (command === 'save') {
         await controller.save();
         status.activity({ colour: 'green', text: t('status.saved', { classes: net.classes.length }) }, true);

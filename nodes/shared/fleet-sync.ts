@@ -16,6 +16,7 @@ import type { Node, NodeAPI } from 'node-red';
 import type { HffNetwork } from '../../src/hff/network';
 import {
   DEFAULT_TOPIC_BASE,
+  FleetConnectionError,
   FleetSync,
   NetworkFleetTarget,
   generateFleetKeyPair,
@@ -180,6 +181,10 @@ class CurrentNetworkTarget implements FleetTarget {
 
 /** How often fleet events are summarised in the log: a flood gives one line per interval, not one per update. */
 export const FLEET_LOG_INTERVAL_MS = 10_000;
+/** A broker that stays unreachable gets one log line at once, then at most one summary per this interval. */
+export const FLEET_CONNECTION_LOG_INTERVAL_MS = 60_000;
+/** The model nodes' status while the fleet broker cannot be reached (the log has the reason). */
+export const FLEET_UNREACHABLE_NOTICE = 'fleet: broker unreachable';
 
 /**
  * Logs the first event at once and then at most one summary per interval (count per kind, last
@@ -324,18 +329,30 @@ export class FleetLink {
     const warning = sync.signer.warning;
     if (warning) node.warn(`${warning} (${sync.signer.description})`);
     // Status texts are cut at 40 characters: the log has the whole warning.
-    model.setNotice?.(sync.signer.mode === 'unsigned' ? 'fleet UNSIGNED: anyone can teach it' : warning ? 'fleet: no other robot allowed' : undefined);
+    const securityNotice = sync.signer.mode === 'unsigned' ? 'fleet UNSIGNED: anyone can teach it' : warning ? 'fleet: no other robot allowed' : undefined;
+    model.setNotice?.(securityNotice);
     const rejections = new SummarisedLog((text) => node.warn(text), 'update(s) rejected');
     const merges = new SummarisedLog((text) => node.log(text), 'class update(s) merged');
-    this.#logs = [rejections, merges];
+    // mqtt.js retries about every second and reports each failure: without a broker that would be a log line a second.
+    const connectionFailures = new SummarisedLog((text) => node.warn(text), 'failed connection attempt(s)', FLEET_CONNECTION_LOG_INTERVAL_MS);
+    this.#logs = [rejections, merges, connectionFailures];
     sync.onReject((e) => {
       rejections.add(e.reason, () => `fleet: rejected ${e.reason} update on ${e.topic}: ${e.message}`);
       model.setNotice?.(`fleet: ${rejections.total} refused (${e.reason})`);
     });
-    sync.onError((err) => node.warn(`fleet: ${err.message}`));
+    sync.onError((err) => {
+      if (!(err instanceof FleetConnectionError)) {
+        node.warn(`fleet: ${err.message}`);
+        return;
+      }
+      model.setNotice?.(FLEET_UNREACHABLE_NOTICE);
+      connectionFailures.add('unreachable', () => `fleet: ${err.message}; retrying about every second until it connects (status '${FLEET_UNREACHABLE_NOTICE}')`);
+    });
     let wasConnected = false;
     sync.onStatus((st) => {
+      if (st.state === 'disconnected') model.setNotice?.(FLEET_UNREACHABLE_NOTICE);
       if (st.state === 'connected') {
+        model.setNotice?.(securityNotice);
         wasConnected = true;
         node.log(`fleet: connected to ${s.broker} as '${s.origin}' on ${s.topicBase} (${sync.signer.description})`);
       } else if (st.state === 'disconnected' && wasConnected) {

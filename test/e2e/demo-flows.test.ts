@@ -16,6 +16,15 @@ interface Classification {
   known: boolean;
 }
 
+/** A frame a teach answer says it used (or refused). */
+interface TaughtFrame {
+  seq: number;
+  at: string;
+  label: string;
+  known: boolean;
+  score: number;
+}
+
 describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)', function () {
   this.timeout(120_000);
   let demo: DemoProcess;
@@ -95,6 +104,14 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
     assert.equal(await admin.flowState(), 'start');
   });
 
+  it('lists the classes in GET /demo/state before anything is taught', async () => {
+    const classes = await waitFor('classes in /demo/state', async () => {
+      const state = (await admin.request('GET', '/demo/state')).json() as { classes: string[] };
+      return state.classes.length > 0 ? state.classes : undefined;
+    }, 10_000);
+    assert.deepEqual(classes, ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker']);
+  });
+
   it('classifies known parts in one pass (green status)', async () => {
     const known = segment('known').slice(0, 30);
     let correct = 0;
@@ -106,6 +123,32 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
     assert.ok(statuses.seen('classify', 'green'), 'hff-classify showed a green status');
   });
 
+  it('refuses to teach unknown frames that are not one stretch, or are stale, naming the frames', async () => {
+    const bags = segment('unseen');
+    const sandal = segment('known')[0];
+    const shown: Classification[] = [];
+    for (const f of [bags[30], bags[31], sandal, bags[32], bags[33]]) shown.push(await classify(f));
+    assert.deepEqual(shown.map((r) => r.known), [false, false, true, false, false], JSON.stringify(shown));
+
+    const mixed = await admin.request('POST', '/teach?label=Bag&n=4');
+    assert.equal(mixed.status, 409, mixed.text);
+    const refused = mixed.json() as { error: string; frames: TaughtFrame[] };
+    assert.match(refused.error, /^mixed: .*not one stretch of consecutive unknown frames/);
+    assert.equal(refused.frames.length, 4);
+    const seqs = refused.frames.map((f) => f.seq);
+    assert.equal(seqs[2] - seqs[1], 2, `one known frame between the pairs: ${seqs.join(', ')}`);
+    assert.ok(refused.frames.every((f) => !f.known && typeof f.score === 'number' && f.label && !Number.isNaN(Date.parse(f.at))), mixed.text);
+    assert.match(refused.error, new RegExp(`frames ${seqs.join(', ')}`));
+
+    // The two frames after the known one are one stretch, but once they are more than 10 s old they are stale.
+    await new Promise((resolve) => setTimeout(resolve, 10_500));
+    const stale = await admin.request('POST', '/teach?label=Bag&n=2');
+    assert.equal(stale.status, 409, stale.text);
+    assert.match((stale.json() as { error: string }).error, /^stale: .*at most 10 s old/);
+    const state = (await admin.request('GET', '/demo/state')).json() as { classes: string[] };
+    assert.ok(!state.classes.includes('Bag'), 'nothing was taught');
+  });
+
   it("shows a never-seen part ('Bag') as unknown, learns it from a few demonstrations and recognises it from then on", async () => {
     const bags = segment('unseen');
     const before = [];
@@ -115,11 +158,20 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
 
     const res = await admin.request('POST', '/teach?label=Bag&n=5');
     assert.equal(res.status, 200, res.text);
-    const taught = res.json() as { label: string; created: boolean; count: number; classes: string[] };
+    const taught = res.json() as { label: string; created: boolean; count: number; classes: string[]; from: string; frames: TaughtFrame[] };
     assert.equal(taught.label, 'Bag');
     assert.equal(taught.created, true);
     assert.equal(taught.count, 5);
     assert.ok(taught.classes.includes('Bag'));
+    // The answer names the frames it used: the last 5 of the 8 Bag frames, consecutive, as the model had called them.
+    assert.equal(taught.from, 'unknown');
+    assert.equal(taught.frames.length, 5);
+    taught.frames.forEach((f, i) => {
+      if (i > 0) assert.equal(f.seq, taught.frames[i - 1].seq + 1);
+      assert.equal(f.known, false);
+      assert.ok(Date.now() - Date.parse(f.at) < 10_000, f.at);
+    });
+    assert.deepEqual(taught.frames.map((f) => [f.label, f.score]), before.slice(3).map((r) => [r.label, r.score]));
     await waitFor('hff-teach status', () => statuses.last('teach')?.fill === 'green', 5000);
 
     const after = [];
@@ -153,9 +205,10 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
     // Node statuses are throttled (at most one update per 250 ms), so the colour may follow the MQTT message.
     await waitFor('hff-drift turned yellow or red', () => statuses.seen('drift', 'red', since) || statuses.seen('drift', 'yellow', since), 3000);
 
-    // Re-teaching (here: the inject button teaching the recent unknown frames) starts the monitor over.
-    const res = await admin.request('POST', '/teach?label=Bag&n=3');
+    // Re-teaching (here: a picture of the Bag in the request body) starts the monitor over.
+    const res = await admin.request('POST', '/teach?label=Bag', await framePng(segment('unseen')[35]), { 'content-type': 'image/png' });
     assert.equal(res.status, 200, res.text);
+    assert.equal((res.json() as { from: string }).from, 'body');
     const resetAt = Date.now();
     for (const f of segment('known').slice(0, 40)) await classify(f);
     await waitFor('hff-drift back to green', () => statuses.last('drift')?.fill === 'green' && (statuses.last('drift')?.at ?? 0) >= resetAt, 8000);

@@ -5,7 +5,8 @@ import type { Node, NodeAPI } from 'node-red';
 import { createEngine } from '../../src/engines/backend';
 import type { Engine } from '../../src/engines/types';
 import { HffNetwork } from '../../src/hff';
-import { SummarisedLog, attachFleetSync, fleetFor, fleetSettings, type FleetModelHost } from '../../nodes/shared/fleet-sync';
+import { FLEET_UNREACHABLE_NOTICE, SummarisedLog, attachFleetSync, fleetFor, fleetSettings, type FleetModelHost } from '../../nodes/shared/fleet-sync';
+import { createServer, type AddressInfo } from 'node:net';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { generateFleetKeyPair } from '../../src/io/fleet';
@@ -184,6 +185,38 @@ describe('fleet glue for hff-model (nodes/shared/fleet-sync)', function () {
     await link.connected();
     assert.match(model.notice ?? '', /UNSIGNED/);
     assert.ok(node.warnings.some((w) => /UNSIGNED: any client of the broker can change classes/.test(w)));
+  });
+
+  it('without a reachable broker: one log line naming the reason and a status, not a line per retry; cleared on connect', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port: p } = server.address() as AddressInfo;
+        server.close(() => resolve(p));
+      });
+    });
+    const node = fakeNode();
+    const model = new FakeModel(net());
+    const link = attachFleetSync(RED, node, model, { broker: `mqtt://127.0.0.1:${port}`, topicBase: 'glue/down', origin: 'A', security: 'unsigned' });
+    assert.ok(link);
+    closers.push(() => link.close());
+    await until(() => model.notice === FLEET_UNREACHABLE_NOTICE, 'the unreachable status');
+    // mqtt.js retries about every second: give it three attempts.
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    const failures = node.warnings.filter((w) => /ECONNREFUSED/.test(w));
+    assert.equal(failures.length, 1, node.warnings.join('\n'));
+    assert.match(failures[0], new RegExp(`fleet MQTT mqtt://127.0.0.1:${port}: connect ECONNREFUSED.*retrying`));
+    assert.equal(model.notice, FLEET_UNREACHABLE_NOTICE);
+    assert.deepEqual(node.errors, []);
+
+    const late = await startAedes(port);
+    try {
+      await link.connected();
+      await until(() => model.notice !== FLEET_UNREACHABLE_NOTICE, 'the status back to the connected one');
+      assert.match(model.notice ?? '', /UNSIGNED/);
+    } finally {
+      await link.close();
+      await late.stop();
+    }
   });
 
   it('summarises a flood of rejections: one line at once, then one per interval with the count per reason', async () => {

@@ -123,6 +123,17 @@ describe('hff-teach', function () {
     assert.deepEqual([c.action, c.label, c.classes], ['reset', 'c', ['bolt']]);
   });
 
+  it("answers topic 'classes' with the class list and changes nothing", async () => {
+    await helper.load(ALL_NODES, flow());
+    const out = collect('out');
+    send('teach', { payload: [vector(16, 1), vector(16, 2)], label: ['a', 'b'] });
+    const taught = (await nth(out, 2)).payload as Payload;
+    send('teach', { topic: 'classes' });
+    const r = await nth(out, 3);
+    assert.equal(r.topic, 'classes');
+    assert.deepEqual(r.payload, { action: 'classes', version: taught.version, classes: ['a', 'b'] });
+  });
+
   it('reset without a label restores the model as it was when the model node started, and saves it', async () => {
     await helper.load(ALL_NODES, flow({}, { classes: 'seed', saveDelay: 60_000 }));
     const out = collect('out');

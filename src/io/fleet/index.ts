@@ -37,6 +37,7 @@ export {
 export { NetworkFleetTarget, modelFingerprint, FLEET_METADATA_KEY, type FleetTarget, type NetworkFleetTargetOptions } from './network';
 export {
   FleetSync,
+  FleetConnectionError,
   type FleetSyncOptions,
   type FleetStatus,
   type FleetConnectionState,

@@ -97,6 +97,17 @@ interface PendingMerge {
 }
 
 /**
+ * An error of the MQTT connection itself (broker unreachable, connection refused or lost): the client keeps
+ * retrying by itself, so a listener can summarise these instead of reporting each attempt.
+ */
+export class FleetConnectionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FleetConnectionError';
+  }
+}
+
+/**
  * Shares what is taught on this instance with a fleet through an MQTT broker and merges what the
  * others teach. Every (origin, class) contribution is one retained QoS 1 message under
  * `<base>/<origin>/<class>`, so the broker's retained store is the fleet state: late joiners and
@@ -223,7 +234,7 @@ export class FleetSync {
       client.on('close', () => {
         if (!this.#closed && this.#status.state === 'connected') this.#setStatus({ state: 'disconnected', detail: `lost ${this.url}` });
       });
-      client.on('error', (err) => this.#emitError(new Error(`fleet MQTT ${this.url}: ${err.message}`)));
+      client.on('error', (err) => this.#emitError(new FleetConnectionError(`fleet MQTT ${this.url}: ${err.message}`)));
       client.on('message', (topic, payload, packet) => this.#onMessage(topic, payload, packet.retain === true));
     });
     this.#ready.catch(() => undefined);
