@@ -65,9 +65,9 @@ export = function register(RED: NodeAPI): void {
         node.log(`${origin} ${dir} (${net.engine.name}, input ${net.inputSize}, layers ${net.config.layers.join(',')}, ${net.classes.length} classes)`);
         const taught = net.taughtClassNames();
         if (taught.length > 0) {
-          const { representation, scores } = net.teachingRepresentation;
-          const score = representation && scores[representation] !== undefined ? ` (leave-one-out ${scores[representation].toFixed(2)})` : '';
-          node.log(`taught classes ${taught.map((c) => `${c} (${net.demonstrationCount(c)})`).join(', ')} scored in '${representation}'${score}`);
+          const { representation, scoring, score: chosen } = net.teachingRepresentation;
+          const score = chosen !== null ? ` (leave-one-out ${chosen.toFixed(2)})` : '';
+          node.log(`taught classes ${taught.map((c) => `${c} (${net.demonstrationCount(c)})`).join(', ')} scored by their ${scoring === 'mean' ? 'mean' : 'nearest demonstration'} in '${representation}'${score}`);
         }
       },
       // Closed before it was ready (a redeploy or shutdown right after start) is no error.

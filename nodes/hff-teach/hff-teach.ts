@@ -153,7 +153,8 @@ export = function register(RED: NodeAPI): void {
             // Classes created by teaching keep demonstrations and are scored in a representation chosen by evidence.
             demonstrations: net.demonstrationCount(r.index),
             representation: chosen.representation,
-            representationScore: chosen.representation ? chosen.scores[chosen.representation] ?? null : null,
+            scoring: chosen.scoring,
+            representationScore: chosen.score,
           });
         }
       } finally {

@@ -84,6 +84,7 @@ export async function runInfo(opts: InfoCliOptions, ctx: CliContext): Promise<vo
       taught_classes: net.taughtClassNames(),
       taught_demonstrations: Object.fromEntries(net.taughtClassNames().map((n) => [n, net.demonstrationCount(n)])),
       teaching_representation: net.teachingRepresentation.representation,
+      teaching_scoring: net.teachingRepresentation.scoring,
       teaching_choice_scores: net.teachingRepresentation.scores,
       trained_reference_samples: net.trainedReferenceSize,
       files,
@@ -104,7 +105,7 @@ export async function runInfo(opts: InfoCliOptions, ctx: CliContext): Promise<vo
       `size: ${sizeBytes} bytes (${files.map((f) => `${f.name} ${f.bytes}`).join(', ')})`,
       `teaching: ${
         info.taught_classes.length
-          ? `taught ${info.taught_classes.map((n) => `${n} (${info.taught_demonstrations[n]} demonstrations)`).join(', ')}, scored in '${info.teaching_representation}'${describeChoice(info.teaching_choice_scores)}`
+          ? `taught ${info.taught_classes.map((n) => `${n} (${info.taught_demonstrations[n]} demonstrations)`).join(', ')}, scored by their ${info.teaching_scoring === 'mean' ? 'mean' : 'nearest demonstration'} in '${info.teaching_representation}'${describeChoice(info.teaching_choice_scores)}`
           : 'no taught classes'
       }`,
       info.trained_reference_samples

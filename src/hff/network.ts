@@ -3,7 +3,7 @@ import type { ModelFiles, NamedTensor } from '../model-file';
 import { type NetworkConfig, type NetworkOptions, type Scoring, resolveConfig } from './config';
 import { SeededRandom } from './random';
 import { assertClassName } from './class-names';
-import { type TaughtScores, TaughtClasses } from './taught-classes';
+import { type TaughtScores, type TaughtScoring, TaughtClasses } from './taught-classes';
 import { augmentDemonstrations } from './teaching';
 import { assertFinite, dot, normalizeInPlace, randomUnitRows, row } from './vectors';
 
@@ -584,11 +584,16 @@ export class HffNetwork {
   }
 
   /**
-   * The representation taught classes are scored in (null without taught classes) and the leave-one-out score of
-   * each candidate at the last choice.
+   * The representation taught classes are scored in (null without taught classes), whether by their nearest
+   * demonstration or their mean, and the leave-one-out score of each candidate ('<representation>' for nearest,
+   * '<representation> mean') at the last choice, with the chosen one's as `score`.
    */
-  get teachingRepresentation(): { representation: string | null; scores: Record<string, number> } {
-    return { representation: this.taught.representation, scores: { ...this.taught.choiceScores } };
+  get teachingRepresentation(): { representation: string | null; scoring: TaughtScoring; score: number | null; scores: Record<string, number> } {
+    const representation = this.taught.representation;
+    const scoring = this.taught.scoring;
+    const scores = { ...this.taught.choiceScores };
+    const score = representation ? scores[scoring === 'mean' ? `${representation} mean` : representation] ?? null : null;
+    return { representation, scoring, score, scores };
   }
 
   /**

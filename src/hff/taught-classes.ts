@@ -23,6 +23,8 @@ export interface TaughtScores {
   familiarity: Float32Array;
 }
 
+export type TaughtScoring = 'nearest' | 'mean';
+
 /** What the taught classes need from their network: its settings and its trained layers' outputs. */
 export interface LayerSource {
   readonly engine: Engine;
@@ -62,6 +64,12 @@ export class TaughtClasses {
   private classes: (TaughtClass | null)[];
   private nextUid = 1;
   private selected: Representation | null = null;
+  /**
+   * How a taught class's prototypes score an input: 'nearest', the nearest demonstration's; 'mean', the mean of all
+   * its demonstrations (one prototype). Chosen with the representation: views of one object (turntable frames) want
+   * the nearest, varied pictures of a category (CIFAR-10) the mean.
+   */
+  private selectedScoring: TaughtScoring = 'nearest';
   /** A loaded file named no usable representation: it is chosen on first use (the loader may not compute). */
   private choicePending = false;
   /** Leave-one-out score of each representation at the last choice. */
@@ -112,6 +120,12 @@ export class TaughtClasses {
       this.choose();
     }
     return this.any ? this.selected ?? this.defaultRepresentation() : null;
+  }
+
+  /** How taught classes are scored in the representation (see selectedScoring). */
+  get scoring(): TaughtScoring {
+    void this.representation;
+    return this.selectedScoring;
   }
 
   get referenceSamples(): number {
@@ -283,7 +297,7 @@ export class TaughtClasses {
   }
 
   private prototypesOnEngine(rep: Representation): { matcher: RowMatcher; owners: Int32Array } {
-    const key = `${rep}|${this.weights}|${this.classes.map((e, c) => (e ? `${c}:${e.uid}:${e.version}` : '')).join(',')}`;
+    const key = `${rep}|${this.selectedScoring}|${this.weights}|${this.classes.map((e, c) => (e ? `${c}:${e.uid}:${e.version}` : '')).join(',')}`;
     if (this.prototypeMatcher?.key !== key) {
       const parts = this.classes.flatMap((e, c) => (e ? [{ c, ...this.prototypesOf(e, rep) }] : []));
       const dim = parts[0].rows.length / parts[0].count;
@@ -328,7 +342,7 @@ export class TaughtClasses {
     let offset = 0;
     for (const e of this.classes) for (const d of e?.demos ?? []) data.set(d, (offset++) * size);
     tensors['teach.demos'] = { shape: [total, size], data };
-    manifest.taught = { demos: perClass, representation: this.representation, choiceScores: { ...this.choiceScores } };
+    manifest.taught = { demos: perClass, representation: this.representation, scoring: this.scoring, choiceScores: { ...this.choiceScores } };
   }
 
   /** Reads what writeFiles wrote; a reference of an older kind (per-layer outputs) is not used. */
@@ -345,7 +359,7 @@ export class TaughtClasses {
       assertFinite('trainedReference.inputs', t.data);
       this.reference = Float32Array.from(t.data);
     }
-    const taught = m.taught as { demos?: unknown; representation?: unknown; choiceScores?: unknown } | undefined;
+    const taught = m.taught as { demos?: unknown; representation?: unknown; scoring?: unknown; choiceScores?: unknown } | undefined;
     if (!taught || !Array.isArray(taught.demos)) return;
     const perClass = taught.demos as unknown[];
     if (perClass.length !== this.classes.length || perClass.some((d) => !Number.isInteger(d) || (d as number) < 0)) {
@@ -366,9 +380,12 @@ export class TaughtClasses {
     const rep = taught.representation;
     const usable = candidates(this.source.config, this.classes.some((e) => e === null), this.reference !== undefined);
     if (isRepresentation(rep, this.source.config.layers.length) && usable.includes(rep)) this.selected = rep;
+    if (taught.scoring === 'mean' || taught.scoring === 'nearest') this.selectedScoring = taught.scoring;
     else this.choicePending = this.any;
     if (taught.choiceScores && typeof taught.choiceScores === 'object') {
-      for (const [key, v] of Object.entries(taught.choiceScores as Record<string, unknown>)) if (typeof v === 'number' && isRepresentation(key, this.source.config.layers.length)) this.choiceScores[key] = v;
+      for (const [key, v] of Object.entries(taught.choiceScores as Record<string, unknown>)) {
+        if (typeof v === 'number' && isRepresentation(key.replace(/ mean$/, ''), this.source.config.layers.length)) this.choiceScores[key] = v;
+      }
     }
   }
 
@@ -391,6 +408,7 @@ export class TaughtClasses {
     this.choiceScores = {};
     if (this.source.config.teaching.representation !== 'auto') {
       this.selected = this.source.config.teaching.representation;
+      this.selectedScoring = 'nearest';
       return;
     }
     const taught = this.classes.filter((e): e is TaughtClass => e !== null);
@@ -401,24 +419,30 @@ export class TaughtClasses {
     // Among the taught classes alone, one class cannot be told apart from anything.
     if (held.length === 0 || (!withReference && pool.length < 2)) {
       this.selected = null;
+      this.selectedScoring = 'nearest';
       return;
     }
     let best: Representation | null = null;
+    let bestScoring: TaughtScoring = 'nearest';
     let bestScore = -Infinity;
     for (const rep of candidates(this.source.config, withTrained, withReference)) {
-      const score = this.leaveOneOut(rep, pool, withReference);
-      this.choiceScores[rep] = score;
-      if (score > bestScore) {
-        best = rep;
-        bestScore = score;
+      const scores = this.leaveOneOut(rep, pool, withReference);
+      for (const scoring of ['nearest', 'mean'] as const) {
+        this.choiceScores[scoring === 'mean' ? `${rep} mean` : rep] = scores[scoring];
+        if (scores[scoring] > bestScore) {
+          best = rep;
+          bestScoring = scoring;
+          bestScore = scores[scoring];
+        }
       }
     }
     // The random branch stays while taught classes exist, even when not chosen: rebuilding it for every teach's
     // comparison cost about a second on 32x32 colour inputs.
     this.selected = best;
+    this.selectedScoring = bestScoring;
   }
 
-  private leaveOneOut(rep: Representation, pool: TaughtClass[], withReference: boolean): number {
+  private leaveOneOut(rep: Representation, pool: TaughtClass[], withReference: boolean): Record<TaughtScoring, number> {
     const rows = pool.map((e) => this.rowsOf(e, rep, Math.min(CHOICE_DEMOS, e.demos.length), withReference));
     let margin = this.source.config.teaching.margin;
     if (withReference) {
@@ -438,31 +462,45 @@ export class TaughtClasses {
     // Two counts: held-out demonstrations named right among the taught classes, and among all classes (also nearer
     // than the kept training inputs). Both count: where no representation lets taught classes past the trained ones
     // (look-alike data), the ranking among the taught classes still decides. Ties go to the larger lead.
-    let amongTaught = 0;
-    let amongAll = 0;
+    const tally = { nearest: { taught: 0, all: 0, lead: 0 }, mean: { taught: 0, all: 0, lead: 0 } };
     let counted = 0;
-    let lead = 0;
+    // Each class's sum of demonstration means, for the class-mean scoring (one held out: its mean subtracted).
+    const sums = rows.map((r) => {
+      const sum = new Float32Array(r.mean[0].length);
+      for (const m of r.mean) for (let j = 0; j < sum.length; j++) sum[j] += m[j];
+      return sum;
+    });
+    const unitSums = sums.map((sum) => normalizeInPlace(Float32Array.from(sum)));
     pool.forEach((e, ci) => {
       const own = rows[ci];
       const n = own.query.length;
       if (n < 2) return;
       for (let i = 0; i < n; i++) {
         const q = own.query[i];
+        const competitorOf = (other: number) => (withReference ? Math.max(other, own.familiarity[i] + margin) : other);
+        const count = (t: { taught: number; all: number; lead: number }, ownScore: number, other: number) => {
+          if (ownScore > other) t.taught += 1;
+          if (ownScore > competitorOf(other)) t.all += 1;
+          t.lead += Math.max(-1, Math.min(1, ownScore - competitorOf(other)));
+        };
         let ownBest = -Infinity;
         for (let j = 0; j < n; j++) if (j !== i) ownBest = Math.max(ownBest, dotRows(q, own.mean[j]));
         let otherBest = -Infinity;
+        let otherMean = -Infinity;
         rows.forEach((r, cj) => {
           if (cj === ci) return;
           for (const m of r.mean) otherBest = Math.max(otherBest, dotRows(q, m));
+          otherMean = Math.max(otherMean, dotRows(q, unitSums[cj]));
         });
-        const competitor = withReference ? Math.max(otherBest, own.familiarity[i] + margin) : otherBest;
-        if (ownBest > otherBest) amongTaught += 1;
-        if (ownBest > competitor) amongAll += 1;
-        lead += Math.max(-1, Math.min(1, ownBest - competitor));
+        count(tally.nearest, ownBest, otherBest);
+        const rest = Float32Array.from(sums[ci]);
+        for (let j = 0; j < rest.length; j++) rest[j] -= own.mean[i][j];
+        count(tally.mean, dotRows(q, normalizeInPlace(rest)), otherMean);
         counted += 1;
       }
     });
-    return counted > 0 ? (amongTaught + amongAll) / (2 * counted) + (lead / counted) * 1e-3 : 0;
+    const score = (t: { taught: number; all: number; lead: number }) => (counted > 0 ? (t.taught + t.all) / (2 * counted) + (t.lead / counted) * 1e-3 : 0);
+    return { nearest: score(tally.nearest), mean: score(tally.mean) };
   }
 
   /** The first `upTo` demonstrations of `entry` in `rep`: each one itself, its copies' mean, its familiarity. */
@@ -533,12 +571,12 @@ export class TaughtClasses {
    * accuracy on Fruits-360, against 1 with their means, for no gain among the taught classes.)
    */
   private prototypesOf(entry: TaughtClass, rep: Representation): { rows: Float32Array; count: number } {
-    const key = `${rep}|${this.weights}|${entry.version}`;
+    const key = `${rep}|${this.selectedScoring}|${this.weights}|${entry.version}`;
     if (entry.prototypes?.key === key) return entry.prototypes;
     const { mean } = this.rowsOf(entry, rep, entry.demos.length, false);
     const dim = mean[0].length;
     const limit = this.source.config.teaching.prototypes;
-    const merged = mean.length > limit ? sphericalKMeans(mean, limit) : mean;
+    const merged = this.selectedScoring === 'mean' ? [classMean(mean)] : mean.length > limit ? sphericalKMeans(mean, limit) : mean;
     const rows = new Float32Array(merged.length * dim);
     merged.forEach((m, i) => rows.set(m, i * dim));
     entry.prototypes = { key, rows, count: merged.length };
@@ -645,6 +683,13 @@ function dotRows(a: Float32Array, b: Float32Array): number {
   }
   for (; i < n; i++) s0 += a[i] * b[i];
   return s0 + s1 + s2 + s3;
+}
+
+/** The unit mean direction of unit rows. */
+function classMean(rows: Float32Array[]): Float32Array {
+  const sum = new Float32Array(rows[0].length);
+  for (const r of rows) for (let j = 0; j < sum.length; j++) sum[j] += r[j];
+  return normalizeInPlace(sum);
 }
 
 /** `k` unit centres of unit rows: farthest-point start (deterministic), then a few rounds of spherical k-means. */

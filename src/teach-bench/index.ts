@@ -105,7 +105,7 @@ export interface TeachBenchResult {
   unknown_threshold_fpr: number;
   /** Fraction of known (tpr) and of novel (fpr) inputs at or above fixed similarity thresholds, before teaching. */
   threshold_rates: Record<string, { tpr: number; fpr: number }>;
-  /** Representation the taught classes were scored in, per draw, and its leave-one-out score. */
+  /** Representation the taught classes were scored in per draw (" mean": by the class mean), and its leave-one-out score. */
   representation: string[];
   representation_score: number[];
   engine: string;
@@ -267,8 +267,8 @@ export async function runTeachBench(options: TeachBenchOptions): Promise<{ resul
         for (const s of shotSets) net.teach(all[s.label], s.data, shots);
         teachMs += (Date.now() - t0) / shotSets.length;
         const chosen = net.teachingRepresentation;
-        representations.push(chosen.representation ?? '-');
-        representationScores.push(chosen.representation ? chosen.scores[chosen.representation] ?? NaN : NaN);
+        representations.push(chosen.representation ? `${chosen.representation}${chosen.scoring === 'mean' ? ' mean' : ''}` : '-');
+        representationScores.push(chosen.score ?? NaN);
         if (process.env.HFF_TEACH_DEBUG) log(`    leave-one-out ${JSON.stringify(chosen.scores)}\n`);
         const novelModelIdx = new Set(novelNames.map((n) => net.classIndex(n) as number));
         const pNovel = predictAll(net, testNovel, size);
