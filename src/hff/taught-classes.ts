@@ -46,6 +46,12 @@ interface TaughtClass {
   prototypes?: { key: string; rows: Float32Array; count: number };
 }
 
+/**
+ * How much better (in leave-one-out rate) another representation or scoring must be than the default to be chosen:
+ * a few demonstrations make the rates coarse, and on CIFAR-10 near-ties went to whichever was luckier (taught classes
+ * 0.40-0.54 among themselves by draw, against 0.52 for the trained layers' class means).
+ */
+const CHOICE_PREFERENCE = 0.05;
 /** Demonstrations per class that the leave-one-out choice holds out (the first ones kept). */
 const CHOICE_DEMOS = 10;
 /** Taught classes (the most recently taught) that the choice looks at, so that teaching time stays bounded. */
@@ -393,8 +399,9 @@ export class TaughtClasses {
     const fixed = this.source.config.teaching.representation;
     if (fixed !== 'auto') return fixed;
     const layers: Representation = this.source.config.layers.length > 1 ? 'layers' : 'layer:0';
-    // Before there is evidence: trained layers when there are some; otherwise the random branch, which centres its
-    // input, so that frames sharing a background do not all look alike (untrained layers may see them uncentred).
+    // Before there is clear evidence: trained layers (by the class mean) when there are some; otherwise the random
+    // branch, which centres its input, so that frames sharing a background do not all look alike (untrained layers
+    // may see them uncentred).
     if (this.classes.some((e) => e === null) || this.source.config.teaching.transferLayers.length === 0) return layers;
     return 'transfer';
   }
@@ -435,6 +442,14 @@ export class TaughtClasses {
           bestScore = scores[scoring];
         }
       }
+    }
+    // The default stands unless another choice is clearly better.
+    const fallback = this.defaultRepresentation();
+    const fallbackScoring: TaughtScoring = withTrained ? 'mean' : 'nearest';
+    const fallbackScore = this.choiceScores[fallbackScoring === 'mean' ? `${fallback} mean` : fallback];
+    if (fallbackScore !== undefined && bestScore < fallbackScore + CHOICE_PREFERENCE) {
+      best = fallback;
+      bestScoring = fallbackScoring;
     }
     // The random branch stays while taught classes exist, even when not chosen: rebuilding it for every teach's
     // comparison cost about a second on 32x32 colour inputs.
