@@ -177,6 +177,14 @@ describe('e2e: the teaching page (hff-teach-ui) in Chromium', function () {
       const img = document.getElementById('live') as HTMLImageElement;
       return !img.hidden && img.complete && img.naturalWidth === 28;
     }, undefined, { timeout: 15_000 });
+    // Thumbnails load asynchronously (slowly on a loaded machine): wait for them, then read the view.
+    await page
+      .waitForFunction(
+        () => Array.from(document.querySelectorAll<HTMLImageElement>('#strip .frame img')).filter((i) => i.complete && i.naturalWidth > 0).length >= 6,
+        undefined,
+        { timeout: 15_000 },
+      )
+      .catch(() => undefined);
     const view = await page.evaluate(() => ({
       label: document.getElementById('pred-label')!.textContent,
       known: document.getElementById('pred-known')!.textContent,
