@@ -10,7 +10,7 @@ import type { Engine, RowMatcher } from '../engines/types';
 import type { ModelFiles, NamedTensor } from '../model-file';
 import type { NetworkConfig } from './config';
 import { type Representation, TransferBranch, augmentDemonstrations, isRepresentation } from './teaching';
-import { assertFinite, normalizeInPlace } from './vectors';
+import { assertFinite, dot, normalizeInPlace } from './vectors';
 
 /** Per input of a batch: each taught class's similarity (NaN for trained classes) and the input's familiarity. */
 export interface TaughtScores {
@@ -499,18 +499,18 @@ export class TaughtClasses {
           t.lead += Math.max(-1, Math.min(1, ownScore - competitorOf(other)));
         };
         let ownBest = -Infinity;
-        for (let j = 0; j < n; j++) if (j !== i) ownBest = Math.max(ownBest, dotRows(q, own.mean[j]));
+        for (let j = 0; j < n; j++) if (j !== i) ownBest = Math.max(ownBest, dot(q, own.mean[j]));
         let otherBest = -Infinity;
         let otherMean = -Infinity;
         rows.forEach((r, cj) => {
           if (cj === ci) return;
-          for (const m of r.mean) otherBest = Math.max(otherBest, dotRows(q, m));
-          otherMean = Math.max(otherMean, dotRows(q, unitSums[cj]));
+          for (const m of r.mean) otherBest = Math.max(otherBest, dot(q, m));
+          otherMean = Math.max(otherMean, dot(q, unitSums[cj]));
         });
         count(tally.nearest, ownBest, otherBest);
         const rest = Float32Array.from(sums[ci]);
         for (let j = 0; j < rest.length; j++) rest[j] -= own.mean[i][j];
-        count(tally.mean, dotRows(q, normalizeInPlace(rest)), otherMean);
+        count(tally.mean, dot(q, normalizeInPlace(rest)), otherMean);
         counted += 1;
       }
     });
@@ -664,7 +664,7 @@ export class TaughtClasses {
       let closest = -Infinity;
       for (let i = 0; i < unit.length; i++) {
         for (let j = i + 1; j < unit.length; j++) {
-          const s = dotRows(unit[i], unit[j]);
+          const s = dot(unit[i], unit[j]);
           if (s > closest) {
             closest = s;
             // Of the two, the older one goes: the newer shows the part as it looks now.
@@ -683,23 +683,6 @@ function isLayerRepresentation(rep: Representation): boolean {
   return rep === 'layers' || rep.startsWith('layer:');
 }
 
-function dotRows(a: Float32Array, b: Float32Array): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  const n = a.length;
-  let i = 0;
-  for (; i + 3 < n; i += 4) {
-    s0 += a[i] * b[i];
-    s1 += a[i + 1] * b[i + 1];
-    s2 += a[i + 2] * b[i + 2];
-    s3 += a[i + 3] * b[i + 3];
-  }
-  for (; i < n; i++) s0 += a[i] * b[i];
-  return s0 + s1 + s2 + s3;
-}
-
 /** The unit mean direction of unit rows. */
 function classMean(rows: Float32Array[]): Float32Array {
   const sum = new Float32Array(rows[0].length);
@@ -710,12 +693,12 @@ function classMean(rows: Float32Array[]): Float32Array {
 /** `k` unit centres of unit rows: farthest-point start (deterministic), then a few rounds of spherical k-means. */
 export function sphericalKMeans(rows: Float32Array[], k: number): Float32Array[] {
   const centres: Float32Array[] = [Float32Array.from(rows[0])];
-  const closest = rows.map((r) => dotRows(r, centres[0]));
+  const closest = rows.map((r) => dot(r, centres[0]));
   while (centres.length < k) {
     let far = 0;
     for (let i = 1; i < rows.length; i++) if (closest[i] < closest[far]) far = i;
     centres.push(Float32Array.from(rows[far]));
-    rows.forEach((r, i) => (closest[i] = Math.max(closest[i], dotRows(r, centres[centres.length - 1]))));
+    rows.forEach((r, i) => (closest[i] = Math.max(closest[i], dot(r, centres[centres.length - 1]))));
   }
   const dim = rows[0].length;
   for (let round = 0; round < 5; round++) {
@@ -724,7 +707,7 @@ export function sphericalKMeans(rows: Float32Array[], k: number): Float32Array[]
       let best = 0;
       let bestSim = -Infinity;
       centres.forEach((c, j) => {
-        const s = dotRows(r, c);
+        const s = dot(r, c);
         if (s > bestSim) {
           bestSim = s;
           best = j;
