@@ -145,7 +145,13 @@ async function main(): Promise<void> {
     const ex01 = JSON.parse(fs.readFileSync(path.join(installed, 'examples', '01 Classify camera frames.json'), 'utf8')) as Array<Record<string, unknown>>;
     await http(`${url}/flows`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify({ flows: ex01 }) });
     const teachRed = ex01.find((n) => n.type === 'inject' && n.name === 'teach: red part');
-    const injected = await http(`${url}/inject/${String(teachRed?.id)}`, { method: 'POST' });
+    // The deploy answers before the flow's nodes have all started (the previous example's fleet node may still be
+    // closing): the inject endpoint is 404 until then, so ask again for up to 15 s.
+    let injected = await http(`${url}/inject/${String(teachRed?.id)}`, { method: 'POST' });
+    for (const until = Date.now() + 15_000; injected.status === 404 && Date.now() < until; ) {
+      await new Promise((res) => setTimeout(res, 250));
+      injected = await http(`${url}/inject/${String(teachRed?.id)}`, { method: 'POST' });
+    }
     check('example 01: inject "teach: red part"', injected.status === 200, `HTTP ${injected.status}`);
     await new Promise((res) => setTimeout(res, 1000));
     const png = path.join(work, 'red.png');
