@@ -196,7 +196,7 @@ export function resolveConfig(options: NetworkOptions): NetworkConfig {
     scoring: oneOf('scoring', options.scoring ?? DEFAULTS.scoring, ['final', 'sum']),
     unknownThreshold: Number(options.unknownThreshold ?? DEFAULTS.unknownThreshold),
     seed: Math.floor(Number(options.seed ?? DEFAULTS.seed)),
-    teaching: resolveTeaching(options.teaching, layers.length),
+    teaching: resolveTeaching(options.teaching, layers.length, options.inputShape),
   };
   checkParameterCount('layers', config.inputSize, config.layers);
   checkParameterCount('teaching.transferLayers', config.inputSize, config.teaching.transferLayers);

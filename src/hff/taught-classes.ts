@@ -2,14 +2,16 @@
  * The taught classes of a network: classes created at run time from demonstrations. Each keeps its demonstrations
  * (a bounded number) and is scored by its nearest prototype in one representation, a prototype being the mean of one
  * demonstration's augmented copies. The representation is chosen by evidence: leave-one-demonstration-out over
- * every taught class, among the input itself, the fixed random branch, each trained layer and all of them together.
+ * every taught class, among the input itself, the fixed random branch, each trained layer, all of them together, and
+ * for images a colour histogram and edge-direction histograms.
  * A taught class beats the trained classes when an input is nearer its demonstrations than every kept training input
  * of the trained classes (the trained-input reference). See bench/TEACH.md for the measurements behind this.
  */
 import type { Engine, RowMatcher } from '../engines/types';
 import type { ModelFiles, NamedTensor } from '../model-file';
 import type { NetworkConfig } from './config';
-import { type Representation, TransferBranch, augmentDemonstrations, isRepresentation } from './teaching';
+import { colourHistogram, edgeHistogram } from '../image/features';
+import { type Representation, TransferBranch, augmentDemonstrations, imageFeatures, isRepresentation } from './teaching';
 import { assertFinite, dot, normalizeInPlace } from './vectors';
 
 /** Per input of a batch: each taught class's similarity (NaN for trained classes) and the input's familiarity. */
@@ -62,7 +64,7 @@ function candidates(config: NetworkConfig, withTrainedClasses: boolean, withRefe
   const trained: Representation[] = config.layers.length > 1 ? ['layers', ...layers] : layers;
   // Without a reference, taught classes meet trained ones on the trained layers' prototypes: only those compare.
   if (withTrainedClasses && !withReference) return trained;
-  return [...trained, 'input', ...(config.teaching.transferLayers.length > 0 ? (['transfer'] as Representation[]) : [])];
+  return [...trained, 'input', ...imageFeatures(config.inputShape), ...(config.teaching.transferLayers.length > 0 ? (['transfer'] as Representation[]) : [])];
 }
 
 export class TaughtClasses {
@@ -385,12 +387,13 @@ export class TaughtClasses {
     });
     const rep = taught.representation;
     const usable = candidates(this.source.config, this.classes.some((e) => e === null), this.reference !== undefined);
-    if (isRepresentation(rep, this.source.config.layers.length) && usable.includes(rep)) this.selected = rep;
+    const { layers, inputShape } = this.source.config;
+    if (isRepresentation(rep, layers.length, inputShape) && usable.includes(rep)) this.selected = rep;
     if (taught.scoring === 'mean' || taught.scoring === 'nearest') this.selectedScoring = taught.scoring;
     else this.choicePending = this.any;
     if (taught.choiceScores && typeof taught.choiceScores === 'object') {
       for (const [key, v] of Object.entries(taught.choiceScores as Record<string, unknown>)) {
-        if (typeof v === 'number' && isRepresentation(key.replace(/ mean$/, ''), this.source.config.layers.length)) this.choiceScores[key] = v;
+        if (typeof v === 'number' && isRepresentation(key.replace(/ mean$/, ''), layers.length, inputShape)) this.choiceScores[key] = v;
       }
     }
   }
@@ -626,6 +629,11 @@ export class TaughtClasses {
       return out;
     }
     if (rep === 'transfer') return this.transferBranch().features(x, batch);
+    if (rep === 'colour' || rep === 'edges') {
+      const shape = config.inputShape;
+      if (!shape) throw new Error(`internal: the '${rep}' representation needs an image shape`);
+      return rep === 'colour' ? colourHistogram(x, batch, shape) : edgeHistogram(x, batch, shape);
+    }
     const z = layers ?? this.source.layerOutputs(x, batch);
     if (rep !== 'layers') return z[Number(rep.slice('layer:'.length))];
     // Every layer's unit vector scaled by 1/sqrt(L): the concatenation is a unit vector whose cosines are the mean of

@@ -12,9 +12,11 @@ export type TeachAugment = 'auto' | 'none';
 /**
  * A representation in which taught classes are compared with their demonstrations: 'input' (the input itself,
  * L2-normalised), 'transfer' (a fixed random ReLU branch), 'layers' (every trained layer together: the mean of their
- * cosines) or 'layer:N' (one trained layer).
+ * cosines), 'layer:N' (one trained layer), and for images 'colour' (hue-saturation-brightness histogram, colour
+ * images only) and 'edges' (oriented-gradient histograms); see src/image/features.ts.
  */
-export type Representation = 'input' | 'transfer' | 'layers' | `layer:${number}`;
+export type Representation = 'input' | 'transfer' | 'layers' | `layer:${number}` | ImageFeature;
+export type ImageFeature = 'colour' | 'edges';
 
 /** How taught classes are imprinted and scored; stored in the model's config (every field has a default). */
 export interface TeachingConfig {
@@ -65,13 +67,21 @@ export const TEACHING_DEFAULTS: TeachingConfig = {
 /** Settings of earlier teaching rules that model files may still carry; they no longer mean anything. */
 const RETIRED_KEYS = ['calibration', 'transferPreference'];
 
-export function isRepresentation(value: unknown, layers: number): value is Representation {
+/** The image features that suit inputs of this shape: none for plain vectors, 'colour' only with 3 channels. */
+export function imageFeatures(shape: readonly number[] | undefined): ImageFeature[] {
+  if (!shape) return [];
+  return shape[2] === 3 ? ['colour', 'edges'] : ['edges'];
+}
+
+/** Whether `value` names a representation that a model with `layers` trained layers and this input shape has. */
+export function isRepresentation(value: unknown, layers: number, shape: readonly number[] | undefined): value is Representation {
   if (value === 'input' || value === 'transfer' || value === 'layers') return true;
+  if (value === 'colour' || value === 'edges') return imageFeatures(shape).includes(value);
   const m = typeof value === 'string' ? /^layer:(\d+)$/.exec(value) : null;
   return m !== null && Number(m[1]) < layers;
 }
 
-export function resolveTeaching(options: Partial<TeachingConfig> | undefined, layers: number): TeachingConfig {
+export function resolveTeaching(options: Partial<TeachingConfig> | undefined, layers: number, shape: readonly number[] | undefined): TeachingConfig {
   const o = { ...TEACHING_DEFAULTS, ...(options ?? {}) } as TeachingConfig & Record<string, unknown>;
   for (const key of RETIRED_KEYS) delete o[key];
   if (o.augment !== 'auto' && o.augment !== 'none') throw new Error(`teaching.augment must be 'auto' or 'none', got ${JSON.stringify(o.augment)}`);
@@ -79,8 +89,9 @@ export function resolveTeaching(options: Partial<TeachingConfig> | undefined, la
     throw new Error(`teaching.transferLayers must list at most 8 integer widths from 1 to 65536, got ${JSON.stringify(o.transferLayers)}`);
   }
   if (typeof o.transferCenterInput !== 'boolean') throw new Error(`teaching.transferCenterInput must be true or false, got ${JSON.stringify(o.transferCenterInput)}`);
-  if (o.representation !== 'auto' && !isRepresentation(o.representation, layers)) {
-    throw new Error(`teaching.representation must be 'auto', 'input', 'transfer', 'layers' or 'layer:N' with N below ${layers}, got ${JSON.stringify(o.representation)}`);
+  if (o.representation !== 'auto' && !isRepresentation(o.representation, layers, shape)) {
+    const features = imageFeatures(shape).map((f) => `'${f}', `).join('');
+    throw new Error(`teaching.representation must be 'auto', 'input', 'transfer', ${features}'layers' or 'layer:N' with N below ${layers}, got ${JSON.stringify(o.representation)}`);
   }
   if (o.representation === 'transfer' && o.transferLayers.length === 0) throw new Error("teaching.representation 'transfer' needs teaching.transferLayers");
   if (typeof o.margin !== 'number' || !Number.isFinite(o.margin) || Math.abs(o.margin) > 2) throw new Error(`teaching.margin must be a number from -2 to 2, got ${JSON.stringify(o.margin)}`);

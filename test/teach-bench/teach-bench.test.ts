@@ -267,6 +267,86 @@ describe('teaching into a trained model', function () {
   });
 });
 
+describe('teaching with image features', function () {
+  let engine: Engine;
+  before(async function () {
+    engine = await createEngine(process.env.HFF_BACKEND ?? 'wasm');
+  });
+
+  const HUES: [number, number, number][] = [[0.9, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.2, 0.9], [0.9, 0.8, 0.1], [0.8, 0.1, 0.8], [0.1, 0.8, 0.8]];
+
+  /** 12x12 colour "parts": a small square of the class's colour, anywhere, on random pale clutter (pixels say little). */
+  function colourParts(n: number, seed: number): LabelledData {
+    const random = new SeededRandom(seed);
+    const size = 12 * 12 * 3;
+    const images = new Float32Array(n * size);
+    const labels = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const label = i % HUES.length;
+      labels[i] = label;
+      const img = images.subarray(i * size, (i + 1) * size);
+      for (let p = 0; p < img.length; p++) img[p] = 0.3 + 0.4 * random.next();
+      const side = 3 + Math.floor(random.next() * 2);
+      const x0 = Math.floor(random.next() * (12 - side));
+      const y0 = Math.floor(random.next() * (12 - side));
+      for (let y = y0; y < y0 + side; y++) for (let x = x0; x < x0 + side; x++) img.set(HUES[label], (y * 12 + x) * 3);
+    }
+    return { n, inputSize: size, images, labels };
+  }
+
+  function rowsOf(data: LabelledData, keep: (label: number) => boolean, limit = Infinity): LabelledData {
+    const rows: number[] = [];
+    for (let i = 0; i < data.n && rows.length < limit; i++) if (keep(data.labels[i])) rows.push(i);
+    const size = data.inputSize;
+    const images = new Float32Array(rows.length * size);
+    rows.forEach((r, i) => images.set(data.images.subarray(r * size, (r + 1) * size), i * size));
+    return { n: rows.length, inputSize: size, images, labels: Int32Array.from(rows, (r) => data.labels[r]) };
+  }
+
+  it('parts told apart by colour alone are scored by their colour histogram, chosen by leave-one-out, and named among all classes', async function () {
+    const train = colourParts(600, 1);
+    const test = colourParts(300, 2);
+    const names = HUES.map((_, i) => `part${i}`);
+    const net = HffNetwork.create(engine, { inputSize: 432, inputShape: [12, 12, 3], layers: [64, 64], seed: 3, optimizer: { learningRate: 0.01 } }, names.slice(0, 3));
+    try {
+      await trainNetwork(net, rowsOf(train, (l) => l < 3), { epochs: 4, batchSize: 32 });
+      const base = rowsOf(test, (l) => l < 3);
+      const before = (await evaluateNetwork(net, base)).accuracy;
+      for (const c of [3, 4, 5]) net.teach(names[c], rowsOf(train, (l) => l === c, 5).images, 5);
+      assert.equal(net.teachingRepresentation.representation, 'colour', JSON.stringify(net.teachingRepresentation));
+      const novel = rowsOf(test, (l) => l >= 3);
+      const named = net.predict(novel.images, novel.n).filter((p, i) => p.index === novel.labels[i]).length / novel.n;
+      assert.ok(named > 0.9, `taught parts among all classes: ${named}`);
+      const after = (await evaluateNetwork(net, base)).accuracy;
+      assert.ok(after >= before - 0.03, `trained parts ${before} -> ${after}`);
+      const loaded = HffNetwork.fromModelFiles(engine, net.toModelFiles());
+      try {
+        assert.equal(loaded.teachingRepresentation.representation, 'colour');
+        const first = test.images.subarray(0, 20 * 432);
+        const again = loaded.predict(first, 20);
+        net.predict(first, 20).forEach((p, i) => {
+          assert.equal(again[i].label, p.label);
+          assert.ok(Math.abs(again[i].score - p.score) < 1e-5);
+        });
+      } finally {
+        loaded.dispose();
+      }
+    } finally {
+      net.dispose();
+    }
+  });
+
+  it('image features exist only for images: colour for colour images, edges for any', function () {
+    const make = (inputShape: [number, number, number] | undefined, representation: string) =>
+      HffNetwork.create(engine, { inputSize: 48, inputShape, layers: [8], teaching: { representation: representation as 'input' } }, ['a']).dispose();
+    make([4, 4, 3], 'colour');
+    make([4, 4, 3], 'edges');
+    make([4, 12, 1], 'edges');
+    assert.throws(() => make([4, 12, 1], 'colour'), /teaching\.representation must be 'auto', 'input', 'transfer', 'edges', 'layers' or 'layer:N' with N below 1, got "colour"/);
+    assert.throws(() => make(undefined, 'edges'), /teaching\.representation must be 'auto', 'input', 'transfer', 'layers' or 'layer:N' with N below 1, got "edges"/);
+  });
+});
+
 function withTeaching(files: ReturnType<HffNetwork['toModelFiles']>, teaching: Record<string, unknown>) {
   const config = files.manifest.config as { teaching: Record<string, unknown> };
   return { ...files, manifest: { ...files.manifest, config: { ...config, teaching: { ...config.teaching, ...teaching } } } };
