@@ -90,7 +90,11 @@ export class TaughtClasses {
   private branch: TransferBranch | undefined;
   /** Every taught class's prototypes, and the reference, on the engine for matching (rebuilt when they change). */
   private prototypeMatcher: { key: string; matcher: RowMatcher; owners: Int32Array } | undefined;
-  private referenceMatcher: { key: string; matcher: RowMatcher } | undefined;
+  /**
+   * The reference on the engine, per representation: every teach compares every candidate with it, and building an
+   * engine matcher (an onnx session) costs more than using it (first teach of CIFAR-10 2.6 s with one kept at a time).
+   */
+  private referenceMatchers = new Map<Representation, { key: string; matcher: RowMatcher }>();
   /** Per representation: each kept training input's similarity to the nearest other one. */
   private referenceNeighbours = new Map<Representation, Float32Array>();
   /** The margin in force for the current prototypes (see marginFor). */
@@ -240,8 +244,8 @@ export class TaughtClasses {
     this.branch = undefined;
     this.prototypeMatcher?.matcher.dispose();
     this.prototypeMatcher = undefined;
-    this.referenceMatcher?.matcher.dispose();
-    this.referenceMatcher = undefined;
+    for (const { matcher } of this.referenceMatchers.values()) matcher.dispose();
+    this.referenceMatchers.clear();
   }
 
   /** The margin with the current scoring prototypes (cached until they or the reference change). */
@@ -327,13 +331,20 @@ export class TaughtClasses {
   private referenceOnEngine(rep: Representation): RowMatcher | undefined {
     const rows = this.referenceIn(rep);
     if (!rows) return undefined;
-    const key = `${rep}|${this.weights}|${this.referenceVersion}`;
-    if (this.referenceMatcher?.key !== key) {
-      this.referenceMatcher?.matcher.dispose();
+    const key = `${this.weights}|${this.referenceVersion}`;
+    let entry = this.referenceMatchers.get(rep);
+    if (entry?.key !== key) {
+      // The weights or the reference changed: every representation's matcher is stale.
+      for (const [r, stale] of this.referenceMatchers) {
+        if (stale.key === key) continue;
+        stale.matcher.dispose();
+        this.referenceMatchers.delete(r);
+      }
       const n = this.referenceSamples;
-      this.referenceMatcher = { key, matcher: this.source.engine.createMatcher(rows, n, rows.length / n) };
+      entry = { key, matcher: this.source.engine.createMatcher(rows, n, rows.length / n) };
+      this.referenceMatchers.set(rep, entry);
     }
-    return this.referenceMatcher.matcher;
+    return entry.matcher;
   }
 
   /** Writes the demonstrations, the choice and the reference into model files. */
