@@ -13,9 +13,10 @@ export type TeachAugment = 'auto' | 'none';
  * A representation in which taught classes are compared with their demonstrations: 'input' (the input itself,
  * L2-normalised), 'transfer' (a fixed random ReLU branch), 'layers' (every trained layer together: the mean of their
  * cosines), 'layer:N' (one trained layer), and for images 'colour' (hue-saturation-brightness histogram, colour
- * images only) and 'edges' (oriented-gradient histograms); see src/image/features.ts.
+ * images only), 'edges' (oriented-gradient histograms; see src/image/features.ts) and 'layers+edges' (the mean of
+ * the two cosines).
  */
-export type Representation = 'input' | 'transfer' | 'layers' | `layer:${number}` | ImageFeature;
+export type Representation = 'input' | 'transfer' | 'layers' | `layer:${number}` | ImageFeature | 'layers+edges';
 export type ImageFeature = 'colour' | 'edges';
 
 /** How taught classes are imprinted and scored; stored in the model's config (every field has a default). */
@@ -76,7 +77,7 @@ export function imageFeatures(shape: readonly number[] | undefined): ImageFeatur
 /** Whether `value` names a representation that a model with `layers` trained layers and this input shape has. */
 export function isRepresentation(value: unknown, layers: number, shape: readonly number[] | undefined): value is Representation {
   if (value === 'input' || value === 'transfer' || value === 'layers') return true;
-  if (value === 'colour' || value === 'edges') return imageFeatures(shape).includes(value);
+  if (value === 'colour' || value === 'edges' || value === 'layers+edges') return imageFeatures(shape).includes(value === 'colour' ? 'colour' : 'edges');
   const m = typeof value === 'string' ? /^layer:(\d+)$/.exec(value) : null;
   return m !== null && Number(m[1]) < layers;
 }
@@ -90,7 +91,7 @@ export function resolveTeaching(options: Partial<TeachingConfig> | undefined, la
   }
   if (typeof o.transferCenterInput !== 'boolean') throw new Error(`teaching.transferCenterInput must be true or false, got ${JSON.stringify(o.transferCenterInput)}`);
   if (o.representation !== 'auto' && !isRepresentation(o.representation, layers, shape)) {
-    const features = imageFeatures(shape).map((f) => `'${f}', `).join('');
+    const features = [...imageFeatures(shape), ...(shape ? ['layers+edges'] : [])].map((f) => `'${f}', `).join('');
     throw new Error(`teaching.representation must be 'auto', 'input', 'transfer', ${features}'layers' or 'layer:N' with N below ${layers}, got ${JSON.stringify(o.representation)}`);
   }
   if (o.representation === 'transfer' && o.transferLayers.length === 0) throw new Error("teaching.representation 'transfer' needs teaching.transferLayers");

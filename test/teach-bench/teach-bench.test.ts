@@ -342,7 +342,8 @@ describe('teaching with image features', function () {
     make([4, 4, 3], 'colour');
     make([4, 4, 3], 'edges');
     make([4, 12, 1], 'edges');
-    assert.throws(() => make([4, 12, 1], 'colour'), /teaching\.representation must be 'auto', 'input', 'transfer', 'edges', 'layers' or 'layer:N' with N below 1, got "colour"/);
+    make([4, 12, 1], 'layers+edges');
+    assert.throws(() => make([4, 12, 1], 'colour'), /teaching\.representation must be 'auto', 'input', 'transfer', 'edges', 'layers\+edges', 'layers' or 'layer:N' with N below 1, got "colour"/);
     assert.throws(() => make(undefined, 'edges'), /teaching\.representation must be 'auto', 'input', 'transfer', 'layers' or 'layer:N' with N below 1, got "edges"/);
   });
 });
