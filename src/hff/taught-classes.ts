@@ -79,6 +79,11 @@ export class TaughtClasses {
   private selectedScoring: TaughtScoring = 'nearest';
   /** A loaded file named no usable representation: it is chosen on first use (the loader may not compute). */
   private choicePending = false;
+  /** Products of demonstrations kept from one choice to the next (keys name the classes' versions; see leaveOneOut). */
+  private choiceValues = new Map<string, Float32Array>();
+  private choiceValuesUsed = new Set<string>();
+  /** During a choice, each class's augmented demonstrations, made once for every candidate representation. */
+  private augmentedDuringChoice: Map<string, { data: Float32Array; copies: number }> | undefined;
   /** Leave-one-out score of each representation at the last choice. */
   choiceScores: Record<string, number> = {};
   /** Inputs of the trained classes kept by training (rows of inputSize); see setReference. */
@@ -449,17 +454,24 @@ export class TaughtClasses {
     let best: Representation | null = null;
     let bestScoring: TaughtScoring = 'nearest';
     let bestScore = -Infinity;
-    for (const rep of candidates(this.source.config, withTrained, withReference)) {
-      const scores = this.leaveOneOut(rep, pool, withReference);
-      for (const scoring of ['nearest', 'mean'] as const) {
-        this.choiceScores[scoring === 'mean' ? `${rep} mean` : rep] = scores[scoring];
-        if (scores[scoring] > bestScore) {
-          best = rep;
-          bestScoring = scoring;
-          bestScore = scores[scoring];
+    this.choiceValuesUsed.clear();
+    this.augmentedDuringChoice = new Map();
+    try {
+      for (const rep of candidates(this.source.config, withTrained, withReference)) {
+        const scores = this.leaveOneOut(rep, pool, withReference);
+        for (const scoring of ['nearest', 'mean'] as const) {
+          this.choiceScores[scoring === 'mean' ? `${rep} mean` : rep] = scores[scoring];
+          if (scores[scoring] > bestScore) {
+            best = rep;
+            bestScoring = scoring;
+            bestScore = scores[scoring];
+          }
         }
       }
+    } finally {
+      this.augmentedDuringChoice = undefined;
     }
+    for (const key of this.choiceValues.keys()) if (!this.choiceValuesUsed.has(key)) this.choiceValues.delete(key);
     // The default stands unless another choice is clearly better.
     const fallback = this.defaultRepresentation();
     const fallbackScoring: TaughtScoring = withTrained ? 'mean' : 'nearest';
@@ -476,39 +488,56 @@ export class TaughtClasses {
 
   private leaveOneOut(rep: Representation, pool: TaughtClass[], withReference: boolean): Record<TaughtScoring, number> {
     const rows = pool.map((e) => this.rowsOf(e, rep, Math.min(CHOICE_DEMOS, e.demos.length), withReference));
+    const keys = pool.map((e, c) => `${rep}|${this.weights}|${e.uid}:${e.version}:${rows[c].query.length}`);
     let margin = this.source.config.teaching.margin;
     if (withReference) {
-      const means = rows.flatMap((r) => r.mean);
-      const dim = means[0].length;
-      const flat = new Float32Array(means.length * dim);
-      means.forEach((m, i) => flat.set(m, i * dim));
-      // The kept inputs are already on the engine: match the means against them (transposed below).
-      const reference = this.referenceOnEngine(rep) as RowMatcher;
-      const dots = reference.dots(flat, means.length);
-      margin = this.marginFrom(rep, (i) => {
-        let best = -Infinity;
-        for (let j = 0; j < means.length; j++) best = Math.max(best, dots[j * reference.count + i]);
-        return best;
-      });
+      // Per kept input, its similarity to the nearest demonstration mean of each class (the kept inputs are on the
+      // engine already), then of any class.
+      const nearest = pool.map((_, c) =>
+        this.choiceCached(`reference|${this.referenceVersion}|${keys[c]}`, () => {
+          const means = rows[c].mean;
+          const dim = means[0].length;
+          const flat = new Float32Array(means.length * dim);
+          means.forEach((m, i) => flat.set(m, i * dim));
+          const reference = this.referenceOnEngine(rep) as RowMatcher;
+          const dots = reference.dots(flat, means.length);
+          const best = new Float32Array(reference.count).fill(-Infinity);
+          for (let j = 0; j < means.length; j++) for (let i = 0; i < reference.count; i++) best[i] = Math.max(best[i], dots[j * reference.count + i]);
+          return best;
+        }),
+      );
+      margin = this.marginFrom(rep, (i) => nearest.reduce((best, b) => Math.max(best, b[i]), -Infinity));
     }
     // Two counts: held-out demonstrations named right among the taught classes, and among all classes (also nearer
     // than the kept training inputs). Both count: where no representation lets taught classes past the trained ones
     // (look-alike data), the ranking among the taught classes still decides. Ties go to the larger lead.
     const tally = { nearest: { taught: 0, all: 0, lead: 0 }, mean: { taught: 0, all: 0, lead: 0 } };
     let counted = 0;
-    // Each class's sum of demonstration means, for the class-mean scoring (one held out: its mean subtracted).
-    const sums = rows.map((r) => {
-      const sum = new Float32Array(r.mean[0].length);
-      for (const m of r.mean) for (let j = 0; j < sum.length; j++) sum[j] += m[j];
-      return sum;
+    // Similarities of every held-out demonstration to every class's demonstration means, as blocks per pair of
+    // classes (kept across teaches: a teach computes only the new class's). The class-mean scoring needs only sums of
+    // them: q . (sum of means) is the sum of the q . mean, and |sum of means| comes from the means' own products.
+    const pair = (a: number, b: number) => this.choiceCached(`pair|${keys[a]}|${keys[b]}`, () => dotBlock(rows[a].query, rows[b].mean));
+    const sumNorms = rows.map((r, c) => {
+      const self = this.choiceCached(`means|${keys[c]}`, () => dotBlock(r.mean, r.mean));
+      let sq = 0;
+      for (let i = 0; i < self.length; i++) sq += self[i];
+      // Per held-out demonstration i: |sum - mean_i|^2 = |sum|^2 - 2 sum . mean_i + 1 (unit means).
+      const n = r.mean.length;
+      const without = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        let row = 0;
+        for (let j = 0; j < n; j++) row += self[i * n + j];
+        without[i] = Math.sqrt(Math.max(0, sq - 2 * row + 1));
+      }
+      return { whole: Math.sqrt(Math.max(0, sq)), without };
     });
-    const unitSums = sums.map((sum) => normalizeInPlace(Float32Array.from(sum)));
-    pool.forEach((e, ci) => {
+    pool.forEach((_, ci) => {
       const own = rows[ci];
       const n = own.query.length;
       if (n < 2) return;
+      const self = pair(ci, ci);
+      const others = rows.map((_r, cj) => (cj === ci ? undefined : pair(ci, cj)));
       for (let i = 0; i < n; i++) {
-        const q = own.query[i];
         const competitorOf = (other: number) => (withReference ? Math.max(other, own.familiarity[i] + margin) : other);
         const count = (t: { taught: number; all: number; lead: number }, ownScore: number, other: number) => {
           if (ownScore > other) t.taught += 1;
@@ -516,23 +545,44 @@ export class TaughtClasses {
           t.lead += Math.max(-1, Math.min(1, ownScore - competitorOf(other)));
         };
         let ownBest = -Infinity;
-        for (let j = 0; j < n; j++) if (j !== i) ownBest = Math.max(ownBest, dot(q, own.mean[j]));
+        let ownRest = 0;
+        for (let j = 0; j < n; j++) {
+          if (j === i) continue;
+          ownBest = Math.max(ownBest, self[i * n + j]);
+          ownRest += self[i * n + j];
+        }
         let otherBest = -Infinity;
         let otherMean = -Infinity;
-        rows.forEach((r, cj) => {
-          if (cj === ci) return;
-          for (const m of r.mean) otherBest = Math.max(otherBest, dot(q, m));
-          otherMean = Math.max(otherMean, dot(q, unitSums[cj]));
+        others.forEach((block, cj) => {
+          if (!block) return;
+          const m = rows[cj].mean.length;
+          let sum = 0;
+          for (let j = 0; j < m; j++) {
+            const v = block[i * m + j];
+            otherBest = Math.max(otherBest, v);
+            sum += v;
+          }
+          if (sumNorms[cj].whole > 0) otherMean = Math.max(otherMean, sum / sumNorms[cj].whole);
         });
         count(tally.nearest, ownBest, otherBest);
-        const rest = Float32Array.from(sums[ci]);
-        for (let j = 0; j < rest.length; j++) rest[j] -= own.mean[i][j];
-        count(tally.mean, dot(q, normalizeInPlace(rest)), otherMean);
+        const restNorm = sumNorms[ci].without[i];
+        count(tally.mean, restNorm > 0 ? ownRest / restNorm : 0, otherMean);
         counted += 1;
       }
     });
     const score = (t: { taught: number; all: number; lead: number }) => (counted > 0 ? (t.taught + t.all) / (2 * counted) + (t.lead / counted) * 1e-3 : 0);
     return { nearest: score(tally.nearest), mean: score(tally.mean) };
+  }
+
+  /** A value of the leave-one-out choice kept while the choices after it still use it (see choose). */
+  private choiceCached(key: string, compute: () => Float32Array): Float32Array {
+    let value = this.choiceValues.get(key);
+    if (!value) {
+      value = compute();
+      this.choiceValues.set(key, value);
+    }
+    this.choiceValuesUsed.add(key);
+    return value;
   }
 
   /** The first `upTo` demonstrations of `entry` in `rep`: each one itself, its copies' mean, its familiarity. */
@@ -551,9 +601,14 @@ export class TaughtClasses {
     if (have < upTo) {
       const size = this.source.config.inputSize;
       const n = upTo - have;
-      const x = new Float32Array(n * size);
-      for (let i = 0; i < n; i++) x.set(entry.demos[have + i], i * size);
-      const aug = augmentDemonstrations(x, n, this.source.config.inputShape, this.source.config.teaching.augment);
+      const key = `${entry.uid}:${entry.version}:${have}:${upTo}`;
+      let aug = this.augmentedDuringChoice?.get(key);
+      if (!aug) {
+        const x = new Float32Array(n * size);
+        for (let i = 0; i < n; i++) x.set(entry.demos[have + i], i * size);
+        aug = augmentDemonstrations(x, n, this.source.config.inputShape, this.source.config.teaching.augment);
+        this.augmentedDuringChoice?.set(key, aug);
+      }
       const rows = n * aug.copies;
       const layers = isLayerRepresentation(rep) ? this.source.layerOutputs(aug.data, rows) : undefined;
       family.forEach((f, fi) => {
@@ -713,6 +768,13 @@ function concatenateUnitRows(parts: Float32Array[], batch: number): Float32Array
       o += w;
     });
   }
+  return out;
+}
+
+/** Every row of `a` against every row of `b`: a.length x b.length dot products, row-major. */
+function dotBlock(a: Float32Array[], b: Float32Array[]): Float32Array {
+  const out = new Float32Array(a.length * b.length);
+  a.forEach((x, i) => b.forEach((y, j) => (out[i * b.length + j] = dot(x, y))));
   return out;
 }
 
