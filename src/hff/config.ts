@@ -1,4 +1,4 @@
-import type { Activation, OptimizerSettings, PrototypeUpdate } from '../engines/types';
+import type { Activation, LayerSpec, OptimizerSettings, PrototypeUpdate } from '../engines/types';
 import type { LearningRateSchedule } from './schedule';
 import { type TeachingConfig, resolveTeaching } from './teaching';
 
@@ -213,4 +213,18 @@ export function resolveConfig(options: NetworkOptions): NetworkConfig {
     config.inputShape = [h, w, c];
   }
   return config;
+}
+
+/** What the engine computes for layer `index` of a network (the first layer alone centres and normalises its input). */
+export function layerSpec(config: NetworkConfig, index: number): LayerSpec {
+  return {
+    inputSize: index === 0 ? config.inputSize : config.layers[index - 1],
+    units: config.layers[index],
+    activation: config.activation,
+    centerInput: index === 0 && config.centerInput,
+    normalizeInput: index === 0 ? config.normalizeInput : false,
+    tau: config.tau,
+    margin: config.margin,
+    prototypesPerClass: config.prototypesPerClass,
+  };
 }

@@ -1,13 +1,11 @@
-import type { Engine, EngineLayer, LayerParams, LayerSpec } from '../engines/types';
-import type { ModelFiles, NamedTensor } from '../model-file';
-import { type NetworkConfig, type NetworkOptions, type Scoring, resolveConfig } from './config';
+import type { Engine, EngineLayer, LayerParams } from '../engines/types';
+import { type ModelFiles, decodeNetwork, encodeNetwork } from '../model-file';
+import { type NetworkConfig, type NetworkOptions, type Scoring, layerSpec, resolveConfig } from './config';
 import { SeededRandom } from './random';
-import { assertClassName } from './class-names';
+import { assertClassName, assertClassNames } from './class-names';
 import { type TaughtScores, type TaughtScoring, TaughtClasses } from './taught-classes';
 import { augmentDemonstrations } from './teaching';
 import { assertFinite, dot, normalizeInPlace, randomUnitRows, row } from './vectors';
-
-export const MODEL_KIND = 'hff-network';
 
 export interface ClassScore {
   label: string;
@@ -123,7 +121,7 @@ export class HffNetwork {
   /** A freshly initialised network (seeded, so the same seed gives the same weights on every backend). */
   static create(engine: Engine, options: NetworkOptions, classes: string[] = []): HffNetwork {
     const config = resolveConfig(options);
-    checkClassNames(classes);
+    assertClassNames(classes);
     const random = new SeededRandom(config.seed);
     const gaussian = () => random.gaussian();
     const params: LayerParams[] = [];
@@ -145,71 +143,18 @@ export class HffNetwork {
 
   /** Rebuilds a network from model files, validating shapes against the architecture. */
   static fromModelFiles(engine: Engine, files: ModelFiles, source = 'model'): HffNetwork {
-    const m = files.manifest as Record<string, unknown>;
-    if (m.kind !== MODEL_KIND) throw new Error(`${source}: not an HFF network (kind ${JSON.stringify(m.kind)})`);
-    let config: NetworkConfig;
-    try {
-      // Files from before input centring existed were trained (and taught) without it.
-      const stored = m.config as NetworkOptions;
-      config = resolveConfig({ centerInput: false, ...stored, teaching: { transferCenterInput: false, ...stored?.teaching } });
-    } catch (err) {
-      throw new Error(`${source}: invalid architecture: ${(err as Error).message}`);
-    }
-    const classes = m.classes as string[];
-    const counts = m.counts as number[];
-    if (!Array.isArray(classes) || !Array.isArray(counts) || classes.length !== counts.length) {
-      throw new Error(`${source}: classes and counts must be arrays of the same length`);
-    }
-    checkClassNames(classes);
-    const badCount = counts.findIndex((c) => typeof c !== 'number' || !Number.isSafeInteger(c) || c < 0);
-    if (badCount >= 0) throw new Error(`${source}: counts[${badCount}] is ${JSON.stringify(counts[badCount])}, expected a whole number of demonstrations >= 0`);
-    const params: LayerParams[] = [];
-    let inputSize = config.inputSize;
-    config.layers.forEach((units, i) => {
-      const want: Record<string, number[]> = {
-        weight: [inputSize, units],
-        bias: [units],
-        prototypes: [classes.length * config.prototypesPerClass, units],
-      };
-      const got: Record<string, Float32Array> = {};
-      for (const [part, shape] of Object.entries(want)) {
-        const name = `layers.${i}.${part}`;
-        const tensor = files.tensors[name];
-        if (!tensor) throw new Error(`${source}: tensor ${name} is missing`);
-        if (tensor.shape.length !== shape.length || tensor.shape.some((d: number, j: number) => d !== shape[j])) {
-          throw new Error(`${source}: tensor ${name} has shape [${tensor.shape}] but the architecture needs [${shape}]`);
-        }
-        got[part] = tensor.data;
-      }
-      params.push({ weight: got.weight, bias: got.bias, prototypes: got.prototypes });
-      inputSize = units;
-    });
-    const version = typeof m.version === 'number' ? m.version : 0;
-    const net = new HffNetwork(engine, config, [...classes], [...counts], version, (m.metadata as NetworkMetadata) ?? {}, params);
+    const model = decodeNetwork(files, source);
+    const net = new HffNetwork(engine, model.config, model.classes, model.counts, model.version, model.metadata, model.params);
     net.taught.readFiles(files, source);
     return net;
   }
 
   toModelFiles(): ModelFiles {
-    const tensors: Record<string, NamedTensor> = {};
-    this.layers.forEach((layer, i) => {
-      const p = layer.readParams();
-      tensors[`layers.${i}.weight`] = { shape: [layer.spec.inputSize, layer.spec.units], data: p.weight };
-      tensors[`layers.${i}.bias`] = { shape: [layer.spec.units], data: p.bias };
-      tensors[`layers.${i}.prototypes`] = { shape: [layer.prototypeRows, layer.spec.units], data: p.prototypes };
-    });
-    // A snapshot: the caller may keep it while the network goes on learning (stores, the model node's baseline).
-    const manifest: Record<string, unknown> = {
-      kind: MODEL_KIND,
-      config: structuredClone(this.config),
-      classes: [...this.classes],
-      counts: [...this.counts],
-      version: this.version,
-      engine: this.engine.name,
-      metadata: structuredClone(this.metadata),
-    };
-    this.taught.writeFiles(manifest, tensors);
-    return { manifest, tensors };
+    const params = this.layers.map((layer) => layer.readParams());
+    const model = { config: this.config, classes: this.classes, counts: this.counts, version: this.version, metadata: this.metadata, params };
+    const files = encodeNetwork(model, this.engine.name);
+    this.taught.writeFiles(files.manifest, files.tensors);
+    return files;
   }
 
   get inputSize(): number {
@@ -488,7 +433,7 @@ export class HffNetwork {
     });
     let index = this.classIndex(label);
     const created = index === undefined;
-    if (created) checkClassNames([...this.classes, label]);
+    if (created) assertClassNames([...this.classes, label]);
     const m = this.config.prototypesPerClass;
     this.layers.forEach((layer, l) => {
       const units = layer.spec.units;
@@ -532,7 +477,7 @@ export class HffNetwork {
 
   renameClass(label: string | number, newName: string): { label: string; previous: string; index: number; version: number } {
     const index = this.requireClass(label);
-    checkClassNames([newName]);
+    assertClassNames([newName]);
     if (this.classes.includes(newName) && this.classes[index] !== newName) {
       throw new Error(`cannot rename to '${newName}': a class of that name exists`);
     }
@@ -696,26 +641,4 @@ function dropValues(x: Float32Array, p: number, random: SeededRandom): Float32Ar
   const out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) out[i] = random.next() < p ? 0 : x[i] * keep;
   return out;
-}
-
-function layerSpec(config: NetworkConfig, index: number): LayerSpec {
-  return {
-    inputSize: index === 0 ? config.inputSize : config.layers[index - 1],
-    units: config.layers[index],
-    activation: config.activation,
-    centerInput: index === 0 && config.centerInput,
-    normalizeInput: index === 0 ? config.normalizeInput : false,
-    tau: config.tau,
-    margin: config.margin,
-    prototypesPerClass: config.prototypesPerClass,
-  };
-}
-
-function checkClassNames(names: string[]): void {
-  const seen = new Set<string>();
-  for (const name of names) {
-    assertClassName(name);
-    if (seen.has(name)) throw new Error(`class '${name}' is listed twice`);
-    seen.add(name);
-  }
 }
