@@ -79,9 +79,6 @@ export interface NetworkMetadata {
   [key: string]: unknown;
 }
 
-/** An input batch as plain numbers: one vector, or an array of vectors. */
-export type VectorInput = Float32Array | number[] | ArrayLike<number>[];
-
 /**
  * A Hyperspherical Forward-Forward network: a stack of layers, each trained by its own prototype loss on the
  * detached output of the layer below, and predicting in one forward pass.
@@ -167,26 +164,6 @@ export class HffNetwork {
 
   layerInputSize(layer: number): number {
     return this.layerAt(layer).spec.inputSize;
-  }
-
-  /** Turns a vector or an array of vectors into one row-major batch, checking length and finiteness. */
-  toBatch(input: VectorInput, size = this.config.inputSize, what = 'input'): { data: Float32Array; batch: number } {
-    if (Array.isArray(input) && input.length === 0) throw new Error(`${what}: expected a vector or a non-empty array of vectors`);
-    const rows: ArrayLike<number>[] =
-      input instanceof Float32Array || (Array.isArray(input) && (input.length === 0 || typeof input[0] === 'number'))
-        ? [input as ArrayLike<number>]
-        : (input as ArrayLike<number>[]);
-    if (!Array.isArray(rows) || rows.length === 0) throw new Error(`${what}: expected a vector or a non-empty array of vectors`);
-    const data = new Float32Array(rows.length * size);
-    rows.forEach((r, i) => {
-      if (!r || typeof r.length !== 'number') throw new Error(`${what}: row ${i} is not a vector`);
-      if (r.length !== size) {
-        throw new Error(`${what}: expected a vector of length ${size}, got length ${r.length}${rows.length > 1 ? ` in row ${i}` : ''}`);
-      }
-      assertFinite(rows.length > 1 ? `${what} row ${i}` : what, r);
-      data.set(r, i * size);
-    });
-    return { data, batch: rows.length };
   }
 
   /** Resolves a class by name or index; undefined when a name is unknown. */
