@@ -4,7 +4,7 @@
  * update is described by one output message (class, count, version), for logging or for other robots.
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import type { TeachMode, TeachOptions } from '../../src/hff/network';
+import type { TeachMode, TeachOptions } from '../../src/hff/class-book';
 import { fleetFor } from '../shared/fleet-sync';
 import { translator } from '../shared/i18n';
 import { findModel, followModel, requireModel } from '../shared/model-client';

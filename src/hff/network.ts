@@ -2,10 +2,10 @@ import type { Engine, EngineLayer, LayerParams } from '../engines/types';
 import { type ModelFiles, decodeNetwork, encodeNetwork } from '../model-file';
 import { type NetworkConfig, type NetworkOptions, type Scoring, layerSpec, resolveConfig } from './config';
 import { SeededRandom } from './random';
-import { assertClassName, assertClassNames } from './class-names';
+import { assertClassNames } from './class-names';
+import { ClassBook, type TeachOptions, type TeachResult } from './class-book';
 import { type TaughtScores, type TaughtScoring, TaughtClasses } from './taught-classes';
-import { augmentDemonstrations } from './teaching';
-import { assertFinite, dot, normalizeInPlace, randomUnitRows, row } from './vectors';
+import { assertFinite, randomUnitRows } from './vectors';
 
 export interface ClassScore {
   label: string;
@@ -49,32 +49,6 @@ export interface TrainBatchResult {
   correct: number;
 }
 
-export type TeachMode = 'ema' | 'mean';
-
-export interface TeachOptions {
-  /** 'mean': count-weighted mean of every demonstration so far (capped by meanOf); 'ema': move by `rate`. */
-  mode?: TeachMode;
-  rate?: number;
-  /** With mode 'mean': only the first N demonstrations shape the prototype; later ones are ignored. */
-  meanOf?: number;
-}
-
-export interface TeachResult {
-  label: string;
-  index: number;
-  created: boolean;
-  /** Demonstrations that shaped this class so far. */
-  count: number;
-  /** Demonstrations in this call that changed the prototype (0 when past meanOf). */
-  applied: number;
-  mode: TeachMode;
-  version: number;
-  /** Per layer, cosine between the demonstrations' mean and the class prototype before the update (null if new). */
-  similarityBefore: (number | null)[];
-  /** Per layer, the sum of the applied demonstrations' unit representations (what fleet sharing merges). */
-  sums: Float32Array[];
-}
-
 export interface NetworkMetadata {
   [key: string]: unknown;
 }
@@ -85,9 +59,6 @@ export interface NetworkMetadata {
  */
 export class HffNetwork {
   readonly config: NetworkConfig;
-  readonly classes: string[];
-  /** Training examples or demonstrations seen per class. */
-  readonly counts: number[];
   /** Increases with every change of weights or prototypes. */
   version: number;
   metadata: NetworkMetadata;
@@ -95,6 +66,8 @@ export class HffNetwork {
   private disposed = false;
   /** The classes created by teaching, with their demonstrations, and the trained-input reference. */
   private readonly taught: TaughtClasses;
+  /** Class names and counts, and every change of a class's prototypes. */
+  private readonly book: ClassBook;
 
   private constructor(
     readonly engine: Engine,
@@ -106,13 +79,12 @@ export class HffNetwork {
     params: LayerParams[],
   ) {
     this.config = config;
-    this.classes = classes;
-    this.counts = counts;
     this.version = version;
     this.metadata = metadata;
     this.layers = params.map((p, i) => engine.createLayer(layerSpec(config, i), p, config.optimizer));
     const layerOutputs = (x: Float32Array, batch: number) => this.engine.forwardStack(this.layers, x, batch, 'all').map((f) => f.z);
     this.taught = new TaughtClasses({ engine, config, layerOutputs }, classes.length);
+    this.book = new ClassBook({ engine, config, layers: this.layers }, this.taught, classes, counts);
   }
 
   /** A freshly initialised network (seeded, so the same seed gives the same weights on every backend). */
@@ -154,6 +126,15 @@ export class HffNetwork {
     return files;
   }
 
+  get classes(): string[] {
+    return this.book.classes;
+  }
+
+  /** Training examples or demonstrations seen per class. */
+  get counts(): number[] {
+    return this.book.counts;
+  }
+
   get inputSize(): number {
     return this.config.inputSize;
   }
@@ -168,14 +149,7 @@ export class HffNetwork {
 
   /** Resolves a class by name or index; undefined when a name is unknown. */
   classIndex(label: string | number): number | undefined {
-    if (typeof label === 'number') {
-      if (!Number.isInteger(label) || label < 0 || label >= this.classes.length) {
-        throw new Error(`class index ${label} is outside 0..${this.classes.length - 1}`);
-      }
-      return label;
-    }
-    const i = this.classes.indexOf(label);
-    return i < 0 ? undefined : i;
+    return this.book.classIndex(label);
   }
 
   /** One forward pass through every layer. */
@@ -291,8 +265,7 @@ export class HffNetwork {
       correct = r.correct;
       input = r.z;
     }
-    this.countLabels(labels);
-    this.markTrained(labels);
+    this.book.recordTraining(labels);
     this.version += 1;
     return { losses, correct };
   }
@@ -304,11 +277,8 @@ export class HffNetwork {
       prototypeUpdate: this.config.prototypeUpdate,
       emaRate: this.config.emaRate,
     });
-    if (layer === this.layers.length - 1) {
-      this.countLabels(labels);
-      this.markTrained(labels);
-    }
-    this.taught.weightsChanged();
+    if (layer === this.layers.length - 1) this.book.recordTraining(labels);
+    else this.taught.weightsChanged();
     this.version += 1;
     return r;
   }
@@ -319,78 +289,9 @@ export class HffNetwork {
    */
   teach(label: string | number, examples: Float32Array, n: number, options: TeachOptions = {}): TeachResult {
     this.checkUsable();
-    const mode = options.mode ?? 'mean';
-    const rate = options.rate ?? this.config.emaRate;
-    const meanOf = options.meanOf ?? Infinity;
-    if (mode !== 'mean' && mode !== 'ema') throw new Error(`teach mode must be 'mean' or 'ema', got ${JSON.stringify(mode)}`);
-    if (!(rate > 0 && rate <= 1)) throw new Error(`teach rate must be in (0, 1], got ${rate}`);
-    if (!(meanOf >= 1)) throw new Error(`teach meanOf must be at least 1, got ${meanOf}`);
-    if (typeof label === 'string') assertClassName(label, 'label');
-    if (!Number.isInteger(n) || n < 1 || examples.length !== n * this.config.inputSize) {
-      throw new Error(`demonstrations: expected ${n} vector(s) of length ${this.config.inputSize}, got ${examples.length} values`);
-    }
-    let index = this.classIndex(label);
-    const created = index === undefined;
-    const previousCount = created ? 0 : this.counts[index as number];
-    const applied = mode === 'mean' ? Math.max(0, Math.min(n, meanOf - previousCount)) : n;
-    // Each demonstration is imprinted as the mean of its augmented copies (small shifts, flips for colour images).
-    const aug = augmentDemonstrations(examples, n, this.config.inputShape, this.config.teaching.augment);
-    const outputs = this.engine.forwardStack(this.layers, aug.data, n * aug.copies, 'all');
-    const copies = aug.copies;
-    const m = this.config.prototypesPerClass;
-    if (created) index = this.classes.length;
-    const similarityBefore: (number | null)[] = [];
-    const sums: Float32Array[] = [];
-    this.layers.forEach((layer, l) => {
-      const units = layer.spec.units;
-      const sum = new Float32Array(units);
-      for (let b = 0; b < applied * copies; b++) {
-        const z = row(outputs[l].z, b, units);
-        for (let u = 0; u < units; u++) sum[u] += z[u] / copies;
-      }
-      sums.push(sum);
-      const mean = normalizeInPlace(Float32Array.from(sum));
-      const current = layer.readPrototypes();
-      if (created) {
-        similarityBefore.push(null);
-        const grown = new Float32Array(current.length + m * units);
-        grown.set(current);
-        for (let j = 0; j < m; j++) grown.set(mean, current.length + j * units);
-        layer.setPrototypes(grown);
-        return;
-      }
-      // With several prototypes per class the demonstrations refine the one they resemble most.
-      let nearest = 0;
-      let nearestSim = -Infinity;
-      for (let j = 0; j < m; j++) {
-        const s = dot(row(current, (index as number) * m + j, units), mean);
-        if (s > nearestSim) {
-          nearestSim = s;
-          nearest = j;
-        }
-      }
-      similarityBefore.push(nearestSim);
-      if (applied === 0) return;
-      const p = row(current, (index as number) * m + nearest, units);
-      for (let u = 0; u < units; u++) {
-        p[u] = mode === 'ema' ? (1 - rate) * p[u] + rate * mean[u] : previousCount * p[u] + sum[u];
-      }
-      normalizeInPlace(p);
-      layer.setPrototypes(current);
-    });
-    const i = index as number;
-    if (created) {
-      this.classes.push(String(label));
-      this.counts.push(0);
-    }
-    this.counts[i] += applied;
-    // Classes created by teaching keep their demonstrations: they are scored by their nearest one (TaughtClasses).
-    if (created || this.taught.isTaught(i)) {
-      const add = mode === 'mean' ? applied : n;
-      if (add > 0 || created) this.taught.addDemonstrations(i, examples.subarray(0, add * this.config.inputSize), add, created);
-    }
-    if (applied > 0 || created) this.version += 1;
-    return { label: this.classes[i], index: i, created, count: this.counts[i], applied, mode, version: this.version, similarityBefore, sums };
+    const { changed, ...result } = this.book.teach(label, examples, n, options);
+    if (changed) this.version += 1;
+    return { ...result, version: this.version };
   }
 
   /**
@@ -399,69 +300,22 @@ export class HffNetwork {
    */
   setClassPrototypes(label: string, perLayer: Float32Array[], count: number): { label: string; index: number; created: boolean; version: number } {
     this.checkUsable();
-    if (perLayer.length !== this.layers.length) {
-      throw new Error(`expected prototypes for ${this.layers.length} layers, got ${perLayer.length}`);
-    }
-    perLayer.forEach((v, l) => {
-      if (v.length !== this.layers[l].spec.units) {
-        throw new Error(`layer ${l}: expected a prototype of length ${this.layers[l].spec.units}, got ${v.length}`);
-      }
-      assertFinite(`prototype of layer ${l}`, v);
-    });
-    let index = this.classIndex(label);
-    const created = index === undefined;
-    if (created) assertClassNames([...this.classes, label]);
-    const m = this.config.prototypesPerClass;
-    this.layers.forEach((layer, l) => {
-      const units = layer.spec.units;
-      const unit = normalizeInPlace(Float32Array.from(perLayer[l]));
-      const current = layer.readPrototypes();
-      const next = created ? new Float32Array(current.length + m * units) : current;
-      if (created) next.set(current);
-      const base = (created ? this.classes.length : (index as number)) * m;
-      for (let j = 0; j < m; j++) next.set(unit, (base + j) * units);
-      layer.setPrototypes(next);
-    });
-    if (created) {
-      index = this.classes.length;
-      this.classes.push(label);
-      this.counts.push(0);
-      this.taught.addTrainedClass();
-    }
-    this.counts[index as number] = count;
+    const result = this.book.setPrototypes(label, perLayer, count);
     this.version += 1;
-    return { label, index: index as number, created, version: this.version };
+    return { ...result, version: this.version };
   }
 
   /** Removes a class and its prototypes at every layer. */
   forgetClass(label: string | number): { label: string; index: number; version: number } {
-    const index = this.requireClass(label);
-    const m = this.config.prototypesPerClass;
-    for (const layer of this.layers) {
-      const units = layer.spec.units;
-      const current = layer.readPrototypes();
-      const kept = new Float32Array(current.length - m * units);
-      kept.set(current.subarray(0, index * m * units));
-      kept.set(current.subarray((index + 1) * m * units), index * m * units);
-      layer.setPrototypes(kept);
-    }
-    const [name] = this.classes.splice(index, 1);
-    this.counts.splice(index, 1);
-    this.taught.removeClass(index);
+    const result = this.book.forget(label);
     this.version += 1;
-    return { label: name, index, version: this.version };
+    return { ...result, version: this.version };
   }
 
   renameClass(label: string | number, newName: string): { label: string; previous: string; index: number; version: number } {
-    const index = this.requireClass(label);
-    assertClassNames([newName]);
-    if (this.classes.includes(newName) && this.classes[index] !== newName) {
-      throw new Error(`cannot rename to '${newName}': a class of that name exists`);
-    }
-    const previous = this.classes[index];
-    this.classes[index] = newName;
+    const result = this.book.rename(label, newName);
     this.version += 1;
-    return { label: newName, previous, index, version: this.version };
+    return { ...result, version: this.version };
   }
 
   /** Reads every layer's prototypes (rows class-major). */
@@ -497,7 +351,7 @@ export class HffNetwork {
 
   /** Demonstrations a taught class keeps (0 for trained classes). */
   demonstrationCount(label: string | number): number {
-    return this.taught.demonstrationCount(this.requireClass(label));
+    return this.taught.demonstrationCount(this.book.requireClass(label));
   }
 
   /** Size of the kept reference sample of trained inputs (0: none). */
@@ -563,18 +417,6 @@ export class HffNetwork {
     return { order: [...taughtIdx, ...trainedIdx], margin: similarity[taughtIdx[0]] - (Number.isFinite(runnerUp) ? runnerUp : similarity[trainedIdx[0]]) };
   }
 
-  /** Classes trained by gradient are no longer taught ones: they are scored like every trained class. */
-  private markTrained(labels: Int32Array): void {
-    for (const l of new Set(labels)) this.taught.markTrained(l);
-    this.taught.weightsChanged();
-  }
-
-  private requireClass(label: string | number): number {
-    const index = this.classIndex(label);
-    if (index === undefined) throw new Error(`unknown class '${label}'; known classes: ${this.classes.join(', ') || '(none)'}`);
-    return index;
-  }
-
   private classScoresOf(cosines: Float32Array, batch: number): Float32Array {
     const m = this.config.prototypesPerClass;
     if (m === 1) return cosines;
@@ -588,10 +430,6 @@ export class HffNetwork {
       }
     }
     return out;
-  }
-
-  private countLabels(labels: Int32Array): void {
-    for (const label of labels) this.counts[label] += 1;
   }
 
   private layerAt(layer: number): EngineLayer {
