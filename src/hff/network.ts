@@ -1,4 +1,4 @@
-import type { Engine, EngineLayer, LayerParams } from '../engines/types';
+import { type Engine, type EngineLayer, type LayerParams, unknownLayerKind } from '../engines/types';
 import { type ModelFiles, decodeNetwork, encodeNetwork } from '../model-file';
 import { type NetworkConfig, type NetworkOptions, type Scoring, layerSpec, resolveConfig } from './config';
 import { SeededRandom } from './random';
@@ -93,20 +93,20 @@ export class HffNetwork {
     assertClassNames(classes);
     const random = new SeededRandom(config.seed);
     const gaussian = () => random.gaussian();
-    const params: LayerParams[] = [];
-    let inputSize = config.inputSize;
-    for (const units of config.layers) {
-      // He initialisation keeps ReLU activations alive at every depth.
-      const scale = Math.sqrt(2 / inputSize);
-      const weight = new Float32Array(inputSize * units);
-      for (let i = 0; i < weight.length; i++) weight[i] = gaussian() * scale;
-      params.push({
-        weight,
-        bias: new Float32Array(units),
-        prototypes: randomUnitRows(classes.length * config.prototypesPerClass, units, gaussian),
-      });
-      inputSize = units;
-    }
+    const params = config.stack.map((layer, i): LayerParams => {
+      switch (layer.kind) {
+        case 'dense': {
+          // He initialisation keeps ReLU activations alive at every depth.
+          const { inputSize, units } = layerSpec(config, i);
+          const scale = Math.sqrt(2 / inputSize);
+          const weight = new Float32Array(inputSize * units);
+          for (let j = 0; j < weight.length; j++) weight[j] = gaussian() * scale;
+          return { weight, bias: new Float32Array(units), prototypes: randomUnitRows(classes.length * config.prototypesPerClass, units, gaussian) };
+        }
+        default:
+          return unknownLayerKind(layer.kind);
+      }
+    });
     return new HffNetwork(engine, config, [...classes], classes.map(() => 0), 0, {}, params);
   }
 

@@ -4,7 +4,7 @@
  * teaching add their own part (TaughtClasses.writeFiles and readFiles), which the network writes and reads beside
  * this one. Everything that reads a network's parameters from files (the network, the ONNX export) decodes here.
  */
-import type { LayerParams } from '../engines/types';
+import { type LayerParams, unknownLayerKind } from '../engines/types';
 import { assertClassNames } from '../hff/class-names';
 import { type NetworkConfig, type NetworkOptions, resolveConfig } from '../hff/config';
 import type { ModelFiles, NamedTensor } from './format';
@@ -25,10 +25,25 @@ export interface NetworkModel {
 }
 
 /** Shapes of one layer's tensors, by part. */
-function layerShapes(config: NetworkConfig, layer: number, classCount: number): Record<keyof LayerParams, number[]> {
-  const inputSize = layer === 0 ? config.inputSize : config.layers[layer - 1];
-  const units = config.layers[layer];
-  return { weight: [inputSize, units], bias: [units], prototypes: [classCount * config.prototypesPerClass, units] };
+function layerShapes(config: NetworkConfig, index: number, classCount: number): Record<keyof LayerParams, number[]> {
+  const layer = config.stack[index];
+  switch (layer.kind) {
+    case 'dense': {
+      const inputSize = index === 0 ? config.inputSize : config.layers[index - 1];
+      return { weight: [inputSize, layer.units], bias: [layer.units], prototypes: [classCount * config.prototypesPerClass, layer.units] };
+    }
+    default:
+      return unknownLayerKind(layer.kind);
+  }
+}
+
+/**
+ * The config as model files store it: `layers` lists each layer's description ({"kind": "dense", "units": 1000});
+ * files written before descriptions existed list widths there, which read as dense layers.
+ */
+export function storedConfig(config: NetworkConfig): Record<string, unknown> {
+  const { stack, ...rest } = structuredClone(config);
+  return { ...rest, layers: stack };
 }
 
 /**
@@ -44,7 +59,7 @@ export function encodeNetwork(model: NetworkModel, engine: string): ModelFiles {
   });
   const manifest: Record<string, unknown> = {
     kind: MODEL_KIND,
-    config: structuredClone(model.config),
+    config: storedConfig(model.config),
     classes: [...model.classes],
     counts: [...model.counts],
     version: model.version,
@@ -64,6 +79,7 @@ export function decodeNetwork(files: ModelFiles, source = 'model'): NetworkModel
   let config: NetworkConfig;
   try {
     // Files from before input centring existed were trained (and taught) without it.
+    // Files from before layer descriptions list widths as `layers`: those are dense layers (resolveConfig).
     const stored = m.config as NetworkOptions;
     config = resolveConfig({ centerInput: false, ...stored, teaching: { transferCenterInput: false, ...stored?.teaching } });
   } catch (err) {

@@ -14,9 +14,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cosineNodes, inferenceNodes } from '../engines/onnx/graphs';
-import { type Scoring, layerSpec } from '../hff/config';
+import { unknownLayerKind } from '../engines/types';
+import { type Scoring, layerSpec, outputSize } from '../hff/config';
 import type { HffNetwork } from '../hff/network';
-import { type NetworkModel, decodeNetwork, loadModelFiles, taughtClassNames } from '../model-file';
+import { type NetworkModel, decodeNetwork, loadModelFiles, storedConfig, taughtClassNames } from '../model-file';
 import { DEFAULT_OPSET, GraphBuilder } from './builder';
 
 export interface ExportOptions {
@@ -99,12 +100,20 @@ function modelToOnnx(model: NetworkModel, taughtClasses: readonly string[], opti
   const perLayer: string[] = [];
   let z = '';
   model.params.forEach((params, i) => {
-    const spec = layerSpec(config, i);
-    const { inputSize, units } = spec;
-    const w = g.floatTensor(`layers.${i}.weight`, [inputSize, units], params.weight);
-    const b = g.floatTensor(`layers.${i}.bias`, [units], params.bias);
-    const p = g.floatTensor(`layers.${i}.prototypes`, [classes.length * m, units], params.prototypes);
-    z = inferenceNodes(g, spec, x, w, b);
+    const layer = config.stack[i];
+    switch (layer.kind) {
+      case 'dense': {
+        const spec = layerSpec(config, i);
+        const { inputSize, units } = spec;
+        const w = g.floatTensor(`layers.${i}.weight`, [inputSize, units], params.weight);
+        const b = g.floatTensor(`layers.${i}.bias`, [units], params.bias);
+        z = inferenceNodes(g, spec, x, w, b);
+        break;
+      }
+      default:
+        unknownLayerKind(layer.kind);
+    }
+    const p = g.floatTensor(`layers.${i}.prototypes`, [classes.length * m, outputSize(layer)], params.prototypes);
     perLayer.push(classScores(g, cosineNodes(g, z, p), m));
     x = z;
   });
@@ -135,7 +144,7 @@ function modelToOnnx(model: NetworkModel, taughtClasses: readonly string[], opti
     hff_tau: String(config.tau),
     hff_unknown_threshold: String(config.unknownThreshold),
     hff_model_version: String(model.version),
-    hff_config: JSON.stringify(config),
+    hff_config: JSON.stringify(storedConfig(config)),
   };
   if (config.inputShape) metadata.hff_input_shape = config.inputShape.join(',');
   if (taughtClasses.length > 0) metadata.hff_taught_classes = JSON.stringify(taughtClasses);

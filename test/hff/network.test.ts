@@ -269,6 +269,9 @@ describe('HffNetwork', function () {
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
     assert.equal(manifest.kind, 'hff-network');
     assert.deepEqual(manifest.classes, CLASSES);
-    assert.equal(manifest.config.layers.join(','), '32,24');
+    assert.deepEqual(manifest.config.layers, [
+      { kind: 'dense', units: 32 },
+      { kind: 'dense', units: 24 },
+    ]);
   });
 });

@@ -76,6 +76,23 @@ describe('model-file: network codec', function () {
     }
   });
 
+  it('stores each layer as a description; widths in older files read as dense layers', async function () {
+    const old = decodeNetwork(await loadModelFiles(OLD_MODEL), OLD_MODEL);
+    assert.deepEqual(old.config.stack, [
+      { kind: 'dense', units: 5 },
+      { kind: 'dense', units: 4 },
+    ]);
+    assert.deepEqual(old.config.layers, [5, 4]);
+    const files = encodeNetwork(old, 'tfjs-cpu');
+    const stored = files.manifest.config as Record<string, unknown>;
+    assert.deepEqual(stored.layers, old.config.stack);
+    assert.equal('stack' in stored, false, 'one list of layers in the file');
+    assert.deepEqual(Object.keys(stored).slice(0, 2), ['inputSize', 'layers']);
+    assert.deepEqual(decodeNetwork(files).config, old.config);
+    const unknownKind = { ...files, manifest: { ...files.manifest, config: { ...stored, layers: [{ kind: 'conv2d', filters: 8 }] } } };
+    assert.throws(() => decodeNetwork(unknownKind, '/m'), /\/m: invalid architecture: layers\[0\] must be a width \(a positive integer\) or a layer of kind dense/);
+  });
+
   it('refuses a manifest that is not a network, naming the source', async function () {
     const files = await loadModelFiles(OLD_MODEL);
     assert.throws(() => decodeNetwork({ ...files, manifest: { ...files.manifest, kind: 'other' } }, '/m'), /\/m: not an HFF network \(kind "other"\)/);
