@@ -1,5 +1,5 @@
 import { type Engine, type EngineLayer, type LayerParams, unknownLayerKind } from '../engines/types';
-import { type ModelFiles, decodeNetwork, encodeNetwork } from '../model-file';
+import { type ModelFiles, type NetworkModel, decodeNetwork, encodeNetwork } from '../model-file';
 import { type NetworkConfig, type NetworkOptions, type Scoring, layerSpec, resolveConfig } from './config';
 import { SeededRandom } from './random';
 import { assertClassNames } from './class-names';
@@ -71,12 +71,7 @@ export class HffNetwork {
 
   private constructor(
     readonly engine: Engine,
-    config: NetworkConfig,
-    classes: string[],
-    counts: number[],
-    version: number,
-    metadata: NetworkMetadata,
-    params: LayerParams[],
+    { config, classes, counts, version, metadata, params }: NetworkModel,
   ) {
     this.config = config;
     this.version = version;
@@ -107,13 +102,12 @@ export class HffNetwork {
           return unknownLayerKind(layer.kind);
       }
     });
-    return new HffNetwork(engine, config, [...classes], classes.map(() => 0), 0, {}, params);
+    return new HffNetwork(engine, { config, classes: [...classes], counts: classes.map(() => 0), version: 0, metadata: {}, params });
   }
 
   /** Rebuilds a network from model files, validating shapes against the architecture. */
   static fromModelFiles(engine: Engine, files: ModelFiles, source = 'model'): HffNetwork {
-    const model = decodeNetwork(files, source);
-    const net = new HffNetwork(engine, model.config, model.classes, model.counts, model.version, model.metadata, model.params);
+    const net = new HffNetwork(engine, decodeNetwork(files, source));
     net.taught.readFiles(files, source);
     return net;
   }
