@@ -11,7 +11,7 @@ import { findModel, followModel, requireModel } from '../shared/model-client';
 import { handleInput } from '../shared/node-helpers';
 import { ThrottledStatus } from '../shared/status';
 import { numberSetting } from '../shared/settings';
-import { isBlank, readVectors, splitRows } from '../shared/vectors';
+import { isBlank, readVectors, splitRows, toBatch } from '../shared/vectors';
 
 interface HffClassifyDef extends NodeDef {
   model?: string;
@@ -111,7 +111,7 @@ export = function register(RED: NodeAPI): void {
         batched = Array.isArray(msg.payload) && !(typeof msg.payload[0] === 'number');
       } else {
         const parsed = readVectors(msg.payload);
-        const { data, batch } = net.toBatch(parsed.input, net.inputSize, 'msg.payload');
+        const { data, batch } = toBatch(parsed.input, net.inputSize, 'msg.payload');
         predictions = markBlankRowsUnknown(net.predict(data, batch, options), data, batch);
         batched = parsed.batched;
         msg.vector = batched ? splitRows(data, batch) : data;

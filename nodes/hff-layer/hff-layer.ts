@@ -10,7 +10,7 @@ import { followModel, requireModel, findModel } from '../shared/model-client';
 import { handleInput } from '../shared/node-helpers';
 import { numberSetting } from '../shared/settings';
 import { ThrottledStatus } from '../shared/status';
-import { knownClassIndices, namedScores, ownBuffer, readLabels, readVectors, splitRows } from '../shared/vectors';
+import { knownClassIndices, namedScores, ownBuffer, readLabels, readVectors, splitRows, toBatch } from '../shared/vectors';
 
 interface HffLayerDef extends NodeDef {
   model?: string;
@@ -53,7 +53,7 @@ export = function register(RED: NodeAPI): void {
       const controller = requireModel(model);
       const net = controller.readyNetwork ?? (await controller.ready());
       const { input, batched } = readVectors(msg.payload);
-      const { data, batch } = net.toBatch(input, net.layerInputSize(layer), `layer ${layer} input (msg.payload)`);
+      const { data, batch } = toBatch(input, net.layerInputSize(layer), `layer ${layer} input (msg.payload)`);
       const out = net.layerForward(layer, data, batch);
       let trained: LayerInfo['trained'];
       if (learn && msg.label !== undefined && msg.label !== null) {

@@ -11,6 +11,7 @@ import { translator } from '../shared/i18n';
 import { findModel, followModel } from '../shared/model-client';
 import { handleInput } from '../shared/node-helpers';
 import { ThrottledStatus } from '../shared/status';
+import { toBatch } from '../shared/vectors';
 import { Gallery } from './gallery';
 import { type HttpApp, PageServer, checkPagePath, mountPage } from './page-server';
 import { DEFAULT_SETTINGS, type FrameInput, type FramePrediction, type SessionSettings, TeachSession } from './teach-session';
@@ -71,7 +72,7 @@ async function framesOf(msg: Record<string, unknown>, picture: unknown, model: M
   const payload = msg.payload;
   if (isVector(payload)) {
     const net = model.readyNetwork ?? (await model.ready());
-    const { data } = net.toBatch(payload as Float32Array | number[], net.inputSize, 'msg.payload');
+    const { data } = toBatch(payload as Float32Array | number[], net.inputSize, 'msg.payload');
     const prediction: FramePrediction = net.classes.length > 0 ? net.predict(data, 1)[0] : { label: 'no classes yet', score: 0, known: false };
     return [{ prediction, vector: data, picture }];
   }

@@ -4,14 +4,14 @@
  * update is described by one output message (class, count, version), for logging or for other robots.
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import type { TeachMode, TeachOptions } from '../../src/hff/network';
+import type { TeachMode, TeachOptions } from '../../src/hff/class-book';
 import { fleetFor } from '../shared/fleet-sync';
 import { translator } from '../shared/i18n';
 import { findModel, followModel, requireModel } from '../shared/model-client';
 import { handleInput } from '../shared/node-helpers';
 import { numberSetting } from '../shared/settings';
 import { ThrottledStatus } from '../shared/status';
-import { isBlank, type LabelValue, labelText, readLabels, readVectors } from '../shared/vectors';
+import { isBlank, type LabelValue, labelText, readLabels, readVectors, toBatch } from '../shared/vectors';
 
 interface HffTeachDef extends NodeDef {
   model?: string;
@@ -121,7 +121,7 @@ export = function register(RED: NodeAPI): void {
       }
 
       const { input } = readVectors(msg.payload);
-      const { data, batch } = net.toBatch(input, net.inputSize, 'msg.payload');
+      const { data, batch } = toBatch(input, net.inputSize, 'msg.payload');
       const labels = readLabels(msg.label, batch);
       for (let row = 0; row < batch; row++) {
         if (isBlank(data, row * net.inputSize, net.inputSize)) {

@@ -15,7 +15,7 @@ import { findModel, followModel, requireModel } from '../shared/model-client';
 import { handleInput } from '../shared/node-helpers';
 import { numberSetting } from '../shared/settings';
 import { ThrottledStatus, type StatusValue } from '../shared/status';
-import { type LabelValue, readLabels, readVectors } from '../shared/vectors';
+import { type LabelValue, readLabels, readVectors, toBatch } from '../shared/vectors';
 
 interface HffTrainDef extends NodeDef {
   model?: string;
@@ -292,7 +292,7 @@ export = function register(RED: NodeAPI): void {
         await inOrder(async () => {
           const ready = await net.ready();
           const { input } = readVectors(msg.payload);
-          const { data, batch } = ready.toBatch(input, ready.inputSize, 'msg.payload');
+          const { data, batch } = toBatch(input, ready.inputSize, 'msg.payload');
           const labels = readLabels(msg.label, batch);
           for (let r = 0; r < batch; r++) {
             buffer.vectors.push(data.slice(r * ready.inputSize, (r + 1) * ready.inputSize));

@@ -1,11 +1,11 @@
 /**
- * What a message may carry as model input, turned into the library's VectorInput without any arithmetic:
+ * What a message may carry as model input, turned into a VectorInput without any arithmetic:
  * a Float32Array (or another numeric typed array), a number array, an array of those for a batch, or the same
  * as JSON text (MQTT and HTTP payloads often arrive as strings or Buffers of JSON).
  */
 import { classNameProblem } from '../../src/hff/class-names';
-import type { HffNetwork, VectorInput } from '../../src/hff/network';
-import { FLOAT32_MAX } from '../../src/hff/vectors';
+import type { HffNetwork } from '../../src/hff/network';
+import { FLOAT32_MAX, assertFinite } from '../../src/hff/vectors';
 import { describe } from './settings';
 
 /**
@@ -13,6 +13,9 @@ import { describe } from './settings';
  * before anything is copied, so that one message cannot take the runtime's memory.
  */
 export const MAX_MESSAGE_VALUES = 16_000_000;
+
+/** An input batch as plain numbers: one vector, or an array of vectors. */
+export type VectorInput = Float32Array | number[] | ArrayLike<number>[];
 
 export interface ParsedVectors {
   input: VectorInput;
@@ -104,6 +107,29 @@ export function readVectors(value: unknown, what = 'msg.payload'): ParsedVectors
     return { input: rows, batched: true, rows: rows.length };
   }
   throw new Error(`${what} must be a vector (number array or Float32Array) or an array of vectors, got ${describe(value)}`);
+}
+
+/**
+ * One row-major batch from a vector or an array of vectors of length `size`, checking lengths and finiteness;
+ * `what` names the input in errors.
+ */
+export function toBatch(input: VectorInput, size: number, what = 'input'): { data: Float32Array; batch: number } {
+  if (Array.isArray(input) && input.length === 0) throw new Error(`${what}: expected a vector or a non-empty array of vectors`);
+  const rows: ArrayLike<number>[] =
+    input instanceof Float32Array || (Array.isArray(input) && (input.length === 0 || typeof input[0] === 'number'))
+      ? [input as ArrayLike<number>]
+      : (input as ArrayLike<number>[]);
+  if (!Array.isArray(rows) || rows.length === 0) throw new Error(`${what}: expected a vector or a non-empty array of vectors`);
+  const data = new Float32Array(rows.length * size);
+  rows.forEach((r, i) => {
+    if (!r || typeof r.length !== 'number') throw new Error(`${what}: row ${i} is not a vector`);
+    if (r.length !== size) {
+      throw new Error(`${what}: expected a vector of length ${size}, got length ${r.length}${rows.length > 1 ? ` in row ${i}` : ''}`);
+    }
+    assertFinite(rows.length > 1 ? `${what} row ${i}` : what, r);
+    data.set(r, i * size);
+  });
+  return { data, batch: rows.length };
 }
 
 /** A class given by name or index, as msg.label may carry it. */

@@ -1,7 +1,7 @@
 /** `hff teach`: adds or updates a class of a saved model from demonstration images, and saves the model. */
 import { Command, Option } from 'commander';
 import { FIT_MODES, type FitMode } from '../image/options';
-import type { TeachMode, TeachResult } from '../hff/network';
+import type { TeachMode, TeachResult } from '../hff/class-book';
 import { BACKEND_CHOICES, CliContext, CliError, jsonLine, parseRate, startEngine } from './common';
 import { imageShapeOf, imagesToBatch, loadModel } from './model';
 

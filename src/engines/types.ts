@@ -5,6 +5,25 @@
 
 export type Activation = 'relu' | 'leaky-relu' | 'tanh';
 
+/** A fully connected layer: each of its `units` outputs is a weighted sum of every input. */
+export interface DenseLayer {
+  kind: 'dense';
+  units: number;
+}
+
+/**
+ * One layer of a network's stack as the model config describes it, tagged by `kind`. Only dense layers exist so
+ * far; convolutional layers and a feature stage are to join this union. Every switch on `kind` ends in
+ * `unknownLayerKind`, so adding a kind fails to compile wherever it must be handled (initialisation, engine
+ * layers, model-file tensors, the ONNX export); the config reader (LAYER_READERS) must list it too.
+ */
+export type LayerDescription = DenseLayer;
+
+/** The exhaustiveness check of a switch on LayerDescription['kind']; reached at run time only by a bug. */
+export function unknownLayerKind(kind: never): never {
+  throw new Error(`internal: unknown layer kind ${JSON.stringify(kind)}`);
+}
+
 export interface LayerSpec {
   inputSize: number;
   units: number;

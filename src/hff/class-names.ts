@@ -27,3 +27,13 @@ export function assertClassName(name: unknown, what = 'class name'): asserts nam
   const problem = classNameProblem(name);
   if (problem !== undefined) throw new Error(`${what}: ${problem}`);
 }
+
+/** Throws unless every name can be a class name and no name is listed twice. */
+export function assertClassNames(names: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const name of names) {
+    assertClassName(name);
+    if (seen.has(name)) throw new Error(`class '${name}' is listed twice`);
+    seen.add(name);
+  }
+}

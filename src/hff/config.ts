@@ -1,4 +1,4 @@
-import type { Activation, OptimizerSettings, PrototypeUpdate } from '../engines/types';
+import { type Activation, type LayerDescription, type LayerSpec, type OptimizerSettings, type PrototypeUpdate, unknownLayerKind } from '../engines/types';
 import type { LearningRateSchedule } from './schedule';
 import { type TeachingConfig, resolveTeaching } from './teaching';
 
@@ -29,7 +29,13 @@ export interface NetworkConfig {
   inputSize: number;
   /** Height, width, channels of image input, when the model was trained on images. */
   inputShape?: [number, number, number];
+  /**
+   * The output width of each layer of `stack`, derived from it: what readers that only need sizes use (the taught
+   * classes, fleet fingerprints, summaries). Model files store the stack under this name (see storedConfig).
+   */
   layers: number[];
+  /** The layers, bottom first: what each one is (LayerDescription). */
+  stack: LayerDescription[];
   activation: Activation;
   /**
    * Subtract each input vector's mean before the first layer (and before normalizeInput): each image's brightness
@@ -54,8 +60,12 @@ export interface NetworkConfig {
   teaching: TeachingConfig;
 }
 
-export type NetworkOptions = Partial<Omit<NetworkConfig, 'optimizer' | 'teaching'>> & {
+/** A layer as options give it: a width is short for a dense layer of that many units (`--layers 1000,1000`). */
+export type LayerOption = number | LayerDescription;
+
+export type NetworkOptions = Partial<Omit<NetworkConfig, 'layers' | 'stack' | 'optimizer' | 'teaching'>> & {
   inputSize: number;
+  layers?: readonly LayerOption[];
   optimizer?: Partial<OptimizerSettings>;
   teaching?: Partial<TeachingConfig>;
 };
@@ -154,27 +164,69 @@ export function resolveRegularisation(inputShape: readonly number[] | undefined,
  */
 export const MAX_PARAMETERS = 100_000_000;
 
-function checkParameterCount(name: string, inputSize: number, widths: readonly number[]): void {
+/** Width of a layer's output. */
+export function outputSize(layer: LayerDescription): number {
+  switch (layer.kind) {
+    case 'dense':
+      return layer.units;
+    default:
+      return unknownLayerKind(layer.kind);
+  }
+}
+
+/** Weights and biases of a layer fed `inputSize` values (prototypes, which grow with the classes, aside). */
+function parameterCount(layer: LayerDescription, inputSize: number): number {
+  switch (layer.kind) {
+    case 'dense':
+      return (inputSize + 1) * layer.units;
+    default:
+      return unknownLayerKind(layer.kind);
+  }
+}
+
+function checkParameterCount(name: string, inputSize: number, stack: readonly LayerDescription[]): void {
   let total = 0;
   let from = inputSize;
-  for (const w of widths) {
-    total += (from + 1) * w;
-    from = w;
+  for (const layer of stack) {
+    total += parameterCount(layer, from);
+    from = outputSize(layer);
   }
   if (total > MAX_PARAMETERS) {
-    throw new Error(`${name} [${widths.join(', ')}] on an input of ${inputSize} would hold ${total.toExponential(2)} weights; at most ${MAX_PARAMETERS.toExponential(0)} are accepted`);
+    throw new Error(`${name} [${stack.map(outputSize).join(', ')}] on an input of ${inputSize} would hold ${total.toExponential(2)} weights; at most ${MAX_PARAMETERS.toExponential(0)} are accepted`);
   }
+}
+
+/** Per kind, the check of a layer description's fields (a kind missing here fails to compile). */
+const LAYER_READERS: { [K in LayerDescription['kind']]: (name: string, fields: Record<string, unknown>) => Extract<LayerDescription, { kind: K }> } = {
+  dense: (name, { kind: _kind, units, ...extra }) => {
+    const unknown = Object.keys(extra);
+    if (unknown.length > 0) throw new Error(`${name}: a dense layer has only kind and units, got ${unknown.join(', ')} too`);
+    return { kind: 'dense', units: positiveInteger(`${name}.units`, units) };
+  },
+};
+
+/** A layer of the options, checked: a width (a dense layer), or a description as model files store them. */
+function layerDescription(name: string, value: unknown): LayerDescription {
+  if (typeof value === 'number') return { kind: 'dense', units: positiveInteger(name, value) };
+  const kind = (value as { kind?: unknown } | null)?.kind;
+  if (typeof value === 'object' && typeof kind === 'string' && Object.hasOwn(LAYER_READERS, kind)) {
+    return LAYER_READERS[kind as LayerDescription['kind']](name, value as Record<string, unknown>);
+  }
+  throw new Error(
+    `${name} must be a width (a positive integer) or a layer of kind ${Object.keys(LAYER_READERS).join(', ')} such as {"kind": "dense", "units": 1000}, got ${JSON.stringify(value)}`,
+  );
 }
 
 /** Fills defaults and validates; throws a message naming the first bad field. */
 export function resolveConfig(options: NetworkOptions): NetworkConfig {
   const layers = options.layers ?? DEFAULTS.layers;
   if (!Array.isArray(layers) || layers.length === 0) throw new Error('layers must list at least one layer width');
-  layers.forEach((w, i) => positiveInteger(`layers[${i}]`, w));
+  const stack = layers.map((layer, i) => layerDescription(`layers[${i}]`, layer));
   const o = { ...DEFAULTS.optimizer, ...(options.optimizer ?? {}) };
   const config: NetworkConfig = {
     inputSize: positiveInteger('inputSize', options.inputSize),
-    layers: [...layers],
+    layers: stack.map(outputSize),
+    stack,
     activation: oneOf('activation', options.activation ?? DEFAULTS.activation, ['relu', 'leaky-relu', 'tanh']),
     // On CIFAR-10 centring was worth 9 points; on grey digits it changed nothing, and flat grey inputs centre to zero.
     centerInput: options.centerInput ?? (options.inputShape !== undefined && options.inputShape[2] === 3),
@@ -198,8 +250,8 @@ export function resolveConfig(options: NetworkOptions): NetworkConfig {
     seed: Math.floor(Number(options.seed ?? DEFAULTS.seed)),
     teaching: resolveTeaching(options.teaching, layers.length, options.inputShape),
   };
-  checkParameterCount('layers', config.inputSize, config.layers);
-  checkParameterCount('teaching.transferLayers', config.inputSize, config.teaching.transferLayers);
+  checkParameterCount('layers', config.inputSize, config.stack);
+  checkParameterCount('teaching.transferLayers', config.inputSize, config.teaching.transferLayers.map((units) => ({ kind: 'dense', units })));
   if (config.emaRate > 1) throw new Error(`emaRate must be in (0, 1], got ${config.emaRate}`);
   if (!(config.unknownThreshold >= -1 && config.unknownThreshold <= 1)) {
     throw new Error(`unknownThreshold must be a cosine between -1 and 1, got ${options.unknownThreshold}`);
@@ -213,4 +265,24 @@ export function resolveConfig(options: NetworkOptions): NetworkConfig {
     config.inputShape = [h, w, c];
   }
   return config;
+}
+
+/** What the engine computes for layer `index` of a network (the first layer alone centres and normalises its input). */
+export function layerSpec(config: NetworkConfig, index: number): LayerSpec {
+  const layer = config.stack[index];
+  switch (layer.kind) {
+    case 'dense':
+      return {
+        inputSize: index === 0 ? config.inputSize : config.layers[index - 1],
+        units: layer.units,
+        activation: config.activation,
+        centerInput: index === 0 && config.centerInput,
+        normalizeInput: index === 0 ? config.normalizeInput : false,
+        tau: config.tau,
+        margin: config.margin,
+        prototypesPerClass: config.prototypesPerClass,
+      };
+    default:
+      return unknownLayerKind(layer.kind);
+  }
 }

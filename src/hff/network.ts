@@ -1,13 +1,11 @@
-import type { Engine, EngineLayer, LayerParams, LayerSpec } from '../engines/types';
-import type { ModelFiles, NamedTensor } from '../model-file';
-import { type NetworkConfig, type NetworkOptions, type Scoring, resolveConfig } from './config';
+import { type Engine, type EngineLayer, type LayerParams, unknownLayerKind } from '../engines/types';
+import { type ModelFiles, type NetworkModel, decodeNetwork, encodeNetwork } from '../model-file';
+import { type NetworkConfig, type NetworkOptions, type Scoring, layerSpec, resolveConfig } from './config';
 import { SeededRandom } from './random';
-import { assertClassName } from './class-names';
+import { assertClassNames } from './class-names';
+import { ClassBook, type TeachOptions, type TeachResult } from './class-book';
 import { type TaughtScores, type TaughtScoring, TaughtClasses } from './taught-classes';
-import { augmentDemonstrations } from './teaching';
-import { assertFinite, dot, normalizeInPlace, randomUnitRows, row } from './vectors';
-
-export const MODEL_KIND = 'hff-network';
+import { assertFinite, randomUnitRows } from './vectors';
 
 export interface ClassScore {
   label: string;
@@ -51,38 +49,9 @@ export interface TrainBatchResult {
   correct: number;
 }
 
-export type TeachMode = 'ema' | 'mean';
-
-export interface TeachOptions {
-  /** 'mean': count-weighted mean of every demonstration so far (capped by meanOf); 'ema': move by `rate`. */
-  mode?: TeachMode;
-  rate?: number;
-  /** With mode 'mean': only the first N demonstrations shape the prototype; later ones are ignored. */
-  meanOf?: number;
-}
-
-export interface TeachResult {
-  label: string;
-  index: number;
-  created: boolean;
-  /** Demonstrations that shaped this class so far. */
-  count: number;
-  /** Demonstrations in this call that changed the prototype (0 when past meanOf). */
-  applied: number;
-  mode: TeachMode;
-  version: number;
-  /** Per layer, cosine between the demonstrations' mean and the class prototype before the update (null if new). */
-  similarityBefore: (number | null)[];
-  /** Per layer, the sum of the applied demonstrations' unit representations (what fleet sharing merges). */
-  sums: Float32Array[];
-}
-
 export interface NetworkMetadata {
   [key: string]: unknown;
 }
-
-/** An input batch as plain numbers: one vector, or an array of vectors. */
-export type VectorInput = Float32Array | number[] | ArrayLike<number>[];
 
 /**
  * A Hyperspherical Forward-Forward network: a stack of layers, each trained by its own prototype loss on the
@@ -90,9 +59,6 @@ export type VectorInput = Float32Array | number[] | ArrayLike<number>[];
  */
 export class HffNetwork {
   readonly config: NetworkConfig;
-  readonly classes: string[];
-  /** Training examples or demonstrations seen per class. */
-  readonly counts: number[];
   /** Increases with every change of weights or prototypes. */
   version: number;
   metadata: NetworkMetadata;
@@ -100,116 +66,67 @@ export class HffNetwork {
   private disposed = false;
   /** The classes created by teaching, with their demonstrations, and the trained-input reference. */
   private readonly taught: TaughtClasses;
+  /** Class names and counts, and every change of a class's prototypes. */
+  private readonly book: ClassBook;
 
   private constructor(
     readonly engine: Engine,
-    config: NetworkConfig,
-    classes: string[],
-    counts: number[],
-    version: number,
-    metadata: NetworkMetadata,
-    params: LayerParams[],
+    { config, classes, counts, version, metadata, params }: NetworkModel,
   ) {
     this.config = config;
-    this.classes = classes;
-    this.counts = counts;
     this.version = version;
     this.metadata = metadata;
     this.layers = params.map((p, i) => engine.createLayer(layerSpec(config, i), p, config.optimizer));
     const layerOutputs = (x: Float32Array, batch: number) => this.engine.forwardStack(this.layers, x, batch, 'all').map((f) => f.z);
     this.taught = new TaughtClasses({ engine, config, layerOutputs }, classes.length);
+    this.book = new ClassBook({ engine, config, layers: this.layers }, this.taught, classes, counts);
   }
 
   /** A freshly initialised network (seeded, so the same seed gives the same weights on every backend). */
   static create(engine: Engine, options: NetworkOptions, classes: string[] = []): HffNetwork {
     const config = resolveConfig(options);
-    checkClassNames(classes);
+    assertClassNames(classes);
     const random = new SeededRandom(config.seed);
     const gaussian = () => random.gaussian();
-    const params: LayerParams[] = [];
-    let inputSize = config.inputSize;
-    for (const units of config.layers) {
-      // He initialisation keeps ReLU activations alive at every depth.
-      const scale = Math.sqrt(2 / inputSize);
-      const weight = new Float32Array(inputSize * units);
-      for (let i = 0; i < weight.length; i++) weight[i] = gaussian() * scale;
-      params.push({
-        weight,
-        bias: new Float32Array(units),
-        prototypes: randomUnitRows(classes.length * config.prototypesPerClass, units, gaussian),
-      });
-      inputSize = units;
-    }
-    return new HffNetwork(engine, config, [...classes], classes.map(() => 0), 0, {}, params);
+    const params = config.stack.map((layer, i): LayerParams => {
+      switch (layer.kind) {
+        case 'dense': {
+          // He initialisation keeps ReLU activations alive at every depth.
+          const { inputSize, units } = layerSpec(config, i);
+          const scale = Math.sqrt(2 / inputSize);
+          const weight = new Float32Array(inputSize * units);
+          for (let j = 0; j < weight.length; j++) weight[j] = gaussian() * scale;
+          return { weight, bias: new Float32Array(units), prototypes: randomUnitRows(classes.length * config.prototypesPerClass, units, gaussian) };
+        }
+        default:
+          return unknownLayerKind(layer.kind);
+      }
+    });
+    return new HffNetwork(engine, { config, classes: [...classes], counts: classes.map(() => 0), version: 0, metadata: {}, params });
   }
 
   /** Rebuilds a network from model files, validating shapes against the architecture. */
   static fromModelFiles(engine: Engine, files: ModelFiles, source = 'model'): HffNetwork {
-    const m = files.manifest as Record<string, unknown>;
-    if (m.kind !== MODEL_KIND) throw new Error(`${source}: not an HFF network (kind ${JSON.stringify(m.kind)})`);
-    let config: NetworkConfig;
-    try {
-      // Files from before input centring existed were trained (and taught) without it.
-      const stored = m.config as NetworkOptions;
-      config = resolveConfig({ centerInput: false, ...stored, teaching: { transferCenterInput: false, ...stored?.teaching } });
-    } catch (err) {
-      throw new Error(`${source}: invalid architecture: ${(err as Error).message}`);
-    }
-    const classes = m.classes as string[];
-    const counts = m.counts as number[];
-    if (!Array.isArray(classes) || !Array.isArray(counts) || classes.length !== counts.length) {
-      throw new Error(`${source}: classes and counts must be arrays of the same length`);
-    }
-    checkClassNames(classes);
-    const badCount = counts.findIndex((c) => typeof c !== 'number' || !Number.isSafeInteger(c) || c < 0);
-    if (badCount >= 0) throw new Error(`${source}: counts[${badCount}] is ${JSON.stringify(counts[badCount])}, expected a whole number of demonstrations >= 0`);
-    const params: LayerParams[] = [];
-    let inputSize = config.inputSize;
-    config.layers.forEach((units, i) => {
-      const want: Record<string, number[]> = {
-        weight: [inputSize, units],
-        bias: [units],
-        prototypes: [classes.length * config.prototypesPerClass, units],
-      };
-      const got: Record<string, Float32Array> = {};
-      for (const [part, shape] of Object.entries(want)) {
-        const name = `layers.${i}.${part}`;
-        const tensor = files.tensors[name];
-        if (!tensor) throw new Error(`${source}: tensor ${name} is missing`);
-        if (tensor.shape.length !== shape.length || tensor.shape.some((d: number, j: number) => d !== shape[j])) {
-          throw new Error(`${source}: tensor ${name} has shape [${tensor.shape}] but the architecture needs [${shape}]`);
-        }
-        got[part] = tensor.data;
-      }
-      params.push({ weight: got.weight, bias: got.bias, prototypes: got.prototypes });
-      inputSize = units;
-    });
-    const version = typeof m.version === 'number' ? m.version : 0;
-    const net = new HffNetwork(engine, config, [...classes], [...counts], version, (m.metadata as NetworkMetadata) ?? {}, params);
+    const net = new HffNetwork(engine, decodeNetwork(files, source));
     net.taught.readFiles(files, source);
     return net;
   }
 
   toModelFiles(): ModelFiles {
-    const tensors: Record<string, NamedTensor> = {};
-    this.layers.forEach((layer, i) => {
-      const p = layer.readParams();
-      tensors[`layers.${i}.weight`] = { shape: [layer.spec.inputSize, layer.spec.units], data: p.weight };
-      tensors[`layers.${i}.bias`] = { shape: [layer.spec.units], data: p.bias };
-      tensors[`layers.${i}.prototypes`] = { shape: [layer.prototypeRows, layer.spec.units], data: p.prototypes };
-    });
-    // A snapshot: the caller may keep it while the network goes on learning (stores, the model node's baseline).
-    const manifest: Record<string, unknown> = {
-      kind: MODEL_KIND,
-      config: structuredClone(this.config),
-      classes: [...this.classes],
-      counts: [...this.counts],
-      version: this.version,
-      engine: this.engine.name,
-      metadata: structuredClone(this.metadata),
-    };
-    this.taught.writeFiles(manifest, tensors);
-    return { manifest, tensors };
+    const params = this.layers.map((layer) => layer.readParams());
+    const model = { config: this.config, classes: this.classes, counts: this.counts, version: this.version, metadata: this.metadata, params };
+    const files = encodeNetwork(model, this.engine.name);
+    this.taught.writeFiles(files.manifest, files.tensors);
+    return files;
+  }
+
+  get classes(): string[] {
+    return this.book.classes;
+  }
+
+  /** Training examples or demonstrations seen per class. */
+  get counts(): number[] {
+    return this.book.counts;
   }
 
   get inputSize(): number {
@@ -224,36 +141,9 @@ export class HffNetwork {
     return this.layerAt(layer).spec.inputSize;
   }
 
-  /** Turns a vector or an array of vectors into one row-major batch, checking length and finiteness. */
-  toBatch(input: VectorInput, size = this.config.inputSize, what = 'input'): { data: Float32Array; batch: number } {
-    if (Array.isArray(input) && input.length === 0) throw new Error(`${what}: expected a vector or a non-empty array of vectors`);
-    const rows: ArrayLike<number>[] =
-      input instanceof Float32Array || (Array.isArray(input) && (input.length === 0 || typeof input[0] === 'number'))
-        ? [input as ArrayLike<number>]
-        : (input as ArrayLike<number>[]);
-    if (!Array.isArray(rows) || rows.length === 0) throw new Error(`${what}: expected a vector or a non-empty array of vectors`);
-    const data = new Float32Array(rows.length * size);
-    rows.forEach((r, i) => {
-      if (!r || typeof r.length !== 'number') throw new Error(`${what}: row ${i} is not a vector`);
-      if (r.length !== size) {
-        throw new Error(`${what}: expected a vector of length ${size}, got length ${r.length}${rows.length > 1 ? ` in row ${i}` : ''}`);
-      }
-      assertFinite(rows.length > 1 ? `${what} row ${i}` : what, r);
-      data.set(r, i * size);
-    });
-    return { data, batch: rows.length };
-  }
-
   /** Resolves a class by name or index; undefined when a name is unknown. */
   classIndex(label: string | number): number | undefined {
-    if (typeof label === 'number') {
-      if (!Number.isInteger(label) || label < 0 || label >= this.classes.length) {
-        throw new Error(`class index ${label} is outside 0..${this.classes.length - 1}`);
-      }
-      return label;
-    }
-    const i = this.classes.indexOf(label);
-    return i < 0 ? undefined : i;
+    return this.book.classIndex(label);
   }
 
   /** One forward pass through every layer. */
@@ -369,8 +259,7 @@ export class HffNetwork {
       correct = r.correct;
       input = r.z;
     }
-    this.countLabels(labels);
-    this.markTrained(labels);
+    this.book.recordTraining(labels);
     this.version += 1;
     return { losses, correct };
   }
@@ -382,11 +271,8 @@ export class HffNetwork {
       prototypeUpdate: this.config.prototypeUpdate,
       emaRate: this.config.emaRate,
     });
-    if (layer === this.layers.length - 1) {
-      this.countLabels(labels);
-      this.markTrained(labels);
-    }
-    this.taught.weightsChanged();
+    if (layer === this.layers.length - 1) this.book.recordTraining(labels);
+    else this.taught.weightsChanged();
     this.version += 1;
     return r;
   }
@@ -397,78 +283,9 @@ export class HffNetwork {
    */
   teach(label: string | number, examples: Float32Array, n: number, options: TeachOptions = {}): TeachResult {
     this.checkUsable();
-    const mode = options.mode ?? 'mean';
-    const rate = options.rate ?? this.config.emaRate;
-    const meanOf = options.meanOf ?? Infinity;
-    if (mode !== 'mean' && mode !== 'ema') throw new Error(`teach mode must be 'mean' or 'ema', got ${JSON.stringify(mode)}`);
-    if (!(rate > 0 && rate <= 1)) throw new Error(`teach rate must be in (0, 1], got ${rate}`);
-    if (!(meanOf >= 1)) throw new Error(`teach meanOf must be at least 1, got ${meanOf}`);
-    if (typeof label === 'string') assertClassName(label, 'label');
-    if (!Number.isInteger(n) || n < 1 || examples.length !== n * this.config.inputSize) {
-      throw new Error(`demonstrations: expected ${n} vector(s) of length ${this.config.inputSize}, got ${examples.length} values`);
-    }
-    let index = this.classIndex(label);
-    const created = index === undefined;
-    const previousCount = created ? 0 : this.counts[index as number];
-    const applied = mode === 'mean' ? Math.max(0, Math.min(n, meanOf - previousCount)) : n;
-    // Each demonstration is imprinted as the mean of its augmented copies (small shifts, flips for colour images).
-    const aug = augmentDemonstrations(examples, n, this.config.inputShape, this.config.teaching.augment);
-    const outputs = this.engine.forwardStack(this.layers, aug.data, n * aug.copies, 'all');
-    const copies = aug.copies;
-    const m = this.config.prototypesPerClass;
-    if (created) index = this.classes.length;
-    const similarityBefore: (number | null)[] = [];
-    const sums: Float32Array[] = [];
-    this.layers.forEach((layer, l) => {
-      const units = layer.spec.units;
-      const sum = new Float32Array(units);
-      for (let b = 0; b < applied * copies; b++) {
-        const z = row(outputs[l].z, b, units);
-        for (let u = 0; u < units; u++) sum[u] += z[u] / copies;
-      }
-      sums.push(sum);
-      const mean = normalizeInPlace(Float32Array.from(sum));
-      const current = layer.readPrototypes();
-      if (created) {
-        similarityBefore.push(null);
-        const grown = new Float32Array(current.length + m * units);
-        grown.set(current);
-        for (let j = 0; j < m; j++) grown.set(mean, current.length + j * units);
-        layer.setPrototypes(grown);
-        return;
-      }
-      // With several prototypes per class the demonstrations refine the one they resemble most.
-      let nearest = 0;
-      let nearestSim = -Infinity;
-      for (let j = 0; j < m; j++) {
-        const s = dot(row(current, (index as number) * m + j, units), mean);
-        if (s > nearestSim) {
-          nearestSim = s;
-          nearest = j;
-        }
-      }
-      similarityBefore.push(nearestSim);
-      if (applied === 0) return;
-      const p = row(current, (index as number) * m + nearest, units);
-      for (let u = 0; u < units; u++) {
-        p[u] = mode === 'ema' ? (1 - rate) * p[u] + rate * mean[u] : previousCount * p[u] + sum[u];
-      }
-      normalizeInPlace(p);
-      layer.setPrototypes(current);
-    });
-    const i = index as number;
-    if (created) {
-      this.classes.push(String(label));
-      this.counts.push(0);
-    }
-    this.counts[i] += applied;
-    // Classes created by teaching keep their demonstrations: they are scored by their nearest one (TaughtClasses).
-    if (created || this.taught.isTaught(i)) {
-      const add = mode === 'mean' ? applied : n;
-      if (add > 0 || created) this.taught.addDemonstrations(i, examples.subarray(0, add * this.config.inputSize), add, created);
-    }
-    if (applied > 0 || created) this.version += 1;
-    return { label: this.classes[i], index: i, created, count: this.counts[i], applied, mode, version: this.version, similarityBefore, sums };
+    const { changed, ...result } = this.book.teach(label, examples, n, options);
+    if (changed) this.version += 1;
+    return { ...result, version: this.version };
   }
 
   /**
@@ -477,69 +294,22 @@ export class HffNetwork {
    */
   setClassPrototypes(label: string, perLayer: Float32Array[], count: number): { label: string; index: number; created: boolean; version: number } {
     this.checkUsable();
-    if (perLayer.length !== this.layers.length) {
-      throw new Error(`expected prototypes for ${this.layers.length} layers, got ${perLayer.length}`);
-    }
-    perLayer.forEach((v, l) => {
-      if (v.length !== this.layers[l].spec.units) {
-        throw new Error(`layer ${l}: expected a prototype of length ${this.layers[l].spec.units}, got ${v.length}`);
-      }
-      assertFinite(`prototype of layer ${l}`, v);
-    });
-    let index = this.classIndex(label);
-    const created = index === undefined;
-    if (created) checkClassNames([...this.classes, label]);
-    const m = this.config.prototypesPerClass;
-    this.layers.forEach((layer, l) => {
-      const units = layer.spec.units;
-      const unit = normalizeInPlace(Float32Array.from(perLayer[l]));
-      const current = layer.readPrototypes();
-      const next = created ? new Float32Array(current.length + m * units) : current;
-      if (created) next.set(current);
-      const base = (created ? this.classes.length : (index as number)) * m;
-      for (let j = 0; j < m; j++) next.set(unit, (base + j) * units);
-      layer.setPrototypes(next);
-    });
-    if (created) {
-      index = this.classes.length;
-      this.classes.push(label);
-      this.counts.push(0);
-      this.taught.addTrainedClass();
-    }
-    this.counts[index as number] = count;
+    const result = this.book.setPrototypes(label, perLayer, count);
     this.version += 1;
-    return { label, index: index as number, created, version: this.version };
+    return { ...result, version: this.version };
   }
 
   /** Removes a class and its prototypes at every layer. */
   forgetClass(label: string | number): { label: string; index: number; version: number } {
-    const index = this.requireClass(label);
-    const m = this.config.prototypesPerClass;
-    for (const layer of this.layers) {
-      const units = layer.spec.units;
-      const current = layer.readPrototypes();
-      const kept = new Float32Array(current.length - m * units);
-      kept.set(current.subarray(0, index * m * units));
-      kept.set(current.subarray((index + 1) * m * units), index * m * units);
-      layer.setPrototypes(kept);
-    }
-    const [name] = this.classes.splice(index, 1);
-    this.counts.splice(index, 1);
-    this.taught.removeClass(index);
+    const result = this.book.forget(label);
     this.version += 1;
-    return { label: name, index, version: this.version };
+    return { ...result, version: this.version };
   }
 
   renameClass(label: string | number, newName: string): { label: string; previous: string; index: number; version: number } {
-    const index = this.requireClass(label);
-    checkClassNames([newName]);
-    if (this.classes.includes(newName) && this.classes[index] !== newName) {
-      throw new Error(`cannot rename to '${newName}': a class of that name exists`);
-    }
-    const previous = this.classes[index];
-    this.classes[index] = newName;
+    const result = this.book.rename(label, newName);
     this.version += 1;
-    return { label: newName, previous, index, version: this.version };
+    return { ...result, version: this.version };
   }
 
   /** Reads every layer's prototypes (rows class-major). */
@@ -575,7 +345,7 @@ export class HffNetwork {
 
   /** Demonstrations a taught class keeps (0 for trained classes). */
   demonstrationCount(label: string | number): number {
-    return this.taught.demonstrationCount(this.requireClass(label));
+    return this.taught.demonstrationCount(this.book.requireClass(label));
   }
 
   /** Size of the kept reference sample of trained inputs (0: none). */
@@ -641,18 +411,6 @@ export class HffNetwork {
     return { order: [...taughtIdx, ...trainedIdx], margin: similarity[taughtIdx[0]] - (Number.isFinite(runnerUp) ? runnerUp : similarity[trainedIdx[0]]) };
   }
 
-  /** Classes trained by gradient are no longer taught ones: they are scored like every trained class. */
-  private markTrained(labels: Int32Array): void {
-    for (const l of new Set(labels)) this.taught.markTrained(l);
-    this.taught.weightsChanged();
-  }
-
-  private requireClass(label: string | number): number {
-    const index = this.classIndex(label);
-    if (index === undefined) throw new Error(`unknown class '${label}'; known classes: ${this.classes.join(', ') || '(none)'}`);
-    return index;
-  }
-
   private classScoresOf(cosines: Float32Array, batch: number): Float32Array {
     const m = this.config.prototypesPerClass;
     if (m === 1) return cosines;
@@ -666,10 +424,6 @@ export class HffNetwork {
       }
     }
     return out;
-  }
-
-  private countLabels(labels: Int32Array): void {
-    for (const label of labels) this.counts[label] += 1;
   }
 
   private layerAt(layer: number): EngineLayer {
@@ -696,26 +450,4 @@ function dropValues(x: Float32Array, p: number, random: SeededRandom): Float32Ar
   const out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) out[i] = random.next() < p ? 0 : x[i] * keep;
   return out;
-}
-
-function layerSpec(config: NetworkConfig, index: number): LayerSpec {
-  return {
-    inputSize: index === 0 ? config.inputSize : config.layers[index - 1],
-    units: config.layers[index],
-    activation: config.activation,
-    centerInput: index === 0 && config.centerInput,
-    normalizeInput: index === 0 ? config.normalizeInput : false,
-    tau: config.tau,
-    margin: config.margin,
-    prototypesPerClass: config.prototypesPerClass,
-  };
-}
-
-function checkClassNames(names: string[]): void {
-  const seen = new Set<string>();
-  for (const name of names) {
-    assertClassName(name);
-    if (seen.has(name)) throw new Error(`class '${name}' is listed twice`);
-    seen.add(name);
-  }
 }

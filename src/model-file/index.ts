@@ -11,3 +11,4 @@ export {
 export { saveModelFiles, prepareModelFiles, writePreparedModel, PreparedModel, SaveHooks, SaveStep } from './save';
 export { loadModelFiles, modelExists } from './load';
 export { ModelStore, ModelStoreOptions } from './store';
+export { MODEL_KIND, NetworkModel, encodeNetwork, decodeNetwork, storedConfig, taughtClassNames } from './network';

@@ -13,11 +13,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Engine, EngineLayer, LayerParams, LayerSpec, OptimizerSettings } from '../engines/types';
 import { cosineNodes, inferenceNodes } from '../engines/onnx/graphs';
-import type { Scoring } from '../hff/config';
-import { HffNetwork } from '../hff/network';
-import { loadModelFiles } from '../model-file';
+import { unknownLayerKind } from '../engines/types';
+import { type Scoring, layerSpec, outputSize } from '../hff/config';
+import type { HffNetwork } from '../hff/network';
+import { type NetworkModel, decodeNetwork, loadModelFiles, storedConfig, taughtClassNames } from '../model-file';
 import { DEFAULT_OPSET, GraphBuilder } from './builder';
 
 export interface ExportOptions {
@@ -53,47 +53,16 @@ export interface ExportSummary {
  * Why an exported graph may decide differently from the library: the teaching rules (nearest demonstration in the
  * chosen representation, against the kept training inputs) are not part of the graph.
  */
-export function exportWarnings(network: HffNetwork): string[] {
-  const taught = network.taughtClassNames();
-  if (taught.length === 0) return [];
+export function exportWarnings(taughtClasses: readonly string[]): string[] {
+  if (taughtClasses.length === 0) return [];
   return [
-    `taught classes (${taught.join(', ')}) are scored by plain cosine in the ONNX graph: the library's teaching rules ` +
+    `taught classes (${taughtClasses.join(', ')}) are scored by plain cosine in the ONNX graph: the library's teaching rules ` +
       '(nearest demonstration in the chosen representation, against the kept training inputs) are not exported, so labels can differ from hff-classify',
   ];
 }
 
 const MIN_OPSET = 13;
 const MAX_OPSET = 17;
-
-/** An engine that only holds parameters: lets the network's own loader validate a model without computing. */
-class ParamsEngine implements Engine {
-  readonly name = 'onnx-export';
-  createLayer(spec: LayerSpec, params: LayerParams, _optimizer: OptimizerSettings): EngineLayer {
-    const unsupported = (): never => {
-      throw new Error('the export engine does not compute');
-    };
-    return {
-      spec,
-      prototypeRows: params.prototypes.length / spec.units,
-      forward: unsupported,
-      gradients: unsupported,
-      trainStep: unsupported,
-      readParams: () => params,
-      readPrototypes: () => params.prototypes,
-      setPrototypes: unsupported,
-      dispose: () => undefined,
-    };
-  }
-  forwardStack(): never {
-    throw new Error('the export engine does not compute');
-  }
-  createMatcher(): never {
-    throw new Error('the export engine does not compute');
-  }
-  liveTensors(): number {
-    return 0;
-  }
-}
 
 /** Per-class scores: the best of each class's prototypes (M > 1), from cos[batch, classes*M]. */
 function classScores(g: GraphBuilder, cos: string, m: number): string {
@@ -102,40 +71,49 @@ function classScores(g: GraphBuilder, cos: string, m: number): string {
 }
 
 /** The ONNX model bytes of a network (exposed for tests and tools that hold a network in memory). */
-export function networkToOnnx(network: HffNetwork, options: ExportOptions = {}): { bytes: Uint8Array; opset: number; scoring: Scoring; outputs: string[] } {
+export function networkToOnnx(network: HffNetwork, options: ExportOptions = {}): OnnxGraph {
+  return modelToOnnx(decodeNetwork(network.toModelFiles(), 'network'), network.taughtClassNames(), options);
+}
+
+interface OnnxGraph {
+  bytes: Uint8Array;
+  opset: number;
+  scoring: Scoring;
+  outputs: string[];
+}
+
+/** The ONNX model bytes of a decoded model whose classes `taughtClasses` were taught. */
+function modelToOnnx(model: NetworkModel, taughtClasses: readonly string[], options: ExportOptions): OnnxGraph {
   const opset = options.opset ?? DEFAULT_OPSET;
   if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
     throw new Error(`opset must be an integer from ${MIN_OPSET} to ${MAX_OPSET}, got ${opset}`);
   }
-  const scoring = options.scoring ?? network.config.scoring;
+  const scoring = options.scoring ?? model.config.scoring;
   if (scoring !== 'final' && scoring !== 'sum') throw new Error(`scoring must be 'final' or 'sum', got ${JSON.stringify(scoring)}`);
-  const classes = network.classes;
+  const classes = model.classes;
   if (classes.length === 0) throw new Error('the model has no classes yet: teach or train one before exporting');
-  const files = network.toModelFiles();
-  const config = network.config;
+  const config = model.config;
   const m = config.prototypesPerClass;
   const g = new GraphBuilder('hff_network');
   const input = g.input('input', 'float', ['batch', config.inputSize]);
   let x = input;
   const perLayer: string[] = [];
   let z = '';
-  config.layers.forEach((units, i) => {
-    const inputSize = i === 0 ? config.inputSize : config.layers[i - 1];
-    const spec: LayerSpec = {
-      inputSize,
-      units,
-      activation: config.activation,
-      centerInput: i === 0 && config.centerInput,
-      normalizeInput: i === 0 ? config.normalizeInput : false,
-      tau: config.tau,
-      margin: config.margin,
-      prototypesPerClass: m,
-    };
-    const t = (part: string) => files.tensors[`layers.${i}.${part}`];
-    const w = g.floatTensor(`layers.${i}.weight`, [inputSize, units], t('weight').data);
-    const b = g.floatTensor(`layers.${i}.bias`, [units], t('bias').data);
-    const p = g.floatTensor(`layers.${i}.prototypes`, [classes.length * m, units], t('prototypes').data);
-    z = inferenceNodes(g, spec, x, w, b);
+  model.params.forEach((params, i) => {
+    const layer = config.stack[i];
+    switch (layer.kind) {
+      case 'dense': {
+        const spec = layerSpec(config, i);
+        const { inputSize, units } = spec;
+        const w = g.floatTensor(`layers.${i}.weight`, [inputSize, units], params.weight);
+        const b = g.floatTensor(`layers.${i}.bias`, [units], params.bias);
+        z = inferenceNodes(g, spec, x, w, b);
+        break;
+      }
+      default:
+        unknownLayerKind(layer.kind);
+    }
+    const p = g.floatTensor(`layers.${i}.prototypes`, [classes.length * m, outputSize(layer)], params.prototypes);
     perLayer.push(classScores(g, cosineNodes(g, z, p), m));
     x = z;
   });
@@ -165,12 +143,11 @@ export function networkToOnnx(network: HffNetwork, options: ExportOptions = {}):
     hff_layers: config.layers.join(','),
     hff_tau: String(config.tau),
     hff_unknown_threshold: String(config.unknownThreshold),
-    hff_model_version: String(network.version),
-    hff_config: JSON.stringify(config),
+    hff_model_version: String(model.version),
+    hff_config: JSON.stringify(storedConfig(config)),
   };
   if (config.inputShape) metadata.hff_input_shape = config.inputShape.join(',');
-  const taught = network.taughtClassNames();
-  if (taught.length > 0) metadata.hff_taught_classes = JSON.stringify(taught);
+  if (taughtClasses.length > 0) metadata.hff_taught_classes = JSON.stringify(taughtClasses);
   const bytes = g.build({
     opset,
     metadata,
@@ -187,8 +164,9 @@ export function networkToOnnx(network: HffNetwork, options: ExportOptions = {}):
  */
 export async function exportOnnx(modelDir: string, outPath: string, options: ExportOptions = {}): Promise<ExportSummary> {
   const files = await loadModelFiles(modelDir);
-  const network = HffNetwork.fromModelFiles(new ParamsEngine(), files, modelDir);
-  const { bytes, opset, scoring, outputs } = networkToOnnx(network, options);
+  const model = decodeNetwork(files, modelDir);
+  const taughtClasses = taughtClassNames(files, model.classes, modelDir);
+  const { bytes, opset, scoring, outputs } = modelToOnnx(model, taughtClasses, options);
   const target = path.resolve(outPath);
   await fs.promises.mkdir(path.dirname(target), { recursive: true });
   const temp = `${target}.tmp-${process.pid}-${Date.now()}`;
@@ -199,13 +177,8 @@ export async function exportOnnx(modelDir: string, outPath: string, options: Exp
     await fs.promises.rm(temp, { force: true });
     throw err;
   }
-  const c = network.config;
-  let parameters = 0;
-  let inputSize = c.inputSize;
-  for (const units of c.layers) {
-    parameters += inputSize * units + units + network.classes.length * c.prototypesPerClass * units;
-    inputSize = units;
-  }
+  const c = model.config;
+  const parameters = model.params.reduce((sum, p) => sum + p.weight.length + p.bias.length + p.prototypes.length, 0);
   return {
     path: target,
     bytes: bytes.byteLength,
@@ -213,14 +186,14 @@ export async function exportOnnx(modelDir: string, outPath: string, options: Exp
     inputSize: c.inputSize,
     ...(c.inputShape ? { inputShape: c.inputShape } : {}),
     layers: [...c.layers],
-    classes: [...network.classes],
+    classes: [...model.classes],
     prototypesPerClass: c.prototypesPerClass,
     scoring,
     inputs: ['input'],
     outputs,
     parameters,
-    modelVersion: network.version,
-    taughtClasses: network.taughtClassNames(),
-    warnings: exportWarnings(network),
+    modelVersion: model.version,
+    taughtClasses,
+    warnings: exportWarnings(taughtClasses),
   };
 }

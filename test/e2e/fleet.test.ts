@@ -15,6 +15,7 @@ import { createEngine } from '../../src/engines/backend';
 import type { Engine } from '../../src/engines/types';
 import { HffNetwork } from '../../src/hff';
 import { FleetSync, NetworkFleetTarget, generateFleetKeyPair, type FleetMergeEvent } from '../../src/io/fleet';
+import { toBatch } from '../../nodes/shared/vectors';
 import { mosquittoBinary, startAedes, startMosquitto, until, type Broker } from '../nodes/io/support';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -77,13 +78,13 @@ describe('e2e: teaching the whole fleet', function () {
       const t0 = performance.now();
       for (const [label, center, seed] of [['widget', WIDGET, 1], ['gadget', GADGET, 2]] as const) {
         const rows = jitter([...center], 3, 0.05, seed);
-        const { data, batch } = a.net.toBatch(rows);
+        const { data, batch } = toBatch(rows, a.net.inputSize);
         const r = a.net.teach(label, data, batch);
         void a.sync.publishLocal(r);
       }
       await until(() => b.net.classes.includes('widget') && b.net.classes.includes('gadget'), 'B to learn both parts');
       const delay = performance.now() - t0;
-      const probe = (center: number[], seed: number) => b.net.predict(b.net.toBatch(jitter(center, 1, 0.08, seed)).data, 1)[0];
+      const probe = (center: number[], seed: number) => b.net.predict(toBatch(jitter(center, 1, 0.08, seed), b.net.inputSize).data, 1)[0];
       assert.equal(probe(WIDGET, 9).label, 'widget');
       assert.equal(probe(GADGET, 10).label, 'gadget');
       assert.equal(b.net.counts[b.net.classes.indexOf('widget')], 3);

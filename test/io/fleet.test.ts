@@ -357,9 +357,8 @@ describe('io/fleet: class updates, merge and signatures', () => {
         }
         assert.deepEqual([...b.classes].sort(), ['ball', 'cube']);
         const probe = examples(cube, 1, 0.1);
-        const { data } = b.toBatch(probe);
-        assert.equal(b.predict(data, 1)[0].label, 'cube');
-        assert.equal(b.predict(b.toBatch(examples(ball, 1, 0.1)).data, 1)[0].label, 'ball');
+        assert.equal(b.predict(probe, 1)[0].label, 'cube');
+        assert.equal(b.predict(examples(ball, 1, 0.1), 1)[0].label, 'ball');
         // B's prototypes equal A's (mean-mode teaching is the same count-weighted mean).
         const pa = a.readPrototypes();
         const pb = b.readPrototypes();

@@ -61,7 +61,10 @@ describe('hff-model (config node)', function () {
     await waitFor('the debounced save', () => fs.existsSync(path.join(dir, 'model.json')));
     const files = await loadModelFiles(dir);
     assert.deepEqual(files.manifest.classes, ['bolt']);
-    assert.deepEqual((files.manifest.config as { layers: number[] }).layers, [32, 32]);
+    assert.deepEqual((files.manifest.config as { layers: unknown[] }).layers, [
+      { kind: 'dense', units: 32 },
+      { kind: 'dense', units: 32 },
+    ]);
     assert.equal((files.manifest.config as { centerInput: boolean }).centerInput, false, 'off unless the box is ticked');
   });
 

@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict';
+import { resolveConfig } from '../../src/hff/config';
+
+describe('hff/config: layers', function () {
+  it('reads widths as dense layers and accepts layer descriptions, in any mix', function () {
+    const config = resolveConfig({ inputSize: 8, layers: [6, { kind: 'dense', units: 4 }] });
+    assert.deepEqual(config.stack, [
+      { kind: 'dense', units: 6 },
+      { kind: 'dense', units: 4 },
+    ]);
+    assert.deepEqual(config.layers, [6, 4], 'each layer output width');
+  });
+
+  it('refuses a bad layer, naming it and what is accepted', function () {
+    const bad = (layer: unknown) => () => resolveConfig({ inputSize: 8, layers: [4, layer as number] });
+    assert.throws(bad(0), /^Error: layers\[1\] must be a positive integer, got 0$/);
+    assert.throws(bad({ kind: 'dense', units: 2.5 }), /^Error: layers\[1\]\.units must be a positive integer, got 2\.5$/);
+    assert.throws(bad({ kind: 'dense', units: 3, stride: 2 }), /^Error: layers\[1\]: a dense layer has only kind and units, got stride too$/);
+    assert.throws(bad({ kind: 'conv2d', filters: 8 }), /layers\[1\] must be a width \(a positive integer\) or a layer of kind dense such as \{"kind": "dense", "units": 1000\}, got \{"kind":"conv2d","filters":8\}/);
+    assert.throws(bad(null), /layers\[1\] must be a width/);
+    assert.throws(bad({ kind: 'toString' }), /layers\[1\] must be a width/);
+  });
+});
