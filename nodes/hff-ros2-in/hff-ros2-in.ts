@@ -6,12 +6,12 @@
  */
 import type { Node, NodeAPI } from 'node-red';
 import type { MessageInfo, RosMessage, TopicSubscription } from '../../src/io';
-import { inSettings, type HffRos2InDef } from '../hff-ros2/settings';
+import { inSettings, type HffRos2InDef } from '../shared/ros/settings';
 import { translator } from '../shared/i18n';
 import { ThrottledStatus } from '../shared/status';
-import { findRos2, nsToMs, transportStatus } from '../hff-ros2/client';
-import { FlowCompletion } from '../hff-ros2/flow-completion';
-import { shortReason, type TransportHost } from '../hff-ros2/transport-host';
+import { findRos2, nsToMs, transportStatus } from '../shared/ros/client';
+import { FlowCompletion } from '../shared/ros/flow-completion';
+import { shortReason, type TransportHost } from '../shared/ros/transport-host';
 
 export = function register(RED: NodeAPI): void {
   function HffRos2InNode(this: Node, def: HffRos2InDef) {

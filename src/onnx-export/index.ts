@@ -18,7 +18,7 @@ import { cosineNodes, inferenceNodes } from '../engines/onnx/graphs';
 import type { Scoring } from '../hff/config';
 import { HffNetwork } from '../hff/network';
 import { loadModelFiles } from '../model-file';
-import { DEFAULT_OPSET, GraphBuilder } from './builder';
+import { DEFAULT_OPSET, GraphBuilder } from '../onnx/graph-builder';
 
 export interface ExportOptions {
   /** ONNX opset, 13 to 17 (default 13, the widest supported by edge runtimes). */

@@ -9,7 +9,7 @@ import { createEngine, onnxAvailability } from '../../src/engines/backend';
 import type { Engine } from '../../src/engines/types';
 import { HffNetwork, saveNetwork, trainNetwork } from '../../src/hff';
 import { exportOnnx, networkToOnnx } from '../../src/onnx-export';
-import { onnxProto } from '../../src/onnx-export/builder';
+import { onnxProto } from '../../src/onnx/graph-builder';
 import { tempDir } from '../helpers/data';
 import { blobs, maxAbsDiff } from '../engines/reference';
 

@@ -3,7 +3,7 @@
  * binary started on a free loopback port with a temporary configuration (skipped with a printed
  * reason when it is not installed; `.ci/run` installs it).
  */
-import { mosquittoBinary } from '../../../src/bench-fleet/brokers';
+import { mosquittoBinary } from '../../../src/bench/fleet/brokers';
 import { nodeRedPath } from '../../../src/demo/runtime';
 
 export {
@@ -14,7 +14,7 @@ export {
   type Broker,
   type MosquittoBroker,
   type MosquittoOptions,
-} from '../../../src/bench-fleet/brokers';
+} from '../../../src/bench/fleet/brokers';
 
 /** Skips the running test (or hook) with a printed reason when mosquitto is not installed. */
 export function requireMosquitto(ctx: Mocha.Context): string {

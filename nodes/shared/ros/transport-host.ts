@@ -10,8 +10,8 @@ import {
   validateNodeName,
   type TopicTransport,
   type TransportStatus,
-} from '../../src/io';
-import { Listeners } from '../../src/io/listeners';
+} from '../../../src/io';
+import { Listeners } from '../../../src/io/listeners';
 
 export type TransportKind = 'rclnodejs' | 'foxglove-bridge';
 

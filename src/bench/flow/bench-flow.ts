@@ -7,7 +7,7 @@
  * second = 1 / mean latency for both paths. Short blocks alternate library and flow so that load from other
  * processes hits both alike, and the reported ratio is the median over pairs of adjacent blocks.
  *
- *   node dist/src/bench-flow/bench-flow.js [--model demo/model] [--bag demo/camera.mcap] [--frames 2000]
+ *   node dist/src/bench/flow/bench-flow.js [--model demo/model] [--bag demo/camera.mcap] [--frames 2000]
  *       [--warmup 200] [--block 50] [--json]
  */
 import * as fs from 'node:fs';
@@ -15,9 +15,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Command } from 'commander';
-import { prepareUserDir } from '../demo/userdir';
+import { prepareUserDir } from '../../demo/userdir';
 import { declareBenchFlowOptions } from './options';
-import type { EmbeddedRuntime } from '../demo/runtime';
+import type { EmbeddedRuntime } from '../../demo/runtime';
 
 export interface BenchFlowOptions {
   model: string;
@@ -93,7 +93,7 @@ function stats(pathName: 'library' | 'flow', latencies: number[], elapsedMs: num
 
 /** Camera frames (sensor_msgs/Image objects) from the bag. */
 async function readFrames(bag: string): Promise<Frame[]> {
-  const { BagReader } = require('../io') as typeof import('../io');
+  const { BagReader } = require('../../io') as typeof import('../../io');
   const reader = await BagReader.open(bag);
   const frames: Frame[] = [];
   try {
@@ -145,7 +145,7 @@ function benchFlow(): Record<string, unknown>[] {
 export async function runBenchFlow(options: BenchFlowOptions, log: (line: string) => void = () => undefined): Promise<BenchFlowResult> {
   if (options.backend) process.env.HFF_BACKEND = options.backend;
   const frames = await readFrames(options.bag);
-  const lib = require('../index') as typeof import('../index');
+  const lib = require('../../index') as typeof import('../../index');
   const engine = await lib.createEngine(options.backend);
   const net = await lib.loadNetwork(options.model, engine);
   const imageOptions = { width: 28, height: 28, channels: 1 as const, fit: 'fill' as const, centerCrop: 1, normalize: 'unit' as const };
@@ -167,7 +167,7 @@ export async function runBenchFlow(options: BenchFlowOptions, log: (line: string
   // Frames in flight, by the number the flow carries in msg.benchFrame.
   const pending = new Map<number, (error?: unknown) => void>();
   let sent = 0;
-  const { startRuntime } = require('../demo/runtime') as typeof import('../demo/runtime');
+  const { startRuntime, nodeRedVersion } = require('../../demo/runtime') as typeof import('../../demo/runtime');
   const runtime: EmbeddedRuntime = await startRuntime({
     userDir,
     host: '127.0.0.1',
@@ -186,7 +186,7 @@ export async function runBenchFlow(options: BenchFlowOptions, log: (line: string
     }
   });
   try {
-    const { AdminClient, waitFor } = require('../demo/admin') as typeof import('../demo/admin');
+    const { AdminClient, waitFor } = require('../../demo/admin') as typeof import('../../demo/admin');
     const admin = new AdminClient(runtime.url);
     await admin.deploy(benchFlow() as never);
     const imageNode = await waitFor('the hff-image node', () => runtime.RED.nodes.getNode('bench-image') as { receive(msg: unknown): void } | undefined);
@@ -249,7 +249,6 @@ export async function runBenchFlow(options: BenchFlowOptions, log: (line: string
     }
     const libraryStats = stats('library', lat.library, elapsed.library);
     const flowStats = stats('flow', lat.flow, elapsed.flow);
-    const nodeRedVersion = (require('node-red/package.json') as { version: string }).version;
     return {
       inputSize: net.inputSize,
       layers: [...net.config.layers],
@@ -261,7 +260,7 @@ export async function runBenchFlow(options: BenchFlowOptions, log: (line: string
       pooledRatio: Math.round((flowStats.fps / libraryStats.fps) * 1000) / 1000,
       blocks: blockRatios.length,
       node: process.version,
-      nodeRed: nodeRedVersion,
+      nodeRed: nodeRedVersion(),
       cpus: os.cpus().length,
       date: new Date().toISOString(),
     };

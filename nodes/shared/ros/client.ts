@@ -3,10 +3,10 @@
  * node, turning transport states into short statuses, and turning msg.payload into ROS messages.
  */
 import type { Node, NodeAPI } from 'node-red';
-import { normalizeTypeName, type RosMessage, type TransportStatus } from '../../src/io';
-import type { StatusValue } from '../shared/status';
+import { normalizeTypeName, type RosMessage, type TransportStatus } from '../../../src/io';
+import type { StatusValue } from '../status';
 import { shortReason, type TransportHost } from './transport-host';
-import { describe } from '../shared/settings';
+import { describe } from '../settings';
 
 /** The hff-ros2 config node as its clients see it. */
 export interface Ros2ConfigNode extends Node {

@@ -1,7 +1,7 @@
-/** The options of the flow throughput benchmark, shared by `hff bench-flow` and `node dist/src/bench-flow/bench-flow.js`. */
+/** The options of the flow throughput benchmark, shared by `hff bench-flow` and `node dist/src/bench/flow/bench-flow.js`. */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { BACKEND_CHOICES } from '../engines/backend';
-import { demoAssets, packageRoot } from '../demo/userdir';
+import { BACKEND_CHOICES } from '../../engines/backend';
+import { demoAssets, packageRoot } from '../../demo/userdir';
 
 function positiveInt(value: string): number {
   const n = Number(value);

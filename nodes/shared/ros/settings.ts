@@ -1,7 +1,7 @@
 /** Validated settings of hff-ros2-in and hff-ros2-out (shared with their tests). */
 import type { NodeDef } from 'node-red';
-import { CAMERA_QOS, DEFAULT_QOS, normalizeTypeName, resolveQos, type QosSettings } from '../../src/io';
-import { numberSetting } from '../shared/settings';
+import { CAMERA_QOS, DEFAULT_QOS, normalizeTypeName, resolveQos, type QosSettings } from '../../../src/io';
+import { numberSetting } from '../settings';
 import { busyTimeoutMs } from './bag-settings';
 import { STRING_TYPE } from './client';
 

@@ -1,7 +1,7 @@
 /** Settings of hff-bag-in / hff-bag-out, validated (free of Node-RED). */
 import * as path from 'node:path';
-import type { ReplayOptions } from '../../src/io';
-import { numberSetting } from '../shared/settings';
+import type { ReplayOptions } from '../../../src/io';
+import { numberSetting } from '../settings';
 
 export type SpeedMode = 'recorded' | 'multiple' | 'max';
 

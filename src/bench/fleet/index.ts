@@ -6,7 +6,7 @@
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { FleetSync, generateFleetKeyPair, readPublicKey, type FleetSecurity } from '../io/fleet';
+import { FleetSync, generateFleetKeyPair, readPublicKey, type FleetSecurity } from '../../io/fleet';
 import { mosquittoBinary, startAedes, startMosquitto, type Broker } from './brokers';
 
 export type BenchFleetBroker = 'auto' | 'mosquitto' | 'aedes';

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BENCH_METHODS, RESULT_KEYS, resolveBenchOptions, runBench, TIMING_BLOCK, timePerImage } from '../../src/bench';
-import { selectBackend, tf } from '../../src/engines/backend';
-import { tempDir } from '../helpers/data';
+import { BENCH_METHODS, RESULT_KEYS, resolveBenchOptions, runBench, TIMING_BLOCK, timePerImage } from '../../../src/bench/accuracy';
+import { selectBackend } from '../../../src/engines/backend';
+import { tf } from '../../../src/engines/tfjs/tf';
+import { tempDir } from '../../helpers/data';
 
 function idx(dims: number[], data: Uint8Array): Buffer {
   const header = Buffer.alloc(4 + 4 * dims.length);

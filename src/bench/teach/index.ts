@@ -6,18 +6,18 @@
  * after, raw-pixel baselines on the same shots (nearest class mean, nearest demonstration), teaching time, and the
  * prediction time with 100 taught classes; mean and spread over the shot draws.
  */
-import { createEngine } from '../engines/backend';
-import type { Engine } from '../engines/types';
-import { loadDataset } from '../datasets/load';
-import type { Dataset, DatasetName } from '../datasets/types';
-import { type InputKind, inputKind } from '../hff/config';
-import type { TeachingConfig } from '../hff/teaching';
-import { HffNetwork, type Prediction } from '../hff/network';
-import { loadNetwork, saveNetwork } from '../hff/persistence';
-import { SeededRandom } from '../hff/random';
-import { keepTrainedReference, trainNetwork } from '../hff/training';
-import type { ModelFiles } from '../model-file';
-import { augmentDemonstrations } from '../hff/teaching';
+import { createEngine } from '../../engines/backend';
+import type { Engine } from '../../engines/types';
+import { loadDataset } from '../../datasets/load';
+import type { Dataset, DatasetName } from '../../datasets/types';
+import { type InputKind, inputKind } from '../../hff/config';
+import type { TeachingConfig } from '../../hff/teaching';
+import { HffNetwork, type Prediction } from '../../hff/network';
+import { loadNetwork, saveNetwork } from '../../hff/persistence';
+import { SeededRandom } from '../../hff/random';
+import { keepTrainedReference, trainNetwork } from '../../hff/training';
+import type { ModelFiles } from '../../model-file';
+import { augmentDemonstrations } from '../../hff/teaching';
 import { auroc, bestThreshold, meanAndStd, rawNearestDemonstrationAccuracy, rawNearestMeanAccuracy } from './metrics';
 
 export { auroc, bestThreshold, meanAndStd, rawNearestDemonstrationAccuracy, rawNearestMeanAccuracy } from './metrics';

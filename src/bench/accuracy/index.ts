@@ -5,17 +5,17 @@
  * matters there), which shows HFF's single pass against FF's one pass per class.
  */
 import * as os from 'node:os';
-import { BackpropMlp } from '../baselines/backprop';
-import { type BatchTrainable, evaluateIndices, trainEpochs } from '../baselines/common';
-import { FF_DEFAULTS, ForwardForwardNetwork } from '../baselines/forward-forward';
-import { createEngine, selectBackend } from '../engines/backend';
-import type { Engine } from '../engines/types';
-import { loadDataset } from '../datasets/load';
-import type { Dataset } from '../datasets/types';
-import { DEFAULTS, type Regularisation, resolveRegularisation } from '../hff/config';
-import { HffNetwork } from '../hff/network';
-import { type LearningRateSchedule, checkSchedule } from '../hff/schedule';
-import { evaluateNetwork, geometryOf, trainNetwork } from '../hff/training';
+import { BackpropMlp } from '../../baselines/backprop';
+import { type BatchTrainable, evaluateIndices, trainEpochs } from '../../baselines/common';
+import { FF_DEFAULTS, ForwardForwardNetwork } from '../../baselines/forward-forward';
+import { createEngine, selectBackend } from '../../engines/backend';
+import type { Engine } from '../../engines/types';
+import { loadDataset } from '../../datasets/load';
+import type { Dataset } from '../../datasets/types';
+import { DEFAULTS, type Regularisation, resolveRegularisation } from '../../hff/config';
+import { HffNetwork } from '../../hff/network';
+import { type LearningRateSchedule, checkSchedule } from '../../hff/schedule';
+import { evaluateNetwork, geometryOf, trainNetwork } from '../../hff/training';
 
 export type BenchMethod = 'hff' | 'ff' | 'bp';
 export const BENCH_METHODS: readonly BenchMethod[] = ['hff', 'ff', 'bp'];

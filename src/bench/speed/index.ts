@@ -4,7 +4,7 @@
  * 784-1000-1000-1000 with 10 classes; and, when PyTorch is installed, bench/torch_reference.py's figures for the
  * same network, loss and batch, measured in the same run and printed side by side with the ratios.
  *
- *   node dist/src/bench-speed/index.js [--engines onnx,wasm] [--rounds 3] [--torch-threads 1,2] [--json]
+ *   node dist/src/bench/speed/index.js [--engines onnx,wasm] [--rounds 3] [--torch-threads 1,2] [--json]
  *
  * Measurements are taken in rounds that alternate between the engines and PyTorch, so that a change of machine
  * load during the run affects all of them alike; each figure is the median over all rounds' samples.
@@ -13,10 +13,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createEngine, onnxAvailability } from '../engines/backend';
-import type { Engine } from '../engines/types';
-import { HffNetwork } from '../hff/network';
-import { SeededRandom } from '../hff/random';
+import { createEngine, onnxAvailability } from '../../engines/backend';
+import type { Engine } from '../../engines/types';
+import { HffNetwork } from '../../hff/network';
+import { SeededRandom } from '../../hff/random';
 
 export interface SpeedOptions {
   engines: string[];
@@ -115,8 +115,8 @@ export function findTorchPython(preferred?: string): { python?: string; error?: 
 }
 
 function torchScript(): string {
-  // dist/src/bench-speed -> project root/bench
-  const fromDist = path.resolve(__dirname, '..', '..', '..', 'bench', 'torch_reference.py');
+  // dist/src/bench/speed -> project root/bench
+  const fromDist = path.resolve(__dirname, '..', '..', '..', '..', 'bench', 'torch_reference.py');
   return fs.existsSync(fromDist) ? fromDist : path.resolve(process.cwd(), 'bench', 'torch_reference.py');
 }
 
@@ -288,7 +288,7 @@ function parseArgs(argv: string[]): SpeedOptions {
     else if (a === '--no-torch') o.torch = false;
     else if (a === '--json') o.json = true;
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: node dist/src/bench-speed/index.js [--engines onnx,wasm] [--rounds 3] [--torch-threads 1,2] [--threads N] [--no-torch] [--python PATH] [--json]\n');
+      process.stdout.write('usage: node dist/src/bench/speed/index.js [--engines onnx,wasm] [--rounds 3] [--torch-threads 1,2] [--threads N] [--no-torch] [--python PATH] [--json]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }

@@ -1,7 +1,7 @@
 /** Smoke test of the speed benchmark (bench/SPEED.md) on a tiny network, without PyTorch. */
 import assert from 'node:assert/strict';
-import { formatReport, runSpeed } from '../../src/bench-speed';
-import { onnxAvailability } from '../../src/engines/backend';
+import { formatReport, runSpeed } from '../../../src/bench/speed';
+import { onnxAvailability } from '../../../src/engines/backend';
 
 describe('speed benchmark', function () {
   it('measures every available engine and formats ratios to PyTorch', async function () {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { createEngine } from '../../src/engines/backend';
-import type { Engine } from '../../src/engines/types';
-import type { Dataset } from '../../src/datasets/types';
-import { HffNetwork, evaluateNetwork, trainNetwork, type LabelledData } from '../../src/hff';
-import { SeededRandom } from '../../src/hff/random';
-import { sphericalKMeans } from '../../src/hff/taught-classes';
-import { augmentDemonstrations } from '../../src/hff/teaching';
-import { auroc, bestThreshold, rawNearestDemonstrationAccuracy, rawNearestMeanAccuracy, runTeachBench } from '../../src/teach-bench';
+import { createEngine } from '../../../src/engines/backend';
+import type { Engine } from '../../../src/engines/types';
+import type { Dataset } from '../../../src/datasets/types';
+import { HffNetwork, evaluateNetwork, trainNetwork, type LabelledData } from '../../../src/hff';
+import { SeededRandom } from '../../../src/hff/random';
+import { sphericalKMeans } from '../../../src/hff/taught-classes';
+import { augmentDemonstrations } from '../../../src/hff/teaching';
+import { auroc, bestThreshold, rawNearestDemonstrationAccuracy, rawNearestMeanAccuracy, runTeachBench } from '../../../src/bench/teach';
 
 /** Tiny 8x8 grey "parts": each class a fixed random pattern plus noise. */
 function parts(n: number, classes: number, seed: number): Dataset {
