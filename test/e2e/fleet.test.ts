@@ -15,7 +15,7 @@ import { createEngine } from '../../src/engines/backend';
 import type { Engine } from '../../src/engines/types';
 import { HffNetwork } from '../../src/hff';
 import { FleetSync, NetworkFleetTarget, generateFleetKeyPair, type FleetMergeEvent } from '../../src/io/fleet';
-import { mosquittoBinary, startAedes, startMosquitto, until, type Broker } from '../nodes/io/support';
+import { mosquittoBinary, startAedes, startMosquitto, until, type Broker } from '../helpers/io';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const INPUT = 8;

@@ -13,7 +13,7 @@ import {
   type FleetSyncOptions,
   type FleetUpdate,
 } from '../../src/io/fleet';
-import { freePort, requireMosquitto, startAedes, startMosquitto, until, type Broker } from '../nodes/io/support';
+import { freePort, requireMosquitto, startAedes, startMosquitto, until, type Broker } from '../helpers/io';
 import { tempDir } from '../helpers/data';
 
 const LAYERS = [3, 2];

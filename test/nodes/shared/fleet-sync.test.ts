@@ -2,16 +2,16 @@
 import assert from 'node:assert/strict';
 import * as os from 'node:os';
 import type { Node, NodeAPI } from 'node-red';
-import { createEngine } from '../../src/engines/backend';
-import type { Engine } from '../../src/engines/types';
-import { HffNetwork } from '../../src/hff';
-import { FLEET_UNREACHABLE_NOTICE, SummarisedLog, attachFleetSync, fleetFor, fleetSettings, type FleetModelHost } from '../../nodes/shared/fleet-sync';
+import { createEngine } from '../../../src/engines/backend';
+import type { Engine } from '../../../src/engines/types';
+import { HffNetwork } from '../../../src/hff';
+import { FLEET_UNREACHABLE_NOTICE, SummarisedLog, attachFleetSync, fleetFor, fleetSettings, type FleetModelHost } from '../../../nodes/shared/fleet-sync';
 import { createServer, type AddressInfo } from 'node:net';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { generateFleetKeyPair } from '../../src/io/fleet';
-import { tempDir } from '../helpers/data';
-import { startAedes, until, type Broker } from '../nodes/io/support';
+import { generateFleetKeyPair } from '../../../src/io/fleet';
+import { tempDir } from '../../helpers/data';
+import { startAedes, until, type Broker } from '../../helpers/io';
 
 interface FakeNode {
   logs: string[];

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NodeAPI } from 'node-red';
-import { BagReader, BagWriter, type BagMessage, type RosMessage } from '../../../src/io';
+import { BagReader, BagWriter, type BagMessage, type RosMessage } from '../../src/io';
 import {
   TAB,
   catchNodes,
@@ -18,11 +18,11 @@ import {
   send,
   waitFor,
   waitStatus,
-} from '../flow-helpers';
-import bagInNode = require('../../../nodes/hff-bag-in/hff-bag-in');
-import bagOutNode = require('../../../nodes/hff-bag-out/hff-bag-out');
-import imageNode = require('../../../nodes/hff-image/hff-image');
-import { withHooks } from './support';
+} from './flow-helpers';
+import bagInNode = require('../../nodes/hff-bag-in/hff-bag-in');
+import bagOutNode = require('../../nodes/hff-bag-out/hff-bag-out');
+import imageNode = require('../../nodes/hff-image/hff-image');
+import { withHooks } from '../helpers/io';
 
 type Msg = Record<string, unknown>;
 

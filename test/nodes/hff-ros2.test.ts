@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type { NodeAPI } from 'node-red';
-import { createRclnodejsStandin, type RclnodejsStandin, type StandinQoS } from '../../helpers/rclnodejs-standin';
-import { decodeCdr, encodeCdr, setRclnodejsLoader, setRclnodejsModule, shutdownRos2, type RclnodejsModule, type RosMessage } from '../../../src/io';
-import { imageToVector } from '../../../src/image';
+import { createRclnodejsStandin, type RclnodejsStandin, type StandinQoS } from '../helpers/rclnodejs-standin';
+import { decodeCdr, encodeCdr, setRclnodejsLoader, setRclnodejsModule, shutdownRos2, type RclnodejsModule, type RosMessage } from '../../src/io';
+import { imageToVector } from '../../src/image';
 import {
   TAB,
   catchNodes,
@@ -18,12 +18,12 @@ import {
   waitFor,
   waitStatus,
   type FlowNode,
-} from '../flow-helpers';
-import imageNode = require('../../../nodes/hff-image/hff-image');
-import ros2Node = require('../../../nodes/hff-ros2/hff-ros2');
-import ros2InNode = require('../../../nodes/hff-ros2-in/hff-ros2-in');
-import ros2OutNode = require('../../../nodes/hff-ros2-out/hff-ros2-out');
-import { startBridge, withHooks, type Bridge } from './support';
+} from './flow-helpers';
+import imageNode = require('../../nodes/hff-image/hff-image');
+import ros2Node = require('../../nodes/hff-ros2/hff-ros2');
+import ros2InNode = require('../../nodes/hff-ros2-in/hff-ros2-in');
+import ros2OutNode = require('../../nodes/hff-ros2-out/hff-ros2-out');
+import { startBridge, withHooks, type Bridge } from '../helpers/io';
 
 type Msg = Record<string, unknown>;
 

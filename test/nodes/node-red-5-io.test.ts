@@ -2,17 +2,17 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import type { NodeAPI } from 'node-red';
-import { createRclnodejsStandin, type RclnodejsStandin } from '../../helpers/rclnodejs-standin';
-import { BagReader, BagWriter, setRclnodejsModule, shutdownRos2, type RclnodejsModule, type RosMessage } from '../../../src/io';
-import { tempDir } from '../../helpers/data';
-import { collect, helper, nth, waitFor, waitStatus, type FlowNode } from '../flow-helpers';
-import bagInNode = require('../../../nodes/hff-bag-in/hff-bag-in');
-import bagOutNode = require('../../../nodes/hff-bag-out/hff-bag-out');
-import ros2Node = require('../../../nodes/hff-ros2/hff-ros2');
-import ros2InNode = require('../../../nodes/hff-ros2-in/hff-ros2-in');
-import ros2OutNode = require('../../../nodes/hff-ros2-out/hff-ros2-out');
-import { withHooks } from './support';
-import { nodeRedPath } from '../../../src/demo/runtime';
+import { createRclnodejsStandin, type RclnodejsStandin } from '../helpers/rclnodejs-standin';
+import { BagReader, BagWriter, setRclnodejsModule, shutdownRos2, type RclnodejsModule, type RosMessage } from '../../src/io';
+import { tempDir } from '../helpers/data';
+import { collect, helper, nth, waitFor, waitStatus, type FlowNode } from './flow-helpers';
+import bagInNode = require('../../nodes/hff-bag-in/hff-bag-in');
+import bagOutNode = require('../../nodes/hff-bag-out/hff-bag-out');
+import ros2Node = require('../../nodes/hff-ros2/hff-ros2');
+import ros2InNode = require('../../nodes/hff-ros2-in/hff-ros2-in');
+import ros2OutNode = require('../../nodes/hff-ros2-out/hff-ros2-out');
+import { withHooks } from '../helpers/io';
+import { nodeRedPath } from '../../src/demo/runtime';
 
 const NODES = [ros2Node, ros2InNode, ros2OutNode, bagInNode, bagOutNode].map((m) => withHooks(m as (RED: NodeAPI) => void, 'node-red-5'));
 const TAB = { id: 'tab', type: 'tab', label: 'nr5' };

@@ -3,8 +3,8 @@
  * binary started on a free loopback port with a temporary configuration (skipped with a printed
  * reason when it is not installed; `.ci/run` installs it).
  */
-import { mosquittoBinary } from '../../../src/bench/fleet/brokers';
-import { nodeRedPath } from '../../../src/demo/runtime';
+import { mosquittoBinary } from '../../src/bench/fleet/brokers';
+import { nodeRedPath } from '../../src/demo/runtime';
 
 export {
   freePort,
@@ -14,7 +14,7 @@ export {
   type Broker,
   type MosquittoBroker,
   type MosquittoOptions,
-} from '../../../src/bench/fleet/brokers';
+} from '../../src/bench/fleet/brokers';
 
 /** Skips the running test (or hook) with a printed reason when mosquitto is not installed. */
 export function requireMosquitto(ctx: Mocha.Context): string {
@@ -42,7 +42,7 @@ export async function until(cond: () => boolean, what: string, timeoutMs = 5000)
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { FoxgloveServer, type ChannelId } from '@foxglove/ws-protocol';
-import { fullSchemaText } from '../../../src/io';
+import { fullSchemaText } from '../../src/io';
 
 export interface Bridge {
   server: FoxgloveServer;
