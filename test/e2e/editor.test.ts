@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AdminClient } from '../../src/demo/admin';
 import { ARTIFACTS, CHROMIUM, ROOT, hasPlaywright, startDemoProcess, type DemoProcess } from './harness';
+import { skipForEnvironment } from '../helpers/skip';
 
 /** The few playwright-core calls used here (it is a dev dependency the build must not need). */
 interface Page {
@@ -55,10 +56,7 @@ describe('e2e: the editor in Chromium (playwright-core)', function () {
 
   before(async function () {
     const missing = !CHROMIUM ? 'Chromium is not installed (apt-get install chromium)' : !hasPlaywright() ? 'playwright-core is not installed (npm install)' : '';
-    if (missing) {
-      console.log(`      skipped: ${missing}`);
-      this.skip();
-    }
+    if (missing) skipForEnvironment(this, missing);
     const { chromium } = require('playwright-core') as Playwright;
     // Node-RED and Chromium start side by side.
     const [started, launched] = await Promise.allSettled([

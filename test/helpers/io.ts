@@ -20,8 +20,7 @@ export {
 export function requireMosquitto(ctx: Mocha.Context): string {
   const bin = mosquittoBinary();
   if (!bin) {
-    console.log("      skipped: mosquitto is not installed (apt-get install -y mosquitto; .ci/run installs it)");
-    ctx.skip();
+    skipForEnvironment(ctx, 'mosquitto is not installed (apt-get install -y mosquitto; .ci/run installs it)');
   }
   return bin as string;
 }
@@ -43,6 +42,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { FoxgloveServer, type ChannelId } from '@foxglove/ws-protocol';
 import { fullSchemaText } from '../../src/io';
+import { skipForEnvironment } from './skip';
 
 export interface Bridge {
   server: FoxgloveServer;

@@ -13,6 +13,7 @@ import ros2InNode = require('../../nodes/hff-ros2-in/hff-ros2-in');
 import ros2OutNode = require('../../nodes/hff-ros2-out/hff-ros2-out');
 import { withHooks } from '../helpers/io';
 import { nodeRedPath } from '../../src/demo/runtime';
+import { skipForEnvironment } from '../helpers/skip';
 
 const NODES = [ros2Node, ros2InNode, ros2OutNode, bagInNode, bagOutNode].map((m) => withHooks(m as (RED: NodeAPI) => void, 'node-red-5'));
 const TAB = { id: 'tab', type: 'tab', label: 'nr5' };
@@ -26,8 +27,7 @@ describe('hff-ros2 and bag nodes on Node-RED 5', function () {
     try {
       require.resolve('node-red-5/package.json');
     } catch {
-      console.log('      skipped: node-red-5 (npm:node-red@5) is not installed');
-      this.skip();
+      skipForEnvironment(this, 'node-red-5 (npm:node-red@5) is not installed');
     }
   });
   beforeEach(async () => {
