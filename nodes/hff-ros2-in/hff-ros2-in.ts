@@ -22,7 +22,6 @@ export = function register(RED: NodeAPI): void {
     let closed = false;
     let subscription: TopicSubscription | undefined;
     let releaseCompletion: (() => void) | undefined;
-    let unStatus: (() => void) | undefined;
 
     let host: TransportHost;
     let settings: ReturnType<typeof inSettings>;
@@ -47,7 +46,7 @@ export = function register(RED: NodeAPI): void {
       if (!s || s.received === 0) return t('status.subscribed', { topic });
       return s.dropped > 0 ? t('status.receivedDropped', { count: s.received, dropped: s.dropped }) : t('status.received', { count: s.received });
     };
-    unStatus = host.onStatus((st) => status.set(transportStatus(st, counters()), true));
+    const unStatus = host.onStatus((st) => status.set(transportStatus(st, counters()), true));
 
     const onMessage = (message: RosMessage, info: MessageInfo): void | Promise<void> => {
       if (closed) return;
@@ -84,7 +83,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closed = true;
-      unStatus?.();
+      unStatus();
       status.close();
       const sub = subscription;
       subscription = undefined;

@@ -36,12 +36,18 @@ describe('architecture: skips', function () {
         throw new Error('skipped');
       },
     } as unknown as Mocha.Context;
+    const printed: string[] = [];
+    const log = console.log;
     try {
       delete process.env.HFF_REQUIRE_ALL;
+      console.log = (line: string) => printed.push(line);
       assert.throws(() => skipForEnvironment(ctx, 'no broker'), /^Error: skipped$/);
+      console.log = log;
+      assert.deepEqual(printed, ['      skipped: no broker']);
       process.env.HFF_REQUIRE_ALL = '1';
       assert.throws(() => skipForEnvironment(ctx, 'no broker'), /cannot run: no broker \(HFF_REQUIRE_ALL=1/);
     } finally {
+      console.log = log;
       if (saved === undefined) delete process.env.HFF_REQUIRE_ALL;
       else process.env.HFF_REQUIRE_ALL = saved;
     }

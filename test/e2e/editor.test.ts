@@ -36,13 +36,12 @@ interface Playwright {
 }
 
 const README_SHOT = path.join(ROOT, 'docs', 'images', 'editor-demo.png');
-const DEMO_TAB = 'hff-demo-tab';
 /** A value every hff-* validator refuses: not a number, not a topic/name, not a positive integer. */
 const INVALID = '-1 #';
 
 /** The editor's global, as the page sees it (only what the test touches). */
-declare const RED: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-declare const $: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+declare const RED: any;
+declare const $: any;
 
 
 describe('e2e: the editor in Chromium (playwright-core)', function () {

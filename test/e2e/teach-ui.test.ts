@@ -38,7 +38,7 @@ interface Playwright {
   chromium: { launch(options: { executablePath: string; args: string[]; headless?: boolean; timeout?: number }): Promise<Browser> };
 }
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 const README_SHOT = path.join(ROOT, 'docs', 'images', 'teach-page.png');
 const KEEP = 30;
