@@ -69,7 +69,6 @@ async function child(args: Args): Promise<void> {
   process.exit(0);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function parent(args: Args): Promise<void> {
   const started = Date.now();
   const proc = spawn(process.execPath, [__filename, '--child', '--messages', String(args.messages), '--seed', String(args.seed), '--every', String(args.every)], {

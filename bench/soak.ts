@@ -9,7 +9,7 @@
  */
 import type { NodeAPI } from 'node-red';
 import { ALL_NODES, TAB, helper, initNodeRed4, modelConfig, onTab, removeTempDirs, send } from '../test/nodes/flow-helpers';
-import { runtimeHooks, withHooks } from '../test/nodes/io/support';
+import { runtimeHooks, withHooks } from '../test/helpers/io';
 import { seededRandom } from '../test/drift/streams';
 import { tensorCount } from '../test/fuzz/harness';
 

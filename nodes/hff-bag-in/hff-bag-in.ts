@@ -9,9 +9,9 @@ import { hasMessageDefinition, replayBag, type BagMessage, type BagReplay } from
 import { translator } from '../shared/i18n';
 import { handleInput } from '../shared/node-helpers';
 import { ThrottledStatus } from '../shared/status';
-import { bagInRun, busyTimeoutMs, flag, replayOptions, type BagInDef, type BagInRun } from '../hff-ros2/bag-settings';
-import { nsToMs } from '../hff-ros2/client';
-import { FlowCompletion } from '../hff-ros2/flow-completion';
+import { bagInRun, busyTimeoutMs, flag, replayOptions, type BagInDef, type BagInRun } from '../shared/ros/bag-settings';
+import { nsToMs } from '../shared/ros/client';
+import { FlowCompletion } from '../shared/ros/flow-completion';
 import type { NodeDef } from 'node-red';
 
 interface HffBagInDef extends NodeDef, BagInDef {}

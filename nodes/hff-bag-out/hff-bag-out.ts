@@ -10,8 +10,8 @@ import { BagWriter, normalizeTypeName, type TimeInput } from '../../src/io';
 import { translator } from '../shared/i18n';
 import { handleInput } from '../shared/node-helpers';
 import { ThrottledStatus } from '../shared/status';
-import { flag, resolveBagPath } from '../hff-ros2/bag-settings';
-import { STRING_TYPE, toRosMessage } from '../hff-ros2/client';
+import { flag, resolveBagPath } from '../shared/ros/bag-settings';
+import { STRING_TYPE, toRosMessage } from '../shared/ros/client';
 
 interface HffBagOutDef extends NodeDef {
   file?: string;

@@ -6,12 +6,12 @@
  */
 import type { Node, NodeAPI } from 'node-red';
 import type { MessageInfo, RosMessage, TopicSubscription } from '../../src/io';
-import { inSettings, type HffRos2InDef } from '../hff-ros2/settings';
+import { inSettings, type HffRos2InDef } from '../shared/ros/settings';
 import { translator } from '../shared/i18n';
 import { ThrottledStatus } from '../shared/status';
-import { findRos2, nsToMs, transportStatus } from '../hff-ros2/client';
-import { FlowCompletion } from '../hff-ros2/flow-completion';
-import { shortReason, type TransportHost } from '../hff-ros2/transport-host';
+import { findRos2, nsToMs, transportStatus } from '../shared/ros/client';
+import { FlowCompletion } from '../shared/ros/flow-completion';
+import { shortReason, type TransportHost } from '../shared/ros/transport-host';
 
 export = function register(RED: NodeAPI): void {
   function HffRos2InNode(this: Node, def: HffRos2InDef) {
@@ -22,7 +22,6 @@ export = function register(RED: NodeAPI): void {
     let closed = false;
     let subscription: TopicSubscription | undefined;
     let releaseCompletion: (() => void) | undefined;
-    let unStatus: (() => void) | undefined;
 
     let host: TransportHost;
     let settings: ReturnType<typeof inSettings>;
@@ -47,7 +46,7 @@ export = function register(RED: NodeAPI): void {
       if (!s || s.received === 0) return t('status.subscribed', { topic });
       return s.dropped > 0 ? t('status.receivedDropped', { count: s.received, dropped: s.dropped }) : t('status.received', { count: s.received });
     };
-    unStatus = host.onStatus((st) => status.set(transportStatus(st, counters()), true));
+    const unStatus = host.onStatus((st) => status.set(transportStatus(st, counters()), true));
 
     const onMessage = (message: RosMessage, info: MessageInfo): void | Promise<void> => {
       if (closed) return;
@@ -84,7 +83,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closed = true;
-      unStatus?.();
+      unStatus();
       status.close();
       const sub = subscription;
       subscription = undefined;

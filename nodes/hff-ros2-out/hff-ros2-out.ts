@@ -5,12 +5,12 @@
  */
 import type { Node, NodeAPI } from 'node-red';
 import type { TopicPublisher } from '../../src/io';
-import { outSettings, type HffRos2OutDef } from '../hff-ros2/settings';
+import { outSettings, type HffRos2OutDef } from '../shared/ros/settings';
 import { translator } from '../shared/i18n';
 import { handleInput } from '../shared/node-helpers';
 import { ThrottledStatus } from '../shared/status';
-import { findRos2, toRosMessage, transportStatus } from '../hff-ros2/client';
-import { shortReason, type TransportHost } from '../hff-ros2/transport-host';
+import { findRos2, toRosMessage, transportStatus } from '../shared/ros/client';
+import { shortReason, type TransportHost } from '../shared/ros/transport-host';
 
 export = function register(RED: NodeAPI): void {
   function HffRos2OutNode(this: Node, def: HffRos2OutDef) {

@@ -6,8 +6,8 @@
  * and never shut down by a redeploy.
  */
 import type { NodeAPI, NodeDef } from 'node-red';
-import type { Ros2ConfigNode } from './client';
-import { parseTransportSettings, TransportHost, type Ros2ConfigDef } from './transport-host';
+import type { Ros2ConfigNode } from '../shared/ros/client';
+import { parseTransportSettings, TransportHost, type Ros2ConfigDef } from '../shared/ros/transport-host';
 
 interface HffRos2Def extends NodeDef, Ros2ConfigDef {}
 

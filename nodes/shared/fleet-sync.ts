@@ -24,7 +24,6 @@ import {
   type FleetSecurity,
   type FleetTarget,
   type MergedClass,
-  type RejectReason,
   type SeenVersions,
 } from '../../src/io/fleet';
 

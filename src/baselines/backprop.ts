@@ -4,7 +4,7 @@
  * transposes, see `matMulT`) and the same optimiser as HFF (Adam, learning rate 0.001 by default). Inputs are the
  * dataset's [0,1] pixels as they are.
  */
-import { tf } from '../engines/backend';
+import { tf } from '../engines/tfjs/tf';
 import type { OptimizerSettings } from '../engines/types';
 import { DEFAULTS } from '../hff/config';
 import { SeededRandom } from '../hff/random';

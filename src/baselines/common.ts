@@ -3,7 +3,7 @@
  * engine, matrix products with explicit transposes, seeded initialisation and the epoch loop.
  */
 import type * as tfTypes from '@tensorflow/tfjs';
-import { tf } from '../engines/backend';
+import { tf } from '../engines/tfjs/tf';
 import type { OptimizerSettings } from '../engines/types';
 import { DEFAULTS } from '../hff/config';
 import { SeededRandom } from '../hff/random';

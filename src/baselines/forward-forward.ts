@@ -23,7 +23,7 @@
  * positive + 128 negative rows), He initialisation, goodness summed over all layers. Thresholds 2 and 5, slopes 10
  * and 100, label values 3 and 10 and learning rates 0.003 and 0.01 were no better on a 10,000-image MNIST subset.
  */
-import { tf } from '../engines/backend';
+import { tf } from '../engines/tfjs/tf';
 import type { OptimizerSettings } from '../engines/types';
 import { DEFAULTS } from '../hff/config';
 import { SeededRandom } from '../hff/random';

@@ -1,6 +1,6 @@
-/** `hff bench-fleet`: how fast a fleet of robots converges on parts taught at once (src/bench-fleet), option parsing only. */
+/** `hff bench-fleet`: how fast a fleet of robots converges on parts taught at once (src/bench/fleet), option parsing only. */
 import { Command, Option } from 'commander';
-import type { BenchFleetOptions } from '../bench-fleet';
+import type { BenchFleetOptions } from '../bench/fleet';
 import { CliContext, parseLayers, parsePositiveInt } from './common';
 
 type RawOptions = BenchFleetOptions & { json?: boolean };
@@ -19,7 +19,7 @@ export function addBenchFleetCommand(program: Command, ctx: CliContext): Command
     .option('--url <url>', 'use this running broker instead of starting one (e.g. mqtt://127.0.0.1:1883)')
     .option('--json', 'print the result as one JSON object')
     .action(async (opts: RawOptions) => {
-      const { runBenchFleet, formatBenchFleet } = require('../bench-fleet') as typeof import('../bench-fleet');
+      const { runBenchFleet, formatBenchFleet } = require('../bench/fleet') as typeof import('../bench/fleet');
       const { json, ...options } = opts;
       const result = await runBenchFleet(options, json ? undefined : (line) => ctx.io.err(`${line}\n`));
       ctx.io.out(json ? `${JSON.stringify(result)}\n` : `${formatBenchFleet(result)}\n`);

@@ -1,6 +1,6 @@
-/** `hff bench-teach`: the few-shot class-incremental benchmark (src/teach-bench), option parsing only. */
+/** `hff bench-teach`: the few-shot class-incremental benchmark (src/bench/teach), option parsing only. */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { TeachBenchDataset } from '../teach-bench';
+import type { TeachBenchDataset } from '../bench/teach';
 import { BACKEND_CHOICES, CliContext, parseInteger, parseLayers, parsePositiveInt } from './common';
 
 interface RawOptions {
@@ -70,7 +70,7 @@ export function registerBenchTeach(program: Command, ctx?: CliContext): Command 
     .action(async (opts: RawOptions, cmd: Command) => {
       if ((opts.width === undefined) !== (opts.height === undefined)) cmd.error('error: give --width and --height together', { exitCode: 2 });
       if (opts.timingClasses !== undefined && opts.timingClasses < 0) cmd.error('error: --timing-classes must be 0 or more', { exitCode: 2 });
-      const { runTeachBench } = require('../teach-bench') as typeof import('../teach-bench');
+      const { runTeachBench } = require('../bench/teach') as typeof import('../bench/teach');
       const io = ctx?.io;
       await runTeachBench({
         dataset: opts.dataset,

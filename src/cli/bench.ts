@@ -1,5 +1,5 @@
 /**
- * `hff bench`: option parsing only. The benchmark itself is `runBench` from src/bench (loaded lazily, so that a
+ * `hff bench`: option parsing only. The benchmark itself is `runBench` from src/bench/accuracy (loaded lazily, so that a
  * build without it still runs every other command and says clearly what is missing).
  */
 import { Command, CommanderError, Option } from 'commander';
@@ -119,20 +119,20 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
 
 type RunBench = (options: BenchOptions) => Promise<void>;
 
-/** src/bench's runBench, or a clear error when this build does not have it. */
+/** src/bench/accuracy's runBench, or a clear error when this build does not have it. */
 export function loadRunBench(): RunBench {
   let mod: { runBench?: unknown };
   try {
-    mod = require('../bench') as { runBench?: unknown };
+    mod = require('../bench/accuracy') as { runBench?: unknown };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const firstLine = String(e.message).split('\n')[0];
-    if (e.code === 'MODULE_NOT_FOUND' && firstLine.includes("'../bench'")) {
-      throw new CliError('the benchmark is not available in this build: module src/bench (dist/src/bench/index.js) is missing; rebuild with `npm run build`');
+    if (e.code === 'MODULE_NOT_FOUND' && firstLine.includes("'../bench/accuracy'")) {
+      throw new CliError('the benchmark is not available in this build: module src/bench/accuracy (dist/src/bench/accuracy/index.js) is missing; rebuild with `npm run build`');
     }
     throw new CliError(`the benchmark module failed to load: ${firstLine}`);
   }
-  if (typeof mod.runBench !== 'function') throw new CliError('the benchmark module src/bench does not export a runBench function');
+  if (typeof mod.runBench !== 'function') throw new CliError('the benchmark module src/bench/accuracy does not export a runBench function');
   return mod.runBench as RunBench;
 }
 

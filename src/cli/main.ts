@@ -6,7 +6,7 @@
  * the usage on stderr), 130 training interrupted by Ctrl-C.
  */
 import { Command, CommanderError } from 'commander';
-import { addBenchFlowCommand } from '../bench-flow/command';
+import { addBenchFlowCommand } from './bench-flow';
 import { addBenchCommand } from './bench';
 import { addBenchFleetCommand } from './bench-fleet';
 import { registerBenchTeach } from './bench-teach';

@@ -3,6 +3,7 @@
  * Used by `npm start` and by the flow throughput benchmark. Node-RED is a process-wide singleton, so one
  * runtime per process.
  */
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -14,6 +15,21 @@ import * as path from 'node:path';
 export function nodeRedPath(): string {
   const chosen = process.env.HFF_NODE_RED;
   return chosen ? require.resolve(path.resolve(chosen)) : require.resolve('node-red');
+}
+
+/** The version of the Node-RED package nodeRedPath() embeds (read from its package.json). */
+export function nodeRedVersion(): string {
+  let dir = path.dirname(nodeRedPath());
+  for (;;) {
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest)) {
+      const pkg = JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'node-red' && pkg.version) return pkg.version;
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`no node-red package.json above ${nodeRedPath()}`);
+    dir = parent;
+  }
 }
 
 export interface RuntimeOptions {

@@ -1,4 +1,4 @@
-import type * as tfTypes from '@tensorflow/tfjs';
+import { tf } from './tfjs/tf';
 import type { Engine } from './types';
 
 /** The tfjs backends. */
@@ -7,16 +7,8 @@ export type BackendChoice = 'auto' | 'tfjs-node' | 'wasm' | 'cpu';
 export type EngineChoice = BackendChoice | 'onnx';
 export const BACKEND_CHOICES: readonly EngineChoice[] = ['auto', 'onnx', 'tfjs-node', 'wasm', 'cpu'];
 
-type Tf = typeof tfTypes;
-let tfModule: Tf | undefined;
 let tfjsNodeLoadError: string | undefined;
 let tfjsNodeTried = false;
-
-/** The tfjs namespace (loaded on first use so that `require` of the package stays cheap). */
-export function tf(): Tf {
-  if (!tfModule) tfModule = require('@tensorflow/tfjs') as Tf;
-  return tfModule;
-}
 
 function tryLoadTfjsNode(): boolean {
   if (!tfjsNodeTried) {

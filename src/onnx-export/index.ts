@@ -18,7 +18,7 @@ import { unknownLayerKind } from '../engines/types';
 import { type Scoring, layerSpec, outputSize } from '../hff/config';
 import type { HffNetwork } from '../hff/network';
 import { type NetworkModel, decodeNetwork, loadModelFiles, storedConfig, taughtClassNames } from '../model-file';
-import { DEFAULT_OPSET, GraphBuilder } from './builder';
+import { DEFAULT_OPSET, GraphBuilder } from '../onnx/graph-builder';
 
 export interface ExportOptions {
   /** ONNX opset, 13 to 17 (default 13, the widest supported by edge runtimes). */

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { BackpropMlp } from '../../src/baselines/backprop';
 import { evaluateIndices, trainEpochs } from '../../src/baselines/common';
 import { ForwardForwardNetwork } from '../../src/baselines/forward-forward';
-import { selectBackend, tf } from '../../src/engines/backend';
+import { selectBackend } from '../../src/engines/backend';
+import { tf } from '../../src/engines/tfjs/tf';
 import { SeededRandom } from '../../src/hff/random';
 import { numericGradient, relativeError, softplus, toyClusters } from './toy';
 

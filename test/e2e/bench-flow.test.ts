@@ -26,7 +26,7 @@ describe('e2e: hff bench-flow', function () {
     assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines.length, 1, `stdout is the JSON line only:\n${r.stdout}`);
-    const j = JSON.parse(lines[0]) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const j = JSON.parse(lines[0]) as Record<string, any>;
     assert.equal(j.inputSize, 784);
     assert.deepEqual(j.layers, [256, 256]);
     for (const p of ['library', 'flow']) {

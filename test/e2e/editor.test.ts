@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AdminClient } from '../../src/demo/admin';
 import { ARTIFACTS, CHROMIUM, ROOT, hasPlaywright, startDemoProcess, type DemoProcess } from './harness';
+import { skipForEnvironment } from '../helpers/skip';
 
 /** The few playwright-core calls used here (it is a dev dependency the build must not need). */
 interface Page {
@@ -35,13 +36,12 @@ interface Playwright {
 }
 
 const README_SHOT = path.join(ROOT, 'docs', 'images', 'editor-demo.png');
-const DEMO_TAB = 'hff-demo-tab';
 /** A value every hff-* validator refuses: not a number, not a topic/name, not a positive integer. */
 const INVALID = '-1 #';
 
 /** The editor's global, as the page sees it (only what the test touches). */
-declare const RED: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-declare const $: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+declare const RED: any;
+declare const $: any;
 
 
 describe('e2e: the editor in Chromium (playwright-core)', function () {
@@ -55,10 +55,7 @@ describe('e2e: the editor in Chromium (playwright-core)', function () {
 
   before(async function () {
     const missing = !CHROMIUM ? 'Chromium is not installed (apt-get install chromium)' : !hasPlaywright() ? 'playwright-core is not installed (npm install)' : '';
-    if (missing) {
-      console.log(`      skipped: ${missing}`);
-      this.skip();
-    }
+    if (missing) skipForEnvironment(this, missing);
     const { chromium } = require('playwright-core') as Playwright;
     // Node-RED and Chromium start side by side.
     const [started, launched] = await Promise.allSettled([

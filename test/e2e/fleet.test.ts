@@ -16,7 +16,8 @@ import type { Engine } from '../../src/engines/types';
 import { HffNetwork } from '../../src/hff';
 import { FleetSync, NetworkFleetTarget, generateFleetKeyPair, type FleetMergeEvent } from '../../src/io/fleet';
 import { toBatch } from '../../nodes/shared/vectors';
-import { mosquittoBinary, startAedes, startMosquitto, until, type Broker } from '../nodes/io/support';
+import { mosquittoBinary, startAedes, startMosquitto, until, type Broker } from '../helpers/io';
+import { skipForEnvironment } from '../helpers/skip';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const INPUT = 8;
@@ -100,8 +101,7 @@ describe('e2e: teaching the whole fleet', function () {
 
     before(function () {
       if (!fs.existsSync(path.join(ROOT, 'dist', 'nodes', 'hff-teach', 'hff-teach.html'))) {
-        console.log('      skipped: the core nodes are not built (run npm run build)');
-        this.skip();
+        skipForEnvironment(this, 'the core nodes are not built (run npm run build)');
       }
       genDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hff-fleet-e2e-'));
       writeTestNodes(path.join(genDir, 'nodes'));

@@ -6,7 +6,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import WebSocket from 'ws';
 import { freePort } from '../../src/demo/broker';

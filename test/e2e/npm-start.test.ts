@@ -11,6 +11,7 @@ import mqtt from 'mqtt';
 import { waitFor } from '../../src/demo/admin';
 import { freePort } from '../../src/demo/broker';
 import { ROOT, startDemoProcess, tempDir, type DemoProcess } from './harness';
+import { skipForEnvironment } from '../helpers/skip';
 
 interface DemoState {
   frames: number;
@@ -118,7 +119,7 @@ describe('e2e: npm start (dist/src/demo/start.js on free ports, fresh user direc
   it('`npm start` itself: skips the build when dist/ is up to date, and stops on SIGTERM sent to the npm process', async function () {
     const { isStale } = require(path.join(ROOT, 'scripts', 'build-state.js')) as { isStale(): boolean };
     // npm start would recompile into the dist/ these tests run from: only `npm test` (which builds first) runs this.
-    if (isStale()) this.skip();
+    if (isStale()) skipForEnvironment(this, 'dist/ is older than the sources (`npm start` would recompile the dist/ these tests run from; `npm test` builds first)');
     const dir = tempDir('hff-e2e-npm-');
     const t0 = Date.now();
     // What a supervisor does: start `npm start` and signal the PID it started (not the process group).

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { AdminClient, waitFor } from '../../src/demo/admin';
 import { DEMO_MODEL_DIR } from '../../src/demo/userdir';
 import { ARTIFACTS, CHROMIUM, ROOT, type DemoFrame, type DemoProcess, framePng, hasPlaywright, readDemoFrames, startDemoProcess, tempDir } from './harness';
+import { skipForEnvironment } from '../helpers/skip';
 
 /** The few playwright-core calls used here (a dev dependency the build must not need). */
 interface Page {
@@ -37,7 +38,7 @@ interface Playwright {
   chromium: { launch(options: { executablePath: string; args: string[]; headless?: boolean; timeout?: number }): Promise<Browser> };
 }
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 const README_SHOT = path.join(ROOT, 'docs', 'images', 'teach-page.png');
 const KEEP = 30;
@@ -133,10 +134,7 @@ describe('e2e: the teaching page (hff-teach-ui) in Chromium', function () {
 
   before(async function () {
     const missing = !CHROMIUM ? 'Chromium is not installed (apt-get install chromium)' : !hasPlaywright() ? 'playwright-core is not installed (npm install)' : '';
-    if (missing) {
-      console.log(`      skipped: ${missing}`);
-      this.skip();
-    }
+    if (missing) skipForEnvironment(this, missing);
     const flowFile = path.join(tempDir('hff-e2e-teach-ui-'), 'flows.json');
     fs.writeFileSync(flowFile, JSON.stringify(testFlows()));
     const { chromium } = require('playwright-core') as Playwright;

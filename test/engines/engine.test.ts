@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { BACKEND_CHOICES, createEngine, selectBackend, tf } from '../../src/engines/backend';
+import { BACKEND_CHOICES, createEngine, selectBackend } from '../../src/engines/backend';
+import { tf } from '../../src/engines/tfjs/tf';
 import type { Activation, Engine, OptimizerSettings, PrototypeUpdate } from '../../src/engines/types';
 import { DEFAULTS } from '../../src/hff/config';
 import { HffNetwork, evaluateNetwork, trainNetwork } from '../../src/hff';

@@ -4,6 +4,7 @@ import type { Activation, Engine, LayerParams, LayerSpec } from '../../src/engin
 import type { LabelledData } from '../../src/hff';
 import { SeededRandom } from '../../src/hff/random';
 import { randomUnitRows } from '../../src/hff/vectors';
+import { skipForEnvironment } from '../helpers/skip';
 
 /**
  * Engines every engine-level test runs on: the tfjs wasm engine and the onnx engine. $HFF_TEST_ENGINES
@@ -15,10 +16,7 @@ export const ENGINE_CHOICES: readonly string[] = process.env.HFF_TEST_ENGINES ? 
 export async function engineOrSkip(ctx: Mocha.Context, choice: string): Promise<Engine> {
   if (choice === 'onnx') {
     const a = onnxAvailability();
-    if (!a.available) {
-      console.log(`      skipped: onnx engine unavailable (${a.reason})`);
-      ctx.skip();
-    }
+    if (!a.available) skipForEnvironment(ctx, `onnx engine unavailable (${a.reason})`);
   }
   return createEngine(choice);
 }

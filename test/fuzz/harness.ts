@@ -14,7 +14,7 @@ import { seededRandom } from '../drift/streams';
 import { pngDeclaring } from '../helpers/pictures';
 import { createRclnodejsStandin } from '../helpers/rclnodejs-standin';
 import { ALL_NODES, TAB, helper, helperNode, initNodeRed4, modelConfig, onTab, removeTempDirs, send, type FlowNode } from '../nodes/flow-helpers';
-import { runtimeHooks, withHooks } from '../nodes/io/support';
+import { runtimeHooks, withHooks } from '../helpers/io';
 import bagOutNode = require('../../nodes/hff-bag-out/hff-bag-out');
 import ros2Node = require('../../nodes/hff-ros2/hff-ros2');
 import ros2OutNode = require('../../nodes/hff-ros2-out/hff-ros2-out');

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { skipForEnvironment } from './skip';
 
 /** Root of the project (tests run compiled from dist/test/...). */
 export const projectRoot = path.resolve(__dirname, '..', '..', '..');
@@ -18,8 +19,7 @@ export function requireSharedData(ctx: Mocha.Context, dataset: string): string {
   const dir = sharedDataDir();
   const full = dir ? path.join(dir, dataset) : undefined;
   if (!full || !fs.existsSync(full)) {
-    console.log(`      skipped: shared data set '${dataset}' not found (set HFF_DATA or provide ../shared/data)`);
-    ctx.skip();
+    skipForEnvironment(ctx, `shared data set '${dataset}' not found (set HFF_DATA or provide ../shared/data)`);
   }
   return full as string;
 }

@@ -114,7 +114,12 @@ describe('training regularisation', function () {
       const centre = (rows: number[]) => {
         let m = 0;
         let mx = 0;
-        for (const y of rows) for (let x = 0; x < 10; x++) (m += img[y * 10 + x]), (mx += img[y * 10 + x] * x);
+        for (const y of rows) {
+          for (let x = 0; x < 10; x++) {
+            m += img[y * 10 + x];
+            mx += img[y * 10 + x] * x;
+          }
+        }
         return mx / m;
       };
       const tilt = (centre([5, 6, 7]) - centre([2, 3, 4])) / 3;

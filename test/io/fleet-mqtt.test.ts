@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as mqtt from 'mqtt';
 import {
@@ -13,7 +12,7 @@ import {
   type FleetSyncOptions,
   type FleetUpdate,
 } from '../../src/io/fleet';
-import { freePort, requireMosquitto, startAedes, startMosquitto, until, type Broker } from '../nodes/io/support';
+import { freePort, requireMosquitto, startAedes, startMosquitto, until, type Broker } from '../helpers/io';
 import { tempDir } from '../helpers/data';
 
 const LAYERS = [3, 2];

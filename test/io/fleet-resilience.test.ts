@@ -20,7 +20,7 @@ import {
   type FleetSecurity,
   type FleetUpdate,
 } from '../../src/io/fleet';
-import { freePort, requireMosquitto, startAedes, startMosquitto, until, type Broker } from '../nodes/io/support';
+import { freePort, requireMosquitto, startAedes, startMosquitto, until, type Broker } from '../helpers/io';
 
 const LAYERS = [8, 4];
 const MODEL = 'sha256:resilience';

@@ -183,6 +183,6 @@ describe('io/msgs: bundled ROS 2 definitions and CDR', () => {
     assert.throws(() => resolveQos({ depth: -1 }), /Invalid QoS depth/);
     assert.throws(() => resolveQos('fastest'), /Unknown QoS preset 'fastest'/);
     const yaml = offeredQosProfilesYaml(resolveQos('camera'));
-    assert.match(yaml, /^- history: 1\n  depth: 1\n  reliability: 2\n  durability: 2\n/);
+    assert.match(yaml, /^- history: 1\n {2}depth: 1\n {2}reliability: 2\n {2}durability: 2\n/);
   });
 });

@@ -2,7 +2,7 @@
 import { ALL_NODES, TAB, assertNoUnhandledRejection, helper, initNodeRed4, modelConfig, onTab, removeTempDirs, waitStatus } from './flow-helpers';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
-import { startAedes, type Broker } from './io/support';
+import { startAedes, type Broker } from '../helpers/io';
 
 describe('hff-model fleet settings (Node-RED runtime)', function () {
   this.timeout(20000);

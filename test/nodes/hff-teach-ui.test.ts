@@ -33,7 +33,7 @@ import {
   waitStatus,
 } from './flow-helpers';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 /** A stand-in node type whose only job is to hand the test the httpNode app the runtime gives nodes. */
 let nodeApp: http.RequestListener | undefined;
@@ -126,7 +126,7 @@ describe('hff-teach-ui', function () {
   /** Class 'bolt' (part 0), taught by hff-teach: hff-classify needs a class to classify against. */
   async function seedClass(): Promise<void> {
     send('teach', { payload: [part(0, 100), part(0, 101)], label: 'bolt' });
-    await waitFor('class bolt', () => ((helper.getNode('model') as any).controller.readyNetwork?.classes ?? []).includes('bolt')); // eslint-disable-line @typescript-eslint/no-explicit-any
+    await waitFor('class bolt', () => ((helper.getNode('model') as any).controller.readyNetwork?.classes ?? []).includes('bolt'));
   }
 
   it('serves the page and its assets under httpNode; the path without its slash redirects', async () => {
@@ -221,7 +221,7 @@ describe('hff-teach-ui', function () {
     await start();
     await seedClass();
     const ids = await frames(1, [3, 4]);
-    const net = (helper.getNode('model') as any).controller.readyNetwork; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const net = (helper.getNode('model') as any).controller.readyNetwork;
     const version = net.version;
     const cases: [string, unknown, number, RegExp][] = [
       ['teach', { label: '', frames: ids }, 400, /the class name is empty/],

@@ -15,7 +15,6 @@ import {
   initNodeRed4,
   modelConfig,
   modelDir,
-  newTempDir,
   nth,
   onTab,
   removeTempDirs,

@@ -9,9 +9,10 @@ import { createEngine, onnxAvailability } from '../../src/engines/backend';
 import type { Engine } from '../../src/engines/types';
 import { HffNetwork, saveNetwork, trainNetwork } from '../../src/hff';
 import { exportOnnx, networkToOnnx } from '../../src/onnx-export';
-import { onnxProto } from '../../src/onnx-export/builder';
+import { onnxProto } from '../../src/onnx/graph-builder';
 import { tempDir } from '../helpers/data';
 import { blobs, maxAbsDiff } from '../engines/reference';
+import { skipForEnvironment } from '../helpers/skip';
 
 interface OrtModule {
   InferenceSession: {
@@ -45,10 +46,7 @@ describe('hff export (ONNX)', function () {
 
   before(async function () {
     const a = onnxAvailability();
-    if (!a.available) {
-      console.log(`      skipped: onnxruntime-node unavailable (${a.reason}); the export needs no runtime, its check does`);
-      this.skip();
-    }
+    if (!a.available) skipForEnvironment(this, `onnxruntime-node unavailable (${a.reason}); the export needs no runtime, its check does`);
     ort = require('onnxruntime-node') as OrtModule;
     engines.wasm = await createEngine('wasm');
     engines.onnx = await createEngine('onnx');

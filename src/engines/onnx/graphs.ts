@@ -12,7 +12,7 @@
  * engine updates the parameters in place. Batch size and prototype rows are symbolic.
  */
 import type { LayerSpec } from '../types';
-import { GraphBuilder } from '../../onnx-export/builder';
+import { GraphBuilder } from '../../onnx/graph-builder';
 
 export const NORM_EPSILON = 1e-12;
 export const LEAKY_SLOPE = 0.01;

@@ -1,5 +1,5 @@
 import type * as tfTypes from '@tensorflow/tfjs';
-import { tf } from '../backend';
+import { tf } from './tf';
 import { checkBatch, checkLabels, checkMatcherRows, checkParams, prototypeRowsOf } from '../layer-checks';
 import { centerRowsInPlace, normalizeRowsInPlace } from '../rows';
 import type {

@@ -114,6 +114,7 @@ export function nameProblem(name: unknown, what: string): string | undefined {
   if (typeof name !== 'string' || name.trim() === '') return `${what} must be a non-empty string`;
   if (name.length > FLEET_LIMITS.maxNameLength) return `${what} has ${name.length} characters, at most ${FLEET_LIMITS.maxNameLength} are accepted`;
   // Control characters make log lines and topics lie about what they name.
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   if (/[\u0000-\u001f\u007f]/.test(name)) return `${what} contains control characters`;
   return undefined;
 }

@@ -152,6 +152,7 @@ export class FleetSync {
     if (!/^(mqtts?|wss?|tcp|ssl|tls):\/\//.test(options.url)) {
       throw new Error(`invalid broker URL '${options.url}': use mqtt://host:1883, mqtts://, ws:// or wss://`);
     }
+    // eslint-disable-next-line no-control-regex -- control characters are what this refuses
     if (typeof options.origin !== 'string' || options.origin.trim() === '' || options.origin.length > 128 || /[\u0000-\u001f\u007f]/.test(options.origin)) {
       throw new Error('fleet sync needs an origin id of 1-128 characters without control characters, unique per instance');
     }
@@ -362,7 +363,7 @@ export class FleetSync {
       }
       update = decodeUpdate(p);
       if (update.origin === this.origin) {
-        this.#onOwnOrigin(update, retained, topic);
+        this.#onOwnOrigin(update, retained);
         return;
       }
       const result = this.state.offer(update);
@@ -378,7 +379,7 @@ export class FleetSync {
   }
 
   /** Our previous run's retained contribution, a replay of it, or another process using our origin id. */
-  #onOwnOrigin(update: FleetUpdate, retained: boolean, topic: string): void {
+  #onOwnOrigin(update: FleetUpdate, retained: boolean): void {
     const before = this.#ownSeenBefore.get(update.class) ?? 0;
     if (update.version < before) {
       throw new FleetRejection(

@@ -20,6 +20,7 @@ export function decodeTopicLevel(level: string): string {
 /** Checks a topic base such as `hff/fleet` or `factory1/hff` (no wildcards, no empty levels). */
 export function validateTopicBase(base: string): string {
   if (typeof base !== 'string' || base.trim() === '') throw new Error('the fleet topic base must be a non-empty MQTT topic such as hff/fleet');
+  // eslint-disable-next-line no-control-regex -- NUL is what this refuses
   if (/[+#\u0000]/.test(base)) throw new Error(`the fleet topic base '${base}' must not contain '+', '#' or NUL`);
   if (base.startsWith('/') || base.endsWith('/') || base.includes('//')) {
     throw new Error(`the fleet topic base '${base}' must not start or end with '/' nor contain empty levels`);
