@@ -245,7 +245,7 @@ describe('hff command line', function () {
       const r = await runHff(['info', '--model', model], { HFF_BACKEND: 'cpu' });
       assert.equal(r.code, 0, explain(r));
       assert.match(r.stdout, /backend: tfjs-cpu/);
-      assert.match(r.stdout, /teaching: taught ring \(4 demonstrations\), scored by their (nearest demonstration|mean) in '(input|transfer|layers|layer:\d)' \(leave-one-out: /);
+      assert.match(r.stdout, /teaching: taught ring \(4 demonstrations\), scored by their (nearest demonstration|mean) in '(input|transfer|layers|layer:\d|colour|edges|layers\+edges)' \(leave-one-out: /);
       assert.match(r.stdout, /a taught class wins when an input is nearer one of its demonstrations than all 210 kept training inputs/);
       const json = JSON.parse((await runHff(['info', '--model', model, '--json'])).stdout.trim().split('\n').pop() as string);
       assert.deepEqual(json.taught_demonstrations, { ring: 4 });
