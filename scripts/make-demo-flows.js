@@ -122,7 +122,7 @@ add({
 });
 addFunction({
   id: 'route-topic',
-  name: 'frame or truth; keep the picture',
+  name: 'frame or truth',
   func:
     "// The recording carries each frame's true fruit on /demo/truth, just before the frame: remember it, and tag\n" +
     '// the next frame with it here, before the (asynchronous) image conversion, so that a burst of frames\n' +
