@@ -113,6 +113,12 @@ function placement(random) {
   return { size: 232 + Math.floor(random.next() * 9), dx: (random.next() - 0.5) * 8, dy: (random.next() - 0.5) * 8 };
 }
 
+/** The representation teaching chose, and its leave-one-out score. */
+function describeChoice(choice) {
+  if (!choice || typeof choice !== 'object') return String(choice);
+  return `'${choice.representation}', ${choice.scoring}, leave-one-out ${Number(choice.score).toFixed(2)}`;
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   const random = new lib.SeededRandom(o.seed);
@@ -208,7 +214,7 @@ async function main() {
   const started = Date.now();
   net.teach(o.unseen, examples, TEACH_FRAMES, {});
   const after = predictAll();
-  console.log(`taught ${o.unseen} from frames ${taughtFrames.join(', ')} in ${Date.now() - started} ms (representation ${JSON.stringify(net.teachingRepresentation)})`);
+  console.log(`taught ${o.unseen} from frames ${taughtFrames.join(', ')} in ${Date.now() - started} ms (representation ${describeChoice(net.teachingRepresentation)})`);
   report('after teaching:', after);
   const later = unseenFrames.filter((i) => i > taughtFrames[TEACH_FRAMES - 1]);
   const namedLater = later.filter((i) => after[i].label === o.unseen && after[i].known).length;

@@ -13,9 +13,10 @@
 //      unseen fruit as unknown.
 //
 //   node scripts/make-demo-model.js --data ../shared/data/fruits360 [--out demo/model] [--layers 256,256]
-//     [--epochs 30] [--seed 1] [--classes 0-19] [--backend NAME] [--skip-train]
+//     [--epochs 30] [--seed 1] [--classes 0-19] [--backend NAME] [--skip-train] [--max-trained-loss X] [--margin X]
 //
-// --skip-train only recalibrates an existing model.
+// --skip-train only recalibrates an existing model. --max-trained-loss and --margin override the library's teaching
+// settings in the model (the demo uses the defaults).
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');

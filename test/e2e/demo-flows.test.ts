@@ -243,6 +243,25 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
     assert.equal(r.known, false);
   });
 
+  it("teaches the fruit from the inject button and from MQTT hff/demo/teach too, and names its next frames", async () => {
+    const pineapples = segment('unseen');
+    const classes = async () => ((await admin.request('GET', '/demo/state')).json() as { classes: string[] }).classes;
+    for (const [how, teach] of [
+      ['inject button', () => admin.inject('inject-teach-pineapple')],
+      ['MQTT', () => client.publishAsync('hff/demo/teach', JSON.stringify({ label: 'Pineapple' }))],
+    ] as Array<[string, () => Promise<unknown>]>) {
+      // Forgotten (by the test before, or below), the fruit is unknown again: show it, teach, show more of it.
+      for (const f of pineapples.slice(10, 16)) assert.equal((await classify(f)).known, false, `${how}: frame ${f.frame} unknown before teaching`);
+      await teach();
+      await waitFor(`Pineapple taught from the ${how}`, async () => (await classes()).includes('Pineapple'), 5000);
+      let named = 0;
+      for (const f of pineapples.slice(16, 26)) if ((await classify(f)).label === 'Pineapple') named += 1;
+      assert.ok(named >= 9, `${how}: ${named}/10 of the next Pineapple frames named`);
+      await admin.inject('inject-forget-pineapple');
+      await waitFor('Pineapple forgotten', async () => !(await classes()).includes('Pineapple'), 5000);
+    }
+  });
+
   it('answers a teach request without a label with 400', async () => {
     const res = await admin.request('POST', '/teach');
     assert.equal(res.status, 400);
