@@ -25,17 +25,17 @@ const addFunction = ({ id, name, func, outputs, ...placement }) =>
 nodes.push({
   id: TAB,
   type: 'tab',
-  label: 'HFF demo: parts on a camera',
+  label: 'HFF demo: fruit on a camera',
   disabled: false,
   info:
-    'The bundled recording (demo/camera.mcap) replays as the camera: 28x28 grey frames of parts (Fashion-MNIST test images, MIT licence, Zalando).\n\n' +
-    '1. Known parts are classified in one pass (hff-classify turns green).\n' +
-    "2. A part the model never saw ('Bag') comes up as unknown (yellow ring).\n" +
-    "3. Press **teach unknown as 'Bag'** (or `curl -X POST 'http://127.0.0.1:1880/teach?label=Bag'`): the last 5 unknown frames become demonstrations; the answer (or a warning in the debug sidebar) names them, and frames older than 10 s or not one stretch of consecutive unknown frames (e.g. during the lighting change) are refused.\n" +
-    '4. From the next pass of the recording on, the Bag is recognised.\n' +
+    'The bundled recording (demo/camera.mcap) replays as the camera: 320x240 colour JPEG frames of fruit on a table (Fruits-360 photos by Horea Muresan and Mihai Oltean, MIT licence: demo/LICENSE-fruits360).\n\n' +
+    '1. Known fruit are classified in one pass (hff-classify turns green).\n' +
+    "2. A fruit the model never saw ('Pineapple') comes up as unknown (yellow ring).\n" +
+    "3. Press **teach unknown as 'Pineapple'** (or `curl -X POST 'http://127.0.0.1:1880/teach?label=Pineapple'`): the last 5 unknown frames become demonstrations; the answer (or a warning in the debug sidebar) names them, and frames older than 10 s or not one stretch of consecutive unknown frames (e.g. during the lighting change) are refused.\n" +
+    '4. The Pineapple frames after that, and those of every later pass of the recording, are named Pineapple.\n' +
     '5. The recording ends with a lighting change (darker, noisy frames): the drift monitor turns yellow/red; teaching resets it and it stays green once the stream is back to normal.\n\n' +
-    '6. The teaching page, http://127.0.0.1:1880/hff/teach/ (hff-teach-ui): the live frame, what the model calls the recent frames, select the Bag frames, name them and press Teach; forget and rename classes; prediction counts, drift state and warnings.\n\n' +
-    'MQTT (embedded broker): results on `hff/demo/classification`, drift changes on `hff/demo/drift`, frames in on `hff/demo/camera` (PNG/JPEG or sensor_msgs/Image JSON), teach on `hff/demo/teach` (`{"label":"Bag"}`). HTTP: `GET /demo/state`, `POST /teach?label=NAME` (optional PNG/JPEG body).',
+    '6. The teaching page, http://127.0.0.1:1880/hff/teach/ (hff-teach-ui): the live frame, what the model calls the recent frames, select the Pineapple frames, name them and press Teach; forget and rename classes; prediction counts, drift state and warnings.\n\n' +
+    'MQTT (embedded broker): results on `hff/demo/classification`, drift changes on `hff/demo/drift`, frames in on `hff/demo/camera` (PNG/JPEG or sensor_msgs/Image JSON), teach on `hff/demo/teach` (`{"label":"Pineapple"}`). HTTP: `GET /demo/state`, `POST /teach?label=NAME` (optional PNG/JPEG body).',
 });
 
 // ---- config nodes ----
@@ -43,12 +43,12 @@ const MODEL = 'hff-demo-model';
 nodes.push({
   id: MODEL,
   type: 'hff-model',
-  name: 'demo-parts',
+  name: 'demo-fruit',
   source: 'file',
-  path: 'hff-models/demo-parts',
+  path: 'hff-models/demo-fruit',
   backend: 'auto',
-  inputSize: '784',
-  inputShape: '28x28x1',
+  inputSize: '3072',
+  inputShape: '32x32x3',
   layers: '256,256',
   classes: '',
   tau: '',
@@ -80,11 +80,11 @@ nodes.push({
 // ---- comments (the story, top to bottom) ----
 const comment = (id, name, x, y, info = '') => add({ id, type: 'comment', name, info, x, y, wires: [] });
 comment('c-camera', '1. Camera: the bundled recording replays (or frames arrive over MQTT)', 290, 40);
-comment('c-classify', '2. One pass: known parts green, never-seen parts yellow (unknown)', 1030, 40);
+comment('c-classify', '2. One pass: known fruit green, never-seen fruit yellow (unknown)', 1030, 40);
 comment('c-teach', '3. Teach by demonstration: button, POST /teach?label=NAME or MQTT hff/demo/teach', 340, 400);
 comment('c-drift', '4. Drift monitor: turns yellow/red when the lighting changes, back after re-teaching', 1120, 400);
 comment('c-state', '5. State for dashboards and tests: GET /demo/state', 250, 640);
-comment('c-teach-page', '6. Teaching page: open /hff/teach/ (select frames, name the part, Teach)', 1770, 195);
+comment('c-teach-page', '6. Teaching page: open /hff/teach/ (select frames, name the fruit, Teach)', 1770, 195);
 
 // ---- 1. camera ----
 add({
@@ -118,13 +118,13 @@ add({
   inputs: 0,
   x: 150,
   y: 180,
-  wires: [['camera-image']],
+  wires: [['route-topic']],
 });
 addFunction({
   id: 'route-topic',
   name: 'frame or truth',
   func:
-    "// The recording carries each frame's true part on /demo/truth, just before the frame: remember it, and tag\n" +
+    "// The recording carries each frame's true fruit on /demo/truth, just before the frame: remember it, and tag\n" +
     '// the next frame with it here, before the (asynchronous) image conversion, so that a burst of frames\n' +
     '// cannot pair a frame with the next frame\'s truth.\n' +
     "if (msg.topic === '/demo/truth') {\n" +
@@ -132,6 +132,10 @@ addFunction({
     "  try { flow.set('truth', JSON.parse(data)); } catch (e) { flow.set('truth', undefined); }\n" +
     '  return null;\n' +
     '}\n' +
+    "// The camera picture as it came (hff-image replaces msg.payload with the model's 32x32 input): the teaching\n" +
+    '// page shows it.\n' +
+    'msg.picture = msg.payload;\n' +
+    "if (msg.topic !== '/camera/image_raw') return msg;\n" +
     "const truth = flow.get('truth');\n" +
     "flow.set('truth', undefined);\n" +
     'if (truth) { msg.truth = truth.label; msg.segment = truth.segment; msg.frame = truth.frame; }\n' +
@@ -144,12 +148,12 @@ addFunction({
 add({
   id: 'camera-image',
   type: 'hff-image',
-  name: 'frame to 28x28 grey',
+  name: 'frame to 32x32 colour',
   model: MODEL,
-  width: '28',
-  height: '28',
-  channels: '1',
-  fit: 'fill',
+  width: '32',
+  height: '32',
+  channels: '3',
+  fit: 'cover',
   centerCrop: '1',
   normalize: 'unit',
   x: 580,
@@ -176,7 +180,7 @@ addFunction({
 add({
   id: 'classify',
   type: 'hff-classify',
-  name: 'which part?',
+  name: 'which fruit?',
   model: MODEL,
   topK: '3',
   threshold: '',
@@ -263,16 +267,16 @@ add({
 
 // ---- 3. teach ----
 add({
-  id: 'inject-teach-bag',
+  id: 'inject-teach-pineapple',
   type: 'inject',
-  name: "teach unknown as 'Bag'",
+  name: "teach unknown as 'Pineapple'",
   props: [{ p: 'payload' }],
   repeat: '',
   crontab: '',
   once: false,
   onceDelay: 0.1,
   topic: '',
-  payload: '{"label":"Bag","from":"unknown","n":5}',
+  payload: '{"label":"Pineapple","from":"unknown","n":5}',
   payloadType: 'json',
   x: 180,
   y: 460,
@@ -323,12 +327,12 @@ add({
 add({
   id: 'teach-image',
   type: 'hff-image',
-  name: 'picture to 28x28 grey',
+  name: 'picture to 32x32 colour',
   model: MODEL,
-  width: '28',
-  height: '28',
-  channels: '1',
-  fit: 'fill',
+  width: '32',
+  height: '32',
+  channels: '3',
+  fit: 'cover',
   centerCrop: '1',
   normalize: 'unit',
   x: 580,
@@ -341,12 +345,12 @@ addFunction({
   func:
     '// Label from the button/MQTT payload or the query string (?label=NAME&n=5&from=unknown|recent).\n' +
     '// Demonstrations: a picture from the HTTP body (after hff-image), else the last n unknown (or recent) frames,\n' +
-    '// refused (409, naming the frames) when they are stale or mixed, so a lighting change or a part that has left\n' +
+    '// refused (409, naming the frames) when they are stale or mixed, so a lighting change or an object that has left\n' +
     '// the camera is not taught under a new name:\n' +
     '// - stale: the oldest chosen frame arrived more than MAX_AGE_S seconds ago;\n' +
     '// - mixed, from=unknown: the frames are not one stretch of consecutive unknown frames (the model knew a frame in\n' +
-    "//   between, so the part in view changed). The model's nearest class is no test: one part's unknown frames have\n" +
-    '//   several (the demo Bag frames: six);\n' +
+    "//   between, so the object in view changed). The model's nearest class is no test: one object's unknown frames have\n" +
+    '//   several (the demo Pineapple frames: six);\n' +
     '// - mixed, from=recent: the model named the chosen frames it knew with more than one class.\n' +
     'const MAX_AGE_S = 10;\n' +
     'const q = (msg.req && msg.req.query) || {};\n' +
@@ -360,7 +364,7 @@ addFunction({
     '  node.send([null, msg]);\n' +
     '  return null;\n' +
     '};\n' +
-    "if (!label) return fail(400, 'give the part name: ?label=NAME or {\"label\": NAME}');\n" +
+    "if (!label) return fail(400, 'give the object a name: ?label=NAME or {\"label\": NAME}');\n" +
     'if (ArrayBuffer.isView(msg.payload) && !Buffer.isBuffer(msg.payload)) {\n' +
     '  msg.label = label;\n' +
     "  msg.demonstrations = { from: 'body', frames: [] };\n" +
@@ -376,16 +380,16 @@ addFunction({
     "const named = `frames ${chosen.map((f) => f.seq).join(', ')}`;\n" +
     'const ageS = (Date.now() - chosen[0].at) / 1000;\n' +
     'if (ageS > MAX_AGE_S) {\n' +
-    '  return fail(409, `stale: the last ${chosen.length} ${from} frames (${named}) are up to ${ageS.toFixed(1)} s old; teaching takes frames at most ${MAX_AGE_S} s old: show the part to the camera again, or send its picture in the body`, frames);\n' +
+    '  return fail(409, `stale: the last ${chosen.length} ${from} frames (${named}) are up to ${ageS.toFixed(1)} s old; teaching takes frames at most ${MAX_AGE_S} s old: show the object to the camera again, or send its picture in the body`, frames);\n' +
     '}\n' +
     "if (from === 'unknown') {\n" +
     '  const gap = chosen.findIndex((f, i) => i > 0 && f.seq !== chosen[i - 1].seq + 1);\n' +
     '  if (gap > 0) {\n' +
-    '    return fail(409, `mixed: the last ${chosen.length} unknown frames (${named}) are not one stretch of consecutive unknown frames: the model knew frames ${chosen[gap - 1].seq + 1}-${chosen[gap].seq - 1} between them, so the part in view changed; teach with n=${chosen.length - gap} or show the part again`, frames);\n' +
+    '    return fail(409, `mixed: the last ${chosen.length} unknown frames (${named}) are not one stretch of consecutive unknown frames: the model knew frames ${chosen[gap - 1].seq + 1}-${chosen[gap].seq - 1} between them, so the object in view changed; teach with n=${chosen.length - gap} or show the object again`, frames);\n' +
     '  }\n' +
     '} else {\n' +
     '  const names = [...new Set(chosen.filter((f) => f.known).map((f) => f.label))];\n' +
-    "  if (names.length > 1) return fail(409, `mixed: the model named the last ${chosen.length} frames (${named}) as different parts (${names.join(', ')}); teach one part at a time`, frames);\n" +
+    "  if (names.length > 1) return fail(409, `mixed: the model named the last ${chosen.length} frames (${named}) as different objects (${names.join(', ')}); teach one object at a time`, frames);\n" +
     '}\n' +
     "if (from === 'unknown') flow.set('unknown', []);\n" +
     'msg.label = label;\n' +
@@ -398,10 +402,10 @@ addFunction({
   wires: [['teach'], ['has-response']],
 });
 add({
-  id: 'inject-forget-bag',
+  id: 'inject-forget-pineapple',
   type: 'inject',
-  name: "forget 'Bag'",
-  props: [{ p: 'topic', vt: 'str' }, { p: 'label', v: 'Bag', vt: 'str' }],
+  name: "forget 'Pineapple'",
+  props: [{ p: 'topic', vt: 'str' }, { p: 'label', v: 'Pineapple', vt: 'str' }],
   repeat: '',
   crontab: '',
   once: false,

@@ -1,23 +1,22 @@
 #!/usr/bin/env node
-// Makes the demo's bundled model (demo/model) in two steps:
+// Makes the demo's bundled model (demo/model) in steps:
 //
-//   1. `hff train` on Fashion-MNIST (MIT licence, Zalando) without the classes the demo keeps "never seen"
-//      (8 Bag, 9 Ankle boot):
-//        npx hff train --dataset fashion-mnist --data DIR --classes 0-7 --layers 256,256 --epochs 3 --lr-schedule constant --seed 1 --out demo/model --force
-//   2. the unknown threshold: the best-cosine scores of the known test images and of the held-out classes are
-//      measured and a threshold between them (the 10th percentile of the known scores, so 90% of known parts stay
+//   1. `hff train` on Fruits-360 photos (Horea Muresan and Mihai Oltean, MIT licence: demo/LICENSE-fruits360),
+//      32x32 colour, on the 20 classes 0-19 (Apple_Braeburn ... Grape_White); classes 20-39 (Pineapple among them)
+//      stay "never seen":
+//        npx hff train --dataset folder --data ../shared/data/fruits360 --width 32 --height 32 --classes 0-19 --layers 256,256 --epochs 30 --seed 1 --out demo/model --force
+//      Training keeps the trained-input reference (512 training photos) that a taught fruit must be nearer than, so
+//      a taught class can win among all classes.
+//   2. the unknown threshold: the best-cosine scores of the known classes' test photos and of the held-out classes'
+//      are measured and a threshold between them (the 10th percentile of the known scores, so 90% of known fruit stay
 //      known) is stored in the model (config.unknownThreshold, metadata.calibration), so the demo flags the
-//      unseen part as unknown.
-//   3. the kept training inputs a taught part must be nearer than (the trained-input reference, as `hff train` keeps
-//      it; added to models saved before the reference kept inputs), and the share of them a taught part may take
-//      (teaching.maxTrainedLoss): 0.03 here, above the library's 0.01, so that the part taught in the demo is
-//      recognised most of the time; with teaching.margin -1 that share alone sets how near a frame must be
-//      (the library's margin 0 also asks it to be nearer a demonstration than every kept training input).
+//      unseen fruit as unknown.
 //
-//   node scripts/make-demo-model.js --data /path/to/fashion-mnist [--out demo/model] [--layers 256,256]
-//     [--epochs 3] [--seed 1] [--classes 0-7] [--max-trained-loss 0.03] [--margin -1] [--backend NAME] [--skip-train]
+//   node scripts/make-demo-model.js --data ../shared/data/fruits360 [--out demo/model] [--layers 256,256]
+//     [--epochs 30] [--seed 1] [--classes 0-19] [--backend NAME] [--skip-train] [--max-trained-loss X] [--margin X]
 //
-// --skip-train only recalibrates an existing model.
+// --skip-train only recalibrates an existing model. --max-trained-loss and --margin override the library's teaching
+// settings in the model (the demo uses the defaults).
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -28,8 +27,12 @@ const lib = require(path.join(root, 'dist', 'src'));
 const { subsetByClasses } = require(path.join(root, 'dist', 'src', 'datasets', 'subset'));
 const { parseClassList } = require(path.join(root, 'dist', 'src', 'cli', 'train'));
 
+/** The size the model sees: camera frames are brought to it by hff-image, training photos by the folder reader. */
+const WIDTH = 32;
+const HEIGHT = 32;
+
 function parseArgs(argv) {
-  const o = { data: undefined, out: 'demo/model', layers: '256,256', epochs: '3', seed: '1', classes: '0-7', maxTrainedLoss: '0.03', margin: '-1', backend: undefined, skipTrain: false };
+  const o = { data: undefined, out: 'demo/model', layers: '256,256', epochs: '30', seed: '1', classes: '0-19', maxTrainedLoss: undefined, margin: undefined, backend: undefined, skipTrain: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -48,7 +51,7 @@ function parseArgs(argv) {
     else if (a === '--margin') o.margin = v();
     else throw new Error(`unknown option ${a}`);
   }
-  if (!o.data) throw new Error('--data DIR (the folder with the Fashion-MNIST IDX files) is required');
+  if (!o.data) throw new Error('--data DIR (the Fruits-360 folder with train/ and test/) is required');
   return o;
 }
 
@@ -60,7 +63,7 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   const out = path.resolve(o.out);
   if (!o.skipTrain) {
-    const args = ['train', '--dataset', 'fashion-mnist', '--data', o.data, '--classes', o.classes, '--layers', o.layers, '--epochs', o.epochs, '--lr-schedule', 'constant', '--seed', o.seed, '--out', o.out, '--force'];
+    const args = ['train', '--dataset', 'folder', '--data', o.data, '--width', String(WIDTH), '--height', String(HEIGHT), '--classes', o.classes, '--layers', o.layers, '--epochs', o.epochs, '--seed', o.seed, '--out', o.out, '--force'];
     if (o.backend) args.push('--backend', o.backend);
     // A fresh folder: no weight file of an earlier model stays next to the new one.
     fs.rmSync(out, { recursive: true, force: true });
@@ -73,13 +76,8 @@ async function main() {
   const keep = parseClassList(o.classes);
   const engine = await lib.createEngine(o.backend);
   const net = await lib.loadNetwork(out, engine);
-  if (net.trainedReferenceSize === 0) {
-    const trainAll = await lib.loadDataset({ name: 'fashion-mnist', dir: o.data, split: 'train' });
-    const known = subsetByClasses(trainAll, keep);
-    lib.keepTrainedReference(net, { n: known.n, inputSize: known.inputSize, images: known.images, labels: known.labels });
-    console.error(`make-demo-model: kept ${net.trainedReferenceSize} training images as the trained-input reference`);
-  }
-  const testAll = await lib.loadDataset({ name: 'fashion-mnist', dir: o.data, split: 'test' });
+  if (net.trainedReferenceSize === 0) throw new Error(`${out} keeps no trained-input reference: train it again with this script or hff train`);
+  const testAll = await lib.loadDataset({ name: 'folder', dir: o.data, split: 'test', width: WIDTH, height: HEIGHT, channels: 3 });
   const known = subsetByClasses(testAll, keep);
   const heldOutClasses = testAll.classes.map((_, i) => i).filter((i) => !keep.includes(i));
   const heldOut = subsetByClasses(testAll, heldOutClasses);
@@ -101,16 +99,19 @@ async function main() {
       `threshold ${threshold} flags ${(100 * unseenBelow).toFixed(1)}% of held-out images unknown`,
   );
   net.config.unknownThreshold = threshold;
-  net.config.teaching.maxTrainedLoss = Number(o.maxTrainedLoss);
-  net.config.teaching.margin = Number(o.margin);
+  if (o.maxTrainedLoss !== undefined) net.config.teaching.maxTrainedLoss = Number(o.maxTrainedLoss);
+  if (o.margin !== undefined) net.config.teaching.margin = Number(o.margin);
   // The data folder as it was given (relative to the checkout), not this machine's absolute path.
   const trainingMeta = net.metadata && net.metadata.training;
   if (trainingMeta && typeof trainingMeta.data === 'string') trainingMeta.data = path.relative(root, trainingMeta.data) || '.';
+  const calibrationCommand = ['node', 'scripts/make-demo-model.js', '--skip-train', '--data', 'DATA_DIR', '--classes', o.classes];
+  if (o.maxTrainedLoss !== undefined) calibrationCommand.push('--max-trained-loss', o.maxTrainedLoss);
+  if (o.margin !== undefined) calibrationCommand.push('--margin', o.margin);
   net.metadata = {
     ...net.metadata,
     dataset: {
-      name: 'Fashion-MNIST',
-      licence: 'MIT (Zalando SE), https://github.com/zalandoresearch/fashion-mnist',
+      name: 'Fruits-360 (subset of 40 classes)',
+      licence: 'MIT (c) 2017 Mihai Oltean, Horea Muresan, https://github.com/Horea94/Fruit-Images-Dataset',
       heldOut: heldOutClasses.map((i) => testAll.classes[i]),
     },
     calibration: {
@@ -119,10 +120,9 @@ async function main() {
       knownTestImages: known.n,
       heldOutTestImages: heldOut.n,
       heldOutUnknownRate: unseenBelow,
-      maxTrainedLoss: Number(o.maxTrainedLoss),
-      maxTrainedLossRule: 'the demo favours recognising the taught part: 3% of the known parts\' reference inputs, not the library\'s 1%, and no margin floor (the library\'s is 0)',
-      margin: Number(o.margin),
-      command: ['node', 'scripts/make-demo-model.js', '--skip-train', '--data', 'DATA_DIR', '--classes', o.classes, '--max-trained-loss', o.maxTrainedLoss, '--margin', o.margin, '--out', o.out].join(' '),
+      maxTrainedLoss: net.config.teaching.maxTrainedLoss,
+      margin: net.config.teaching.margin,
+      command: [...calibrationCommand, '--out', o.out].join(' '),
     },
   };
   await lib.saveNetwork(out, net);
@@ -130,7 +130,7 @@ async function main() {
   console.log(
     `saved ${out}: test accuracy ${typeof training.testAccuracy === 'number' ? (100 * training.testAccuracy).toFixed(2) : '?'}% ` +
       `on the ${known.n} test images of the ${net.classes.length} known classes, unknown threshold ${threshold} ` +
-      `(${(100 * unseenBelow).toFixed(1)}% of held-out images under it)`,
+      `(${(100 * unseenBelow).toFixed(1)}% of held-out images under it), ${net.trainedReferenceSize} kept training inputs`,
   );
   net.dispose();
 }

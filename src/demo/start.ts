@@ -68,7 +68,7 @@ export async function startDemo(options: StartOptions, log: (line: string) => vo
   log(`hff demo: user directory ${prepared.userDir}`);
   log(`hff demo ready: open ${runtime.url} (Ctrl-C stops)`);
   const base = runtime.url.replace(/\/$/, '');
-  log(`hff demo: teach the unseen part:  curl -X POST '${base}/teach?label=Bag'`);
+  log(`hff demo: teach the unseen fruit: curl -X POST '${base}/teach?label=Pineapple'`);
   log(`hff demo: latest classification:  curl ${base}/demo/state`);
   let stopping: Promise<void> | undefined;
   return {

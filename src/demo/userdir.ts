@@ -1,7 +1,7 @@
 /**
  * The demo's Node-RED user directory: this package linked into its node_modules (so Node-RED loads it like an
  * installed palette module), the demo flows and the bundled model copied in on first start only, so that
- * edits and taught parts survive restarts (`--reset` puts the bundled ones back).
+ * edits and taught objects survive restarts (`--reset` puts the bundled ones back).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -9,7 +9,7 @@ import * as path from 'node:path';
 
 export const PACKAGE_NAME = 'node-red-contrib-hff';
 /** Folder of the demo model inside the user directory; demo/flows.json's hff-model node points here. */
-export const DEMO_MODEL_DIR = path.join('hff-models', 'demo-parts');
+export const DEMO_MODEL_DIR = path.join('hff-models', 'demo-fruit');
 export const DEFAULT_USER_DIR = path.join(os.homedir(), '.node-red-hff-demo');
 
 /** The package root (the folder holding this package's package.json), from src/ or dist/src/. */

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import mqtt from 'mqtt';
 import { AdminClient, waitFor, type FlowNode } from '../../src/demo/admin';
-import { ROOT, StatusWatcher, framePng, readDemoFrames, startDemoProcess, startMosquitto, type DemoFrame, type DemoProcess } from './harness';
+import { ROOT, StatusWatcher, frameJpeg, readDemoFrames, startDemoProcess, startMosquitto, type DemoFrame, type DemoProcess } from './harness';
 
 interface Classification {
   label: string;
@@ -77,9 +77,9 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
     assert.equal(code, 0, 'Node-RED stopped cleanly on SIGINT');
   });
 
-  /** Publishes one frame as PNG on hff/demo/camera and waits for its classification. */
+  /** Publishes one frame as JPEG on hff/demo/camera and waits for its classification. */
   async function classify(frame: DemoFrame): Promise<Classification> {
-    const png = await framePng(frame);
+    const jpeg = frameJpeg(frame);
     const result = new Promise<Classification>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no classification for frame ${frame.frame} within 10 s\n${demo.output().slice(-2000)}`)), 10_000);
       waiter = (r) => {
@@ -87,11 +87,17 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
         resolve(r);
       };
     });
-    await client.publishAsync('hff/demo/camera', png);
+    await client.publishAsync('hff/demo/camera', jpeg);
     return result;
   }
 
   const segment = (name: string) => frames.filter((f) => f.segment === name);
+  /** Known-fruit frames classified before and after teaching, to show what teaching costs the trained classes. */
+  const checked = () => segment('known').slice(30, 70);
+  let correctBefore = 0;
+  /** A known-fruit frame the model named right. */
+  let recognisedFrame: DemoFrame | undefined;
+  const namedRight = (f: DemoFrame, r: Classification) => r.known && r.label === f.label;
 
   it('deploys with every node started and the package loaded', async () => {
     const sets = await admin.nodes();
@@ -109,28 +115,35 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
       const state = (await admin.request('GET', '/demo/state')).json() as { classes: string[] };
       return state.classes.length > 0 ? state.classes : undefined;
     }, 10_000);
-    assert.deepEqual(classes, ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker']);
+    assert.equal(classes.length, 20);
+    assert.deepEqual(classes.slice(0, 3), ['Apple_Braeburn', 'Apple_Golden_1', 'Apple_Pink_Lady']);
+    assert.ok(!classes.includes('Pineapple'), classes.join(', '));
+    // Every fruit of the recording's known segments is one the model was trained on, and the unseen one is not.
+    assert.ok(segment('known').every((f) => classes.includes(f.label)));
+    assert.ok(segment('unseen').every((f) => f.label === 'Pineapple'));
   });
 
-  it('classifies known parts in one pass (green status)', async () => {
+  it('classifies known fruit in one pass (green status)', async () => {
     const known = segment('known').slice(0, 30);
     let correct = 0;
-    for (const f of known) {
-      const r = await classify(f);
-      if (r.known && r.label === f.label) correct += 1;
-    }
-    assert.ok(correct >= 0.7 * known.length, `known parts recognised: ${correct}/${known.length}`);
+    for (const f of known) if (namedRight(f, await classify(f))) correct += 1;
+    assert.ok(correct >= 0.6 * known.length, `known fruit recognised: ${correct}/${known.length}`);
     assert.ok(statuses.seen('classify', 'green'), 'hff-classify showed a green status');
+    for (const f of checked()) {
+      if (!namedRight(f, await classify(f))) continue;
+      correctBefore += 1;
+      recognisedFrame ??= f;
+    }
+    assert.ok(correctBefore >= 0.75 * checked().length, `known fruit recognised: ${correctBefore}/${checked().length}`);
   });
 
   it('refuses to teach unknown frames that are not one stretch, or are stale, naming the frames', async () => {
-    const bags = segment('unseen');
-    const sandal = segment('known')[0];
+    const pineapples = segment('unseen');
     const shown: Classification[] = [];
-    for (const f of [bags[30], bags[31], sandal, bags[32], bags[33]]) shown.push(await classify(f));
+    for (const f of [pineapples[30], pineapples[31], recognisedFrame as DemoFrame, pineapples[32], pineapples[33]]) shown.push(await classify(f));
     assert.deepEqual(shown.map((r) => r.known), [false, false, true, false, false], JSON.stringify(shown));
 
-    const mixed = await admin.request('POST', '/teach?label=Bag&n=4');
+    const mixed = await admin.request('POST', '/teach?label=Pineapple&n=4');
     assert.equal(mixed.status, 409, mixed.text);
     const refused = mixed.json() as { error: string; frames: TaughtFrame[] };
     assert.match(refused.error, /^mixed: .*not one stretch of consecutive unknown frames/);
@@ -142,28 +155,28 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
 
     // The two frames after the known one are one stretch, but once they are more than 10 s old they are stale.
     await new Promise((resolve) => setTimeout(resolve, 10_500));
-    const stale = await admin.request('POST', '/teach?label=Bag&n=2');
+    const stale = await admin.request('POST', '/teach?label=Pineapple&n=2');
     assert.equal(stale.status, 409, stale.text);
     assert.match((stale.json() as { error: string }).error, /^stale: .*at most 10 s old/);
     const state = (await admin.request('GET', '/demo/state')).json() as { classes: string[] };
-    assert.ok(!state.classes.includes('Bag'), 'nothing was taught');
+    assert.ok(!state.classes.includes('Pineapple'), 'nothing was taught');
   });
 
-  it("shows a never-seen part ('Bag') as unknown, learns it from a few demonstrations and recognises it from then on", async () => {
-    const bags = segment('unseen');
+  it("shows a never-seen fruit ('Pineapple') as unknown, learns it from 5 frames and names its later frames", async () => {
+    const pineapples = segment('unseen');
     const before = [];
-    for (const f of bags.slice(0, 8)) before.push(await classify(f));
-    assert.ok(before.every((r) => !r.known), `the unseen part is unknown: ${JSON.stringify(before.map((r) => [r.label, r.score]))}`);
+    for (const f of pineapples.slice(0, 8)) before.push(await classify(f));
+    assert.ok(before.every((r) => !r.known), `the unseen fruit is unknown: ${JSON.stringify(before.map((r) => [r.label, r.score]))}`);
     await waitFor('hff-classify to show a yellow (unknown) status', () => statuses.seen('classify', 'yellow'), 3000);
 
-    const res = await admin.request('POST', '/teach?label=Bag&n=5');
+    const res = await admin.request('POST', '/teach?label=Pineapple&n=5');
     assert.equal(res.status, 200, res.text);
     const taught = res.json() as { label: string; created: boolean; count: number; classes: string[]; from: string; frames: TaughtFrame[] };
-    assert.equal(taught.label, 'Bag');
+    assert.equal(taught.label, 'Pineapple');
     assert.equal(taught.created, true);
     assert.equal(taught.count, 5);
-    assert.ok(taught.classes.includes('Bag'));
-    // The answer names the frames it used: the last 5 of the 8 Bag frames, consecutive, as the model had called them.
+    assert.ok(taught.classes.includes('Pineapple'));
+    // The answer names the frames it used: the last 5 of the 8 Pineapple frames, consecutive, as the model had called them.
     assert.equal(taught.from, 'unknown');
     assert.equal(taught.frames.length, 5);
     taught.frames.forEach((f, i) => {
@@ -174,27 +187,28 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
     assert.deepEqual(taught.frames.map((f) => [f.label, f.score]), before.slice(3).map((r) => [r.label, r.score]));
     await waitFor('hff-teach status', () => statuses.last('teach')?.fill === 'green', 5000);
 
+    // The fruit's later frames: the rest of its turn on the table.
     const after = [];
-    for (const f of bags.slice(8, 28)) after.push(await classify(f));
-    const recognised = after.filter((r) => r.known && r.label === 'Bag').length;
-    assert.ok(recognised >= 0.7 * after.length, `Bag recognised after teaching: ${recognised}/${after.length}`);
+    for (const f of pineapples.slice(8)) after.push(await classify(f));
+    const recognised = after.filter((r) => r.known && r.label === 'Pineapple').length;
+    console.log(`      Pineapple named on ${recognised}/${after.length} of its later frames after teaching 5`);
+    assert.ok(recognised >= 0.9 * after.length, `Pineapple recognised after teaching: ${recognised}/${after.length}`);
 
-    // The trained parts are still recognised after teaching.
+    // The trained fruit are recognised as before: the same frames, before and after teaching.
     let correct = 0;
-    let asBag = 0;
-    const known = segment('known').slice(30, 70);
-    for (const f of known) {
+    let asPineapple = 0;
+    for (const f of checked()) {
       const r = await classify(f);
-      if (r.known && r.label === f.label) correct += 1;
-      if (r.label === 'Bag') asBag += 1;
+      if (namedRight(f, r)) correct += 1;
+      if (r.label === 'Pineapple') asPineapple += 1;
     }
-    // Imprinting a new class can cost the trained ones accuracy (how much depends on the teaching code in src/hff;
-    // see docs/demo.md): this floor guards against a collapse, it is not the target.
-    assert.ok(correct >= 0.45 * known.length, `known parts still recognised: ${correct}/${known.length} (${asBag} taken for Bag)`);
+    console.log(`      known fruit named right: ${correctBefore}/${checked().length} before teaching, ${correct}/${checked().length} after (${asPineapple} taken for Pineapple)`);
+    assert.ok(correct >= correctBefore - 1, `known fruit after teaching: ${correct}/${checked().length}, before ${correctBefore}`);
+    assert.ok(asPineapple <= 1, `${asPineapple} known fruit frames taken for Pineapple`);
   });
 
   it('turns the drift monitor yellow/red on the lighting change and back to ok after re-teaching', async () => {
-    // Earlier tests' streams (unknown parts, teaching) may have moved the monitor already: start it over, and
+    // Earlier tests' streams (unknown fruit, teaching) may have moved the monitor already: start it over, and
     // check that normal frames keep it green before the lighting changes.
     await admin.inject('inject-reset-drift');
     for (const f of segment('known').slice(70, 100)) await classify(f);
@@ -205,8 +219,8 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
     // Node statuses are throttled (at most one update per 250 ms), so the colour may follow the MQTT message.
     await waitFor('hff-drift turned yellow or red', () => statuses.seen('drift', 'red', since) || statuses.seen('drift', 'yellow', since), 3000);
 
-    // Re-teaching (here: a picture of the Bag in the request body) starts the monitor over.
-    const res = await admin.request('POST', '/teach?label=Bag', await framePng(segment('unseen')[35]), { 'content-type': 'image/png' });
+    // Re-teaching (here: a picture of the Pineapple in the request body) starts the monitor over.
+    const res = await admin.request('POST', '/teach?label=Pineapple', frameJpeg(segment('unseen')[35]), { 'content-type': 'image/jpeg' });
     assert.equal(res.status, 200, res.text);
     assert.equal((res.json() as { from: string }).from, 'body');
     const resetAt = Date.now();
@@ -216,16 +230,36 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
     assert.equal(state.drift.state, 'ok');
   });
 
-  it('forgets a part with the inject button', async () => {
+  it('forgets a fruit with the inject button', async () => {
     const since = Date.now();
-    await admin.inject('inject-forget-bag');
-    await waitFor('a teach status naming Bag after the forget button', () => statuses.events.some((e) => e.id === 'teach' && e.at >= since && /Bag/.test(e.text ?? '')), 5000).catch((err: Error) => {
+    await admin.inject('inject-forget-pineapple');
+    await waitFor('a teach status naming Pineapple after the forget button', () => statuses.events.some((e) => e.id === 'teach' && e.at >= since && /Pineapple/.test(e.text ?? '')), 5000).catch((err: Error) => {
       throw new Error(`${err.message}; teach statuses: ${JSON.stringify(statuses.events.filter((e) => e.id === 'teach').slice(-5))}`);
     });
     const state = (await admin.request('GET', '/demo/state')).json() as { classes: string[] };
-    assert.ok(!state.classes.includes('Bag'), `classes after forgetting: ${state.classes.join(', ')}`);
+    assert.ok(!state.classes.includes('Pineapple'), `classes after forgetting: ${state.classes.join(', ')}`);
     const r = await classify(segment('unseen')[30]);
-    assert.notEqual(r.label, 'Bag');
+    assert.notEqual(r.label, 'Pineapple');
+    assert.equal(r.known, false);
+  });
+
+  it("teaches the fruit from the inject button and from MQTT hff/demo/teach too, and names its next frames", async () => {
+    const pineapples = segment('unseen');
+    const classes = async () => ((await admin.request('GET', '/demo/state')).json() as { classes: string[] }).classes;
+    for (const [how, teach] of [
+      ['inject button', () => admin.inject('inject-teach-pineapple')],
+      ['MQTT', () => client.publishAsync('hff/demo/teach', JSON.stringify({ label: 'Pineapple' }))],
+    ] as Array<[string, () => Promise<unknown>]>) {
+      // Forgotten (by the test before, or below), the fruit is unknown again: show it, teach, show more of it.
+      for (const f of pineapples.slice(10, 16)) assert.equal((await classify(f)).known, false, `${how}: frame ${f.frame} unknown before teaching`);
+      await teach();
+      await waitFor(`Pineapple taught from the ${how}`, async () => (await classes()).includes('Pineapple'), 5000);
+      let named = 0;
+      for (const f of pineapples.slice(16, 26)) if ((await classify(f)).label === 'Pineapple') named += 1;
+      assert.ok(named >= 9, `${how}: ${named}/10 of the next Pineapple frames named`);
+      await admin.inject('inject-forget-pineapple');
+      await waitFor('Pineapple forgotten', async () => !(await classes()).includes('Pineapple'), 5000);
+    }
   });
 
   it('answers a teach request without a label with 400', async () => {

@@ -173,12 +173,13 @@ export class StatusWatcher {
   }
 }
 
-/** Frames of the bundled recording (demo/camera.mcap) with their ground truth. */
+/** Frames of the bundled recording (demo/camera.mcap) with their ground truth: 320x240 colour JPEG camera frames. */
 export interface DemoFrame {
   frame: number;
   segment: string;
   label: string;
-  image: { height: number; width: number; encoding: string; step: number; data: Uint8Array };
+  /** The sensor_msgs/CompressedImage as recorded. */
+  image: { format: string; data: Uint8Array };
 }
 
 export async function readDemoFrames(bag = path.join(ROOT, 'demo', 'camera.mcap')): Promise<DemoFrame[]> {
@@ -198,11 +199,10 @@ export async function readDemoFrames(bag = path.join(ROOT, 'demo', 'camera.mcap'
   return frames;
 }
 
-/** A frame as PNG bytes (what a camera bridge or a phone would publish). */
-export async function framePng(frame: DemoFrame): Promise<Buffer> {
-  const sharp = require('sharp') as (input: Buffer, options: unknown) => { png(): { toBuffer(): Promise<Buffer> } };
-  const { width, height, data } = frame.image;
-  return sharp(Buffer.from(data), { raw: { width, height, channels: 1 } }).png().toBuffer();
+/** A frame as JPEG bytes (what a camera bridge or a phone would publish). */
+export function frameJpeg(frame: DemoFrame): Buffer {
+  if (frame.image.format !== 'jpeg') throw new Error(`frame ${frame.frame} is ${frame.image.format}, not jpeg`);
+  return Buffer.from(frame.image.data);
 }
 
 export const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));

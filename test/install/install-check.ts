@@ -92,6 +92,8 @@ async function main(): Promise<void> {
       check(`README picture ${ref}`, /^https?:/.test(local) || shipped.has(local), /^https?:/.test(local) ? 'an outside URL' : `${local} shipped: ${shipped.has(local)}`);
     }
     check('the demo recording and model are shipped (hff bench-flow needs them)', shipped.has('demo/camera.mcap') && shipped.has('demo/model/model.json'));
+    // Both are made from Fruits-360 photos, whose MIT licence asks for its notice with every copy.
+    check('the Fruits-360 licence notice is shipped with them', shipped.has('demo/LICENSE-fruits360'));
 
     // 2. A plain install, as README tells a user: no .npmrc of ours, no environment variable.
     const t0 = Date.now();

@@ -14,7 +14,7 @@ export function declareBenchFlowOptions(cmd: Command): Command {
   return cmd
     .description('frames per second and latency of hff-image -> hff-classify in Node-RED vs direct library calls')
     .option('--model <dir>', 'model directory', assets.model)
-    .option('--bag <file>', 'MCAP bag with sensor_msgs/Image frames on /camera/image_raw', assets.bag)
+    .option('--bag <file>', 'MCAP bag with sensor_msgs/Image or CompressedImage frames on /camera/image_raw', assets.bag)
     .option('--frames <n>', 'measured frames per path', positiveInt, 2000)
     .option('--warmup <n>', 'unmeasured frames per path first', positiveInt, 200)
     .option('--concurrency <n>', 'frames in flight at once on each path (1: the next frame starts when the previous result is out)', positiveInt, 1)
