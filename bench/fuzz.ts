@@ -71,9 +71,13 @@ async function child(args: Args): Promise<void> {
 
 async function parent(args: Args): Promise<void> {
   const started = Date.now();
-  const proc = spawn(process.execPath, [__filename, '--child', '--messages', String(args.messages), '--seed', String(args.seed), '--every', String(args.every)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [__filename, '--child', '--messages', String(args.messages), '--seed', String(args.seed), '--every', String(args.every)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let final: Record<string, unknown> | undefined;
   let buffered = '';
   proc.stdout.on('data', (chunk: Buffer) => {
@@ -93,7 +97,14 @@ async function parent(args: Args): Promise<void> {
   });
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => proc.on('exit', (c, s) => resolve([c, s])));
   const crashes = code === 0 && final ? 0 : 1;
-  const summary: Record<string, any> = { seed: args.seed, asked: args.messages, crashes, exit: signal ?? code, wallSeconds: Math.round((Date.now() - started) / 1000), ...(final ?? {}) };
+  const summary: Record<string, any> = {
+    seed: args.seed,
+    asked: args.messages,
+    crashes,
+    exit: signal ?? code,
+    wallSeconds: Math.round((Date.now() - started) / 1000),
+    ...(final ?? {}),
+  };
   if (args.json) console.log(JSON.stringify(summary));
   else {
     console.log(

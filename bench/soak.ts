@@ -40,13 +40,27 @@ async function main(): Promise<void> {
   const flow = [
     TAB,
     modelConfig({ inputSize: 784, inputShape: '28x28x1', layers: '128,128', saveDelay: 60_000, unknownThreshold: 0.3 }),
-    onTab({ id: 'image', type: 'hff-image', model: 'model', width: 28, height: 28, channels: 1, fit: 'fill', centerCrop: 1, normalize: 'unit', wires: [['classify']] }),
+    onTab({
+      id: 'image',
+      type: 'hff-image',
+      model: 'model',
+      width: 28,
+      height: 28,
+      channels: 1,
+      fit: 'fill',
+      centerCrop: 1,
+      normalize: 'unit',
+      wires: [['classify']],
+    }),
     onTab({ id: 'classify', type: 'hff-classify', model: 'model', wires: [['drift'], ['drift']] }),
     onTab({ id: 'drift', type: 'hff-drift', detector: 'page-hinkley', direction: 'down', wires: [[], []] }),
     onTab({ id: 'teach', type: 'hff-teach', model: 'model', mode: 'mean', wires: [[]] }),
     { id: 'catch', type: 'catch', z: 'tab', x: 100, y: 300, scope: null, uncaught: false, wires: [[]] },
   ];
-  await helper.load(ALL_NODES.map((m) => withHooks(m as (RED: NodeAPI) => void)), flow);
+  await helper.load(
+    ALL_NODES.map((m) => withHooks(m as (RED: NodeAPI) => void)),
+    flow,
+  );
   const hooks = runtimeHooks() as Hooks;
   const sandbox = (helper as unknown as { _sandbox: { resetHistory(): void } })._sandbox;
   const random = seededRandom(7);

@@ -101,7 +101,9 @@ async function composeFrame(file, { size, dx, dy, dimmed, random, quality }) {
     .toBuffer();
   if (frame.length !== WIDTH * HEIGHT * 3) throw new Error(`composed frame has ${frame.length} bytes, not ${WIDTH}x${HEIGHT} RGB`);
   if (dimmed) dim(frame, random);
-  return sharp(frame, { raw: { width: WIDTH, height: HEIGHT, channels: 3 } }).jpeg({ quality, mozjpeg: true }).toBuffer();
+  return sharp(frame, { raw: { width: WIDTH, height: HEIGHT, channels: 3 } })
+    .jpeg({ quality, mozjpeg: true })
+    .toBuffer();
 }
 
 /**
@@ -153,7 +155,8 @@ async function main() {
     if (!p.known) unknownViews.push({ fruit: o.unseen, file, jpeg });
   }
   console.log(`${o.unseen}: ${unknownViews.length} of its ${all.length} photos are under the unknown threshold ${net.config.unknownThreshold}`);
-  if (unknownViews.length < unseenCount) throw new Error(`only ${unknownViews.length} ${o.unseen} photos are unknown to the model; the recording needs ${unseenCount}`);
+  if (unknownViews.length < unseenCount)
+    throw new Error(`only ${unknownViews.length} ${o.unseen} photos are unknown to the model; the recording needs ${unseenCount}`);
   const unseenViews = Array.from({ length: unseenCount }, (_, i) => unknownViews[Math.floor((i * unknownViews.length) / unseenCount)]);
 
   fs.mkdirSync(path.dirname(o.out), { recursive: true });
@@ -175,7 +178,12 @@ async function main() {
       const stamp = { sec: Number(t / 1_000_000_000n), nanosec: Number(t % 1_000_000_000n) };
       // The truth first: at equal log times replay keeps file order, so a flow has it before the frame.
       await writer.write('/demo/truth', 'std_msgs/msg/String', { data: JSON.stringify({ frame, segment: segment.name, label: view.fruit }) }, { logTime: t });
-      await writer.write('/camera/image_raw', 'sensor_msgs/msg/CompressedImage', { header: { stamp, frame_id: 'camera' }, format: 'jpeg', data: jpeg }, { logTime: t });
+      await writer.write(
+        '/camera/image_raw',
+        'sensor_msgs/msg/CompressedImage',
+        { header: { stamp, frame_id: 'camera' }, format: 'jpeg', data: jpeg },
+        { logTime: t },
+      );
       frames.push({ segment: segment.name, label: view.fruit, jpeg });
     }
   }
@@ -200,7 +208,9 @@ async function main() {
       const known = ps.filter((p) => p.known).length;
       const correct = idx.filter((i) => predictions[i].known && predictions[i].label === frames[i].label).length;
       const score = ps.reduce((s, p) => s + p.score, 0) / ps.length;
-      console.log(`  ${name.padEnd(7)} ${idx.length} frames: mean score ${score.toFixed(3)}, known ${known}, named right ${correct} (${((100 * correct) / idx.length).toFixed(1)}%)`);
+      console.log(
+        `  ${name.padEnd(7)} ${idx.length} frames: mean score ${score.toFixed(3)}, known ${known}, named right ${correct} (${((100 * correct) / idx.length).toFixed(1)}%)`,
+      );
     }
   };
   const predictAll = () => frames.map((f) => net.predict(f.vector, 1)[0]);
@@ -214,7 +224,9 @@ async function main() {
   const started = Date.now();
   net.teach(o.unseen, examples, TEACH_FRAMES, {});
   const after = predictAll();
-  console.log(`taught ${o.unseen} from frames ${taughtFrames.join(', ')} in ${Date.now() - started} ms (representation ${describeChoice(net.teachingRepresentation)})`);
+  console.log(
+    `taught ${o.unseen} from frames ${taughtFrames.join(', ')} in ${Date.now() - started} ms (representation ${describeChoice(net.teachingRepresentation)})`,
+  );
   report('after teaching:', after);
   const later = unseenFrames.filter((i) => i > taughtFrames[TEACH_FRAMES - 1]);
   const namedLater = later.filter((i) => after[i].label === o.unseen && after[i].known).length;

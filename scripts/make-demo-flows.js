@@ -126,7 +126,7 @@ addFunction({
   func:
     "// The recording carries each frame's true fruit on /demo/truth, just before the frame: remember it, and tag\n" +
     '// the next frame with it here, before the (asynchronous) image conversion, so that a burst of frames\n' +
-    '// cannot pair a frame with the next frame\'s truth.\n' +
+    "// cannot pair a frame with the next frame's truth.\n" +
     "if (msg.topic === '/demo/truth') {\n" +
     "  const data = msg.payload && typeof msg.payload === 'object' ? msg.payload.data : msg.payload;\n" +
     "  try { flow.set('truth', JSON.parse(data)); } catch (e) { flow.set('truth', undefined); }\n" +
@@ -188,7 +188,10 @@ add({
   outputs: 2,
   x: 990,
   y: 100,
-  wires: [['remember-frames', 'result', 'drift', 'teach-page'], ['remember-frames', 'result', 'drift', 'teach-page']],
+  wires: [
+    ['remember-frames', 'result', 'drift', 'teach-page'],
+    ['remember-frames', 'result', 'drift', 'teach-page'],
+  ],
 });
 addFunction({
   id: 'remember-frames',
@@ -225,7 +228,7 @@ addFunction({
     'state.recent.push(r);\n' +
     'if (state.recent.length > 50) state.recent.shift();\n' +
     "flow.set('state', state);\n" +
-    'return { topic: \'hff/demo/classification\', payload: r };',
+    "return { topic: 'hff/demo/classification', payload: r };",
   outputs: 1,
   x: 1220,
   y: 100,
@@ -355,7 +358,7 @@ addFunction({
     'const MAX_AGE_S = 10;\n' +
     'const q = (msg.req && msg.req.query) || {};\n' +
     "const p = msg.payload && typeof msg.payload === 'object' && !ArrayBuffer.isView(msg.payload) && !Array.isArray(msg.payload) ? msg.payload : {};\n" +
-    'const label = String(q.label || p.label || msg.label || \'\').trim();\n' +
+    "const label = String(q.label || p.label || msg.label || '').trim();\n" +
     'const fail = (status, error, frames) => {\n' +
     '  // The button and MQTT have no one to answer: the warning shows in the debug sidebar.\n' +
     '  if (!msg.res) node.warn(`not taught: ${error}`);\n' +
@@ -364,7 +367,7 @@ addFunction({
     '  node.send([null, msg]);\n' +
     '  return null;\n' +
     '};\n' +
-    "if (!label) return fail(400, 'give the object a name: ?label=NAME or {\"label\": NAME}');\n" +
+    'if (!label) return fail(400, \'give the object a name: ?label=NAME or {"label": NAME}\');\n' +
     'if (ArrayBuffer.isView(msg.payload) && !Buffer.isBuffer(msg.payload)) {\n' +
     '  msg.label = label;\n' +
     "  msg.demonstrations = { from: 'body', frames: [] };\n" +
@@ -375,7 +378,7 @@ addFunction({
     "if (from !== 'unknown' && from !== 'recent') return fail(400, `from=${from}: use from=unknown (the default) or from=recent`);\n" +
     'const n = Math.max(1, Math.min(20, Number(q.n || p.n || 5)));\n' +
     "const chosen = (flow.get(from === 'recent' ? 'frames' : 'unknown') || []).slice(-n);\n" +
-    "if (chosen.length === 0) return fail(409, `no ${from} frames yet to teach from`);\n" +
+    'if (chosen.length === 0) return fail(409, `no ${from} frames yet to teach from`);\n' +
     'const frames = chosen.map((f) => ({ seq: f.seq, at: new Date(f.at).toISOString(), label: f.label, known: f.known, score: f.score }));\n' +
     "const named = `frames ${chosen.map((f) => f.seq).join(', ')}`;\n" +
     'const ageS = (Date.now() - chosen[0].at) / 1000;\n' +
@@ -405,7 +408,10 @@ add({
   id: 'inject-forget-pineapple',
   type: 'inject',
   name: "forget 'Pineapple'",
-  props: [{ p: 'topic', vt: 'str' }, { p: 'label', v: 'Pineapple', vt: 'str' }],
+  props: [
+    { p: 'topic', vt: 'str' },
+    { p: 'label', v: 'Pineapple', vt: 'str' },
+  ],
   repeat: '',
   crontab: '',
   once: false,
@@ -448,9 +454,9 @@ addFunction({
     '// A short answer (the prototype sums stay out of the HTTP reply).\n' +
     'const p = msg.payload;\n' +
     'msg.payload = { action: p.action, label: p.label, created: p.created, count: p.count, examples: p.examples, classes: p.classes, version: p.version };\n' +
-    "if (msg.demonstrations) { msg.payload.from = msg.demonstrations.from; msg.payload.frames = msg.demonstrations.frames; }\n" +
+    'if (msg.demonstrations) { msg.payload.from = msg.demonstrations.from; msg.payload.frames = msg.demonstrations.frames; }\n' +
     "flow.set('classes', p.classes);\n" +
-    "// Teaching resets the drift monitor (wired below), so its state starts over too.\n" +
+    '// Teaching resets the drift monitor (wired below), so its state starts over too.\n' +
     "if (p.action === 'teach') flow.set('drift', { state: 'ok', drifts: 0, n: 0, reset: true, at: Date.now() });\n" +
     'return msg;',
   outputs: 1,
@@ -570,7 +576,7 @@ addFunction({
   id: 'drift-change',
   name: 'drift state',
   func:
-    "const d = msg.drift;\n" +
+    'const d = msg.drift;\n' +
     "flow.set('drift', { state: d.state, drifts: d.drifts, n: d.n, statistic: d.statistic, at: Date.now() });\n" +
     "return { topic: 'hff/demo/drift', payload: { state: d.state, drifts: d.drifts, n: d.n } };",
   outputs: 1,

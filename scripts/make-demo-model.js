@@ -32,7 +32,18 @@ const WIDTH = 32;
 const HEIGHT = 32;
 
 function parseArgs(argv) {
-  const o = { data: undefined, out: 'demo/model', layers: '256,256', epochs: '30', seed: '1', classes: '0-19', maxTrainedLoss: undefined, margin: undefined, backend: undefined, skipTrain: false };
+  const o = {
+    data: undefined,
+    out: 'demo/model',
+    layers: '256,256',
+    epochs: '30',
+    seed: '1',
+    classes: '0-19',
+    maxTrainedLoss: undefined,
+    margin: undefined,
+    backend: undefined,
+    skipTrain: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -63,7 +74,28 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   const out = path.resolve(o.out);
   if (!o.skipTrain) {
-    const args = ['train', '--dataset', 'folder', '--data', o.data, '--width', String(WIDTH), '--height', String(HEIGHT), '--classes', o.classes, '--layers', o.layers, '--epochs', o.epochs, '--seed', o.seed, '--out', o.out, '--force'];
+    const args = [
+      'train',
+      '--dataset',
+      'folder',
+      '--data',
+      o.data,
+      '--width',
+      String(WIDTH),
+      '--height',
+      String(HEIGHT),
+      '--classes',
+      o.classes,
+      '--layers',
+      o.layers,
+      '--epochs',
+      o.epochs,
+      '--seed',
+      o.seed,
+      '--out',
+      o.out,
+      '--force',
+    ];
     if (o.backend) args.push('--backend', o.backend);
     // A fresh folder: no weight file of an earlier model stays next to the new one.
     fs.rmSync(out, { recursive: true, force: true });

@@ -128,7 +128,10 @@ export = function register(RED: NodeAPI): void {
         status.set({ colour: 'grey', shape: 'ring', text: t('status.stopped', { sent: summary.messages }) }, true);
         return;
       }
-      const override = msg.payload !== null && typeof msg.payload === 'object' && !Array.isArray(msg.payload) && !Buffer.isBuffer(msg.payload) ? (msg.payload as Record<string, unknown>) : {};
+      const override =
+        msg.payload !== null && typeof msg.payload === 'object' && !Array.isArray(msg.payload) && !Buffer.isBuffer(msg.payload)
+          ? (msg.payload as Record<string, unknown>)
+          : {};
       if (cmd === 'start' || Object.keys(override).length > 0) {
         await start(override);
         return;

@@ -30,7 +30,8 @@ function predictOptions(def: HffClassifyDef): PredictOptions {
   const threshold = numberSetting(def.threshold, 'unknown under', { min: -1, max: 1 });
   if (threshold !== undefined) options.unknownThreshold = threshold;
   if (def.scoring === 'final' || def.scoring === 'sum') options.scoring = def.scoring;
-  else if (def.scoring !== undefined && def.scoring !== '') throw new Error(`scoring must be final, sum or empty (the model's), got ${JSON.stringify(def.scoring)}`);
+  else if (def.scoring !== undefined && def.scoring !== '')
+    throw new Error(`scoring must be final, sum or empty (the model's), got ${JSON.stringify(def.scoring)}`);
   return options;
 }
 

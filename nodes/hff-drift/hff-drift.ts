@@ -81,7 +81,8 @@ function observations(msg: Record<string, unknown>, kind: DriftDetectorKind): nu
     const truths = Array.isArray(msg.truth) ? msg.truth : items.map(() => msg.truth);
     if (truths.length !== items.length) throw new Error(`msg.truth has ${truths.length} labels but msg.payload has ${items.length} results`);
     return Array.from(items, (item: unknown, i) => {
-      if (!isResult(item)) throw new Error(`with msg.truth, msg.payload${items.length > 1 ? `[${i}]` : ''} must be an hff-classify result, got ${describe(item)}`);
+      if (!isResult(item))
+        throw new Error(`with msg.truth, msg.payload${items.length > 1 ? `[${i}]` : ''} must be an hff-classify result, got ${describe(item)}`);
       const truth = truths[i];
       if (typeof truth === 'number') return item.index === truth ? 0 : 1;
       if (typeof truth === 'string') return item.label === truth ? 0 : 1;
@@ -91,7 +92,8 @@ function observations(msg: Record<string, unknown>, kind: DriftDetectorKind): nu
   return Array.from(items, (item: unknown, i) => {
     const where = `msg.payload${items.length > 1 ? `[${i}]` : ''}`;
     if (isResult(item)) {
-      if (kind === 'ddm') throw new Error(`DDM monitors errors: give msg.truth (the true label) with an hff-classify result, or send 0 (correct) / 1 (error) in ${where}`);
+      if (kind === 'ddm')
+        throw new Error(`DDM monitors errors: give msg.truth (the true label) with an hff-classify result, or send 0 (correct) / 1 (error) in ${where}`);
       const score = numeric(item.score);
       if (score === undefined) throw new Error(`${where}.score is ${describe(item.score)}, expected a number`);
       return inRange(score, `${where}.score`);
@@ -110,7 +112,7 @@ export = function register(RED: NodeAPI): void {
     const t = translator(RED, 'hff-drift', __dirname);
     const status = new ThrottledStatus(node);
     const kind: DriftDetectorKind = def.detector === 'adwin' || def.detector === 'ddm' ? def.detector : 'page-hinkley';
-    
+
     let detector: DriftDetector | undefined;
     let problem: Error | undefined;
     let holdMs = 5000;

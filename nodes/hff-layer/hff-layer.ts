@@ -63,17 +63,14 @@ export = function register(RED: NodeAPI): void {
         controller.learnedFromMessage();
       }
       const prior = msg.hff as Partial<LayerInfo> | undefined;
-      const continues =
-        prior !== undefined && prior !== null && prior.model === def.model && prior.layer === layer - 1 && Array.isArray(prior.classScores);
+      const continues = prior !== undefined && prior !== null && prior.model === def.model && prior.layer === layer - 1 && Array.isArray(prior.classScores);
       const info: LayerInfo = {
         model: def.model as string,
         layer,
         layers: net.layerCount,
         fromLayer: continues ? (prior.fromLayer as number) : layer,
         batch,
-        scores: batched
-          ? Array.from({ length: batch }, (_, b) => namedScores(net.classes, out.classScores, b))
-          : namedScores(net.classes, out.classScores, 0),
+        scores: batched ? Array.from({ length: batch }, (_, b) => namedScores(net.classes, out.classScores, b)) : namedScores(net.classes, out.classScores, 0),
         classScores: [...(continues ? (prior.classScores as Float32Array[]) : []), out.classScores],
         classes: net.classes.length,
       };

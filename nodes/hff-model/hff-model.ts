@@ -67,7 +67,9 @@ export = function register(RED: NodeAPI): void {
         if (taught.length > 0) {
           const { representation, scoring, score: chosen } = net.teachingRepresentation;
           const score = chosen !== null ? ` (leave-one-out ${chosen.toFixed(2)})` : '';
-          node.log(`taught classes ${taught.map((c) => `${c} (${net.demonstrationCount(c)})`).join(', ')} scored by their ${scoring === 'mean' ? 'mean' : 'nearest demonstration'} in '${representation}'${score}`);
+          node.log(
+            `taught classes ${taught.map((c) => `${c} (${net.demonstrationCount(c)})`).join(', ')} scored by their ${scoring === 'mean' ? 'mean' : 'nearest demonstration'} in '${representation}'${score}`,
+          );
         }
       },
       // Closed before it was ready (a redeploy or shutdown right after start) is no error.
@@ -77,10 +79,12 @@ export = function register(RED: NodeAPI): void {
     );
 
     node.on('close', (_removed: boolean, done: () => void) => {
-      (fleet ? fleet.close() : Promise.resolve()).then(() => controller.close()).then(done, (err: Error) => {
-        node.error(err.message);
-        done();
-      });
+      (fleet ? fleet.close() : Promise.resolve())
+        .then(() => controller.close())
+        .then(done, (err: Error) => {
+          node.error(err.message);
+          done();
+        });
     });
   }
 

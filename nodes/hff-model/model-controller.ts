@@ -77,7 +77,10 @@ export class ModelController {
   /** A scheduled save that failed and that no message has reported yet. */
   private saveFailure?: Error;
 
-  constructor(settings: ModelSettings, private readonly log: ModelLog) {
+  constructor(
+    settings: ModelSettings,
+    private readonly log: ModelLog,
+  ) {
     this.settings = settings;
     this.events.setMaxListeners(0);
     this.store = new ModelStore(settings.dir, {
@@ -183,10 +186,9 @@ export class ModelController {
     const failure = this.saveFailure;
     if (failure) {
       this.saveFailure = undefined;
-      throw new Error(
-        `the last save of model ${this.label} failed (${failure.message}); what was learned is kept in memory and saving is tried again`,
-        { cause: failure },
-      );
+      throw new Error(`the last save of model ${this.label} failed (${failure.message}); what was learned is kept in memory and saving is tried again`, {
+        cause: failure,
+      });
     }
   }
 

@@ -23,7 +23,10 @@ export interface HffModelDef extends NodeDef, FleetDef {
 
 /** A folder name from the node's name: letters, digits, dot, dash and underscore. */
 export function folderName(name: string | undefined, id: string): string {
-  const safe = (name ?? '').trim().replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|-+$/g, '');
+  const safe = (name ?? '')
+    .trim()
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[-.]+|-+$/g, '');
   return safe || id.replace(/[^A-Za-z0-9._-]+/g, '-');
 }
 
@@ -63,4 +66,3 @@ export function classesOf(text: string | undefined): string[] {
     .map((c) => c.trim())
     .filter((c) => c !== '');
 }
-

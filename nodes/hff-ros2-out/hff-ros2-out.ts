@@ -53,7 +53,9 @@ export = function register(RED: NodeAPI): void {
       );
       return p;
     };
-    const unStatus = host?.onStatus((st) => status.set(transportStatus(st, sent ? t('status.sent', { count: sent }) : t('status.ready', { topic: settings?.topic ?? '' })), true));
+    const unStatus = host?.onStatus((st) =>
+      status.set(transportStatus(st, sent ? t('status.sent', { count: sent }) : t('status.ready', { topic: settings?.topic ?? '' })), true),
+    );
     if (host && settings) {
       status.set({ colour: 'yellow', shape: 'ring', text: t('status.connecting') }, true);
       publisher = advertise();

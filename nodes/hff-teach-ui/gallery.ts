@@ -184,11 +184,7 @@ export class Gallery {
   }
 
   private async removeFiles(examples: readonly GalleryExample[]): Promise<void> {
-    await Promise.all(
-      examples
-        .filter((e) => e.file !== '')
-        .map((e) => fs.promises.rm(path.join(this.dir, e.file), { force: true }).catch(() => undefined)),
-    );
+    await Promise.all(examples.filter((e) => e.file !== '').map((e) => fs.promises.rm(path.join(this.dir, e.file), { force: true }).catch(() => undefined)));
   }
 }
 

@@ -115,8 +115,13 @@ export = function register(RED: NodeAPI): void {
       if (!model) throw new Error('no hff-model is selected (or it is disabled): open the node and choose a model');
       pagePath = checkPagePath(def.path ?? '/hff/teach');
       const app = (RED as unknown as { httpNode?: HttpApp }).httpNode;
-      if (!app || typeof app.use !== 'function') throw new Error("Node-RED serves no node pages (httpNodeRoot is false in settings.js): the teaching page needs them");
-      session = new TeachSession(model, Gallery.of(model, (text) => node.warn(text)), settingsOf(def));
+      if (!app || typeof app.use !== 'function')
+        throw new Error('Node-RED serves no node pages (httpNodeRoot is false in settings.js): the teaching page needs them');
+      session = new TeachSession(
+        model,
+        Gallery.of(model, (text) => node.warn(text)),
+        settingsOf(def),
+      );
       server = new PageServer(session, path.join(__dirname, 'page'));
       unmount = mountPage(app, pagePath, server);
     } catch (err) {

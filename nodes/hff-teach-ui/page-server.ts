@@ -87,7 +87,8 @@ function sendError(res: ServerResponse, err: unknown): void {
 async function readJson(req: Request): Promise<Record<string, unknown>> {
   const type = String(req.headers['content-type'] ?? '');
   // Only JSON: a cross-site HTML form cannot send it without the browser asking this server first (CORS).
-  if (!/^application\/json\b/i.test(type)) throw new PageError(`send the command as JSON (Content-Type: application/json), not ${type || 'no content type'}`, 415);
+  if (!/^application\/json\b/i.test(type))
+    throw new PageError(`send the command as JSON (Content-Type: application/json), not ${type || 'no content type'}`, 415);
   let body: unknown = req.body;
   if (body === undefined || (typeof body === 'object' && body !== null && Object.keys(body).length === 0 && !req.readableEnded)) {
     const chunks: Buffer[] = [];

@@ -145,9 +145,12 @@ export function checkClassName(value: unknown, what = 'the class name'): string 
     throw new PageError(`${what} has ${name.length} characters: give at most ${MAX_NAME_LENGTH}`);
   }
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name)) throw new PageError(`${what} contains control characters (line breaks, tabs): use letters, digits, spaces and punctuation`);
+  if (/[\u0000-\u001f\u007f]/.test(name))
+    throw new PageError(`${what} contains control characters (line breaks, tabs): use letters, digits, spaces and punctuation`);
   if (RESERVED_NAMES.includes(name)) {
-    throw new PageError(`'${name}' cannot be a class name (it is reserved in JavaScript objects and would break flows that look classes up by name): choose another name`);
+    throw new PageError(
+      `'${name}' cannot be a class name (it is reserved in JavaScript objects and would break flows that look classes up by name): choose another name`,
+    );
   }
   return name;
 }
@@ -256,7 +259,12 @@ export class TeachSession {
     return {
       token: this.token,
       model: this.model.label,
-      settings: { stripLength: this.settings.stripLength, windowMinutes: this.settings.windowMinutes, framesPerSecond: this.settings.framesPerSecond, maxNameLength: MAX_NAME_LENGTH },
+      settings: {
+        stripLength: this.settings.stripLength,
+        windowMinutes: this.settings.windowMinutes,
+        framesPerSecond: this.settings.framesPerSecond,
+        maxNameLength: MAX_NAME_LENGTH,
+      },
       strip,
       last: this.last,
       recording: this.recordingView(),
@@ -303,7 +311,10 @@ export class TeachSession {
     const size = net.inputSize;
     const wrong = frames.find((f) => f.vector.length !== size);
     if (wrong) {
-      throw new PageError(`frame ${wrong.id} holds ${wrong.vector.length} values but model ${this.model.label} takes ${size}: the model changed since the frame was seen; select newer frames`, 409);
+      throw new PageError(
+        `frame ${wrong.id} holds ${wrong.vector.length} values but model ${this.model.label} takes ${size}: the model changed since the frame was seen; select newer frames`,
+        409,
+      );
     }
     const examples = new Float32Array(frames.length * size);
     frames.forEach((f, i) => examples.set(f.vector, i * size));
@@ -312,7 +323,10 @@ export class TeachSession {
     this.model.learned();
     const recognised = net.predict(examples, frames.length).filter((p) => p.known && p.label === r.label).length;
     const warnings: string[] = [];
-    const calledElse = this.calledElse(frames.map((f) => ({ calledAs: f.label, known: f.known })), r.label);
+    const calledElse = this.calledElse(
+      frames.map((f) => ({ calledAs: f.label, known: f.known })),
+      r.label,
+    );
     if (calledElse) warnings.push(calledElse);
     if (recognised < frames.length) warnings.push(`only ${recognised} of the ${frames.length} taught frames are now recognised as '${r.label}'`);
     try {
@@ -360,7 +374,8 @@ export class TeachSession {
     const net = await this.model.ready();
     const from = this.existingClass(net, labelValue);
     const to = checkClassName(toValue, 'the new name');
-    if (to !== from && net.classIndex(to) !== undefined) throw new PageError(`a class named '${to}' exists already: choose another name (or forget that class first)`, 409);
+    if (to !== from && net.classIndex(to) !== undefined)
+      throw new PageError(`a class named '${to}' exists already: choose another name (or forget that class first)`, 409);
     const renamed = net.renameClass(from, to);
     this.model.learned();
     const recent = this.recent.get(from);

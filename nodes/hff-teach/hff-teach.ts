@@ -111,11 +111,7 @@ export = function register(RED: NodeAPI): void {
         controller.learnedFromMessage();
         status.activity({ colour: 'green', text: t('status.renamed', { from: renamed.previous, to: renamed.label }) }, true);
         send(
-          describe(
-            msg,
-            { action: 'rename', label: renamed.label, previous: renamed.previous, index: renamed.index, version: renamed.version },
-            net.classes,
-          ),
+          describe(msg, { action: 'rename', label: renamed.label, previous: renamed.previous, index: renamed.index, version: renamed.version }, net.classes),
         );
         return;
       }
@@ -125,7 +121,9 @@ export = function register(RED: NodeAPI): void {
       const labels = readLabels(msg.label, batch);
       for (let row = 0; row < batch; row++) {
         if (isBlank(data, row * net.inputSize, net.inputSize)) {
-          throw new Error(`msg.payload${batch > 1 ? `[${row}]` : ''} is all zeros: a blank input has no direction and teaches nothing; send a real demonstration`);
+          throw new Error(
+            `msg.payload${batch > 1 ? `[${row}]` : ''} is all zeros: a blank input has no direction and teaches nothing; send a real demonstration`,
+          );
         }
       }
       // Rows with the same label are taught together: one update, and one message, per class.

@@ -232,7 +232,14 @@ export = function register(RED: NodeAPI): void {
           }
           if (evalData.n > 0) {
             const e = await evaluateNetwork(net, evalData);
-            evaluation = { on, accuracy: e.accuracy, n: e.n, correct: e.correct, unknownRate: e.unknownRate, perClass: e.perClass.map((a) => (Number.isFinite(a) ? a : null)) };
+            evaluation = {
+              on,
+              accuracy: e.accuracy,
+              n: e.n,
+              correct: e.correct,
+              unknownRate: e.unknownRate,
+              perClass: e.perClass.map((a) => (Number.isFinite(a) ? a : null)),
+            };
           }
         }
         await controller.save();

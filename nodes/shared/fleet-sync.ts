@@ -78,7 +78,12 @@ export interface FleetSettings {
 }
 
 /** Settings from the dialog and credentials; undefined when no broker is set. Throws on a bad choice. */
-export function fleetSettings(def: FleetDef, credentials: FleetCredentials | undefined, nodeId: string, userDir = path.join(os.homedir(), '.node-red')): FleetSettings | undefined {
+export function fleetSettings(
+  def: FleetDef,
+  credentials: FleetCredentials | undefined,
+  nodeId: string,
+  userDir = path.join(os.homedir(), '.node-red'),
+): FleetSettings | undefined {
   const broker = String(def.fleetBroker ?? '').trim();
   if (broker === '') return undefined;
   const origin = String(def.fleetOrigin ?? '').trim() || `${os.hostname()}:${nodeId}`;
@@ -345,7 +350,10 @@ export class FleetLink {
         return;
       }
       model.setNotice?.(FLEET_UNREACHABLE_NOTICE);
-      connectionFailures.add('unreachable', () => `fleet: ${err.message}; retrying about every second until it connects (status '${FLEET_UNREACHABLE_NOTICE}')`);
+      connectionFailures.add(
+        'unreachable',
+        () => `fleet: ${err.message}; retrying about every second until it connects (status '${FLEET_UNREACHABLE_NOTICE}')`,
+      );
     });
     let wasConnected = false;
     sync.onStatus((st) => {

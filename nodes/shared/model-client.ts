@@ -48,12 +48,7 @@ export function modelStatus(state: ModelState, t: Translate): { colour: 'grey' |
  * replace the default status text, e.g. with the last result; it gets the state and returns nothing to keep
  * the default.
  */
-export function followModel(
-  model: ModelController | undefined,
-  status: ThrottledStatus,
-  t: Translate,
-  render?: (state: ModelState) => boolean,
-): () => void {
+export function followModel(model: ModelController | undefined, status: ThrottledStatus, t: Translate, render?: (state: ModelState) => boolean): () => void {
   if (!model) {
     status.set({ colour: 'red', shape: 'ring', text: t('status.noModel') }, true);
     return () => undefined;

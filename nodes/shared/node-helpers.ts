@@ -53,7 +53,9 @@ function refuseDeepMessage(msg: unknown): void {
   const key = tooDeepProperty(m);
   if (key === undefined) return;
   m[key] = `[removed by hff: nested more than ${MAX_MESSAGE_DEPTH} levels deep]`;
-  throw new Error(`msg.${key} is nested more than ${MAX_MESSAGE_DEPTH} levels deep; hff nodes accept vectors, batches, images and results, which nest a few levels`);
+  throw new Error(
+    `msg.${key} is nested more than ${MAX_MESSAGE_DEPTH} levels deep; hff nodes accept vectors, batches, images and results, which nest a few levels`,
+  );
 }
 
 /** Registers an input handler; a thrown error or rejected promise becomes done(err). */

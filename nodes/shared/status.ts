@@ -52,11 +52,14 @@ export class ThrottledStatus {
     }
     this.pending = value;
     if (this.timer === undefined) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        const p = this.pending;
-        if (p) this.show(p, Date.now());
-      }, this.intervalMs - (now - this.last));
+      this.timer = setTimeout(
+        () => {
+          this.timer = undefined;
+          const p = this.pending;
+          if (p) this.show(p, Date.now());
+        },
+        this.intervalMs - (now - this.last),
+      );
     }
   }
 

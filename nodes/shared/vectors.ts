@@ -35,15 +35,11 @@ function checkValues(values: ArrayLike<unknown>, what: string): void {
     if (typeof v !== 'number') {
       const hole = Array.isArray(values) && !(i in values);
       throw new Error(
-        hole
-          ? `${what}[${i}] is an empty slot (a sparse array): every element must be a number`
-          : `${what}[${i}] is ${describe(v)}, expected a number`,
+        hole ? `${what}[${i}] is an empty slot (a sparse array): every element must be a number` : `${what}[${i}] is ${describe(v)}, expected a number`,
       );
     }
     if (!Number.isFinite(Math.fround(v))) {
-      throw new Error(
-        `${what}[${i}] is ${v}: every value must be a finite number within ±${FLOAT32_MAX.toPrecision(3)} (the float32 range models use)`,
-      );
+      throw new Error(`${what}[${i}] is ${v}: every value must be a finite number within ±${FLOAT32_MAX.toPrecision(3)} (the float32 range models use)`);
     }
   }
 }
@@ -177,8 +173,7 @@ export function knownClassIndices(net: HffNetwork, labels: LabelValue[]): Int32A
     const index = net.classIndex(label);
     if (index === undefined) {
       throw new Error(
-        `unknown class '${label}'; known classes: ${net.classes.join(', ') || '(none)'}. ` +
-          "Teach it first with hff-teach or list it in the model's classes",
+        `unknown class '${label}'; known classes: ${net.classes.join(', ') || '(none)'}. ` + "Teach it first with hff-teach or list it in the model's classes",
       );
     }
     out[i] = index;

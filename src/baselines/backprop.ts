@@ -91,7 +91,6 @@ export class BackpropMlp extends DenseStack {
     return this.config.classes;
   }
 
-
   /** One Adam step on the mean cross-entropy of the batch; returns the loss before the step. */
   trainBatch(x: Float32Array, batch: number, labels: Int32Array): { loss: number } {
     this.checkUsable();
@@ -159,5 +158,4 @@ export class BackpropMlp extends DenseStack {
   predict(x: Float32Array, batch: number): Int32Array {
     return argMaxRows(this.logits(x, batch), batch, this.config.classes);
   }
-
 }

@@ -8,7 +8,16 @@ import type { OptimizerSettings } from '../engines/types';
 import { DEFAULTS } from '../hff/config';
 import { SeededRandom } from '../hff/random';
 import type { LearningRateSchedule } from '../hff/schedule';
-import { augmentBatchInPlace, batchPlan, changesImages, gatherRows, type LabelledData, runBatches, type TrainingGeometry, yieldToEventLoop } from '../hff/training';
+import {
+  augmentBatchInPlace,
+  batchPlan,
+  changesImages,
+  gatherRows,
+  type LabelledData,
+  runBatches,
+  type TrainingGeometry,
+  yieldToEventLoop,
+} from '../hff/training';
 
 export type Tensor = tfTypes.Tensor;
 export type Tensor1D = tfTypes.Tensor1D;
@@ -280,4 +289,3 @@ export abstract class DenseStack {
     if (this.disposed) throw new Error(`${this.kind} used after it was disposed`);
   }
 }
-

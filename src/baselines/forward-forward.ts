@@ -158,7 +158,6 @@ export class ForwardForwardNetwork extends DenseStack {
     return this.config.classes;
   }
 
-
   /** A wrong label for each label, uniform over the other classes. */
   negativeLabels(labels: Int32Array): Int32Array {
     const k = this.config.classes;
@@ -185,7 +184,10 @@ export class ForwardForwardNetwork extends DenseStack {
     input.set(x, 0);
     input.set(x, batch * d);
     for (let b = 0; b < batch; b++) {
-      for (const [row, label] of [[b, labels[b]], [batch + b, neg[b]]]) {
+      for (const [row, label] of [
+        [b, labels[b]],
+        [batch + b, neg[b]],
+      ]) {
         input.fill(0, row * d, row * d + k);
         input[row * d + label] = labelValue;
       }
@@ -263,7 +265,6 @@ export class ForwardForwardNetwork extends DenseStack {
   predict(x: Float32Array, batch: number): Int32Array {
     return argMaxRows(this.scores(x, batch), batch, this.config.classes);
   }
-
 }
 
 /** Divides each row by its root-mean-square (length normalisation to sqrt(width)). */

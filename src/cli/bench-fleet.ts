@@ -12,9 +12,13 @@ export function addBenchFleetCommand(program: Command, ctx: CliContext): Command
     .option('--robots <n>', 'robots (FleetSync clients in this process)', parsePositiveInt, 100)
     .option('--parts <n>', 'parts taught at once, each on another robot', parsePositiveInt, 10)
     .option('--layers <widths>', 'layer widths of the shared model', parseLayers, [1000, 1000, 1000])
-    .addOption(new Option('--security <mode>', 'how updates are signed (keys: an Ed25519 key per robot)').choices(['keys', 'secret', 'unsigned']).default('keys'))
     .addOption(
-      new Option('--broker <kind>', 'broker to start (auto: mosquitto if installed, else aedes in-process)').choices(['auto', 'mosquitto', 'aedes']).default('auto'),
+      new Option('--security <mode>', 'how updates are signed (keys: an Ed25519 key per robot)').choices(['keys', 'secret', 'unsigned']).default('keys'),
+    )
+    .addOption(
+      new Option('--broker <kind>', 'broker to start (auto: mosquitto if installed, else aedes in-process)')
+        .choices(['auto', 'mosquitto', 'aedes'])
+        .default('auto'),
     )
     .option('--url <url>', 'use this running broker instead of starting one (e.g. mqtt://127.0.0.1:1883)')
     .option('--json', 'print the result as one JSON object')

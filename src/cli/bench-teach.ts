@@ -27,7 +27,10 @@ interface RawOptions {
 /** "0-4", "0,2,4" or "0-2,7" -> [0,1,2,...]. */
 export function parseClassList(value: string): number[] {
   const out: number[] = [];
-  for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part);
     if (!m) throw new InvalidArgumentError(`expected class indices like 0-4 or 0,1,2, got '${value}'`);
     const a = Number(m[1]);
@@ -49,7 +52,11 @@ export function registerBenchTeach(program: Command, ctx?: CliContext): Command 
   return program
     .command('bench-teach')
     .description('few-shot teaching benchmark: train a base model on some classes, teach the others from a few images each')
-    .addOption(new Option('--dataset <name>', 'dataset (folder: <data>/train|test/<class>/*.jpg|png)').choices(['mnist', 'fashion-mnist', 'cifar10', 'folder']).makeOptionMandatory())
+    .addOption(
+      new Option('--dataset <name>', 'dataset (folder: <data>/train|test/<class>/*.jpg|png)')
+        .choices(['mnist', 'fashion-mnist', 'cifar10', 'folder'])
+        .makeOptionMandatory(),
+    )
     .requiredOption('--data <dir>', 'folder holding the dataset files')
     .option('--base-classes <list>', 'class indices of the base model (default 0-4); the others are taught', parseClassList, [0, 1, 2, 3, 4])
     .option('--shots <list>', 'demonstrations per taught class (default 1,5,20)', parseShotList, [1, 5, 20])

@@ -5,7 +5,19 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { Regularisation } from '../hff/config';
 import { LEARNING_RATE_SCHEDULES, type LearningRateSchedule } from '../hff/schedule';
-import { BACKEND_CHOICES, CliContext, CliError, listOf, parseCount, parseFraction, parseInteger, parseRotation, parseLayers, parsePositiveInt, parsePositiveNumber } from './common';
+import {
+  BACKEND_CHOICES,
+  CliContext,
+  CliError,
+  listOf,
+  parseCount,
+  parseFraction,
+  parseInteger,
+  parseRotation,
+  parseLayers,
+  parsePositiveInt,
+  parsePositiveNumber,
+} from './common';
 
 export const BENCH_DATASETS: readonly string[] = ['mnist', 'fashion-mnist', 'cifar10'];
 export const BENCH_METHODS: readonly string[] = ['hff', 'ff', 'bp'];
@@ -128,7 +140,9 @@ export function loadRunBench(): RunBench {
     const e = err as NodeJS.ErrnoException;
     const firstLine = String(e.message).split('\n')[0];
     if (e.code === 'MODULE_NOT_FOUND' && firstLine.includes("'../bench/accuracy'")) {
-      throw new CliError('the benchmark is not available in this build: module src/bench/accuracy (dist/src/bench/accuracy/index.js) is missing; rebuild with `npm run build`');
+      throw new CliError(
+        'the benchmark is not available in this build: module src/bench/accuracy (dist/src/bench/accuracy/index.js) is missing; rebuild with `npm run build`',
+      );
     }
     throw new CliError(`the benchmark module failed to load: ${firstLine}`);
   }

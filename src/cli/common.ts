@@ -130,7 +130,10 @@ export function parseLayers(value: string): number[] {
 /** "a,b" -> ["a", "b"] with every entry one of `allowed`, no repeats. */
 export function listOf(allowed: readonly string[]): (value: string) => string[] {
   return (value: string) => {
-    const parts = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const parts = value
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     const bad = parts.filter((p) => !allowed.includes(p));
     if (parts.length === 0 || bad.length > 0) {
       throw new InvalidArgumentError(`expected a comma-separated list of ${allowed.join(', ')}${bad.length ? ` (unknown: ${bad.join(', ')})` : ''}.`);

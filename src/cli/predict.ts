@@ -68,13 +68,13 @@ export async function runPredict(images: string[], opts: PredictCliOptions, ctx:
     io.out(formatTable(records));
     io.out(
       `score: cosine similarity to the class (known when at least ${opts.threshold ?? net.config.unknownThreshold}); ` +
-        'margin: score minus the runner-up\'s; top: the ranking with each class\'s score.\n',
+        "margin: score minus the runner-up's; top: the ranking with each class's score.\n",
     );
     if (records.some((r) => r.margin < 0)) {
       io.out(
         'A negative margin: a class won with a lower score than the runner-up. A taught class wins where the input is nearer ' +
           'one of its demonstrations than every training input the model kept (see README on `hff teach`); its score is that ' +
-          'nearest similarity, which is not on the same scale as a trained class\'s.\n',
+          "nearest similarity, which is not on the same scale as a trained class's.\n",
       );
     }
   } finally {

@@ -115,7 +115,7 @@ export function addTrainCommand(program: Command, ctx: CliContext): Command {
       `random shifts of training images up to this many pixels, colour images also mirrored (default ${DEFAULTS.regularisation.grey.shift} grey, ${DEFAULTS.regularisation.colour.shift} colour; 0: off)`,
       parseCount,
     )
-    .option('--center-input', 'subtract each image\'s mean before the first layer (default: on for colour images)')
+    .option('--center-input', "subtract each image's mean before the first layer (default: on for colour images)")
     .option('--no-center-input', 'do not centre the inputs')
     .option('--rotate <degrees>', 'random turns of training images up to this angle (default 0; handwriting: 10)', parseRotation)
     .option('--scale <fraction>', 'random resizing of training images by up to this fraction (default 0; handwriting: 0.1)', parseFraction)
@@ -333,9 +333,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
     } else {
       const lines = [
         `trained ${[train.inputSize, ...layers].join('-')} on ${opts.dataset} ${opts.split} (${train.n} examples, ${train.classes.length} classes), backend ${engine.name}`,
-        ...epochSummaries.map(
-          (e) => `  epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, running train accuracy ${percent(e.accuracy)}, ${e.seconds.toFixed(1)} s`,
-        ),
+        ...epochSummaries.map((e) => `  epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, running train accuracy ${percent(e.accuracy)}, ${e.seconds.toFixed(1)} s`),
         `train accuracy (last epoch, running): ${percent(last.accuracy)}`,
         evaluation ? `test accuracy: ${percent(evaluation.accuracy)} (${evaluation.correct}/${evaluation.n})` : 'test accuracy: not measured',
         `seconds per epoch: ${secondsPerEpoch}`,

@@ -38,12 +38,7 @@ export function findCifarBatches(dir: string, split: DatasetSplit): { files: str
  * The first `want` records of one batch as HWC bytes and labels. Checks the record length and the labels of the
  * whole file, not only of the records taken, so a corrupt file is noticed even with a small limit.
  */
-export function parseCifarBatch(
-  buf: Uint8Array,
-  file: string,
-  want: number,
-  reader: string,
-): { pixels: Uint8Array; labels: Int32Array; count: number } {
+export function parseCifarBatch(buf: Uint8Array, file: string, want: number, reader: string): { pixels: Uint8Array; labels: Int32Array; count: number } {
   if (buf.length === 0) throw new Error(`${reader}: ${file} is empty`);
   const whole = Math.floor(buf.length / CIFAR_RECORD_BYTES);
   const rest = buf.length % CIFAR_RECORD_BYTES;

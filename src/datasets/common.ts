@@ -137,11 +137,7 @@ export async function bytesToDataset(
 }
 
 /** Fills in the requested output shape from the source's, checking the user's width/height/channels. */
-export function targetShape(
-  requested: { width?: number; height?: number; channels?: 1 | 3 },
-  source: TargetShape,
-  reader: string,
-): TargetShape {
+export function targetShape(requested: { width?: number; height?: number; channels?: 1 | 3 }, source: TargetShape, reader: string): TargetShape {
   const { width, height, channels } = requested;
   if ((width === undefined) !== (height === undefined)) {
     throw new Error(`${reader}: give width and height together (got width ${width}, height ${height})`);

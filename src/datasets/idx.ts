@@ -23,8 +23,7 @@ export function parseIdx(buf: Uint8Array, file: string, expectedMagic: number, r
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const magic = view.getUint32(0, false);
   if (magic !== expectedMagic) {
-    const hint =
-      magic === IDX_IMAGES_MAGIC ? ' (that is an IDX images file)' : magic === IDX_LABELS_MAGIC ? ' (that is an IDX labels file)' : '';
+    const hint = magic === IDX_IMAGES_MAGIC ? ' (that is an IDX images file)' : magic === IDX_LABELS_MAGIC ? ' (that is an IDX labels file)' : '';
     throw new Error(`${reader}: ${file} has magic number ${hex(magic)}${hint}, expected ${hex(expectedMagic)} for IDX ${kind}`);
   }
   const ndims = magic & 0xff;
@@ -43,7 +42,9 @@ export function parseIdx(buf: Uint8Array, file: string, expectedMagic: number, r
     throw new Error(`${reader}: ${file} is truncated: expected ${expected} bytes of ${what} (${dims.join('x')}), found ${found}`);
   }
   if (found > expected) {
-    throw new Error(`${reader}: ${file} has ${found - expected} bytes after the ${expected} bytes of ${what} its header announces (${dims.join('x')}); wrong header or concatenated files`);
+    throw new Error(
+      `${reader}: ${file} has ${found - expected} bytes after the ${expected} bytes of ${what} its header announces (${dims.join('x')}); wrong header or concatenated files`,
+    );
   }
   return { dims, data: buf.subarray(headerBytes) };
 }

@@ -29,11 +29,7 @@ export async function loadDataset(options: LoadDatasetOptions): Promise<Dataset>
 }
 
 /** CIFAR-10 from the binary batches when any are present, otherwise from an image-folder copy. */
-async function loadCifar10(
-  dir: string,
-  split: DatasetSplit,
-  shape: { limit?: number; width?: number; height?: number; channels?: 1 | 3 },
-): Promise<Dataset> {
+async function loadCifar10(dir: string, split: DatasetSplit, shape: { limit?: number; width?: number; height?: number; channels?: 1 | 3 }): Promise<Dataset> {
   const reader = 'cifar10';
   const batchNames = cifarBatchNames(split);
   const lookedFor =
@@ -53,7 +49,9 @@ async function loadCifar10(
   try {
     layout = resolveFolderLayout(dir, split, reader);
   } catch (err) {
-    throw new Error(`${reader}: no CIFAR-10 data for split '${split}' in ${dir}: looked for ${lookedFor} (${(err as Error).message.replace(/^cifar10: /, '').replace(/ \(expected [^()]*\)$/, '')})`);
+    throw new Error(
+      `${reader}: no CIFAR-10 data for split '${split}' in ${dir}: looked for ${lookedFor} (${(err as Error).message.replace(/^cifar10: /, '').replace(/ \(expected [^()]*\)$/, '')})`,
+    );
   }
   const same = layout.classes.length === CIFAR10_CLASSES.length && layout.classes.every((c, i) => c === CIFAR10_CLASSES[i]);
   if (!same) {

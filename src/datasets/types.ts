@@ -69,15 +69,4 @@ export const FASHION_MNIST_CLASSES: readonly string[] = [
 ];
 
 /** CIFAR-10 label order (batches.meta.txt), which is also the alphabetical order of the class folder names. */
-export const CIFAR10_CLASSES: readonly string[] = [
-  'airplane',
-  'automobile',
-  'bird',
-  'cat',
-  'deer',
-  'dog',
-  'frog',
-  'horse',
-  'ship',
-  'truck',
-];
+export const CIFAR10_CLASSES: readonly string[] = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];

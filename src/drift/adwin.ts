@@ -70,9 +70,7 @@ export class Adwin implements DriftDetector {
     );
     this.minWindowLength = numberOption(NAME, 'minWindowLength', options.minWindowLength, 5, positiveInteger);
     this.gracePeriod = numberOption(NAME, 'gracePeriod', options.gracePeriod, 10, (v) =>
-      Number.isInteger(v) && v >= 2 * this.minWindowLength
-        ? undefined
-        : `must be a whole number of at least 2 × minWindowLength (${2 * this.minWindowLength})`,
+      Number.isInteger(v) && v >= 2 * this.minWindowLength ? undefined : `must be a whole number of at least 2 × minWindowLength (${2 * this.minWindowLength})`,
     );
     this.current = this.makeState(false);
   }

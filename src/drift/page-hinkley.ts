@@ -62,9 +62,7 @@ export class PageHinkley implements DriftDetector {
   constructor(options: PageHinkleyOptions = {}) {
     this.delta = numberOption(NAME, 'delta', options.delta, 0.005, nonNegative);
     this.lambda = numberOption(NAME, 'lambda', options.lambda, 50, positive);
-    this.alpha = numberOption(NAME, 'alpha', options.alpha, 0.9999, (v) =>
-      v > 0 && v <= 1 ? undefined : 'must be greater than 0 and at most 1',
-    );
+    this.alpha = numberOption(NAME, 'alpha', options.alpha, 0.9999, (v) => (v > 0 && v <= 1 ? undefined : 'must be greater than 0 and at most 1'));
     this.minInstances = numberOption(NAME, 'minInstances', options.minInstances, 30, nonNegativeInteger);
     this.warningFraction = numberOption(NAME, 'warningFraction', options.warningFraction, 0.5, (v) =>
       v > 0 && v <= 1 ? undefined : 'must be greater than 0 and at most 1',

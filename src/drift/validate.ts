@@ -17,13 +17,7 @@ export function requireFiniteInput(detectorName: string, x: unknown): asserts x 
 }
 
 /** Validates one numeric constructor option; `check` returns the reason it is wrong, or undefined when fine. */
-export function numberOption(
-  detectorName: string,
-  optionName: string,
-  value: unknown,
-  fallback: number,
-  check: (v: number) => string | undefined,
-): number {
+export function numberOption(detectorName: string, optionName: string, value: unknown, fallback: number, check: (v: number) => string | undefined): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value)) {
     throw new Error(`${detectorName} drift detector: option '${optionName}' must be a finite number, got ${describe(value)}`);
@@ -37,9 +31,6 @@ export function numberOption(
 
 export const positive = (v: number): string | undefined => (v > 0 ? undefined : 'must be greater than 0');
 export const nonNegative = (v: number): string | undefined => (v >= 0 ? undefined : 'must be 0 or more');
-export const positiveInteger = (v: number): string | undefined =>
-  Number.isInteger(v) && v >= 1 ? undefined : 'must be a whole number of at least 1';
-export const nonNegativeInteger = (v: number): string | undefined =>
-  Number.isInteger(v) && v >= 0 ? undefined : 'must be a whole number of at least 0';
-export const openUnitInterval = (v: number): string | undefined =>
-  v > 0 && v < 1 ? undefined : 'must be between 0 and 1 (exclusive)';
+export const positiveInteger = (v: number): string | undefined => (Number.isInteger(v) && v >= 1 ? undefined : 'must be a whole number of at least 1');
+export const nonNegativeInteger = (v: number): string | undefined => (Number.isInteger(v) && v >= 0 ? undefined : 'must be a whole number of at least 0');
+export const openUnitInterval = (v: number): string | undefined => (v > 0 && v < 1 ? undefined : 'must be between 0 and 1 (exclusive)');

@@ -65,8 +65,7 @@ async function initialise(choice: Exclude<BackendChoice, 'auto'>, name: string):
   const t = tf();
   if (choice === 'tfjs-node' && !tryLoadTfjsNode()) {
     throw new Error(
-      `backend tfjs-node is not available (${tfjsNodeLoadError ?? 'not installed'}); ` +
-        'install @tensorflow/tfjs-node or choose the wasm backend',
+      `backend tfjs-node is not available (${tfjsNodeLoadError ?? 'not installed'}); ` + 'install @tensorflow/tfjs-node or choose the wasm backend',
     );
   }
   if (choice === 'wasm') require('@tensorflow/tfjs-backend-wasm');

@@ -95,12 +95,7 @@ export interface EngineLayer {
   readonly prototypeRows: number;
   forward(x: Float32Array, batch: number): LayerForward;
   gradients(x: Float32Array, batch: number, labels: Int32Array): LayerGradients;
-  trainStep(
-    x: Float32Array,
-    batch: number,
-    labels: Int32Array,
-    options: { prototypeUpdate: PrototypeUpdate; emaRate: number },
-  ): LayerStepResult;
+  trainStep(x: Float32Array, batch: number, labels: Int32Array, options: { prototypeUpdate: PrototypeUpdate; emaRate: number }): LayerStepResult;
   readParams(): LayerParams;
   /** Just the prototypes (cheaper than readParams when only they change). */
   readPrototypes(): Float32Array;

@@ -192,7 +192,9 @@ function checkParameterCount(name: string, inputSize: number, stack: readonly La
     from = outputSize(layer);
   }
   if (total > MAX_PARAMETERS) {
-    throw new Error(`${name} [${stack.map(outputSize).join(', ')}] on an input of ${inputSize} would hold ${total.toExponential(2)} weights; at most ${MAX_PARAMETERS.toExponential(0)} are accepted`);
+    throw new Error(
+      `${name} [${stack.map(outputSize).join(', ')}] on an input of ${inputSize} would hold ${total.toExponential(2)} weights; at most ${MAX_PARAMETERS.toExponential(0)} are accepted`,
+    );
   }
 }
 
@@ -251,7 +253,11 @@ export function resolveConfig(options: NetworkOptions): NetworkConfig {
     teaching: resolveTeaching(options.teaching, layers.length, options.inputShape),
   };
   checkParameterCount('layers', config.inputSize, config.stack);
-  checkParameterCount('teaching.transferLayers', config.inputSize, config.teaching.transferLayers.map((units) => ({ kind: 'dense', units })));
+  checkParameterCount(
+    'teaching.transferLayers',
+    config.inputSize,
+    config.teaching.transferLayers.map((units) => ({ kind: 'dense', units })),
+  );
   if (config.emaRate > 1) throw new Error(`emaRate must be in (0, 1], got ${config.emaRate}`);
   if (!(config.unknownThreshold >= -1 && config.unknownThreshold <= 1)) {
     throw new Error(`unknownThreshold must be a cosine between -1 and 1, got ${options.unknownThreshold}`);

@@ -152,7 +152,12 @@ export class HffNetwork {
     const outputs = this.engine
       .forwardStack(this.layers, x, batch, 'all')
       .map((f) => ({ z: f.z, classScores: this.classScoresOf(f.cosines, batch) }) as LayerOutput);
-    if (this.taught.any) outputs[0].taught = this.taught.score(x, batch, outputs.map((o) => o.z));
+    if (this.taught.any)
+      outputs[0].taught = this.taught.score(
+        x,
+        batch,
+        outputs.map((o) => o.z),
+      );
     return outputs;
   }
 
@@ -362,7 +367,7 @@ export class HffNetwork {
     const representation = this.taught.representation;
     const scoring = this.taught.scoring;
     const scores = { ...this.taught.choiceScores };
-    const score = representation ? scores[scoring === 'mean' ? `${representation} mean` : representation] ?? null : null;
+    const score = representation ? (scores[scoring === 'mean' ? `${representation} mean` : representation] ?? null) : null;
     return { representation, scoring, score, scores };
   }
 

@@ -135,7 +135,7 @@ export class TaughtClasses {
       this.choicePending = false;
       this.choose();
     }
-    return this.any ? this.selected ?? this.defaultRepresentation() : null;
+    return this.any ? (this.selected ?? this.defaultRepresentation()) : null;
   }
 
   /** How taught classes are scored in the representation (see selectedScoring). */
@@ -363,7 +363,7 @@ export class TaughtClasses {
     const total = perClass.reduce((a, b) => a + b, 0);
     const data = new Float32Array(total * size);
     let offset = 0;
-    for (const e of this.classes) for (const d of e?.demos ?? []) data.set(d, (offset++) * size);
+    for (const e of this.classes) for (const d of e?.demos ?? []) data.set(d, offset++ * size);
     tensors['teach.demos'] = { shape: [total, size], data };
     manifest.taught = { demos: perClass, representation: this.representation, scoring: this.scoring, choiceScores: { ...this.choiceScores } };
   }
@@ -401,7 +401,11 @@ export class TaughtClasses {
       this.classes[c] = { uid: this.nextUid++, demos, version: 1, rows: new Map() };
     });
     const rep = taught.representation;
-    const usable = candidates(this.source.config, this.classes.some((e) => e === null), this.reference !== undefined);
+    const usable = candidates(
+      this.source.config,
+      this.classes.some((e) => e === null),
+      this.reference !== undefined,
+    );
     const { layers, inputShape } = this.source.config;
     if (isRepresentation(rep, layers.length, inputShape) && usable.includes(rep)) this.selected = rep;
     if (taught.scoring === 'mean' || taught.scoring === 'nearest') this.selectedScoring = taught.scoring;
@@ -683,7 +687,6 @@ export class TaughtClasses {
     }
     return rows;
   }
-
 
   /** Unit rows (batch x width) of a batch in a representation. */
   private represent(rep: Representation, x: Float32Array, batch: number, layers?: Float32Array[]): Float32Array {

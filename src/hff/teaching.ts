@@ -89,18 +89,23 @@ export function resolveTeaching(options: Partial<TeachingConfig> | undefined, la
   if (!Array.isArray(o.transferLayers) || o.transferLayers.length > 8 || o.transferLayers.some((w) => !Number.isInteger(w) || w < 1 || w > 65536)) {
     throw new Error(`teaching.transferLayers must list at most 8 integer widths from 1 to 65536, got ${JSON.stringify(o.transferLayers)}`);
   }
-  if (typeof o.transferCenterInput !== 'boolean') throw new Error(`teaching.transferCenterInput must be true or false, got ${JSON.stringify(o.transferCenterInput)}`);
+  if (typeof o.transferCenterInput !== 'boolean')
+    throw new Error(`teaching.transferCenterInput must be true or false, got ${JSON.stringify(o.transferCenterInput)}`);
   if (o.representation !== 'auto' && !isRepresentation(o.representation, layers, shape)) {
     const features = [...imageFeatures(shape), ...(shape ? ['layers+edges'] : [])].map((f) => `'${f}', `).join('');
-    throw new Error(`teaching.representation must be 'auto', 'input', 'transfer', ${features}'layers' or 'layer:N' with N below ${layers}, got ${JSON.stringify(o.representation)}`);
+    throw new Error(
+      `teaching.representation must be 'auto', 'input', 'transfer', ${features}'layers' or 'layer:N' with N below ${layers}, got ${JSON.stringify(o.representation)}`,
+    );
   }
   if (o.representation === 'transfer' && o.transferLayers.length === 0) throw new Error("teaching.representation 'transfer' needs teaching.transferLayers");
-  if (typeof o.margin !== 'number' || !Number.isFinite(o.margin) || Math.abs(o.margin) > 2) throw new Error(`teaching.margin must be a number from -2 to 2, got ${JSON.stringify(o.margin)}`);
+  if (typeof o.margin !== 'number' || !Number.isFinite(o.margin) || Math.abs(o.margin) > 2)
+    throw new Error(`teaching.margin must be a number from -2 to 2, got ${JSON.stringify(o.margin)}`);
   if (typeof o.maxTrainedLoss !== 'number' || !(o.maxTrainedLoss >= 0 && o.maxTrainedLoss < 1)) {
     throw new Error(`teaching.maxTrainedLoss must be a fraction in [0, 1), got ${JSON.stringify(o.maxTrainedLoss)}`);
   }
   for (const key of ['keepDemos', 'prototypes'] as const) {
-    if (!Number.isInteger(o[key]) || o[key] < 1 || o[key] > 1000) throw new Error(`teaching.${key} must be an integer from 1 to 1000, got ${JSON.stringify(o[key])}`);
+    if (!Number.isInteger(o[key]) || o[key] < 1 || o[key] > 1000)
+      throw new Error(`teaching.${key} must be an integer from 1 to 1000, got ${JSON.stringify(o[key])}`);
   }
   return { ...o, transferLayers: [...o.transferLayers], transferSeed: Math.floor(Number(o.transferSeed)) };
 }
@@ -121,17 +126,42 @@ export interface DemoCopy {
 export function augmentCopies(channels: number): DemoCopy[] {
   const copy = (dx: number, dy: number, flip = false, angle = 0, gamma = 1): DemoCopy => ({ dx, dy, flip, angle, gamma });
   if (channels === 1) {
-    return [copy(0, 0), copy(1, 0), copy(-1, 0), copy(0, 1), copy(0, -1), copy(1, 1), copy(-1, -1), copy(1, -1), copy(-1, 1), copy(0, 0, false, 8), copy(0, 0, false, -8)];
+    return [
+      copy(0, 0),
+      copy(1, 0),
+      copy(-1, 0),
+      copy(0, 1),
+      copy(0, -1),
+      copy(1, 1),
+      copy(-1, -1),
+      copy(1, -1),
+      copy(-1, 1),
+      copy(0, 0, false, 8),
+      copy(0, 0, false, -8),
+    ];
   }
   return [
-    copy(0, 0), copy(0, 0, true), copy(2, 0), copy(-2, 0), copy(0, 2), copy(0, -2), copy(2, 0, true), copy(-2, 0, true),
-    copy(0, 0, false, 10), copy(0, 0, true, -10), copy(0, 0, false, 0, 0.7), copy(0, 0, true, 0, 1.4),
+    copy(0, 0),
+    copy(0, 0, true),
+    copy(2, 0),
+    copy(-2, 0),
+    copy(0, 2),
+    copy(0, -2),
+    copy(2, 0, true),
+    copy(-2, 0, true),
+    copy(0, 0, false, 10),
+    copy(0, 0, true, -10),
+    copy(0, 0, false, 0, 0.7),
+    copy(0, 0, true, 0, 1.4),
   ];
 }
 
 function applyCopy(img: Float32Array, h: number, w: number, c: number, k: DemoCopy): Float32Array {
   if (k.dx === 0 && k.dy === 0 && !k.flip && k.angle === 0 && k.gamma === 1) return img;
-  let out = k.angle === 0 ? shiftImage(img, h, w, c, k.dx, k.dy, k.flip) : warpImage(img, h, w, c, { dx: k.dx, dy: k.dy, flip: k.flip, angle: (k.angle * Math.PI) / 180, scale: 1 });
+  let out =
+    k.angle === 0
+      ? shiftImage(img, h, w, c, k.dx, k.dy, k.flip)
+      : warpImage(img, h, w, c, { dx: k.dx, dy: k.dy, flip: k.flip, angle: (k.angle * Math.PI) / 180, scale: 1 });
   if (k.gamma !== 1) {
     if (out === img) out = Float32Array.from(img);
     for (let i = 0; i < out.length; i++) out[i] = out[i] > 0 ? Math.pow(out[i], k.gamma) : out[i];
@@ -177,7 +207,16 @@ export class TransferBranch {
       const scale = Math.sqrt(2 / size);
       const weight = new Float32Array(size * units);
       for (let j = 0; j < weight.length; j++) weight[j] = gaussian() * scale;
-      const spec: LayerSpec = { inputSize: size, units, activation: 'relu', centerInput: i === 0 && input.centerInput, normalizeInput: i === 0 && input.normalizeInput, tau: 1, margin: 0, prototypesPerClass: 1 };
+      const spec: LayerSpec = {
+        inputSize: size,
+        units,
+        activation: 'relu',
+        centerInput: i === 0 && input.centerInput,
+        normalizeInput: i === 0 && input.normalizeInput,
+        tau: 1,
+        margin: 0,
+        prototypesPerClass: 1,
+      };
       size = units;
       return engine.createLayer(spec, { weight, bias: new Float32Array(units), prototypes: randomUnitRows(1, units, gaussian) }, optimizer);
     });

@@ -303,11 +303,7 @@ export interface Evaluation {
 }
 
 /** Test accuracy by single-pass prediction. */
-export async function evaluateNetwork(
-  network: HffNetwork,
-  data: LabelledData,
-  options: PredictOptions & { batchSize?: number } = {},
-): Promise<Evaluation> {
+export async function evaluateNetwork(network: HffNetwork, data: LabelledData, options: PredictOptions & { batchSize?: number } = {}): Promise<Evaluation> {
   checkData(network, data);
   const batchSize = options.batchSize ?? 500;
   const k = network.classes.length;

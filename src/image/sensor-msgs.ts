@@ -30,17 +30,19 @@ export function checkPixelCount(width: number, height: number, what: string): vo
 }
 
 // A Map, not an object: an encoding such as '__proto__' or 'constructor' must not find Object's members.
-const LAYOUTS = new Map<string, EncodingLayout>(Object.entries({
-  rgb8: { bytes: 3, channels: 3, order: [0, 1, 2], bits: 8 },
-  bgr8: { bytes: 3, channels: 3, order: [2, 1, 0], bits: 8 },
-  rgba8: { bytes: 4, channels: 3, order: [0, 1, 2], bits: 8 },
-  bgra8: { bytes: 4, channels: 3, order: [2, 1, 0], bits: 8 },
-  mono8: { bytes: 1, channels: 1, order: [0], bits: 8 },
-  mono16: { bytes: 2, channels: 1, order: [0], bits: 16 },
-  '8uc1': { bytes: 1, channels: 1, order: [0], bits: 8 },
-  // OpenCV's 8UC3 matrices are BGR, and cv_bridge publishes them as such.
-  '8uc3': { bytes: 3, channels: 3, order: [2, 1, 0], bits: 8 },
-}));
+const LAYOUTS = new Map<string, EncodingLayout>(
+  Object.entries({
+    rgb8: { bytes: 3, channels: 3, order: [0, 1, 2], bits: 8 },
+    bgr8: { bytes: 3, channels: 3, order: [2, 1, 0], bits: 8 },
+    rgba8: { bytes: 4, channels: 3, order: [0, 1, 2], bits: 8 },
+    bgra8: { bytes: 4, channels: 3, order: [2, 1, 0], bits: 8 },
+    mono8: { bytes: 1, channels: 1, order: [0], bits: 8 },
+    mono16: { bytes: 2, channels: 1, order: [0], bits: 16 },
+    '8uc1': { bytes: 1, channels: 1, order: [0], bits: 8 },
+    // OpenCV's 8UC3 matrices are BGR, and cv_bridge publishes them as such.
+    '8uc3': { bytes: 3, channels: 3, order: [2, 1, 0], bits: 8 },
+  }),
+);
 
 /** Tightly packed pixels ready for sharp's raw input. */
 export interface RawPixels {
@@ -186,7 +188,9 @@ export function bytesFromCompressedMessage(msg: Record<string, unknown>): { byte
   }
   // An empty format is common from hand-made messages; the magic bytes decide then.
   if (f.trim() !== '' && !/jpe?g|png/.test(f)) {
-    throw new Error(`image: unsupported sensor_msgs/CompressedImage format '${format}' (supported: jpeg, png, e.g. "jpeg", "png", "bgr8; jpeg compressed bgr8")`);
+    throw new Error(
+      `image: unsupported sensor_msgs/CompressedImage format '${format}' (supported: jpeg, png, e.g. "jpeg", "png", "bgr8; jpeg compressed bgr8")`,
+    );
   }
   return { bytes: toBytes(msg.data, 'sensor_msgs/CompressedImage'), format };
 }

@@ -45,9 +45,7 @@ export function detectImageFormat(bytes: Uint8Array): CompressedFormat | undefin
 }
 
 /** What the decoder is given: compressed bytes, or raw pixels already unpacked from a message. */
-export type DecodeInput =
-  | { kind: 'compressed'; bytes: Uint8Array; label: string }
-  | { kind: 'raw'; pixels: RawPixels; label: string };
+export type DecodeInput = { kind: 'compressed'; bytes: Uint8Array; label: string } | { kind: 'raw'; pixels: RawPixels; label: string };
 
 export interface Decoded {
   vector: Float32Array;
@@ -60,10 +58,19 @@ function sharpError(label: string, err: unknown): Error {
   const text = err instanceof Error ? err.message : String(err);
   if (text.startsWith('image: ')) return err as Error;
   if (text.includes('exceeds pixel limit')) {
-    return new Error(`image: ${label} declares more than ${MAX_INPUT_PIXELS} pixels in its header; at most ${MAX_INPUT_PIXELS} pixels are accepted (refused before decoding)`);
+    return new Error(
+      `image: ${label} declares more than ${MAX_INPUT_PIXELS} pixels in its header; at most ${MAX_INPUT_PIXELS} pixels are accepted (refused before decoding)`,
+    );
   }
   // libvips repeats its warnings once per decode attempt, one per line.
-  const lines = [...new Set(text.split('\n').map((l) => l.trim().replace(/:$/, '')).filter((l) => l !== ''))];
+  const lines = [
+    ...new Set(
+      text
+        .split('\n')
+        .map((l) => l.trim().replace(/:$/, ''))
+        .filter((l) => l !== ''),
+    ),
+  ];
   return new Error(`image: cannot decode ${label}: ${lines.join('; ')}`);
 }
 
@@ -121,9 +128,7 @@ export async function decodeToVector(input: DecodeInput, o: ResolvedImageOptions
 function vectorFromNumbers(values: ArrayLike<unknown>, o: ResolvedImageOptions): Float32Array {
   const expected = o.width * o.height * o.channels;
   if (values.length !== expected) {
-    throw new Error(
-      `image: vector has length ${values.length}, expected width x height x channels = ${o.width} x ${o.height} x ${o.channels} = ${expected}`,
-    );
+    throw new Error(`image: vector has length ${values.length}, expected width x height x channels = ${o.width} x ${o.height} x ${o.channels} = ${expected}`);
   }
   const out = new Float32Array(expected);
   for (let i = 0; i < expected; i++) {
@@ -183,9 +188,7 @@ export async function imageToVector(input: unknown, options: ImageToVectorOption
   if (input instanceof Uint8Array || input instanceof ArrayBuffer) {
     const bytes = input instanceof ArrayBuffer ? new Uint8Array(input) : input;
     if (!detectImageFormat(bytes)) {
-      throw new Error(
-        `image: ${describe(bytes)} is neither JPEG nor PNG; raw pixels need a sensor_msgs/Image object {width, height, encoding, step, data}`,
-      );
+      throw new Error(`image: ${describe(bytes)} is neither JPEG nor PNG; raw pixels need a sensor_msgs/Image object {width, height, encoding, step, data}`);
     }
     return compressedToVector(bytes, o, 'jpeg', 'image bytes', undefined);
   }
@@ -247,11 +250,7 @@ export async function readImageShape(path: string): Promise<{ width: number; hei
 }
 
 /** File decode shared with the image-folder dataset reader, which skips the source-size lookup for speed. */
-export async function decodeFile(
-  path: string,
-  o: ResolvedImageOptions,
-  wantSourceSize: boolean,
-): Promise<Decoded & { format?: string }> {
+export async function decodeFile(path: string, o: ResolvedImageOptions, wantSourceSize: boolean): Promise<Decoded & { format?: string }> {
   if (typeof path !== 'string' || path === '') throw new Error(`image: file path must be a non-empty string, got ${describe(path)}`);
   let bytes: Buffer;
   try {

@@ -13,25 +13,8 @@ export {
   messageDependencies,
   fullSchemaText,
 } from './msgs/schema';
-export {
-  Ros2MsgCodec,
-  getCodec,
-  encodeCdr,
-  decodeCdr,
-  normalizeMessage,
-  checkMessage,
-  toBuffer,
-  type RosMessage,
-  type MessageDefinitions,
-} from './msgs/cdr';
-export {
-  BagReader,
-  type BagInfo,
-  type BagMessage,
-  type BagTopicInfo,
-  type BagReaderOptions,
-  type ReadMessagesOptions,
-} from './bag/reader';
+export { Ros2MsgCodec, getCodec, encodeCdr, decodeCdr, normalizeMessage, checkMessage, toBuffer, type RosMessage, type MessageDefinitions } from './msgs/cdr';
+export { BagReader, type BagInfo, type BagMessage, type BagTopicInfo, type BagReaderOptions, type ReadMessagesOptions } from './bag/reader';
 export { replayBag, replayReader, type ReplayOptions, type ReplaySummary, type BagReplay } from './bag/replay';
 export { BagWriter, toNs, type BagWriterOptions, type WriteOptions, type TopicOptions, type TimeInput } from './bag/writer';
 export {

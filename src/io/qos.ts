@@ -19,30 +19,47 @@ export interface QosSettings {
  * newest frame is useful.
  */
 export const CAMERA_QOS: Readonly<QosSettings> = Object.freeze({
-  reliability: 'best-effort', durability: 'volatile', history: 'keep-last', depth: 1,
+  reliability: 'best-effort',
+  durability: 'volatile',
+  history: 'keep-last',
+  depth: 1,
 });
 
 /** rclcpp's default profile; also our publisher default because reliable offers match every subscriber. */
 export const DEFAULT_QOS: Readonly<QosSettings> = Object.freeze({
-  reliability: 'reliable', durability: 'volatile', history: 'keep-last', depth: 10,
+  reliability: 'reliable',
+  durability: 'volatile',
+  history: 'keep-last',
+  depth: 10,
 });
 
 /** Latched-topic profile (maps, static configuration, robot_description). */
 export const LATCHED_QOS: Readonly<QosSettings> = Object.freeze({
-  reliability: 'reliable', durability: 'transient-local', history: 'keep-last', depth: 1,
+  reliability: 'reliable',
+  durability: 'transient-local',
+  history: 'keep-last',
+  depth: 1,
 });
 
 const PRESETS: Record<string, Readonly<QosSettings>> = {
-  camera: CAMERA_QOS, sensor: CAMERA_QOS, sensor_data: CAMERA_QOS, 'sensor-data': CAMERA_QOS,
-  default: DEFAULT_QOS, reliable: DEFAULT_QOS,
-  latched: LATCHED_QOS, 'transient-local': LATCHED_QOS,
+  camera: CAMERA_QOS,
+  sensor: CAMERA_QOS,
+  sensor_data: CAMERA_QOS,
+  'sensor-data': CAMERA_QOS,
+  default: DEFAULT_QOS,
+  reliable: DEFAULT_QOS,
+  latched: LATCHED_QOS,
+  'transient-local': LATCHED_QOS,
 };
 
 /** Partial settings (from a Node-RED form) or a preset name. */
 export type QosInput = Partial<QosSettings> | keyof typeof PRESETS | string | undefined | null;
 
 function token(v: unknown): string {
-  return String(v).trim().toLowerCase().replace(/[_\s]+/g, '-');
+  return String(v)
+    .trim()
+    .toLowerCase()
+    .replace(/[_\s]+/g, '-');
 }
 
 /**

@@ -76,13 +76,7 @@ export interface TopicTransport {
    * to take whatever type the bridge advertises. `qos` is settings or a preset name
    * (default: camera profile, best-effort depth 1).
    */
-  subscribe(
-    topic: string,
-    type: string,
-    qos: QosInput,
-    onMessage: MessageHandler,
-    options?: SubscribeOptions,
-  ): Promise<TopicSubscription>;
+  subscribe(topic: string, type: string, qos: QosInput, onMessage: MessageHandler, options?: SubscribeOptions): Promise<TopicSubscription>;
   /** Creates a publisher (`qos` default: reliable, volatile, depth 10). */
   advertise(topic: string, type: string, qos: QosInput): Promise<TopicPublisher>;
   /** Listens to connection state changes; returns a function removing the listener. */

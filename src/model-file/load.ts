@@ -155,9 +155,7 @@ async function loadFromManifest(dir: string, manifestPath: string, manifestText:
   }
   const actual = createHash('sha256').update(bytes).digest('hex');
   if (actual !== weights.sha256) {
-    throw new Error(
-      `Weights file ${weightsPath} is corrupt: its SHA-256 is ${actual} but ${manifestPath} records ${weights.sha256}`,
-    );
+    throw new Error(`Weights file ${weightsPath} is corrupt: its SHA-256 is ${actual} but ${manifestPath} records ${weights.sha256}`);
   }
 
   const out: Record<string, NamedTensor> = {};

@@ -18,13 +18,7 @@ import {
 } from './format';
 
 /** Points of a save after which a crash is survivable; used by tests to interrupt a save at a chosen place. */
-export type SaveStep =
-  | 'weights-temp-written'
-  | 'weights-renamed'
-  | 'manifest-temp-written'
-  | 'manifest-renamed'
-  | 'directory-synced'
-  | 'cleaned-up';
+export type SaveStep = 'weights-temp-written' | 'weights-renamed' | 'manifest-temp-written' | 'manifest-renamed' | 'directory-synced' | 'cleaned-up';
 
 export interface SaveHooks {
   /** Called after each step; throwing (or killing the process) here simulates a crash at that point. */

@@ -124,7 +124,10 @@ function modelToOnnx(model: NetworkModel, taughtClasses: readonly string[], opti
   } else {
     // As HffNetwork.decide: rank by the sum over layers of log-softmax(score / tau); report the mean cosine.
     const invTau = g.float(1 / config.tau);
-    const ranking = g.op('Sum', perLayer.map((s) => g.op('LogSoftmax', [g.op('Mul', [s, invTau])], { axis: 1 })));
+    const ranking = g.op(
+      'Sum',
+      perLayer.map((s) => g.op('LogSoftmax', [g.op('Mul', [s, invTau])], { axis: 1 })),
+    );
     g.op('Mul', [g.op('Sum', perLayer), g.float(1 / perLayer.length)], {}, 'scores');
     g.op('ArgMax', [ranking], { axis: 1, keepdims: 0 }, 'label');
   }

@@ -142,7 +142,8 @@ describe('architecture: imports', function () {
       if (top !== 'nodes' || folder === 'shared') continue;
       for (const target of targets) {
         const [targetTop, targetFolder] = target.split(path.sep);
-        if (targetTop === 'nodes' && targetFolder !== 'shared' && targetFolder !== folder && !configNodeApis.has(target)) offences.push(`${module} imports ${target}`);
+        if (targetTop === 'nodes' && targetFolder !== 'shared' && targetFolder !== folder && !configNodeApis.has(target))
+          offences.push(`${module} imports ${target}`);
       }
     }
     assert.deepEqual(offences, []);

@@ -200,7 +200,10 @@ describe('baselines', function () {
       const batch = 5;
       const x = Float32Array.from({ length: batch * d }, () => random.next());
       const labels = Int32Array.from([0, 2, 1, 1, 2]);
-      const net = BackpropMlp.fromParams({ inputSize: d, classes: k, layers: widths, optimizer: { kind: 'sgd', learningRate: 1, momentum: 0 } }, { layers: params });
+      const net = BackpropMlp.fromParams(
+        { inputSize: d, classes: k, layers: widths, optimizer: { kind: 'sgd', learningRate: 1, momentum: 0 } },
+        { layers: params },
+      );
       try {
         const result = net.trainBatch(x, batch, labels);
         const after = net.readParams();

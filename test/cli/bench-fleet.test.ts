@@ -10,7 +10,18 @@ describe('hff bench-fleet', function () {
     assert.equal(run.code, 0, run.stderr);
     const r = lastJson(run);
     assert.deepEqual(Object.keys(r).sort(), [
-      'broker', 'bytesPerUpdate', 'connectMs', 'convergenceMs', 'cpuMs', 'identical', 'layers', 'parts', 'receiveMsPerUpdate', 'robots', 'security', 'updatesReceived',
+      'broker',
+      'bytesPerUpdate',
+      'connectMs',
+      'convergenceMs',
+      'cpuMs',
+      'identical',
+      'layers',
+      'parts',
+      'receiveMsPerUpdate',
+      'robots',
+      'security',
+      'updatesReceived',
     ]);
     assert.equal(r.broker, 'aedes (in-process)');
     assert.equal(r.security, 'keys');

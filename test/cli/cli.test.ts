@@ -73,7 +73,24 @@ describe('hff command line', function () {
 
   describe('train, eval, predict, teach, info', () => {
     it('train --json trains, evaluates on the test split, saves, and reports the run', async () => {
-      const args = ['train', '--dataset', 'mnist', '--data', data, '--layers', '32,32', '--epochs', '3', '--batch-size', '16', '--seed', '3', '--out', model, '--json'];
+      const args = [
+        'train',
+        '--dataset',
+        'mnist',
+        '--data',
+        data,
+        '--layers',
+        '32,32',
+        '--epochs',
+        '3',
+        '--batch-size',
+        '16',
+        '--seed',
+        '3',
+        '--out',
+        model,
+        '--json',
+      ];
       const r = await runHff(args);
       assert.equal(r.code, 0, explain(r));
       const j = lastJson(r);
@@ -118,7 +135,10 @@ describe('hff command line', function () {
       assert.equal(r.code, 0, explain(r));
       assert.match(r.stdout, /accuracy: \d+\.\d+% \(\d+\/30\)/);
       assert.match(r.stdout, new RegExp(`backend: ${BACKEND_NAME.source}`));
-      assert.match(r.stdout, /unknown rate: \d+\.\d+% \(best similarity under the model's unknown threshold 0\.3: .* call these "unknown"; accuracy counts their best class anyway\)/);
+      assert.match(
+        r.stdout,
+        /unknown rate: \d+\.\d+% \(best similarity under the model's unknown threshold 0\.3: .* call these "unknown"; accuracy counts their best class anyway\)/,
+      );
     });
 
     it('predict --json: one object per image, resized to the model input, with the right labels', async () => {
@@ -214,14 +234,38 @@ describe('hff command line', function () {
 
     it('train --classes trains on a subset: labels renumbered, class names cut to it, recorded; bad lists exit 2', async () => {
       const subsetModel = path.join(root, 'subset-model');
-      const r = await runHff(['train', '--dataset', 'mnist', '--data', data, '--classes', '1,2', '--layers', '16', '--epochs', '3', '--batch-size', '16', '--rotate', '5', '--scale', '0.05', '--out', subsetModel, '--json']);
+      const r = await runHff([
+        'train',
+        '--dataset',
+        'mnist',
+        '--data',
+        data,
+        '--classes',
+        '1,2',
+        '--layers',
+        '16',
+        '--epochs',
+        '3',
+        '--batch-size',
+        '16',
+        '--rotate',
+        '5',
+        '--scale',
+        '0.05',
+        '--out',
+        subsetModel,
+        '--json',
+      ]);
       assert.equal(r.code, 0, explain(r));
       const j = lastJson(r);
       assert.equal(j.classes, 2);
       assert.equal(j.train_n, 140, 'the 70 + 70 training examples of patterns 1 and 2');
       assert.equal(j.test_n, 66, 'evaluated on the test examples of the same classes only');
       assert.ok((j.test_accuracy as number) > 0.8, `test accuracy ${j.test_accuracy}`);
-      const saved = JSON.parse(fs.readFileSync(path.join(subsetModel, 'model.json'), 'utf8')) as { classes: string[]; metadata: { training: Record<string, unknown> } };
+      const saved = JSON.parse(fs.readFileSync(path.join(subsetModel, 'model.json'), 'utf8')) as {
+        classes: string[];
+        metadata: { training: Record<string, unknown> };
+      };
       assert.deepEqual(saved.classes, ['1', '2']);
       assert.deepEqual(saved.metadata.training.classIndices, [1, 2]);
       assert.deepEqual([saved.metadata.training.rotate, saved.metadata.training.scale], [5, 0.05], 'turns and resizing are recorded');
@@ -245,11 +289,17 @@ describe('hff command line', function () {
       const r = await runHff(['info', '--model', model], { HFF_BACKEND: 'cpu' });
       assert.equal(r.code, 0, explain(r));
       assert.match(r.stdout, /backend: tfjs-cpu/);
-      assert.match(r.stdout, /teaching: taught ring \(4 demonstrations\), scored by their (nearest demonstration|mean) in '(input|transfer|layers|layer:\d|colour|edges|layers\+edges)' \(leave-one-out: /);
+      assert.match(
+        r.stdout,
+        /teaching: taught ring \(4 demonstrations\), scored by their (nearest demonstration|mean) in '(input|transfer|layers|layer:\d|colour|edges|layers\+edges)' \(leave-one-out: /,
+      );
       assert.match(r.stdout, /a taught class wins when an input is nearer one of its demonstrations than all 210 kept training inputs/);
       const json = JSON.parse((await runHff(['info', '--model', model, '--json'])).stdout.trim().split('\n').pop() as string);
       assert.deepEqual(json.taught_demonstrations, { ring: 4 });
-      assert.equal(typeof json.teaching_choice_scores[json.teaching_scoring === 'mean' ? `${json.teaching_representation} mean` : json.teaching_representation], 'number');
+      assert.equal(
+        typeof json.teaching_choice_scores[json.teaching_scoring === 'mean' ? `${json.teaching_representation} mean` : json.teaching_representation],
+        'number',
+      );
     });
 
     it('info without --model names the engine; when onnx does not load it says why and what runs instead', async () => {
@@ -299,7 +349,22 @@ describe('hff command line', function () {
       await writeFolderSplit(folder, 'train', 20, 1);
       await writeFolderSplit(folder, 'test', 4, 2, 2);
       const folderModel = path.join(root, 'folder-model');
-      const t = await runHff(['train', '--dataset', 'folder', '--data', folder, '--layers', '16', '--epochs', '5', '--batch-size', '8', '--out', folderModel, '--json']);
+      const t = await runHff([
+        'train',
+        '--dataset',
+        'folder',
+        '--data',
+        folder,
+        '--layers',
+        '16',
+        '--epochs',
+        '5',
+        '--batch-size',
+        '8',
+        '--out',
+        folderModel,
+        '--json',
+      ]);
       assert.equal(t.code, 0, explain(t));
       assert.equal(lastJson(t).test_n, 12);
       const e = await runHff(['eval', '--model', folderModel, '--dataset', 'folder', '--data', folder, '--json']);
@@ -385,7 +450,24 @@ describe('hff command line', function () {
 
     it('draws the progress bar on a terminal stderr, and not with --json', async () => {
       const out = path.join(root, 'model-inprocess');
-      const base = ['train', '--dataset', 'mnist', '--data', data, '--layers', '8', '--epochs', '2', '--batch-size', '16', '--limit', '96', '--no-eval', '--out', out];
+      const base = [
+        'train',
+        '--dataset',
+        'mnist',
+        '--data',
+        data,
+        '--layers',
+        '8',
+        '--epochs',
+        '2',
+        '--batch-size',
+        '16',
+        '--limit',
+        '96',
+        '--no-eval',
+        '--out',
+        out,
+      ];
       const tty = captureIO(true);
       assert.equal(await main(base, tty), 0, tty.stderr);
       assert.match(tty.stderr, /\repoch 1\/2 \[=+\] 6\/6 \| ETA \d+:\d\d \| loss \d+\.\d{4} \| acc \d+\.\d\d%/);
@@ -445,7 +527,28 @@ describe('hff command line', function () {
 
   describe('bench options', () => {
     it('parses the documented form into the runBench options object', () => {
-      const o = parseBenchOptions(['--dataset', 'mnist', '--data', '/d', '--methods', 'hff,bp', '--epochs', '2', '--layers', '100,100', '--limit', '500', '--quick', '--json', '--batch-size', '64', '--lr', '0.01', '--backend', 'cpu']);
+      const o = parseBenchOptions([
+        '--dataset',
+        'mnist',
+        '--data',
+        '/d',
+        '--methods',
+        'hff,bp',
+        '--epochs',
+        '2',
+        '--layers',
+        '100,100',
+        '--limit',
+        '500',
+        '--quick',
+        '--json',
+        '--batch-size',
+        '64',
+        '--lr',
+        '0.01',
+        '--backend',
+        'cpu',
+      ]);
       assert.deepEqual(o, {
         dataset: 'mnist',
         data: '/d',
@@ -467,7 +570,10 @@ describe('hff command line', function () {
         quick: false,
         json: false,
       });
-      assert.deepEqual(parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--shift', '1', '--hidden-dropout', '0.5']).regularisation, { shift: 1, hiddenDropout: 0.5 });
+      assert.deepEqual(parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--shift', '1', '--hidden-dropout', '0.5']).regularisation, {
+        shift: 1,
+        hiddenDropout: 0.5,
+      });
       assert.equal(parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--seed', '2']).seed, 2);
       assert.throws(() => parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--input-dropout', '1']), /0 <= p < 1/);
       assert.deepEqual(parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--rotate', '10', '--scale', '0.1']).regularisation, { rotate: 10, scale: 0.1 });
@@ -476,7 +582,10 @@ describe('hff command line', function () {
     });
 
     it('rejects bad bench arguments with a usage error', async () => {
-      assert.throws(() => parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--methods', 'hff,svm']), (e: unknown) => e instanceof CliError && e.exitCode === 2 && /unknown: svm/.test(e.message));
+      assert.throws(
+        () => parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--methods', 'hff,svm']),
+        (e: unknown) => e instanceof CliError && e.exitCode === 2 && /unknown: svm/.test(e.message),
+      );
       assert.throws(() => parseBenchOptions(['--dataset', 'folder', '--data', 'x']), /Allowed choices are mnist, fashion-mnist, cifar10/);
       const io = captureIO();
       assert.equal(await main(['bench', '--dataset', 'mnist'], io), 2);

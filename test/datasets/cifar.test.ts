@@ -30,12 +30,21 @@ describe('datasets: CIFAR-10 binary batches', () => {
     assert.deepEqual([ds.n, Array.from(ds.labels)], [3, [3, 9, 0]]);
     const rec = 1; // second record of test_batch.bin, built as record number 101
     const img = ds.images.subarray(rec * 3072, (rec + 1) * 3072);
-    for (const [y, x] of [[0, 0], [0, 31], [5, 7], [31, 0], [31, 31]]) {
+    for (const [y, x] of [
+      [0, 0],
+      [0, 31],
+      [5, 7],
+      [31, 0],
+      [31, 31],
+    ]) {
       for (let c = 0; c < 3; c++) {
         assert.equal(img[(y * 32 + x) * 3 + c], Math.fround(cifarValue(101, c, y * 32 + x) / 255), `y=${y} x=${x} c=${c}`);
       }
     }
-    assert.deepEqual(img, Float32Array.from(cifarRecordHwc(101), (v) => v / 255));
+    assert.deepEqual(
+      img,
+      Float32Array.from(cifarRecordHwc(101), (v) => v / 255),
+    );
   });
 
   it('finds batches in the cifar-10-batches-bin folder of the official archive', async () => {
@@ -50,7 +59,10 @@ describe('datasets: CIFAR-10 binary batches', () => {
     const ds = await loadDataset({ name: 'cifar10', dir, limit: 3 });
     assert.equal(ds.n, 3);
     assert.deepEqual(Array.from(ds.labels), [0, 1, 2]);
-    assert.deepEqual(ds.images.subarray(2 * 3072), Float32Array.from(cifarRecordHwc(2), (v) => v / 255));
+    assert.deepEqual(
+      ds.images.subarray(2 * 3072),
+      Float32Array.from(cifarRecordHwc(2), (v) => v / 255),
+    );
   });
 
   it('resizes and converts to grey on request', async () => {
@@ -122,9 +134,14 @@ describe('datasets: CIFAR-10 binary batches', () => {
   it('lists what it looked for when there is no CIFAR-10 data at all', async () => {
     const dir = scratchDir();
     await assert.rejects(loadDataset({ name: 'cifar10', dir }), (e: Error) =>
-      e.message.startsWith(`cifar10: no CIFAR-10 data for split 'train' in ${dir}: looked for the binary batches data_batch_1.bin, data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, data_batch_5.bin (or .gz) in ${dir} or ${path.join(dir, 'cifar-10-batches-bin')}, or an image folder ${path.join(dir, 'train', '<class>')}/*.png|jpg|jpeg with classes airplane, automobile,`),
+      e.message.startsWith(
+        `cifar10: no CIFAR-10 data for split 'train' in ${dir}: looked for the binary batches data_batch_1.bin, data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, data_batch_5.bin (or .gz) in ${dir} or ${path.join(dir, 'cifar-10-batches-bin')}, or an image folder ${path.join(dir, 'train', '<class>')}/*.png|jpg|jpeg with classes airplane, automobile,`,
+      ),
     );
     const missing = path.join(dir, 'nope');
-    await assert.rejects(loadDataset({ name: 'cifar10', dir: missing, split: 'test' }), new RegExp(`^Error: cifar10: directory ${missing} does not exist \\(looked for the binary batches test_batch.bin`));
+    await assert.rejects(
+      loadDataset({ name: 'cifar10', dir: missing, split: 'test' }),
+      new RegExp(`^Error: cifar10: directory ${missing} does not exist \\(looked for the binary batches test_batch.bin`),
+    );
   });
 });

@@ -104,7 +104,9 @@ export async function writePng(file: string, raw: Uint8Array, width: number, hei
 
 export async function writeJpeg(file: string, raw: Uint8Array, width: number, height: number): Promise<void> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  await sharp(raw, { raw: { width, height, channels: 3 } }).jpeg({ quality: 95 }).toFile(file);
+  await sharp(raw, { raw: { width, height, channels: 3 } })
+    .jpeg({ quality: 95 })
+    .toFile(file);
 }
 
 /** A solid-colour RGB picture. */

@@ -89,7 +89,10 @@ describe('datasets: image folders', () => {
     await writePng(path.join(dir, 'train', '7', '0.png'), g, 4, 3, 1);
     const ds = await loadDataset({ name: 'folder', dir });
     assert.deepEqual([ds.width, ds.height, ds.channels], [4, 3, 1]);
-    assert.deepEqual(Array.from(ds.images, (v) => Math.round(v * 255)), Array.from(g));
+    assert.deepEqual(
+      Array.from(ds.images, (v) => Math.round(v * 255)),
+      Array.from(g),
+    );
   });
 
   it('decodes through the same function as imageFileToVector', async () => {

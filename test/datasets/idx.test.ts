@@ -19,7 +19,10 @@ describe('datasets: MNIST / Fashion-MNIST IDX', () => {
       writeIdxPair(dir, 'train', d, ROWS, COLS, { gzip });
       const ds = await loadDataset({ name: 'mnist', dir });
       assert.deepEqual([ds.name, ds.split, ds.n, ds.height, ds.width, ds.channels, ds.inputSize], ['mnist', 'train', 5, ROWS, COLS, 1, 12]);
-      assert.deepEqual(ds.images, Float32Array.from(d.images, (v) => v / 255));
+      assert.deepEqual(
+        ds.images,
+        Float32Array.from(d.images, (v) => v / 255),
+      );
       assert.deepEqual(Array.from(ds.labels), Array.from(d.labels));
       assert.deepEqual(ds.classes, [...MNIST_CLASSES]);
     });
@@ -42,7 +45,10 @@ describe('datasets: MNIST / Fashion-MNIST IDX', () => {
     fs.writeFileSync(path.join(dir, 'train-images-idx3-ubyte'), zlib.gzipSync(idxBytes([4, ROWS, COLS], d.images)));
     fs.writeFileSync(path.join(dir, 'train-labels-idx1-ubyte.gz'), idxBytes([4], d.labels));
     const ds = await loadDataset({ name: 'mnist', dir });
-    assert.deepEqual(ds.images, Float32Array.from(d.images, (v) => v / 255));
+    assert.deepEqual(
+      ds.images,
+      Float32Array.from(d.images, (v) => v / 255),
+    );
     assert.deepEqual(Array.from(ds.labels), Array.from(d.labels));
   });
 
@@ -77,7 +83,10 @@ describe('datasets: MNIST / Fashion-MNIST IDX', () => {
       { width: 6, height: 8, channels: 3 },
     );
     assert.deepEqual(ds.images.subarray(144, 288), cam.vector);
-    const same = await imageToVector({ width: COLS, height: ROWS, encoding: 'mono8', data: d.images.subarray(12, 24) }, { width: COLS, height: ROWS, channels: 1 });
+    const same = await imageToVector(
+      { width: COLS, height: ROWS, encoding: 'mono8', data: d.images.subarray(12, 24) },
+      { width: COLS, height: ROWS, channels: 1 },
+    );
     const plain = await loadDataset({ name: 'mnist', dir });
     assert.deepEqual(plain.images.subarray(12, 24), same.vector, 'direct scaling equals the sharp path');
   });
@@ -113,8 +122,11 @@ describe('datasets: MNIST / Fashion-MNIST IDX', () => {
     const files = writeIdxPair(dir, 'train', tinyIdx(2, ROWS, COLS), ROWS, COLS, { gzip: true });
     const gz = fs.readFileSync(files.images);
     fs.writeFileSync(files.images, gz.subarray(0, gz.length - 12));
-    await assert.rejects(loadDataset({ name: 'mnist', dir }), (e: Error) =>
-      e.message.startsWith(`mnist: ${files.images} starts like gzip but cannot be decompressed (`) && e.message.endsWith('the download is probably truncated'),
+    await assert.rejects(
+      loadDataset({ name: 'mnist', dir }),
+      (e: Error) =>
+        e.message.startsWith(`mnist: ${files.images} starts like gzip but cannot be decompressed (`) &&
+        e.message.endsWith('the download is probably truncated'),
     );
   });
 
@@ -131,7 +143,9 @@ describe('datasets: MNIST / Fashion-MNIST IDX', () => {
     const d = tinyIdx(3, ROWS, COLS);
     d.labels[2] = 10;
     const files = writeIdxPair(dir, 'train', d, ROWS, COLS);
-    await assert.rejects(loadDataset({ name: 'fashion-mnist', dir, limit: 1 }), { message: `fashion-mnist: ${files.labels} label 10 at index 2 is out of range 0..9` });
+    await assert.rejects(loadDataset({ name: 'fashion-mnist', dir, limit: 1 }), {
+      message: `fashion-mnist: ${files.labels} label 10 at index 2 is out of range 0..9`,
+    });
   });
 
   it('lists the file names looked for when files or the folder are missing', async () => {
@@ -145,11 +159,16 @@ describe('datasets: MNIST / Fashion-MNIST IDX', () => {
     fs.rmSync(path.join(dir, 'train-labels-idx1-ubyte'));
     await assert.rejects(loadDataset({ name: 'mnist', dir }), /looked for train-labels-idx1-ubyte.gz or train-labels-idx1-ubyte or/);
     const missing = path.join(dir, 'nope');
-    await assert.rejects(loadDataset({ name: 'mnist', dir: missing }), new RegExp(`^Error: mnist: directory ${missing} does not exist \\(looked for train-images-idx3-ubyte.gz`));
+    await assert.rejects(
+      loadDataset({ name: 'mnist', dir: missing }),
+      new RegExp(`^Error: mnist: directory ${missing} does not exist \\(looked for train-images-idx3-ubyte.gz`),
+    );
   });
 
   it('rejects unknown dataset names and bad options', async () => {
-    await assert.rejects(loadDataset({ name: 'imagenet' as 'mnist', dir: '/x' }), { message: 'dataset: unknown dataset "imagenet" (known: mnist, fashion-mnist, cifar10, folder)' });
+    await assert.rejects(loadDataset({ name: 'imagenet' as 'mnist', dir: '/x' }), {
+      message: 'dataset: unknown dataset "imagenet" (known: mnist, fashion-mnist, cifar10, folder)',
+    });
     await assert.rejects(loadDataset({ name: 'mnist', dir: '' }), /mnist: dir must be a non-empty folder path/);
     await assert.rejects(loadDataset({ name: 'mnist', dir: '/x', split: 'val' as 'test' }), /mnist: split must be 'train' or 'test', got "val"/);
   });

@@ -13,7 +13,10 @@ function checkShape(ds: Dataset, n: number, h: number, w: number, c: number): vo
     if (v > max) max = v;
   }
   assert.ok(min >= 0 && max <= 1 && max > 0.9, `pixel range ${min}..${max}`);
-  assert.ok(ds.labels.every((l) => l >= 0 && l < ds.classes.length), 'labels in range');
+  assert.ok(
+    ds.labels.every((l) => l >= 0 && l < ds.classes.length),
+    'labels in range',
+  );
 }
 
 describe('datasets: shared real data (limited subsets)', () => {

@@ -39,7 +39,11 @@ const lossRise = (seed: number): number[] =>
 const stationary = (seed: number): number[] => gaussianStream(seed, [{ length: 2000, mean: 0.8, sd: 0.05 }]);
 
 function assertDetected(states: DriftState[], maxDelay: number, label: string): void {
-  assert.deepEqual(driftIndices(states).filter((i) => i < CHANGE_AT), [], `${label}: false alarm before the change`);
+  assert.deepEqual(
+    driftIndices(states).filter((i) => i < CHANGE_AT),
+    [],
+    `${label}: false alarm before the change`,
+  );
   const { drift, warning } = detectionAfterChange(states);
   assert.ok(drift >= CHANGE_AT, `${label}: change never detected`);
   assert.ok(drift - CHANGE_AT <= maxDelay, `${label}: detected after ${drift - CHANGE_AT} samples, expected <= ${maxDelay}`);
@@ -159,7 +163,10 @@ describe('drift: Page-Hinkley', () => {
     ]);
     const drifts = driftIndices(feed(new PageHinkley(), xs));
     assert.ok(drifts.some((i) => i >= 1000 && i < 1200));
-    assert.ok(drifts.some((i) => i >= 2000 && i < 2200), `drifts at ${drifts.join(', ')}`);
+    assert.ok(
+      drifts.some((i) => i >= 2000 && i < 2200),
+      `drifts at ${drifts.join(', ')}`,
+    );
   });
 
   it('rejects invalid options', () => {
@@ -230,7 +237,10 @@ describe('drift: ADWIN', () => {
     ]);
     const drifts = driftIndices(feed(new Adwin(), xs));
     assert.ok(drifts.some((i) => i >= 1000 && i < 1100));
-    assert.ok(drifts.some((i) => i >= 2000 && i < 2100), `drifts at ${drifts.join(', ')}`);
+    assert.ok(
+      drifts.some((i) => i >= 2000 && i < 2100),
+      `drifts at ${drifts.join(', ')}`,
+    );
   });
 
   it('rejects invalid options', () => {
@@ -333,7 +343,10 @@ describe('drift: DDM', () => {
     const drifts = driftIndices(states);
     const first = drifts.find((i) => i >= 1000) as number;
     assert.equal(states[first + 1].n, 1);
-    assert.ok(drifts.some((i) => i >= 2000 && i < 2250), `drifts at ${drifts.join(', ')}`);
+    assert.ok(
+      drifts.some((i) => i >= 2000 && i < 2250),
+      `drifts at ${drifts.join(', ')}`,
+    );
   });
 
   it('rejects invalid options', () => {
@@ -341,12 +354,7 @@ describe('drift: DDM', () => {
     assert.throws(() => new Ddm({ minInstances: -1 }), /option 'minInstances'/);
   });
 
-  commonBehaviour(
-    () => new Ddm(),
-    jump(2),
-    [0.5, 2, -1, NaN, true, '1', undefined],
-    /DDM drift detector: input must be 0 \(correct\) or 1 \(error\), got /,
-  );
+  commonBehaviour(() => new Ddm(), jump(2), [0.5, 2, -1, NaN, true, '1', undefined], /DDM drift detector: input must be 0 \(correct\) or 1 \(error\), got /);
 });
 
 describe('drift: createDriftDetector', () => {

@@ -111,10 +111,14 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
   });
 
   it('lists the classes in GET /demo/state before anything is taught', async () => {
-    const classes = await waitFor('classes in /demo/state', async () => {
-      const state = (await admin.request('GET', '/demo/state')).json() as { classes: string[] };
-      return state.classes.length > 0 ? state.classes : undefined;
-    }, 10_000);
+    const classes = await waitFor(
+      'classes in /demo/state',
+      async () => {
+        const state = (await admin.request('GET', '/demo/state')).json() as { classes: string[] };
+        return state.classes.length > 0 ? state.classes : undefined;
+      },
+      10_000,
+    );
     assert.equal(classes.length, 20);
     assert.deepEqual(classes.slice(0, 3), ['Apple_Braeburn', 'Apple_Golden_1', 'Apple_Pink_Lady']);
     assert.ok(!classes.includes('Pineapple'), classes.join(', '));
@@ -141,7 +145,11 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
     const pineapples = segment('unseen');
     const shown: Classification[] = [];
     for (const f of [pineapples[30], pineapples[31], recognisedFrame as DemoFrame, pineapples[32], pineapples[33]]) shown.push(await classify(f));
-    assert.deepEqual(shown.map((r) => r.known), [false, false, true, false, false], JSON.stringify(shown));
+    assert.deepEqual(
+      shown.map((r) => r.known),
+      [false, false, true, false, false],
+      JSON.stringify(shown),
+    );
 
     const mixed = await admin.request('POST', '/teach?label=Pineapple&n=4');
     assert.equal(mixed.status, 409, mixed.text);
@@ -150,7 +158,10 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
     assert.equal(refused.frames.length, 4);
     const seqs = refused.frames.map((f) => f.seq);
     assert.equal(seqs[2] - seqs[1], 2, `one known frame between the pairs: ${seqs.join(', ')}`);
-    assert.ok(refused.frames.every((f) => !f.known && typeof f.score === 'number' && f.label && !Number.isNaN(Date.parse(f.at))), mixed.text);
+    assert.ok(
+      refused.frames.every((f) => !f.known && typeof f.score === 'number' && f.label && !Number.isNaN(Date.parse(f.at))),
+      mixed.text,
+    );
     assert.match(refused.error, new RegExp(`frames ${seqs.join(', ')}`));
 
     // The two frames after the known one are one stretch, but once they are more than 10 s old they are stale.
@@ -166,7 +177,10 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
     const pineapples = segment('unseen');
     const before = [];
     for (const f of pineapples.slice(0, 8)) before.push(await classify(f));
-    assert.ok(before.every((r) => !r.known), `the unseen fruit is unknown: ${JSON.stringify(before.map((r) => [r.label, r.score]))}`);
+    assert.ok(
+      before.every((r) => !r.known),
+      `the unseen fruit is unknown: ${JSON.stringify(before.map((r) => [r.label, r.score]))}`,
+    );
     await waitFor('hff-classify to show a yellow (unknown) status', () => statuses.seen('classify', 'yellow'), 3000);
 
     const res = await admin.request('POST', '/teach?label=Pineapple&n=5');
@@ -184,7 +198,10 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
       assert.equal(f.known, false);
       assert.ok(Date.now() - Date.parse(f.at) < 10_000, f.at);
     });
-    assert.deepEqual(taught.frames.map((f) => [f.label, f.score]), before.slice(3).map((r) => [r.label, r.score]));
+    assert.deepEqual(
+      taught.frames.map((f) => [f.label, f.score]),
+      before.slice(3).map((r) => [r.label, r.score]),
+    );
     await waitFor('hff-teach status', () => statuses.last('teach')?.fill === 'green', 5000);
 
     // The fruit's later frames: the rest of its turn on the table.
@@ -202,7 +219,9 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
       if (namedRight(f, r)) correct += 1;
       if (r.label === 'Pineapple') asPineapple += 1;
     }
-    console.log(`      known fruit named right: ${correctBefore}/${checked().length} before teaching, ${correct}/${checked().length} after (${asPineapple} taken for Pineapple)`);
+    console.log(
+      `      known fruit named right: ${correctBefore}/${checked().length} before teaching, ${correct}/${checked().length} after (${asPineapple} taken for Pineapple)`,
+    );
     assert.ok(correct >= correctBefore - 1, `known fruit after teaching: ${correct}/${checked().length}, before ${correctBefore}`);
     assert.ok(asPineapple <= 1, `${asPineapple} known fruit frames taken for Pineapple`);
   });
@@ -233,7 +252,11 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
   it('forgets a fruit with the inject button', async () => {
     const since = Date.now();
     await admin.inject('inject-forget-pineapple');
-    await waitFor('a teach status naming Pineapple after the forget button', () => statuses.events.some((e) => e.id === 'teach' && e.at >= since && /Pineapple/.test(e.text ?? '')), 5000).catch((err: Error) => {
+    await waitFor(
+      'a teach status naming Pineapple after the forget button',
+      () => statuses.events.some((e) => e.id === 'teach' && e.at >= since && /Pineapple/.test(e.text ?? '')),
+      5000,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; teach statuses: ${JSON.stringify(statuses.events.filter((e) => e.id === 'teach').slice(-5))}`);
     });
     const state = (await admin.request('GET', '/demo/state')).json() as { classes: string[] };
@@ -243,7 +266,7 @@ describe('e2e: demo flows driven over MQTT, HTTP and inject (Admin API deploy)',
     assert.equal(r.known, false);
   });
 
-  it("teaches the fruit from the inject button and from MQTT hff/demo/teach too, and names its next frames", async () => {
+  it('teaches the fruit from the inject button and from MQTT hff/demo/teach too, and names its next frames', async () => {
     const pineapples = segment('unseen');
     const classes = async () => ((await admin.request('GET', '/demo/state')).json() as { classes: string[] }).classes;
     for (const [how, teach] of [

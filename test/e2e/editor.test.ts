@@ -43,7 +43,6 @@ const INVALID = '-1 #';
 declare const RED: any;
 declare const $: any;
 
-
 describe('e2e: the editor in Chromium (playwright-core)', function () {
   this.timeout(150_000);
   let demo: DemoProcess | undefined;
@@ -54,7 +53,11 @@ describe('e2e: the editor in Chromium (playwright-core)', function () {
   const externalFailures: string[] = [];
 
   before(async function () {
-    const missing = !CHROMIUM ? 'Chromium is not installed (apt-get install chromium)' : !hasPlaywright() ? 'playwright-core is not installed (npm install)' : '';
+    const missing = !CHROMIUM
+      ? 'Chromium is not installed (apt-get install chromium)'
+      : !hasPlaywright()
+        ? 'playwright-core is not installed (npm install)'
+        : '';
     if (missing) skipForEnvironment(this, missing);
     const { chromium } = require('playwright-core') as Playwright;
     // Node-RED and Chromium start side by side.
@@ -64,7 +67,15 @@ describe('e2e: the editor in Chromium (playwright-core)', function () {
         executablePath: CHROMIUM!,
         headless: true,
         timeout: 60_000,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'],
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--no-first-run',
+          '--disable-dev-shm-usage',
+        ],
       }),
     ]);
     if (started.status === 'fulfilled') demo = started.value;
@@ -148,7 +159,10 @@ describe('e2e: the editor in Chromium (playwright-core)', function () {
       }
     }
     assert.deepEqual(
-      seen.filter((s) => s.category === 'config').map((s) => s.type).sort(),
+      seen
+        .filter((s) => s.category === 'config')
+        .map((s) => s.type)
+        .sort(),
       ['hff-model', 'hff-ros2'],
     );
   });
@@ -172,24 +186,34 @@ describe('e2e: the editor in Chromium (playwright-core)', function () {
     assert.equal(before.unknown, 0, 'unknown node types');
 
     // The recording runs: hff-classify has a green (known) or yellow (unknown) status.
-    await page.waitForFunction(() => {
-      const s = RED.nodes.node('classify')?.status;
-      return s && (s.fill === 'green' || s.fill === 'yellow');
-    }, undefined, { timeout: 30_000, polling: 250 });
+    await page.waitForFunction(
+      () => {
+        const s = RED.nodes.node('classify')?.status;
+        return s && (s.fill === 'green' || s.fill === 'yellow');
+      },
+      undefined,
+      { timeout: 30_000, polling: 250 },
+    );
 
     // A full deployment from the editor, as a user pressing Deploy after an edit.
     await page.evaluate(() => {
       RED.nodes.dirty(true);
     });
     await page.click('#red-ui-header-button-deploy');
-    await page.waitForFunction(() => (globalThis as any).__hff.notes.some((n: { type: string }) => n.type === 'success'), undefined, { timeout: 30_000, polling: 200 }).catch(async (err: Error) => {
-      const notes = await page.evaluate(() => (globalThis as any).__hff.notes);
-      throw new Error(`${err.message}; notifications: ${JSON.stringify(notes)}`);
-    });
-    await page.waitForFunction(() => {
-      const s = RED.nodes.node('classify')?.status;
-      return s && (s.fill === 'green' || s.fill === 'yellow');
-    }, undefined, { timeout: 30_000, polling: 250 });
+    await page
+      .waitForFunction(() => (globalThis as any).__hff.notes.some((n: { type: string }) => n.type === 'success'), undefined, { timeout: 30_000, polling: 200 })
+      .catch(async (err: Error) => {
+        const notes = await page.evaluate(() => (globalThis as any).__hff.notes);
+        throw new Error(`${err.message}; notifications: ${JSON.stringify(notes)}`);
+      });
+    await page.waitForFunction(
+      () => {
+        const s = RED.nodes.node('classify')?.status;
+        return s && (s.fill === 'green' || s.fill === 'yellow');
+      },
+      undefined,
+      { timeout: 30_000, polling: 250 },
+    );
     // Let a few frames go through the redeployed flow, then look for trouble.
     await new Promise((r) => setTimeout(r, 2000));
     const after = await page.evaluate(() => ({
@@ -205,7 +229,11 @@ describe('e2e: the editor in Chromium (playwright-core)', function () {
       })(),
     }));
     assert.equal(after.dirty, false, 'the deployment went through');
-    assert.deepEqual(after.notes.filter((n: { type: string }) => n.type === 'error' || n.type === 'warning'), [], 'error/warning notifications');
+    assert.deepEqual(
+      after.notes.filter((n: { type: string }) => n.type === 'error' || n.type === 'warning'),
+      [],
+      'error/warning notifications',
+    );
     assert.deepEqual(after.errors, [], 'errors caught by the flow (catch node) or logged by nodes');
     assert.deepEqual(after.redStatuses, [], 'nodes with a red status');
     assert.doesNotMatch(demo!.output(), /\[error\]/, 'Node-RED logged no error');

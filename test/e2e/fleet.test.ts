@@ -61,7 +61,9 @@ describe('e2e: teaching the whole fleet', function () {
 
     it(`a part taught on A is recognised by B through the broker, signed with each robot's key`, async () => {
       const keys = { 'robot-a': generateFleetKeyPair(), 'robot-b': generateFleetKeyPair() };
-      const allowList = Object.entries(keys).map(([origin, k]) => `${k.publicKey} ${origin}`).join('\n');
+      const allowList = Object.entries(keys)
+        .map(([origin, k]) => `${k.publicKey} ${origin}`)
+        .join('\n');
       const make = (origin: keyof typeof keys) => {
         const net = HffNetwork.create(engine, { inputSize: INPUT, layers: [24, 16], seed: 21 });
         const security = { mode: 'keys' as const, privateKey: keys[origin].privateKey, trusted: allowList };
@@ -77,7 +79,10 @@ describe('e2e: teaching the whole fleet', function () {
       b.sync.onMerged((e) => merges.push(e));
 
       const t0 = performance.now();
-      for (const [label, center, seed] of [['widget', WIDGET, 1], ['gadget', GADGET, 2]] as const) {
+      for (const [label, center, seed] of [
+        ['widget', WIDGET, 1],
+        ['gadget', GADGET, 2],
+      ] as const) {
         const rows = jitter([...center], 3, 0.05, seed);
         const { data, batch } = toBatch(rows, a.net.inputSize);
         const r = a.net.teach(label, data, batch);
@@ -90,7 +95,9 @@ describe('e2e: teaching the whole fleet', function () {
       assert.equal(probe(GADGET, 10).label, 'gadget');
       assert.equal(b.net.counts[b.net.classes.indexOf('widget')], 3);
       const transport = merges.map((m) => m.delayMs ?? NaN);
-      console.log(`      fleet delay (library, ${kind}): taught on A -> recognised on B in ${delay.toFixed(1)} ms (broker transit ${transport.map((d) => `${d} ms`).join(', ')})`);
+      console.log(
+        `      fleet delay (library, ${kind}): taught on A -> recognised on B in ${delay.toFixed(1)} ms (broker transit ${transport.map((d) => `${d} ms`).join(', ')})`,
+      );
       assert.ok(delay < 5000);
     });
   });
@@ -116,21 +123,48 @@ describe('e2e: teaching the whole fleet', function () {
       // reports what the model's fleet connection merges.
       // Each runtime has its own private key file and lists the other's public key (robot keys, the default mode).
       const pairs = { 'runtime-a': generateFleetKeyPair(), 'runtime-b': generateFleetKeyPair() };
-      const allowList = Object.entries(pairs).map(([origin, k]) => `${k.publicKey} ${origin}`).join('\n');
+      const allowList = Object.entries(pairs)
+        .map(([origin, k]) => `${k.publicKey} ${origin}`)
+        .join('\n');
       const model = (name: string, origin: keyof typeof pairs) => {
         const keyFile = path.join(genDir, `${origin}.pem`);
         fs.writeFileSync(keyFile, pairs[origin].privateKey, { mode: 0o600 });
         return {
-          id: 'model', type: 'hff-model', name, source: 'auto', path: '', backend: 'auto', inputSize: INPUT, inputShape: '',
-          layers: '24,16', classes: '', tau: 0.1, learningRate: 0.01, unknownThreshold: 0.3, seed: 21, saveDelay: 200,
-          fleetBroker: broker.url, fleetTopic: 'e2e/red', fleetOrigin: origin, fleetSecurity: 'keys', fleetKeyFile: keyFile, fleetAllowList: allowList,
+          id: 'model',
+          type: 'hff-model',
+          name,
+          source: 'auto',
+          path: '',
+          backend: 'auto',
+          inputSize: INPUT,
+          inputShape: '',
+          layers: '24,16',
+          classes: '',
+          tau: 0.1,
+          learningRate: 0.01,
+          unknownThreshold: 0.3,
+          seed: 21,
+          saveDelay: 200,
+          fleetBroker: broker.url,
+          fleetTopic: 'e2e/red',
+          fleetOrigin: origin,
+          fleetSecurity: 'keys',
+          fleetKeyFile: keyFile,
+          fleetAllowList: allowList,
         };
       };
       const link = { id: 'link', type: 'fleet-e2e-link', z: 'tab', model: 'model', wires: [] };
       const tab = { id: 'tab', type: 'tab', label: 'fleet' };
-      const flowsA = [tab, model('fleetA', 'runtime-a'), { id: 'teach', type: 'hff-teach', z: 'tab', model: 'model', mode: 'mean', rate: '', meanOf: '', wires: [[]] }, link];
+      const flowsA = [
+        tab,
+        model('fleetA', 'runtime-a'),
+        { id: 'teach', type: 'hff-teach', z: 'tab', model: 'model', mode: 'mean', rate: '', meanOf: '', wires: [[]] },
+        link,
+      ];
       const flowsB = [
-        tab, model('fleetB', 'runtime-b'), link,
+        tab,
+        model('fleetB', 'runtime-b'),
+        link,
         { id: 'classify', type: 'hff-classify', z: 'tab', model: 'model', topK: 2, threshold: '', scoring: '', wires: [['cap'], ['cap']] },
         { id: 'cap', type: 'e2e-capture', z: 'tab', wires: [] },
         { id: 'catcher', type: 'catch', z: 'tab', scope: ['classify'], uncaught: false, wires: [['cap']] },
@@ -214,7 +248,13 @@ function startRuntime(userDir: string, flows: unknown[], genDir: string, childre
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`runtime ${userDir}: timed out; output:\n${output}`)), timeoutMs);
-        waiters.push({ pred, resolve: (m) => { clearTimeout(timer); resolve(m); } });
+        waiters.push({
+          pred,
+          resolve: (m) => {
+            clearTimeout(timer);
+            resolve(m);
+          },
+        });
       });
     },
     request: (node, msg) => {
@@ -275,7 +315,10 @@ function writeTestNodes(dir: string): void {
 };
 `,
   );
-  fs.writeFileSync(path.join(dir, 'fleet-e2e-link.html'), `<script type="text/javascript">RED.nodes.registerType('fleet-e2e-link', { category: 'test', defaults: {}, inputs: 0, outputs: 0 });</script>\n`);
+  fs.writeFileSync(
+    path.join(dir, 'fleet-e2e-link.html'),
+    `<script type="text/javascript">RED.nodes.registerType('fleet-e2e-link', { category: 'test', defaults: {}, inputs: 0, outputs: 0 });</script>\n`,
+  );
   fs.writeFileSync(
     path.join(dir, 'e2e-capture.js'),
     `module.exports = function (RED) {
@@ -292,5 +335,8 @@ function writeTestNodes(dir: string): void {
 };
 `,
   );
-  fs.writeFileSync(path.join(dir, 'e2e-capture.html'), `<script type="text/javascript">RED.nodes.registerType('e2e-capture', { category: 'test', defaults: {}, inputs: 1, outputs: 0 });</script>\n`);
+  fs.writeFileSync(
+    path.join(dir, 'e2e-capture.html'),
+    `<script type="text/javascript">RED.nodes.registerType('e2e-capture', { category: 'test', defaults: {}, inputs: 1, outputs: 0 });</script>\n`,
+  );
 }

@@ -29,7 +29,13 @@ export interface DemoProcess {
 }
 
 /** Starts `node dist/src/demo/start.js` and waits for its "ready" line. */
-export async function startDemoProcess(options: { name: string; args?: string[]; userDir?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<DemoProcess> {
+export async function startDemoProcess(options: {
+  name: string;
+  args?: string[];
+  userDir?: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+}): Promise<DemoProcess> {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const userDir = options.userDir ?? tempDir('hff-e2e-');
   const args = [START_JS, '--port', '0', '--user-dir', userDir, '--mqtt-port', '0', '--log-level', 'warn', ...(options.args ?? [])];

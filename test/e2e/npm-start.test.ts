@@ -43,7 +43,10 @@ describe('e2e: npm start (dist/src/demo/start.js on free ports, fresh user direc
     let polling = true;
     const poller = (async () => {
       while (polling) {
-        const status = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.status, () => 0);
+        const status = await fetch(`http://127.0.0.1:${port}/`).then(
+          (r) => r.status,
+          () => 0,
+        );
         if (status) early.add(status);
         await new Promise((r) => setTimeout(r, 20));
       }
@@ -55,7 +58,10 @@ describe('e2e: npm start (dist/src/demo/start.js on free ports, fresh user direc
       await poller;
     }
     const started = Date.now() - t0;
-    assert.ok([...early].every((s) => s === 503 || s === 200), `editor answers while starting: ${[...early].join(', ')}`);
+    assert.ok(
+      [...early].every((s) => s === 503 || s === 200),
+      `editor answers while starting: ${[...early].join(', ')}`,
+    );
     assert.equal(demo.url, `http://127.0.0.1:${port}/`);
     assert.match(demo.output(), /MQTT broker \(aedes, embedded\) on mqtt:\/\/127\.0\.0\.1:\d+/);
 
@@ -82,7 +88,10 @@ describe('e2e: npm start (dist/src/demo/start.js on free ports, fresh user direc
     } finally {
       await client.endAsync();
     }
-    assert.ok(seen.every((r) => typeof r.label === 'string' && typeof r.known === 'boolean'), JSON.stringify(seen.slice(0, 3)));
+    assert.ok(
+      seen.every((r) => typeof r.label === 'string' && typeof r.known === 'boolean'),
+      JSON.stringify(seen.slice(0, 3)),
+    );
 
     // ... and in the demo's own state endpoint, with the recording's ground truth mostly matched.
     const state = await waitFor(
@@ -96,13 +105,16 @@ describe('e2e: npm start (dist/src/demo/start.js on free ports, fresh user direc
     );
     assert.ok(state.known > 0, JSON.stringify(state));
     // The recording starts with known fruit (the model names 21 of the first 30 right, 107 of all 120 known frames).
-    assert.ok(state.withTruth > 0 && state.correct / state.withTruth >= 0.6, `recording frames classified correctly: ${state.correct}/${state.withTruth}; recent: ${JSON.stringify(state.recent.map((r) => [r.frame, r.truth, r.label, r.known]))}`);
+    assert.ok(
+      state.withTruth > 0 && state.correct / state.withTruth >= 0.6,
+      `recording frames classified correctly: ${state.correct}/${state.withTruth}; recent: ${JSON.stringify(state.recent.map((r) => [r.frame, r.truth, r.label, r.known]))}`,
+    );
 
     // README's live teach: while the never-seen Pineapple is on camera, POST /teach?label=Pineapple takes its last 5
     // unknown frames, and the recording's next Pineapple frames are named.
     const demoState = async () => (await (await fetch(`${demo!.url}demo/state`)).json()) as DemoState;
     await waitFor(
-      '6 frames into the recording\'s Pineapple segment',
+      "6 frames into the recording's Pineapple segment",
       async () => {
         const recent = (await demoState()).recent.slice(-6);
         return recent.length === 6 && recent.every((r) => r.segment === 'unseen' && !r.known) ? true : undefined;
@@ -124,7 +136,10 @@ describe('e2e: npm start (dist/src/demo/start.js on free ports, fresh user direc
       20_000,
     );
     const named = later.filter((r) => r.known && r.label === 'Pineapple').length;
-    assert.ok(named >= 0.9 * later.length, `Pineapple frames after teaching: ${named}/${later.length} named; ${JSON.stringify(later.map((r) => [r.label, r.known]))}`);
+    assert.ok(
+      named >= 0.9 * later.length,
+      `Pineapple frames after teaching: ${named}/${later.length} named; ${JSON.stringify(later.map((r) => [r.label, r.known]))}`,
+    );
 
     // README's example: teach Pineapple from the shipped picture (demo/pineapple.jpg, a Pineapple frame of the recording).
     const taught = await fetch(`${demo.url}teach?label=Pineapple`, {
@@ -144,13 +159,16 @@ describe('e2e: npm start (dist/src/demo/start.js on free ports, fresh user direc
     const engineLine = /hff: compute engine (onnx|tfjs-\w+) \(.*/.exec(demo.output());
     assert.ok(engineLine, 'one log line names the compute engine');
     if (!process.env.HFF_BACKEND) assert.equal(engineLine[1], 'onnx', `a plain start gets the onnx engine: ${engineLine[0]}`);
-    console.log(`      (${engineLine[0]}; ready in ${(started / 1000).toFixed(1)} s, ${state.frames} frames classified, ${state.correct}/${state.withTruth} right, ${named}/${later.length} Pineapple frames named after the live teach, whole test ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    console.log(
+      `      (${engineLine[0]}; ready in ${(started / 1000).toFixed(1)} s, ${state.frames} frames classified, ${state.correct}/${state.withTruth} right, ${named}/${later.length} Pineapple frames named after the live teach, whole test ${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+    );
   });
 
   it('`npm start` itself: skips the build when dist/ is up to date, and stops on SIGTERM sent to the npm process', async function () {
     const { isStale } = require(path.join(ROOT, 'scripts', 'build-state.js')) as { isStale(): boolean };
     // npm start would recompile into the dist/ these tests run from: only `npm test` (which builds first) runs this.
-    if (isStale()) skipForEnvironment(this, 'dist/ is older than the sources (`npm start` would recompile the dist/ these tests run from; `npm test` builds first)');
+    if (isStale())
+      skipForEnvironment(this, 'dist/ is older than the sources (`npm start` would recompile the dist/ these tests run from; `npm test` builds first)');
     const dir = tempDir('hff-e2e-npm-');
     const t0 = Date.now();
     // What a supervisor does: start `npm start` and signal the PID it started (not the process group).
@@ -172,7 +190,10 @@ describe('e2e: npm start (dist/src/demo/start.js on free ports, fresh user direc
       const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 15_000))]);
       assert.equal(code, 0, `npm start after SIGTERM; output:\n${text.slice(-2000)}`);
       assert.match(text, /hff demo: SIGTERM, stopping/);
-      const after = await fetch(url).then(() => 'still answering', () => 'closed');
+      const after = await fetch(url).then(
+        () => 'still answering',
+        () => 'closed',
+      );
       assert.equal(after, 'closed', 'the Node-RED it started is gone');
       assert.doesNotMatch(text, /\[error\]/);
       console.log(`      (npm start with dist/ up to date: ready in ${(ready / 1000).toFixed(1)} s; SIGTERM to npm stopped it)`);

@@ -50,25 +50,108 @@ function testFlows(): Json[] {
   return [
     { id: z, type: 'tab', label: 'teaching page test' },
     {
-      id: 'model', type: 'hff-model', name: 'demo-fruit', source: 'file', path: DEMO_MODEL_DIR, backend: 'auto', inputSize: '3072',
-      inputShape: '32x32x3', layers: '256,256', classes: '', tau: '', learningRate: '', unknownThreshold: '', seed: '', saveDelay: '200',
+      id: 'model',
+      type: 'hff-model',
+      name: 'demo-fruit',
+      source: 'file',
+      path: DEMO_MODEL_DIR,
+      backend: 'auto',
+      inputSize: '3072',
+      inputShape: '32x32x3',
+      layers: '256,256',
+      classes: '',
+      tau: '',
+      learningRate: '',
+      unknownThreshold: '',
+      seed: '',
+      saveDelay: '200',
     },
     { id: 'in', type: 'http in', z, url: '/test/frame', method: 'post', upload: false, swaggerDoc: '', x: 100, y: 100, wires: [['picture']] },
     {
-      id: 'picture', type: 'change', z, name: 'keep the picture', rules: [{ t: 'set', p: 'picture', pt: 'msg', to: 'payload', tot: 'msg' }],
-      x: 200, y: 160, wires: [['image']],
+      id: 'picture',
+      type: 'change',
+      z,
+      name: 'keep the picture',
+      rules: [{ t: 'set', p: 'picture', pt: 'msg', to: 'payload', tot: 'msg' }],
+      x: 200,
+      y: 160,
+      wires: [['image']],
     },
     {
-      id: 'image', type: 'hff-image', z, model: 'model', width: '32', height: '32', channels: '3', fit: 'cover', centerCrop: '1', normalize: 'unit',
-      x: 300, y: 100, wires: [['classify']],
+      id: 'image',
+      type: 'hff-image',
+      z,
+      model: 'model',
+      width: '32',
+      height: '32',
+      channels: '3',
+      fit: 'cover',
+      centerCrop: '1',
+      normalize: 'unit',
+      x: 300,
+      y: 100,
+      wires: [['classify']],
     },
-    { id: 'classify', type: 'hff-classify', z, model: 'model', topK: '3', threshold: '', scoring: '', outputs: 2, x: 500, y: 100, wires: [['page', 'drift', 'reply'], ['page', 'drift', 'reply']] },
-    { id: 'drift', type: 'hff-drift', z, detector: 'page-hinkley', direction: 'down', minInstances: '30', holdMs: '5000', outputs: 2, x: 700, y: 160, wires: [['page'], []] },
     {
-      id: 'page', type: 'hff-teach-ui', z, name: 'teaching page', model: 'model', path: '/hff/teach', picture: 'picture', fps: '10', strip: '16', keep: String(KEEP),
-      window: '5', closeCosine: '0.8', x: 900, y: 100, wires: [['taught']],
+      id: 'classify',
+      type: 'hff-classify',
+      z,
+      model: 'model',
+      topK: '3',
+      threshold: '',
+      scoring: '',
+      outputs: 2,
+      x: 500,
+      y: 100,
+      wires: [
+        ['page', 'drift', 'reply'],
+        ['page', 'drift', 'reply'],
+      ],
     },
-    { id: 'taught', type: 'debug', z, name: 'taught', active: true, tosidebar: true, console: false, complete: 'payload', targetType: 'msg', x: 1100, y: 100, wires: [] },
+    {
+      id: 'drift',
+      type: 'hff-drift',
+      z,
+      detector: 'page-hinkley',
+      direction: 'down',
+      minInstances: '30',
+      holdMs: '5000',
+      outputs: 2,
+      x: 700,
+      y: 160,
+      wires: [['page'], []],
+    },
+    {
+      id: 'page',
+      type: 'hff-teach-ui',
+      z,
+      name: 'teaching page',
+      model: 'model',
+      path: '/hff/teach',
+      picture: 'picture',
+      fps: '10',
+      strip: '16',
+      keep: String(KEEP),
+      window: '5',
+      closeCosine: '0.8',
+      x: 900,
+      y: 100,
+      wires: [['taught']],
+    },
+    {
+      id: 'taught',
+      type: 'debug',
+      z,
+      name: 'taught',
+      active: true,
+      tosidebar: true,
+      console: false,
+      complete: 'payload',
+      targetType: 'msg',
+      x: 1100,
+      y: 100,
+      wires: [],
+    },
     { id: 'reply', type: 'http response', z, statusCode: '', headers: {}, x: 700, y: 60, wires: [] },
   ];
 }
@@ -99,10 +182,15 @@ describe('e2e: the teaching page (hff-teach-ui) in Chromium', function () {
       await new Promise((r) => setTimeout(r, 110));
       const res = await fetch(`${demo!.url}test/frame`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array(frameJpeg(f)) });
       assert.equal(res.status, 200, await res.text());
-      const id = await waitFor(`frame ${f.frame} on the page`, async () => {
-        const s = await state();
-        return s.last && s.last.id !== before ? (s.last.id as string) : undefined;
-      }, 10_000, 20);
+      const id = await waitFor(
+        `frame ${f.frame} on the page`,
+        async () => {
+          const s = await state();
+          return s.last && s.last.id !== before ? (s.last.id as string) : undefined;
+        },
+        10_000,
+        20,
+      );
       shown.set(id, f);
       ids.push(id);
     }
@@ -135,7 +223,11 @@ describe('e2e: the teaching page (hff-teach-ui) in Chromium', function () {
   }
 
   before(async function () {
-    const missing = !CHROMIUM ? 'Chromium is not installed (apt-get install chromium)' : !hasPlaywright() ? 'playwright-core is not installed (npm install)' : '';
+    const missing = !CHROMIUM
+      ? 'Chromium is not installed (apt-get install chromium)'
+      : !hasPlaywright()
+        ? 'playwright-core is not installed (npm install)'
+        : '';
     if (missing) skipForEnvironment(this, missing);
     const flowFile = path.join(tempDir('hff-e2e-teach-ui-'), 'flows.json');
     fs.writeFileSync(flowFile, JSON.stringify(testFlows()));
@@ -146,7 +238,15 @@ describe('e2e: the teaching page (hff-teach-ui) in Chromium', function () {
         executablePath: CHROMIUM!,
         headless: true,
         timeout: 60_000,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'],
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--no-first-run',
+          '--disable-dev-shm-usage',
+        ],
       }),
       readDemoFrames(),
     ]);
@@ -173,10 +273,14 @@ describe('e2e: the teaching page (hff-teach-ui) in Chromium', function () {
     second = await openPage();
     await post(known().slice(0, 6));
     await page.waitForFunction(() => document.querySelectorAll('#strip .frame').length >= 6, undefined, { timeout: 15_000 });
-    await page.waitForFunction(() => {
-      const img = document.getElementById('live') as HTMLImageElement;
-      return !img.hidden && img.complete && img.naturalWidth === 320;
-    }, undefined, { timeout: 15_000 });
+    await page.waitForFunction(
+      () => {
+        const img = document.getElementById('live') as HTMLImageElement;
+        return !img.hidden && img.complete && img.naturalWidth === 320;
+      },
+      undefined,
+      { timeout: 15_000 },
+    );
     // Thumbnails load asynchronously (slowly on a loaded machine): wait for them, then read the view.
     await page
       .waitForFunction(
@@ -225,11 +329,15 @@ describe('e2e: the teaching page (hff-teach-ui) in Chromium', function () {
     assert.equal(await page.evaluate(() => document.querySelectorAll('#result .thumb img').length), 8);
     assert.equal(await page.textContent('#selected-count'), '0', 'the selection is cleared');
     for (const p of [page, second]) {
-      await p.waitForFunction(() => {
-        const card = document.querySelector('#classes .card[data-class="Ananas"]');
-        const imgs = card ? Array.from(card.querySelectorAll<HTMLImageElement>('.gallery img')) : [];
-        return imgs.length === 8 && imgs.every((i) => i.complete && i.naturalWidth === 128);
-      }, undefined, { timeout: 15_000 });
+      await p.waitForFunction(
+        () => {
+          const card = document.querySelector('#classes .card[data-class="Ananas"]');
+          const imgs = card ? Array.from(card.querySelectorAll<HTMLImageElement>('.gallery img')) : [];
+          return imgs.length === 8 && imgs.every((i) => i.complete && i.naturalWidth === 128);
+        },
+        undefined,
+        { timeout: 15_000 },
+      );
       const facts = await p.textContent('#classes .card[data-class="Ananas"] .card-facts');
       assert.match(facts ?? '', /^8 examples · taught /);
       assert.match((await p.textContent('#activity')) ?? '', /created class 'Ananas' from 8 frames; it holds 8 examples/);
@@ -237,9 +345,14 @@ describe('e2e: the teaching page (hff-teach-ui) in Chromium', function () {
     // The gallery is on disk beside the model: the same 8 pictures.
     const gallery = path.join(demo!.userDir, DEMO_MODEL_DIR, 'teach-gallery');
     const index = JSON.parse(fs.readFileSync(path.join(gallery, 'gallery.json'), 'utf8'));
-    assert.deepEqual(index.classes.map((c: Json) => [c.label, c.examples.length]), [['Ananas', 8]]);
+    assert.deepEqual(
+      index.classes.map((c: Json) => [c.label, c.examples.length]),
+      [['Ananas', 8]],
+    );
     // Both browsers show the same strip.
-    const strips = await Promise.all([page, second].map((p) => p.evaluate(() => Array.from(document.querySelectorAll('#strip .frame')).map((f) => f.getAttribute('data-id')))));
+    const strips = await Promise.all(
+      [page, second].map((p) => p.evaluate(() => Array.from(document.querySelectorAll('#strip .frame')).map((f) => f.getAttribute('data-id')))),
+    );
     assert.deepEqual(strips[0], strips[1]);
     const file = await shot('2-taught');
     await shot('3-second-browser', second);
@@ -256,10 +369,14 @@ describe('e2e: the teaching page (hff-teach-ui) in Chromium', function () {
     const recognised = labels.filter((l) => l === 'Ananas').length;
     console.log(`      next 10 Pineapple frames: ${recognised} recognised as Ananas (${labels.join(', ')})`);
     assert.ok(recognised >= 9, `at least 9 of the next 10 Pineapple frames are recognised: ${labels.join(', ')}`);
-    await page.waitForFunction((id: string) => {
-      const f = document.querySelector(`#strip .frame[data-id="${id}"] .caption`);
-      return !!f && /Ananas/.test(f.textContent ?? '');
-    }, next[labels.indexOf('Ananas')], { timeout: 10_000 });
+    await page.waitForFunction(
+      (id: string) => {
+        const f = document.querySelector(`#strip .frame[data-id="${id}"] .caption`);
+        return !!f && /Ananas/.test(f.textContent ?? '');
+      },
+      next[labels.indexOf('Ananas')],
+      { timeout: 10_000 },
+    );
     await page.waitForFunction(() => document.querySelectorAll('#classes .card[data-class="Ananas"] .recent img').length > 0, undefined, { timeout: 10_000 });
     await shot('4-recognised');
   });
@@ -318,7 +435,10 @@ describe('e2e: the teaching page (hff-teach-ui) in Chromium', function () {
     await page.fill('#class-name', 'Banana 2');
     await page.click('#teach');
     await page.waitForFunction(() => /expired/.test(document.getElementById('message')!.textContent ?? ''), undefined, { timeout: 10_000 });
-    assert.match((await page.textContent('#message')) ?? '', /2 of the 2 selected frames have expired \(the page keeps the last 30 frames.*nothing was taught; select frames again/);
+    assert.match(
+      (await page.textContent('#message')) ?? '',
+      /2 of the 2 selected frames have expired \(the page keeps the last 30 frames.*nothing was taught; select frames again/,
+    );
     assert.equal(await page.evaluate(() => document.querySelectorAll('#selection .thumb.expired').length), 2, 'the expired frames are marked');
     assert.equal(await learned(), before, 'expired frames changed nothing');
     await shot('5-expired');
@@ -337,7 +457,11 @@ describe('e2e: the teaching page (hff-teach-ui) in Chromium', function () {
     await shot('6-forget-confirm');
     await page.click('#classes .card[data-class="Pineapple"] .confirm .danger');
     for (const p of [page, second]) {
-      await p.waitForFunction(() => !document.querySelector('#classes .card[data-class="Pineapple"]') && document.querySelectorAll('#classes .card').length === 20, undefined, { timeout: 10_000 });
+      await p.waitForFunction(
+        () => !document.querySelector('#classes .card[data-class="Pineapple"]') && document.querySelectorAll('#classes .card').length === 20,
+        undefined,
+        { timeout: 10_000 },
+      );
     }
     const s = await state();
     assert.deepEqual(s.classes.map((c: Json) => c.label).includes('Pineapple'), false);
@@ -351,7 +475,11 @@ describe('e2e: the teaching page (hff-teach-ui) in Chromium', function () {
     const admin = new AdminClient(demo!.url);
     await admin.deploy((await admin.flows()) as never, 'full');
     for (const p of [page, second]) {
-      await p.waitForFunction((old: string | null) => document.body.getAttribute('data-connection') === 'live' && document.body.getAttribute('data-session') !== old, session, { timeout: 30_000, polling: 100 });
+      await p.waitForFunction(
+        (old: string | null) => document.body.getAttribute('data-connection') === 'live' && document.body.getAttribute('data-session') !== old,
+        session,
+        { timeout: 30_000, polling: 100 },
+      );
     }
     const [id] = await post(known().slice(60, 61));
     await page.waitForFunction((frameId: string) => !!document.querySelector(`#strip .frame[data-id="${frameId}"]`), id, { timeout: 10_000 });

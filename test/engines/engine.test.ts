@@ -27,7 +27,12 @@ for (const choice of ENGINE_CHOICES) {
     });
 
     for (const m of [1, 3]) {
-      for (const [activation, centerInput] of [['relu', false], ['tanh', false], ['leaky-relu', false], ['relu', true]] as [Activation, boolean][]) {
+      for (const [activation, centerInput] of [
+        ['relu', false],
+        ['tanh', false],
+        ['leaky-relu', false],
+        ['relu', true],
+      ] as [Activation, boolean][]) {
         it(`gradients match float64 finite differences (M=${m}, ${activation}${centerInput ? ', centred input' : ''})`, function () {
           const c = makeCase(m, activation, 11 + m, { centerInput });
           const layer = engine.createLayer(c.spec, c.params, DEFAULTS.optimizer);
@@ -86,7 +91,9 @@ for (const choice of ENGINE_CHOICES) {
             const w = t.tensor2d(c.params.weight, [c.spec.inputSize, c.spec.units]);
             const b = t.tensor1d(c.params.bias);
             const p = t.tensor2d(c.params.prototypes, [k * m, c.spec.units]);
-            return t.grads(lossFn)([w, b, p]).map((x) => x.dataSync() as Float32Array);
+            return t
+              .grads(lossFn)([w, b, p])
+              .map((x) => x.dataSync() as Float32Array);
           });
           assert.ok(relativeError(g.weight, auto[0]) < 1e-3, `weight rel. error ${relativeError(g.weight, auto[0])}`);
           assert.ok(relativeError(g.bias, auto[1]) < 1e-3, `bias rel. error ${relativeError(g.bias, auto[1])}`);
@@ -97,18 +104,77 @@ for (const choice of ENGINE_CHOICES) {
       });
     }
 
-    const stepCases: { name: string; m: number; activation: Activation; update: PrototypeUpdate; optimizer: OptimizerSettings; margin: number; normalizeInput: boolean; centerInput?: boolean }[] = [
+    const stepCases: {
+      name: string;
+      m: number;
+      activation: Activation;
+      update: PrototypeUpdate;
+      optimizer: OptimizerSettings;
+      margin: number;
+      normalizeInput: boolean;
+      centerInput?: boolean;
+    }[] = [
       { name: 'Adam, gradient prototypes', m: 1, activation: 'relu', update: 'gradient', optimizer: ADAM, margin: 0, normalizeInput: true },
-      { name: 'Adam, centred and normalised input', m: 1, activation: 'relu', update: 'gradient', optimizer: ADAM, margin: 0, normalizeInput: true, centerInput: true },
-      { name: 'Adam, centred input without normalisation, M=2', m: 2, activation: 'tanh', update: 'gradient', optimizer: ADAM, margin: 0, normalizeInput: false, centerInput: true },
-      { name: 'Adam with weight decay, M=3, margin, tanh', m: 3, activation: 'tanh', update: 'gradient', optimizer: { ...ADAM, weightDecay: 0.01 }, margin: 0.1, normalizeInput: false },
+      {
+        name: 'Adam, centred and normalised input',
+        m: 1,
+        activation: 'relu',
+        update: 'gradient',
+        optimizer: ADAM,
+        margin: 0,
+        normalizeInput: true,
+        centerInput: true,
+      },
+      {
+        name: 'Adam, centred input without normalisation, M=2',
+        m: 2,
+        activation: 'tanh',
+        update: 'gradient',
+        optimizer: ADAM,
+        margin: 0,
+        normalizeInput: false,
+        centerInput: true,
+      },
+      {
+        name: 'Adam with weight decay, M=3, margin, tanh',
+        m: 3,
+        activation: 'tanh',
+        update: 'gradient',
+        optimizer: { ...ADAM, weightDecay: 0.01 },
+        margin: 0.1,
+        normalizeInput: false,
+      },
       { name: 'Adam, EMA prototypes, M=2, leaky-relu', m: 2, activation: 'leaky-relu', update: 'ema', optimizer: ADAM, margin: 0.05, normalizeInput: true },
-      { name: 'SGD with momentum and weight decay', m: 1, activation: 'relu', update: 'gradient', optimizer: { ...ADAM, kind: 'sgd', learningRate: 0.1, weightDecay: 0.001 }, margin: 0, normalizeInput: true },
-      { name: 'plain SGD, EMA prototypes', m: 2, activation: 'relu', update: 'ema', optimizer: { ...ADAM, kind: 'sgd', learningRate: 0.1, momentum: 0 }, margin: 0, normalizeInput: true },
+      {
+        name: 'SGD with momentum and weight decay',
+        m: 1,
+        activation: 'relu',
+        update: 'gradient',
+        optimizer: { ...ADAM, kind: 'sgd', learningRate: 0.1, weightDecay: 0.001 },
+        margin: 0,
+        normalizeInput: true,
+      },
+      {
+        name: 'plain SGD, EMA prototypes',
+        m: 2,
+        activation: 'relu',
+        update: 'ema',
+        optimizer: { ...ADAM, kind: 'sgd', learningRate: 0.1, momentum: 0 },
+        margin: 0,
+        normalizeInput: true,
+      },
     ];
     for (const s of stepCases) {
       it(`training steps match the tfjs engine (${s.name})`, function () {
-        const c = makeCase(s.m, s.activation, 21, { margin: s.margin, normalizeInput: s.normalizeInput, centerInput: s.centerInput, inputSize: 24, units: 16, classes: 4, batch: 12 });
+        const c = makeCase(s.m, s.activation, 21, {
+          margin: s.margin,
+          normalizeInput: s.normalizeInput,
+          centerInput: s.centerInput,
+          inputSize: 24,
+          units: 16,
+          classes: 4,
+          batch: 12,
+        });
         const a = engine.createLayer(c.spec, c.params, s.optimizer);
         const b = reference.createLayer(c.spec, c.params, s.optimizer);
         try {
@@ -209,7 +275,10 @@ for (const choice of ENGINE_CHOICES) {
       layer.setPrototypes(c.params.prototypes);
       assert.throws(() => layer.forward(c.x, 3), /expected 21 values/);
       assert.throws(() => layer.forward(c.x, 0), /positive integer/);
-      assert.throws(() => layer.trainStep(c.x, c.batch, Int32Array.from([0, 1, 2, 3]), { prototypeUpdate: 'gradient', emaRate: 0.1 }), /label 3 is outside 0\.\.2/);
+      assert.throws(
+        () => layer.trainStep(c.x, c.batch, Int32Array.from([0, 1, 2, 3]), { prototypeUpdate: 'gradient', emaRate: 0.1 }),
+        /label 3 is outside 0\.\.2/,
+      );
       assert.throws(() => layer.gradients(c.x, c.batch, Int32Array.from([0, 1])), /expected 4 labels/);
       assert.throws(() => layer.setPrototypes(new Float32Array(5)), /not a multiple/);
       assert.throws(() => engine.createLayer(c.spec, { ...c.params, bias: new Float32Array(2) }, ADAM), /bias: expected 6 values/);

@@ -188,7 +188,11 @@ export class CaseGenerator {
       case 1:
         return c('picture', this.pick(p.valid), 'ok');
       case 2:
-        return c('sensor_msgs/Image', { width: 4, height: 4, encoding: 'mono8', step: 4, data: Buffer.from(Array.from({ length: 16 }, () => this.int(256))) }, 'ok');
+        return c(
+          'sensor_msgs/Image',
+          { width: 4, height: 4, encoding: 'mono8', step: 4, data: Buffer.from(Array.from({ length: 16 }, () => this.int(256))) },
+          'ok',
+        );
       case 3:
         return c('number array', this.cleanVector(), 'ok');
       case 4: {
@@ -198,9 +202,17 @@ export class CaseGenerator {
       case 5:
         return c('huge picture', p.hugePng, 'error');
       case 6:
-        return c('sensor_msgs/Image size mismatch', { width: 4 + this.int(3), height: 5, encoding: this.pick(['mono8', 'rgb8']), step: 4, data: Buffer.alloc(16) }, 'error');
+        return c(
+          'sensor_msgs/Image size mismatch',
+          { width: 4 + this.int(3), height: 5, encoding: this.pick(['mono8', 'rgb8']), step: 4, data: Buffer.alloc(16) },
+          'error',
+        );
       case 7:
-        return c('hostile encoding', { width: 1, height: 1, encoding: this.pick(['__proto__', 'constructor', 'toString', 'yuv']), step: 1, data: [1] }, 'error');
+        return c(
+          'hostile encoding',
+          { width: 1, height: 1, encoding: this.pick(['__proto__', 'constructor', 'toString', 'yuv']), step: 1, data: [1] },
+          'error',
+        );
       case 8:
         return c('JSON Buffer of random bytes', { type: 'Buffer', data: Array.from({ length: 4 + this.int(60) }, () => this.int(256)) }, 'error');
       case 9: {
@@ -241,7 +253,12 @@ export class CaseGenerator {
       case 4: {
         const [kind, label] = this.hostileLabel();
         return this.r() < 0.5
-          ? { target: 'teach', msg: { topic: 'forget', label: typeof label === 'string' && label.length < 100 ? `${label}-unknown` : label }, expect: 'error', kind: `forget ${kind}` }
+          ? {
+              target: 'teach',
+              msg: { topic: 'forget', label: typeof label === 'string' && label.length < 100 ? `${label}-unknown` : label },
+              expect: 'error',
+              kind: `forget ${kind}`,
+            }
           : { target: 'teach', msg: { topic: 'rename', label: this.pick(CLASSES), payload: label }, expect: 'error', kind: `rename to ${kind}` };
       }
       default:
@@ -257,7 +274,12 @@ export class CaseGenerator {
     }
     if (this.r() < 0.5) {
       const [kind, label] = this.hostileLabel();
-      return { target: 'layer', msg: { payload: this.cleanVector(), label: kind === 'empty label' ? 'no-such-class' : label }, expect: 'error', kind: `label: ${kind}` };
+      return {
+        target: 'layer',
+        msg: { payload: this.cleanVector(), label: kind === 'empty label' ? 'no-such-class' : label },
+        expect: 'error',
+        kind: `label: ${kind}`,
+      };
     }
     const [kind, payload] = this.hostileVector();
     return { target: 'layer', msg: { payload, label: this.pick(CLASSES) }, expect: 'error', kind };
@@ -302,7 +324,14 @@ export class CaseGenerator {
     if (roll === 1) return { target: 'train', msg: { topic: this.pick(['cancel', 'clear']) }, expect: 'ok', kind: 'command' };
     if (roll < 5) {
       const [kind, label] = this.hostileLabel();
-      if (typeof label === 'number' || kind === 'label array of wrong length' || kind === 'boolean label' || kind === 'object label' || kind === 'empty label' || typeof label === 'string') {
+      if (
+        typeof label === 'number' ||
+        kind === 'label array of wrong length' ||
+        kind === 'boolean label' ||
+        kind === 'object label' ||
+        kind === 'empty label' ||
+        typeof label === 'string'
+      ) {
         // Numbers name classes by index: a buffered sample with one would be accepted (the index is checked when training starts).
         const l = typeof label === 'number' ? 'bad\u0001name' : label;
         return { target: 'train', msg: { topic: 'sample', payload: this.cleanVector(), label: l }, expect: 'error', kind: `label: ${kind}` };
@@ -332,7 +361,12 @@ export class CaseGenerator {
       case 6:
         return { target: 'bagout', msg: { topic: '/fuzz/text', payload: this.deep(65 + this.int(50)) }, expect: 'error', kind: 'deep' };
       default:
-        return { target: 'bagout', msg: { topic: '/fuzz/img', ros: { type: 'sensor_msgs/msg/Image' }, payload: 'not an image' }, expect: 'error', kind: 'text for a message type' };
+        return {
+          target: 'bagout',
+          msg: { topic: '/fuzz/img', ros: { type: 'sensor_msgs/msg/Image' }, payload: 'not an image' },
+          expect: 'error',
+          kind: 'text for a message type',
+        };
     }
   }
 
@@ -405,8 +439,29 @@ function fuzzFlow(bagDir: string): FlowNode[] {
     onTab({ id: 'layer', type: 'hff-layer', model: 'model', layer: 0, learn: true, wires: none }),
     onTab({ id: 'drift', type: 'hff-drift', detector: 'page-hinkley', direction: 'down', wires: [[], []] }),
     onTab({ id: 'train', type: 'hff-train', model: 'model', source: 'messages', epochs: 1, bufferLimit: 100, wires: [[], []] }),
-    onTab({ id: 'bagout', type: 'hff-bag-out', file: path.join(bagDir, 'fuzz.mcap'), folder: bagDir, topic: '', msgType: '', time: 'now', overwrite: true, autostart: true, wires: none }),
-    onTab({ id: 'ros2out', type: 'hff-ros2-out', ros2: 'ros', topic: '/hff/fuzz', msgType: 'std_msgs/msg/String', reliability: 'reliable', depth: 10, durability: 'volatile', wires: none }),
+    onTab({
+      id: 'bagout',
+      type: 'hff-bag-out',
+      file: path.join(bagDir, 'fuzz.mcap'),
+      folder: bagDir,
+      topic: '',
+      msgType: '',
+      time: 'now',
+      overwrite: true,
+      autostart: true,
+      wires: none,
+    }),
+    onTab({
+      id: 'ros2out',
+      type: 'hff-ros2-out',
+      ros2: 'ros',
+      topic: '/hff/fuzz',
+      msgType: 'std_msgs/msg/String',
+      reliability: 'reliable',
+      depth: 10,
+      durability: 'volatile',
+      wires: none,
+    }),
     { id: 'catch', type: 'catch', z: 'tab', x: 100, y: 300, scope: null, uncaught: false, wires: [['caught']] },
     helperNode('caught'),
     helperNode('probed'),

@@ -6,15 +6,7 @@
 import { mosquittoBinary } from '../../src/bench/fleet/brokers';
 import { nodeRedPath } from '../../src/demo/runtime';
 
-export {
-  freePort,
-  mosquittoBinary,
-  startAedes,
-  startMosquitto,
-  type Broker,
-  type MosquittoBroker,
-  type MosquittoOptions,
-} from '../../src/bench/fleet/brokers';
+export { freePort, mosquittoBinary, startAedes, startMosquitto, type Broker, type MosquittoBroker, type MosquittoOptions } from '../../src/bench/fleet/brokers';
 
 /** Skips the running test (or hook) with a printed reason when mosquitto is not installed. */
 export function requireMosquitto(ctx: Mocha.Context): string {

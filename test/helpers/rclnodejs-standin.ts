@@ -23,11 +23,21 @@ const DurabilityPolicy = Object.freeze({
 });
 
 export class StandinQoS {
-  static get HistoryPolicy(): typeof HistoryPolicy { return HistoryPolicy; }
-  static get ReliabilityPolicy(): typeof ReliabilityPolicy { return ReliabilityPolicy; }
-  static get DurabilityPolicy(): typeof DurabilityPolicy { return DurabilityPolicy; }
-  static get profileDefault(): string { return 'qos_profile_default'; }
-  static get profileSensorData(): string { return 'qos_profile_sensor_data'; }
+  static get HistoryPolicy(): typeof HistoryPolicy {
+    return HistoryPolicy;
+  }
+  static get ReliabilityPolicy(): typeof ReliabilityPolicy {
+    return ReliabilityPolicy;
+  }
+  static get DurabilityPolicy(): typeof DurabilityPolicy {
+    return DurabilityPolicy;
+  }
+  static get profileDefault(): string {
+    return 'qos_profile_default';
+  }
+  static get profileSensorData(): string {
+    return 'qos_profile_sensor_data';
+  }
   history: number;
   depth: number;
   reliability: number;
@@ -161,9 +171,15 @@ export function createRclnodejsStandin(): RclnodejsStandin {
     get domainId(): bigint {
       return this.requestedDomainId ?? BigInt(process.env.ROS_DOMAIN_ID ?? 0);
     }
-    isUninitialized(): boolean { return !this.initialized && !this.shutDown; }
-    isInitialized(): boolean { return this.initialized && !this.shutDown; }
-    isShutdown(): boolean { return this.shutDown; }
+    isUninitialized(): boolean {
+      return !this.initialized && !this.shutDown;
+    }
+    isInitialized(): boolean {
+      return this.initialized && !this.shutDown;
+    }
+    isShutdown(): boolean {
+      return this.shutDown;
+    }
     shutdown(): void {
       if (this.shutDown) return;
       for (const node of records.nodes.filter((n) => n.context === this && !n.destroyed)) node.destroy();
@@ -207,9 +223,12 @@ export function createRclnodejsStandin(): RclnodejsStandin {
       const cb = typeof options === 'function' ? (options as (m: unknown) => void) : callback;
       if (typeof cb !== 'function') throw new TypeError('stand-in: createSubscription needs a callback');
       const sub: StandinSubscription = {
-        node: this, type, topic,
+        node: this,
+        type,
+        topic,
         options: (typeof options === 'object' && options !== null ? options : {}) as StandinSubscription['options'],
-        callback: cb, destroyed: false,
+        callback: cb,
+        destroyed: false,
       };
       this.subscriptions.push(sub);
       records.calls.push(`${this.name}.createSubscription(${type}, ${topic})`);
@@ -219,7 +238,12 @@ export function createRclnodejsStandin(): RclnodejsStandin {
     createPublisher(type: string, topic: string, options: unknown = {}): StandinPublisher {
       this.#live();
       const pub: StandinPublisher = {
-        node: this, type, topic, options: options as StandinPublisher['options'], destroyed: false, published: [],
+        node: this,
+        type,
+        topic,
+        options: options as StandinPublisher['options'],
+        destroyed: false,
+        published: [],
         publish(message: unknown): void {
           if (pub.destroyed) throw new Error('stand-in: publisher is destroyed');
           if (message === null || typeof message !== 'object') throw new TypeError('stand-in: message must be an object');

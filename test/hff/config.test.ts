@@ -16,7 +16,10 @@ describe('hff/config: layers', function () {
     assert.throws(bad(0), /^Error: layers\[1\] must be a positive integer, got 0$/);
     assert.throws(bad({ kind: 'dense', units: 2.5 }), /^Error: layers\[1\]\.units must be a positive integer, got 2\.5$/);
     assert.throws(bad({ kind: 'dense', units: 3, stride: 2 }), /^Error: layers\[1\]: a dense layer has only kind and units, got stride too$/);
-    assert.throws(bad({ kind: 'conv2d', filters: 8 }), /layers\[1\] must be a width \(a positive integer\) or a layer of kind dense such as \{"kind": "dense", "units": 1000\}, got \{"kind":"conv2d","filters":8\}/);
+    assert.throws(
+      bad({ kind: 'conv2d', filters: 8 }),
+      /layers\[1\] must be a width \(a positive integer\) or a layer of kind dense such as \{"kind": "dense", "units": 1000\}, got \{"kind":"conv2d","filters":8\}/,
+    );
     assert.throws(bad(null), /layers\[1\] must be a width/);
     assert.throws(bad({ kind: 'toString' }), /layers\[1\] must be a width/);
   });

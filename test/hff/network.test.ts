@@ -221,7 +221,10 @@ describe('HffNetwork', function () {
       assert.throws(() => net.trainBatch(new Float32Array(16), 1, Int32Array.of(9)), /label 9 is outside 0\.\.3/);
       assert.throws(() => net.layerForward(5, new Float32Array(16), 1), /layer 5 does not exist/);
       const single = HffNetwork.create(engine, { inputSize: 16, layers: [8] }, ['only']);
-      await assert.rejects(trainNetwork(single, { n: 1, inputSize: 16, images: new Float32Array(16), labels: Int32Array.of(0) }), /training needs at least two classes; the model has 1/);
+      await assert.rejects(
+        trainNetwork(single, { n: 1, inputSize: 16, images: new Float32Array(16), labels: Int32Array.of(0) }),
+        /training needs at least two classes; the model has 1/,
+      );
       single.dispose();
       assert.throws(() => HffNetwork.create(engine, { inputSize: 16, layers: [0] }), /layers\[0\] must be a positive integer/);
       assert.throws(() => HffNetwork.create(engine, { inputSize: 16, tau: -1 }), /tau must be a positive number/);

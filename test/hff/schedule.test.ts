@@ -55,7 +55,10 @@ describe('learning-rate schedule', function () {
     }
     assert.equal(rates.cosine.length, 8);
     assert.equal(rates.cosine[0], 0.02);
-    assert.ok(rates.cosine.every((r, i) => i === 0 || r < rates.cosine[i - 1]), rates.cosine.join(', '));
+    assert.ok(
+      rates.cosine.every((r, i) => i === 0 || r < rates.cosine[i - 1]),
+      rates.cosine.join(', '),
+    );
     assert.ok(rates.constant.every((r) => r === 0.02));
     assert.deepEqual(rates.undefined, rates.cosine, 'cosine is the default');
     assert.notEqual(losses.cosine, losses.constant, 'the engine layers train with the scheduled rate');

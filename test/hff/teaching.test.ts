@@ -71,7 +71,10 @@ for (const choice of ENGINE_CHOICES) {
           for (let b = 0; b < batch; b++) {
             const row = features.subarray(b * 32, (b + 1) * 32);
             assert.ok(Math.abs(Math.hypot(...row) - 1) < 1e-5, `row ${b} is a unit vector`);
-            assert.ok(row.every((v) => v >= 0), 'ReLU features are non-negative');
+            assert.ok(
+              row.every((v) => v >= 0),
+              'ReLU features are non-negative',
+            );
             assert.ok(maxAbsDiff(row, expected[b]) < 1e-4, `row ${b}: ${maxAbsDiff(row, expected[b])} from the float64 reference`);
           }
         } finally {

@@ -45,10 +45,11 @@ describe('image features', function () {
     const [h, w] = [30, 30];
     const vertical = new Float32Array(h * w);
     const horizontal = new Float32Array(h * w);
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-      vertical[y * w + x] = x % 6 < 3 ? 1 : 0;
-      horizontal[y * w + x] = y % 6 < 3 ? 1 : 0;
-    }
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        vertical[y * w + x] = x % 6 < 3 ? 1 : 0;
+        horizontal[y * w + x] = y % 6 < 3 ? 1 : 0;
+      }
     const dim = edgeFeatureCount([h, w, 1]);
     assert.equal(dim, 6 * 6 * 9);
     const rows = edgeHistogram(Float32Array.of(...vertical, ...horizontal, ...vertical.map((v) => v * 0.3)), 3, [h, w, 1]);

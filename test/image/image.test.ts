@@ -77,7 +77,11 @@ describe('image: sensor_msgs/Image', () => {
       const { vector } = await imageToVector({ height: H, width: W, encoding, step, data }, { width: W, height: H, channels: 1 });
       assert.deepEqual(bytes(vector), grey);
       const rgb = await imageToVector({ height: H, width: W, encoding, step, data }, rgbOpts);
-      assert.deepEqual(bytes(rgb.vector), grey.flatMap((g) => [g, g, g]), 'grey replicated to RGB');
+      assert.deepEqual(
+        bytes(rgb.vector),
+        grey.flatMap((g) => [g, g, g]),
+        'grey replicated to RGB',
+      );
     });
   }
 
@@ -91,7 +95,10 @@ describe('image: sensor_msgs/Image', () => {
         if (bigEndian) data.writeUInt16BE(v, o);
         else data.writeUInt16LE(v, o);
       });
-      const { vector } = await imageToVector({ height: H, width: W, encoding: 'mono16', is_bigendian: bigEndian, step, data }, { width: W, height: H, channels: 1 });
+      const { vector } = await imageToVector(
+        { height: H, width: W, encoding: 'mono16', is_bigendian: bigEndian, step, data },
+        { width: W, height: H, channels: 1 },
+      );
       assert.deepEqual(bytes(vector, 65535), values);
     });
   }
@@ -134,10 +141,10 @@ describe('image: sensor_msgs/Image', () => {
   });
 
   it('rejects data whose length is not step x height', async () => {
-    await assert.rejects(
-      imageToVector({ height: 2, width: 3, encoding: 'rgb8', step: 12, data: Buffer.alloc(20) }, rgbOpts),
-      { message: 'image: sensor_msgs/Image data has 20 bytes, expected step x height = 12 x 2 = 24 (3x2 rgb8): width, height, step or encoding do not match the data' },
-    );
+    await assert.rejects(imageToVector({ height: 2, width: 3, encoding: 'rgb8', step: 12, data: Buffer.alloc(20) }, rgbOpts), {
+      message:
+        'image: sensor_msgs/Image data has 20 bytes, expected step x height = 12 x 2 = 24 (3x2 rgb8): width, height, step or encoding do not match the data',
+    });
   });
 
   it('rejects a step smaller than a row', async () => {
@@ -151,11 +158,17 @@ describe('image: sensor_msgs/Image', () => {
     await assert.rejects(imageToVector({ height: 2, encoding: 'rgb8', data: Buffer.alloc(24) }, rgbOpts), /missing the 'width' field/);
     await assert.rejects(imageToVector({ height: 2, width: 3, encoding: '', data: Buffer.alloc(24) }, rgbOpts), /missing the 'encoding' field/);
     await assert.rejects(imageToVector({ height: 2, width: 3, encoding: 'rgb8', data: undefined }, rgbOpts), /data must be a Buffer.*got missing/);
-    await assert.rejects(imageToVector({ height: 2, width: 3, step: 9 }, rgbOpts), /lacks fields: a sensor_msgs\/Image needs height, width, encoding, step, data/);
+    await assert.rejects(
+      imageToVector({ height: 2, width: 3, step: 9 }, rgbOpts),
+      /lacks fields: a sensor_msgs\/Image needs height, width, encoding, step, data/,
+    );
   });
 
   it('rejects bytes outside 0..255 in a number array', async () => {
-    await assert.rejects(imageToVector({ height: 1, width: 1, encoding: 'mono8', data: [300] }, { width: 1, height: 1, channels: 1 }), /data\[0\] is 300, expected a byte/);
+    await assert.rejects(
+      imageToVector({ height: 1, width: 1, encoding: 'mono8', data: [300] }, { width: 1, height: 1, channels: 1 }),
+      /data\[0\] is 300, expected a byte/,
+    );
   });
 });
 
@@ -194,7 +207,10 @@ describe('image: compressed input', () => {
   }
 
   it('rejects an unsupported CompressedImage format', async () => {
-    await assert.rejects(imageToVector({ format: 'tiff', data: Buffer.alloc(4) }, rgbOpts), /unsupported sensor_msgs\/CompressedImage format 'tiff' \(supported: jpeg, png/);
+    await assert.rejects(
+      imageToVector({ format: 'tiff', data: Buffer.alloc(4) }, rgbOpts),
+      /unsupported sensor_msgs\/CompressedImage format 'tiff' \(supported: jpeg, png/,
+    );
     await assert.rejects(imageToVector({ format: '16UC1; compressedDepth png', data: Buffer.alloc(4) }, rgbOpts), /compressedDepth\) is not supported/);
   });
 
@@ -267,15 +283,25 @@ describe('image: options', () => {
     const contain = await rowMeans('contain');
     assert.ok(contain[0] < 0.01 && contain[7] < 0.01, `letterbox rows ${contain}`);
     assert.ok(contain[4] > 0.99);
-    for (const fit of ['fill', 'cover'] as const) assert.ok((await rowMeans(fit)).every((m) => m > 0.99), fit);
+    for (const fit of ['fill', 'cover'] as const)
+      assert.ok(
+        (await rowMeans(fit)).every((m) => m > 0.99),
+        fit,
+      );
   });
 
   it('centerCrop keeps a centred square of the shorter side before resizing', async () => {
     const png = await centreSquare();
     const cropped = await imageToVector(png, { width: 5, height: 5, channels: 1, centerCrop: 0.5 });
-    assert.ok(cropped.vector.every((v) => v > 0.99), 'the crop is the white square only');
+    assert.ok(
+      cropped.vector.every((v) => v > 0.99),
+      'the crop is the white square only',
+    );
     const whole = await imageToVector(png, { width: 5, height: 5, channels: 1 });
-    assert.ok(whole.vector.some((v) => v < 0.01), 'without crop the black border remains');
+    assert.ok(
+      whole.vector.some((v) => v < 0.01),
+      'without crop the black border remains',
+    );
   });
 
   it("'zscore' standardises per image and a mean/std object per channel", async () => {
@@ -298,9 +324,18 @@ describe('image: options', () => {
     await assert.rejects(imageToVector([0], { width: 0, height: 1, channels: 1 }), /options.width must be an integer from 1 to 16384, got the number 0/);
     await assert.rejects(imageToVector([0], { width: 1, height: 1, channels: 2 as 1 }), /options.channels must be 1 \(grey\) or 3 \(RGB\), got the number 2/);
     await assert.rejects(imageToVector([0], { width: 1, height: 1, channels: 1, fit: 'inside' as 'fill' }), /options.fit must be one of fill, cover, contain/);
-    await assert.rejects(imageToVector([0], { width: 1, height: 1, channels: 1, centerCrop: 0 }), /centerCrop must be a fraction with 0 < f <= 1, got the number 0/);
-    await assert.rejects(imageToVector([0], { width: 1, height: 1, channels: 1, normalize: { mean: [0], std: [0] } }), /normalize.std entries must be finite numbers greater than 0/);
-    await assert.rejects(imageToVector([0], { width: 1, height: 1, channels: 3, normalize: { mean: [0, 0], std: [1] } }), /normalize.mean must have 1 or 3 entries/);
+    await assert.rejects(
+      imageToVector([0], { width: 1, height: 1, channels: 1, centerCrop: 0 }),
+      /centerCrop must be a fraction with 0 < f <= 1, got the number 0/,
+    );
+    await assert.rejects(
+      imageToVector([0], { width: 1, height: 1, channels: 1, normalize: { mean: [0], std: [0] } }),
+      /normalize.std entries must be finite numbers greater than 0/,
+    );
+    await assert.rejects(
+      imageToVector([0], { width: 1, height: 1, channels: 3, normalize: { mean: [0, 0], std: [1] } }),
+      /normalize.mean must have 1 or 3 entries/,
+    );
   });
 });
 

@@ -25,7 +25,9 @@ describe('image previews', () => {
   });
 
   it('reads JPEG/PNG bytes and 16-bit grey images; other payloads are not pictures', async () => {
-    const png = await sharp({ create: { width: 300, height: 100, channels: 3, background: { r: 10, g: 200, b: 10 } } }).png().toBuffer();
+    const png = await sharp({ create: { width: 300, height: 100, channels: 3, background: { r: 10, g: 200, b: 10 } } })
+      .png()
+      .toBuffer();
     const [fromBytes] = (await picturePreviews(png, [THUMB]))!;
     assert.deepEqual([fromBytes.width, fromBytes.height], [128, 43]);
     const mono16 = Buffer.alloc(8 * 8 * 2, 0xff);

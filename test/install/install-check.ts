@@ -89,7 +89,11 @@ async function main(): Promise<void> {
     for (const m of readme.matchAll(/!\[[^\]]*\]\(([^)\s]+)\)/g)) {
       const ref = m[1];
       const local = ref.replace(/^https:\/\/unpkg\.com\/node-red-contrib-hff(@[^/]+)?\//, '');
-      check(`README picture ${ref}`, /^https?:/.test(local) || shipped.has(local), /^https?:/.test(local) ? 'an outside URL' : `${local} shipped: ${shipped.has(local)}`);
+      check(
+        `README picture ${ref}`,
+        /^https?:/.test(local) || shipped.has(local),
+        /^https?:/.test(local) ? 'an outside URL' : `${local} shipped: ${shipped.has(local)}`,
+      );
     }
     check('the demo recording and model are shipped (hff bench-flow needs them)', shipped.has('demo/camera.mcap') && shipped.has('demo/model/model.json'));
     // Both are made from Fruits-360 photos, whose MIT licence asks for its notice with every copy.
@@ -98,10 +102,19 @@ async function main(): Promise<void> {
     // 2. A plain install, as README tells a user: no .npmrc of ours, no environment variable.
     const t0 = Date.now();
     const install = run('npm', ['install', '--no-audit', '--no-fund', nodeRedSpec, tarball], userDir, 600_000);
-    if (!check(`npm install ${nodeRedSpec} ${pack.filename} (${((Date.now() - t0) / 1000).toFixed(0)} s)`, install.code === 0, install.code === 0 ? '' : tail(install.out))) return;
+    if (
+      !check(
+        `npm install ${nodeRedSpec} ${pack.filename} (${((Date.now() - t0) / 1000).toFixed(0)} s)`,
+        install.code === 0,
+        install.code === 0 ? '' : tail(install.out),
+      )
+    )
+      return;
     const installed = path.join(userDir, 'node_modules', 'node-red-contrib-hff');
     const ortDir = path.join(userDir, 'node_modules', 'onnxruntime-node');
-    const ortVersion = fs.existsSync(ortDir) ? (JSON.parse(fs.readFileSync(path.join(ortDir, 'package.json'), 'utf8')) as { version: string }).version : undefined;
+    const ortVersion = fs.existsSync(ortDir)
+      ? (JSON.parse(fs.readFileSync(path.join(ortDir, 'package.json'), 'utf8')) as { version: string }).version
+      : undefined;
     console.log(`     onnxruntime-node installed: ${ortVersion ?? 'no'}`);
     const nodeRedVersion = (JSON.parse(fs.readFileSync(path.join(userDir, 'node_modules', 'node-red', 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -122,35 +135,80 @@ async function main(): Promise<void> {
     nodeRed.stderr!.on('data', onLog);
     nodeRed.on('exit', (code, signal) => onLog(Buffer.from(`\n(node-red exited: ${code ?? signal})\n`)));
     const url = `http://127.0.0.1:${port}`;
-    await waitFor('Node-RED to serve its editor', () => (/Server now running at/.test(log) ? true : nodeRed!.exitCode !== null ? (() => { throw new Error(`Node-RED exited:${tail(log)}`); })() : undefined), 60_000);
+    await waitFor(
+      'Node-RED to serve its editor',
+      () =>
+        /Server now running at/.test(log)
+          ? true
+          : nodeRed!.exitCode !== null
+            ? (() => {
+                throw new Error(`Node-RED exited:${tail(log)}`);
+              })()
+            : undefined,
+      60_000,
+    );
     check(`Node-RED ${nodeRedVersion} started on ${url}`, true);
 
-    const types = Object.keys((JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } })['node-red'].nodes);
-    const sets = JSON.parse((await http(`${url}/nodes`, { headers: { Accept: 'application/json' } })).text) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
+    const types = Object.keys(
+      (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } })['node-red'].nodes,
+    );
+    const sets = JSON.parse((await http(`${url}/nodes`, { headers: { Accept: 'application/json' } })).text) as Array<{
+      module: string;
+      types: string[];
+      enabled: boolean;
+      err?: string;
+    }>;
     const ours = sets.filter((s) => s.module === 'node-red-contrib-hff');
     const registered = new Set(ours.filter((s) => s.enabled && !s.err).flatMap((s) => s.types));
     const missing = types.filter((t) => !registered.has(t));
-    check(`all ${types.length} hff-* types registered`, missing.length === 0, missing.length ? `missing ${missing.join(', ')}; errors: ${ours.filter((s) => s.err).map((s) => s.err).join('; ')}` : '');
+    check(
+      `all ${types.length} hff-* types registered`,
+      missing.length === 0,
+      missing.length
+        ? `missing ${missing.join(', ')}; errors: ${ours
+            .filter((s) => s.err)
+            .map((s) => s.err)
+            .join('; ')}`
+        : '',
+    );
 
     // 4. Every example deploys (alone, as a user importing it would).
-    const examples = fs.readdirSync(path.join(installed, 'examples')).filter((f) => f.endsWith('.json')).sort();
+    const examples = fs
+      .readdirSync(path.join(installed, 'examples'))
+      .filter((f) => f.endsWith('.json'))
+      .sort();
     for (const file of examples) {
       const flows = fs.readFileSync(path.join(installed, 'examples', file), 'utf8');
       const before = log.length;
-      const r = await http(`${url}/flows`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify({ flows: JSON.parse(flows) }) });
+      const r = await http(`${url}/flows`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+        body: JSON.stringify({ flows: JSON.parse(flows) }),
+      });
       await new Promise((res) => setTimeout(res, 1500));
-      const errors = log.slice(before).split('\n').filter((l) => /\[error\]/.test(l));
-      check(`deploy example ${file}`, r.status === 200 || r.status === 204, `HTTP ${r.status}${errors.length ? `; ${errors.length} error line(s), first: ${errors[0].trim()}` : ''}`);
+      const errors = log
+        .slice(before)
+        .split('\n')
+        .filter((l) => /\[error\]/.test(l));
+      check(
+        `deploy example ${file}`,
+        r.status === 200 || r.status === 204,
+        `HTTP ${r.status}${errors.length ? `; ${errors.length} error line(s), first: ${errors[0].trim()}` : ''}`,
+      );
     }
 
     // 5. One message through example 01: teach the red part by its inject button, then classify a PNG over HTTP.
     const ex01 = JSON.parse(fs.readFileSync(path.join(installed, 'examples', '01 Classify camera frames.json'), 'utf8')) as Array<Record<string, unknown>>;
-    await http(`${url}/flows`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify({ flows: ex01 }) });
+    await http(`${url}/flows`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+      body: JSON.stringify({ flows: ex01 }),
+    });
     const teachRed = ex01.find((n) => n.type === 'inject' && n.name === 'teach: red part');
     // The deploy answers before the flow's nodes have all started (the previous example's fleet node may still be
     // closing): the inject endpoint is 404 until then, so ask again for up to 15 s.
     let injected = await http(`${url}/inject/${String(teachRed?.id)}`, { method: 'POST' });
-    for (const until = Date.now() + 15_000; injected.status === 404 && Date.now() < until; ) {
+    for (const until = Date.now() + 15_000; injected.status === 404 && Date.now() < until;) {
       await new Promise((res) => setTimeout(res, 250));
       injected = await http(`${url}/inject/${String(teachRed?.id)}`, { method: 'POST' });
     }
@@ -163,11 +221,18 @@ async function main(): Promise<void> {
       .png()
       .toFile(png);
     const classified = await http(`${url}/hff/classify`, { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: fs.readFileSync(png) });
-    check('example 01: POST /hff/classify a red-part PNG answers with a classification', classified.status === 200 && /"label"/.test(classified.text), `HTTP ${classified.status} ${classified.text.slice(0, 200)}`);
+    check(
+      'example 01: POST /hff/classify a red-part PNG answers with a classification',
+      classified.status === 200 && /"label"/.test(classified.text),
+      `HTTP ${classified.status} ${classified.text.slice(0, 200)}`,
+    );
     const engineLine = /hff: compute engine (\S+) .*/.exec(log);
-    console.log(`     ENGINE of a plain install (${os.platform()}-${os.arch()}, Node ${process.version}, Node-RED ${nodeRedVersion}): ${engineLine?.[0] ?? 'no engine line in the log'}`);
+    console.log(
+      `     ENGINE of a plain install (${os.platform()}-${os.arch()}, Node ${process.version}, Node-RED ${nodeRedVersion}): ${engineLine?.[0] ?? 'no engine line in the log'}`,
+    );
     const fallback = /\[warn\].*hff: compute engine.*/.exec(log);
-    if (os.platform() === 'linux' && os.arch() === 'x64') check('a plain install runs the onnx engine', engineLine?.[1] === 'onnx', fallback?.[0] ?? engineLine?.[0] ?? '');
+    if (os.platform() === 'linux' && os.arch() === 'x64')
+      check('a plain install runs the onnx engine', engineLine?.[1] === 'onnx', fallback?.[0] ?? engineLine?.[0] ?? '');
     else check('the engine is logged', engineLine !== null);
 
     // 6. Every `hff` sub-command README lists, from the installed package.
@@ -176,7 +241,10 @@ async function main(): Promise<void> {
     // 16x16 images (FF's timing run needs 100 inputs); labels 0-9 so that bench-teach has classes to teach.
     writeIdxSplit(data, 'train', 200, 1, 16);
     writeIdxSplit(data, 't10k', 100, 2, 16);
-    for (const [prefix, count] of [['train', 200], ['t10k', 100]] as const) {
+    for (const [prefix, count] of [
+      ['train', 200],
+      ['t10k', 100],
+    ] as const) {
       const header = Buffer.alloc(8);
       header.writeUInt32BE(0x00000801, 0);
       header.writeUInt32BE(count, 4);
@@ -201,10 +269,18 @@ async function main(): Promise<void> {
     ];
     const listed = new Set([...readme.matchAll(/npx hff ([a-z-]+)/g)].map((m) => m[1]));
     const covered = new Set(commands.map((c) => c[0]));
-    check('every sub-command README lists is run here', [...listed].every((c) => covered.has(c)), [...listed].filter((c) => !covered.has(c)).join(', '));
+    check(
+      'every sub-command README lists is run here',
+      [...listed].every((c) => covered.has(c)),
+      [...listed].filter((c) => !covered.has(c)).join(', '),
+    );
     for (const argv of commands) {
       const r = run(hff, argv, work, 300_000);
-      check(`hff ${argv.map((a) => (a.startsWith(work) ? path.relative(work, a) : a)).join(' ')}`, r.code === 0, r.code === 0 ? '' : `exit ${r.code}${tail(r.out)}`);
+      check(
+        `hff ${argv.map((a) => (a.startsWith(work) ? path.relative(work, a) : a)).join(' ')}`,
+        r.code === 0,
+        r.code === 0 ? '' : `exit ${r.code}${tail(r.out)}`,
+      );
     }
   } finally {
     if (nodeRed && nodeRed.exitCode === null) {

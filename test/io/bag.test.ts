@@ -23,7 +23,11 @@ function image(i: number): RosMessage {
   const height = 3;
   return {
     header: { stamp: { sec: 1_700_000_000, nanosec: i * 1000 }, frame_id: 'camera_optical' },
-    height, width, encoding: 'rgb8', is_bigendian: 0, step: width * 3,
+    height,
+    width,
+    encoding: 'rgb8',
+    is_bigendian: 0,
+    step: width * 3,
     data: Buffer.from(Array.from({ length: width * height * 3 }, (_, k) => (k * 31 + i) & 255)),
   };
 }
@@ -56,10 +60,19 @@ async function writeSampleBag(file: string, count = 6, stepMs = 50n): Promise<Ex
   return expected;
 }
 
-async function collect(file: string, options: Partial<Parameters<typeof replayBag>[1]> = {}): Promise<{ messages: BagMessage[]; ms: number; summary: { messages: number; passes: number; stopped: boolean } }> {
+async function collect(
+  file: string,
+  options: Partial<Parameters<typeof replayBag>[1]> = {},
+): Promise<{ messages: BagMessage[]; ms: number; summary: { messages: number; passes: number; stopped: boolean } }> {
   const messages: BagMessage[] = [];
   const t = performance.now();
-  const replay = replayBag(file, { speed: 0, ...options, onMessage: (m) => { messages.push(m); } });
+  const replay = replayBag(file, {
+    speed: 0,
+    ...options,
+    onMessage: (m) => {
+      messages.push(m);
+    },
+  });
   const summary = await replay.done;
   return { messages, ms: performance.now() - t, summary };
 }
@@ -162,7 +175,8 @@ describe('io/bag: rosbag2 MCAP writing, reading and replay', function () {
     await writer.addTopic('/acme/detections', 'acme_msgs/msg/Detections', { schemaText });
     const msg = {
       header: { stamp: { sec: 3, nanosec: 4 }, frame_id: 'base' },
-      labels: ['cup', 'tasse à café'], confidence: 0.75,
+      labels: ['cup', 'tasse à café'],
+      confidence: 0.75,
       boxes: [{ x: 1, y: 2, mask: Buffer.from([1, 0, 1]) }],
     };
     await writer.write('/acme/detections', 'acme_msgs/msg/Detections', msg, { logTime: T0 });
@@ -185,7 +199,10 @@ describe('io/bag: rosbag2 MCAP writing, reading and replay', function () {
     for (const run of [real, double, max]) {
       assert.equal(run.messages.length, 6);
       const times = run.messages.map((m) => m.logTime);
-      assert.deepEqual(times, [...times].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+      assert.deepEqual(
+        times,
+        [...times].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+      );
     }
     assert.ok(real.ms >= 230 && real.ms < 1500, `speed 1 took ${real.ms} ms`);
     assert.ok(double.ms >= 110 && double.ms < real.ms, `speed 2 took ${double.ms} ms`);
@@ -216,14 +233,23 @@ describe('io/bag: rosbag2 MCAP writing, reading and replay', function () {
     const { messages, summary } = await collect(file, { topics: ['/hff/label'], loop: 3 });
     assert.equal(messages.length, 18);
     assert.equal(summary.passes, 3);
-    assert.deepEqual(messages.slice(0, 6).map((m) => m.message?.data), messages.slice(12).map((m) => m.message?.data));
+    assert.deepEqual(
+      messages.slice(0, 6).map((m) => m.message?.data),
+      messages.slice(12).map((m) => m.message?.data),
+    );
   });
 
   it('honours start and end offsets (seconds from the first message)', async () => {
     const { messages } = await collect(file, { topics: ['/camera/image_raw'], start: 0.1, end: 0.2 });
-    assert.deepEqual(messages.map((m) => m.offsetSec), [0.1, 0.15, 0.2]);
+    assert.deepEqual(
+      messages.map((m) => m.offsetSec),
+      [0.1, 0.15, 0.2],
+    );
     const tail = await collect(file, { start: 0.2015 });
-    assert.deepEqual(tail.messages.map((m) => m.topic), ['/hff/label', '/camera/image_raw', '/camera/image_raw/compressed', '/hff/label']);
+    assert.deepEqual(
+      tail.messages.map((m) => m.topic),
+      ['/hff/label', '/camera/image_raw', '/camera/image_raw/compressed', '/hff/label'],
+    );
     await assert.rejects(collect(file, { start: 0.3, end: 0.1 }), /end offset/);
   });
 
@@ -235,8 +261,17 @@ describe('io/bag: rosbag2 MCAP writing, reading and replay', function () {
     const timersBefore = activeTimers();
     const got: string[] = [];
     let first!: () => void;
-    const firstSeen = new Promise<void>((r) => { first = r; });
-    const replay = replayBag(slow, { speed: 1, loop: true, onMessage: (m) => { got.push(String(m.message?.data)); first(); } });
+    const firstSeen = new Promise<void>((r) => {
+      first = r;
+    });
+    const replay = replayBag(slow, {
+      speed: 1,
+      loop: true,
+      onMessage: (m) => {
+        got.push(String(m.message?.data));
+        first();
+      },
+    });
     await firstSeen;
     await new Promise((r) => setTimeout(r, 20));
     const t = performance.now();
@@ -292,15 +327,28 @@ describe('io/bag: rosbag2 MCAP writing, reading and replay', function () {
     const handle = await fsp.open(flat, 'w');
     const writer = new McapWriter({ writable: new FileHandleWritable(handle), useChunks: false, useStatistics: true, useSummaryOffsets: true });
     await writer.start({ profile: 'ros2', library: 'test' });
-    const schemaId = await writer.registerSchema({ name: 'std_msgs/msg/String', encoding: 'ros2msg', data: Buffer.from(fullSchemaText('std_msgs/msg/String')) });
+    const schemaId = await writer.registerSchema({
+      name: 'std_msgs/msg/String',
+      encoding: 'ros2msg',
+      data: Buffer.from(fullSchemaText('std_msgs/msg/String')),
+    });
     const channelId = await writer.registerChannel({ topic: '/flat', schemaId, messageEncoding: 'cdr', metadata: new Map() });
     for (let i = 0; i < 4; i++) {
-      await writer.addMessage({ channelId, sequence: i, logTime: T0 + BigInt(i) * MS, publishTime: T0, data: encodeCdr('std_msgs/msg/String', { data: `f${i}` }) });
+      await writer.addMessage({
+        channelId,
+        sequence: i,
+        logTime: T0 + BigInt(i) * MS,
+        publishTime: T0,
+        data: encodeCdr('std_msgs/msg/String', { data: `f${i}` }),
+      });
     }
     await writer.end();
     await handle.close();
     const { messages } = await collect(flat, { start: 0.001 });
-    assert.deepEqual(messages.map((m) => m.message?.data), ['f1', 'f2', 'f3']);
+    assert.deepEqual(
+      messages.map((m) => m.message?.data),
+      ['f1', 'f2', 'f3'],
+    );
   });
 
   it('uses chunk decompressors, with a clear message when one is missing', async () => {
@@ -312,7 +360,11 @@ describe('io/bag: rosbag2 MCAP writing, reading and replay', function () {
       compressChunk: (data) => ({ compression: 'xor-test', compressedData: data.map((b) => b ^ 0x5a) }),
     });
     await writer.start({ profile: 'ros2', library: 'test' });
-    const schemaId = await writer.registerSchema({ name: 'std_msgs/msg/String', encoding: 'ros2msg', data: Buffer.from(fullSchemaText('std_msgs/msg/String')) });
+    const schemaId = await writer.registerSchema({
+      name: 'std_msgs/msg/String',
+      encoding: 'ros2msg',
+      data: Buffer.from(fullSchemaText('std_msgs/msg/String')),
+    });
     const channelId = await writer.registerChannel({ topic: '/packed', schemaId, messageEncoding: 'cdr', metadata: new Map() });
     await writer.addMessage({ channelId, sequence: 0, logTime: T0, publishTime: T0, data: encodeCdr('std_msgs/msg/String', { data: 'xor' }) });
     await writer.end();
@@ -323,7 +375,11 @@ describe('io/bag: rosbag2 MCAP writing, reading and replay', function () {
 
     const hasZstd = typeof (zlib as unknown as { zstdDecompressSync?: unknown }).zstdDecompressSync === 'function';
     let hasFzstd = true;
-    try { require.resolve('fzstd'); } catch { hasFzstd = false; }
+    try {
+      require.resolve('fzstd');
+    } catch {
+      hasFzstd = false;
+    }
     if (!hasZstd && !hasFzstd) {
       const zst = path.join(dir, 'zstd.mcap');
       const h = await fsp.open(zst, 'w');

@@ -93,7 +93,10 @@ function sharedSuite(start: () => Promise<Broker>, restartFresh: (old: Broker) =
     await a.publishLocal({ label: 'bolt', sums: demo(1).map((s) => s.map((x) => 2 * x)), applied: 2 });
     await until(() => mergedCount(b, 'bolt') === 2 && delays.length === 1, 'b to merge bolt');
     assert.deepEqual(b.state.merged('bolt')?.origins, ['robot-a']);
-    assert.deepEqual(Array.from(b.state.merged('bolt')?.sums[0] ?? []), Array.from(demo(1)[0]).map((x) => 2 * x));
+    assert.deepEqual(
+      Array.from(b.state.merged('bolt')?.sums[0] ?? []),
+      Array.from(demo(1)[0]).map((x) => 2 * x),
+    );
     assert.equal(delays.length, 1);
     assert.ok(delays[0] >= 0 && delays[0] < 2000, `delay ${delays[0]} ms`);
     // b teaches the same class; both converge on the same merge.
@@ -164,7 +167,16 @@ function sharedSuite(start: () => Promise<Broker>, restartFresh: (old: Broker) =
     await intruder.publishLocal({ label: 'bolt', sums: demo(2), applied: 50 });
     const raw = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
     try {
-      const forged: FleetUpdate = { format: FLEET_FORMAT, origin: 'robot-a', class: 'bolt', version: 99, count: 1000, layers: LAYERS, sums: demo(3), model: MODEL };
+      const forged: FleetUpdate = {
+        format: FLEET_FORMAT,
+        origin: 'robot-a',
+        class: 'bolt',
+        version: 99,
+        count: 1000,
+        layers: LAYERS,
+        sums: demo(3),
+        model: MODEL,
+      };
       await raw.publishAsync(updateTopic('test/fleet', 'robot-a', 'bolt'), wire(forged, { mode: 'secret', secret: 'guessed' }), { qos: 1 });
       const genuine = wire({ ...forged, origin: 'robot-x', version: 1, count: 1 }, security);
       genuine[genuine.length - 40] ^= 1; // tampered in transit

@@ -128,7 +128,15 @@ function converged(fleet: Fleet): boolean {
 }
 
 function describeFleet(fleet: Fleet): string {
-  return fleet.robots.map((r) => `${r.origin}: ${r.state.classes().map((c) => `${c}=${r.state.merged(c)?.count}`).join(' ')}`).join('; ');
+  return fleet.robots
+    .map(
+      (r) =>
+        `${r.origin}: ${r.state
+          .classes()
+          .map((c) => `${c}=${r.state.merged(c)?.count}`)
+          .join(' ')}`,
+    )
+    .join('; ');
 }
 
 describe('io/fleet resilience (broker restarts, network loss, floods)', function () {
@@ -162,7 +170,11 @@ describe('io/fleet resilience (broker restarts, network loss, floods)', function
         }
         await until(() => converged(fleet), `identical merges after the restart (${describeFleet(fleet)})`, 15000);
         assert.equal(fleet.robots[4].state.merged('taught-offline')?.count, 1);
-        assert.equal(fleet.robots.reduce((n, r) => n + r.stats.rejected, 0), 0, 'nothing refused');
+        assert.equal(
+          fleet.robots.reduce((n, r) => n + r.stats.rejected, 0),
+          0,
+          'nothing refused',
+        );
       } finally {
         await fleet.close();
         await broker.stop();
@@ -194,7 +206,11 @@ describe('io/fleet resilience (broker restarts, network loss, floods)', function
         proxy.restore();
         await until(() => converged(fleet), `identical merges after the link is back (${describeFleet(fleet)})`, 15000);
         assert.equal(fleet.robots[3].state.merged('part-0')?.count, fleet.taught.get('part-0'));
-        assert.equal(fleet.robots.reduce((n, r) => n + r.stats.rejected, 0), 0, 'nothing refused');
+        assert.equal(
+          fleet.robots.reduce((n, r) => n + r.stats.rejected, 0),
+          0,
+          'nothing refused',
+        );
       } finally {
         await fleet.close();
         await proxy.close();
@@ -230,12 +246,25 @@ describe('io/fleet resilience (broker restarts, network loss, floods)', function
     const raw = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
     try {
       await victim.start();
-      const base: FleetUpdate = { format: FLEET_FORMAT, origin: 'robot-b', class: 'bolt', version: 1, count: 1, layers: LAYERS, sums: unitDemo(1), model: MODEL };
+      const base: FleetUpdate = {
+        format: FLEET_FORMAT,
+        origin: 'robot-b',
+        class: 'bolt',
+        version: 1,
+        count: 1,
+        layers: LAYERS,
+        sums: unitDemo(1),
+        model: MODEL,
+      };
       const signed = (u: FleetUpdate, security: FleetSecurity) => new FleetSigner(security, u.origin).encode(u);
       const bKeys: FleetSecurity = { mode: 'keys', privateKey: b.privateKey, trusted: new Map() };
       // robot-b's genuine version 3, then 4,000 unsigned, 4,000 signed by an outsider claiming to be robot-b,
       // 1,000 replays of robot-b's old version 2, and 1,000 genuine robot-b updates for 1,000 new classes.
-      await raw.publishAsync(updateTopic('resilience/flood', 'robot-b', 'bolt'), signed({ ...base, version: 3, count: 3, sums: unitDemo(2).map((s) => s.map((x) => 3 * x)) }, bKeys), { qos: 1 });
+      await raw.publishAsync(
+        updateTopic('resilience/flood', 'robot-b', 'bolt'),
+        signed({ ...base, version: 3, count: 3, sums: unitDemo(2).map((s) => s.map((x) => 3 * x)) }, bKeys),
+        { qos: 1 },
+      );
       await until(() => victim.state.merged('bolt')?.count === 3, 'the genuine update');
       const outsider: FleetSecurity = { mode: 'keys', privateKey: generateFleetKeyPair().privateKey, trusted: new Map() };
       const topic = updateTopic('resilience/flood', 'robot-b', 'bolt');
@@ -254,7 +283,9 @@ describe('io/fleet resilience (broker restarts, network loss, floods)', function
       const seconds = (Date.now() - t0) / 1000;
       const reasons = new Map<string, number>();
       for (const e of rejected) reasons.set(e.reason, (reasons.get(e.reason) ?? 0) + 1);
-      console.log(`      flood: 10,000 updates handled in ${seconds.toFixed(1)} s; refused ${JSON.stringify(Object.fromEntries(reasons))}; ${lines.length} log line(s)`);
+      console.log(
+        `      flood: 10,000 updates handled in ${seconds.toFixed(1)} s; refused ${JSON.stringify(Object.fromEntries(reasons))}; ${lines.length} log line(s)`,
+      );
       assert.equal(reasons.get('unsigned'), 4000);
       assert.equal(reasons.get('bad-signature'), 4000);
       assert.equal((reasons.get('limit') ?? 0) + victim.state.classes().length - 1, 1000, 'new classes past the limit are refused');
@@ -275,7 +306,8 @@ describe('io/fleet resilience (broker restarts, network loss, floods)', function
 
   describe('a robot with a real model', () => {
     const INPUT = 6;
-    const make = async (classes: string[] = []) => HffNetwork.create(await createEngine(process.env.HFF_BACKEND ?? 'wasm'), { inputSize: INPUT, layers: LAYERS, seed: 5 }, classes);
+    const make = async (classes: string[] = []) =>
+      HffNetwork.create(await createEngine(process.env.HFF_BACKEND ?? 'wasm'), { inputSize: INPUT, layers: LAYERS, seed: 5 }, classes);
 
     it('refuses a replayed old signed update after a restart: the class is not rolled back (version 2 with 6 demos stays)', async () => {
       const broker = await startAedes();
@@ -287,9 +319,24 @@ describe('io/fleet resilience (broker restarts, network loss, floods)', function
       try {
         const netA = await make();
         closers.push(() => netA.dispose());
-        const b = new FleetSync({ url: broker.url, origin: 'robot-b', topicBase, layers: LAYERS, model: new NetworkFleetTarget(netA).model, security: security('b'), recoveryWindowMs: 20 });
+        const b = new FleetSync({
+          url: broker.url,
+          origin: 'robot-b',
+          topicBase,
+          layers: LAYERS,
+          model: new NetworkFleetTarget(netA).model,
+          security: security('b'),
+          recoveryWindowMs: 20,
+        });
         closers.push(() => b.close());
-        let a = new FleetSync({ url: broker.url, origin: 'robot-a', topicBase, target: new NetworkFleetTarget(netA), security: security('a'), recoveryWindowMs: 20 });
+        let a = new FleetSync({
+          url: broker.url,
+          origin: 'robot-a',
+          topicBase,
+          target: new NetworkFleetTarget(netA),
+          security: security('a'),
+          recoveryWindowMs: 20,
+        });
         await Promise.all([a.start(), b.start()]);
         // Someone on the broker records robot-b's version 1 (3 demonstrations) as it goes by.
         const recorder = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
@@ -312,7 +359,14 @@ describe('io/fleet resilience (broker restarts, network loss, floods)', function
         const engine = await createEngine(process.env.HFF_BACKEND ?? 'wasm');
         const restarted = HffNetwork.fromModelFiles(engine, saved);
         closers.push(() => restarted.dispose());
-        a = new FleetSync({ url: broker.url, origin: 'robot-a', topicBase, target: new NetworkFleetTarget(restarted), security: security('a'), recoveryWindowMs: 20 });
+        a = new FleetSync({
+          url: broker.url,
+          origin: 'robot-a',
+          topicBase,
+          target: new NetworkFleetTarget(restarted),
+          security: security('a'),
+          recoveryWindowMs: 20,
+        });
         closers.push(() => a.close());
         const rejected: FleetRejectEvent[] = [];
         a.onReject((e) => rejected.push(e));
@@ -338,12 +392,29 @@ describe('io/fleet resilience (broker restarts, network loss, floods)', function
         net.trainBatch(x, 4, Int32Array.from([0, 1, 0, 1]));
         const before = net.readPrototypes().map((p) => Array.from(p));
         const target = new NetworkFleetTarget(net);
-        sync = new FleetSync({ url: broker.url, origin: 'robot-a', topicBase: 'resilience/trained', target, security: { mode: 'unsigned' }, recoveryWindowMs: 20, maxClasses: 5 });
+        sync = new FleetSync({
+          url: broker.url,
+          origin: 'robot-a',
+          topicBase: 'resilience/trained',
+          target,
+          security: { mode: 'unsigned' },
+          recoveryWindowMs: 20,
+          maxClasses: 5,
+        });
         const rejected: FleetRejectEvent[] = [];
         sync.onReject((e) => rejected.push(e));
         await sync.start();
         const open = new FleetSigner({ mode: 'unsigned' }, 'intruder');
-        const forged: FleetUpdate = { format: FLEET_FORMAT, origin: 'intruder', class: 'sandal', version: 1, count: 1, layers: LAYERS, sums: unitDemo(3), model: target.model };
+        const forged: FleetUpdate = {
+          format: FLEET_FORMAT,
+          origin: 'intruder',
+          class: 'sandal',
+          version: 1,
+          count: 1,
+          layers: LAYERS,
+          sums: unitDemo(3),
+          model: target.model,
+        };
         await raw.publishAsync(updateTopic('resilience/trained', 'intruder', 'sandal'), open.encode(forged), { qos: 1 });
         for (let i = 0; i < 20; i++) {
           const u = { ...forged, class: `injected-${i}` };

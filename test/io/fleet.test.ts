@@ -164,7 +164,10 @@ describe('io/fleet: class updates, merge and signatures', () => {
     const second = state.addLocal('me', 'cup', [Float32Array.from([0, 2])], 2, { ...STAMP, session: 's1' });
     assert.equal(first.version, 1);
     assert.equal(second.version, 2);
-    assert.deepEqual(second.sums.map((s) => Array.from(s)), [[1, 2]]);
+    assert.deepEqual(
+      second.sums.map((s) => Array.from(s)),
+      [[1, 2]],
+    );
     assert.equal(second.count, 3);
     assert.throws(() => state.addLocal('me', 'cup', [[1, 2, 3]], 1, STAMP), /length 2/);
     assert.throws(() => state.addLocal('me', 'x'.repeat(10_000), [[1, 0]], 1, STAMP), /at most 128/);
@@ -172,12 +175,18 @@ describe('io/fleet: class updates, merge and signatures', () => {
     const combined = state.absorbPrevious(previous, { ...STAMP, session: 's2' });
     assert.equal(combined.version, 7);
     assert.equal(combined.count, 4);
-    assert.deepEqual(combined.sums.map((s) => Array.from(s)), [[11, 12]]);
+    assert.deepEqual(
+      combined.sums.map((s) => Array.from(s)),
+      [[11, 12]],
+    );
   });
 
   it('rejects updates for another architecture as incompatible', () => {
     const state = new FleetState([5]);
-    assert.throws(() => state.offer(update('a', 'x', 1, 1, 1)), (e: unknown) => e instanceof FleetRejection && e.reason === 'incompatible');
+    assert.throws(
+      () => state.offer(update('a', 'x', 1, 1, 1)),
+      (e: unknown) => e instanceof FleetRejection && e.reason === 'incompatible',
+    );
   });
 
   it('keys mode: each robot signs with its own Ed25519 key; another robot, an unknown one or a tamperer cannot pass', () => {
@@ -261,15 +270,38 @@ describe('io/fleet: class updates, merge and signatures', () => {
 
   it('refuses sums no real update can have: non-finite, or longer than a sum of `count` unit vectors', () => {
     const good = update('a', 'x', 1, 3, 1);
-    assert.equal(reason(() => parseUpdate(encodeUpdate(good, SignatureScheme.None))), 'accepted');
+    assert.equal(
+      reason(() => parseUpdate(encodeUpdate(good, SignatureScheme.None))),
+      'accepted',
+    );
     const huge = { ...good, count: 1, sums: [Float32Array.from([1e30, 0, 0, 0]), good.sums[1]] };
-    assert.equal(reason(() => parseUpdate(encodeUpdate(huge, SignatureScheme.None))), 'implausible');
+    assert.equal(
+      reason(() => parseUpdate(encodeUpdate(huge, SignatureScheme.None))),
+      'implausible',
+    );
     const long = { ...good, count: 1, sums: [Float32Array.from([0.8, 0.8, 0, 0]), good.sums[1]] };
-    assert.match(String((() => { try { parseUpdate(encodeUpdate(long, SignatureScheme.None)); } catch (e) { return (e as Error).message; } })()), /length 1.131 but a sum of 1 unit vectors is at most 1 long/);
+    assert.match(
+      String(
+        (() => {
+          try {
+            parseUpdate(encodeUpdate(long, SignatureScheme.None));
+          } catch (e) {
+            return (e as Error).message;
+          }
+        })(),
+      ),
+      /length 1.131 but a sum of 1 unit vectors is at most 1 long/,
+    );
     const nan = { ...good, sums: [Float32Array.from([NaN, 0, 0, 0]), good.sums[1]] };
-    assert.equal(reason(() => parseUpdate(encodeUpdate(nan, SignatureScheme.None))), 'implausible');
+    assert.equal(
+      reason(() => parseUpdate(encodeUpdate(nan, SignatureScheme.None))),
+      'implausible',
+    );
     const inf = { ...good, sums: [good.sums[0], Float32Array.from([Infinity, 0, 0])] };
-    assert.equal(reason(() => decodeUpdate(readPayload(encodeUpdate(inf, SignatureScheme.None)))), 'implausible');
+    assert.equal(
+      reason(() => decodeUpdate(readPayload(encodeUpdate(inf, SignatureScheme.None)))),
+      'implausible',
+    );
   });
 
   it('refuses replays of versions older than one accepted before, also after a restart (seen versions kept)', () => {
@@ -280,7 +312,10 @@ describe('io/fleet: class updates, merge and signatures', () => {
     assert.deepEqual(saved, { sandal: { 'robot-a': 2 } });
     // The restarted instance holds no contribution yet; the broker re-delivers a replayed version 1.
     const restarted = new FleetState(LAYERS, { seen: saved });
-    assert.equal(reason(() => restarted.offer(update('robot-a', 'sandal', 1, 3, 2))), 'replay');
+    assert.equal(
+      reason(() => restarted.offer(update('robot-a', 'sandal', 1, 3, 2))),
+      'replay',
+    );
     assert.equal(restarted.merged('sandal'), undefined);
     assert.equal(restarted.offer(update('robot-a', 'sandal', 2, 6, 1)), 'applied', 'the genuine latest version is accepted again');
     // Own local teaching continues above what the previous run published.
@@ -290,9 +325,15 @@ describe('io/fleet: class updates, merge and signatures', () => {
   it('bounds the classes and contributions it holds', () => {
     const state = new FleetState(LAYERS, { maxClasses: 3, maxContributions: 4 });
     for (let c = 0; c < 3; c++) assert.equal(state.offer(update('robot-a', `part-${c}`, 1, 1, c)), 'applied');
-    assert.equal(reason(() => state.offer(update('robot-a', 'part-3', 1, 1, 3))), 'limit');
+    assert.equal(
+      reason(() => state.offer(update('robot-a', 'part-3', 1, 1, 3))),
+      'limit',
+    );
     assert.equal(state.offer(update('robot-b', 'part-0', 1, 1, 9)), 'applied');
-    assert.equal(reason(() => state.offer(update('robot-c', 'part-0', 1, 1, 9))), 'limit');
+    assert.equal(
+      reason(() => state.offer(update('robot-c', 'part-0', 1, 1, 9))),
+      'limit',
+    );
     assert.equal(state.offer(update('robot-a', 'part-0', 2, 2, 9)), 'applied', 'a newer version of a held contribution always fits');
     assert.deepEqual(state.classes(), ['part-0', 'part-1', 'part-2']);
   });
@@ -349,7 +390,10 @@ describe('io/fleet: class updates, merge and signatures', () => {
         const stateA = new FleetState(a.config.layers);
         const stateB = new FleetState(b.config.layers);
         const targetB = new NetworkFleetTarget(b);
-        for (const [label, center] of [['cube', cube], ['ball', ball]] as const) {
+        for (const [label, center] of [
+          ['cube', cube],
+          ['ball', ball],
+        ] as const) {
           const r = a.teach(label, examples([...center], 3, 0.05), 3);
           const u = stateA.addLocal('A', label, r.sums, r.applied, STAMP);
           stateB.offer(parseUpdate(encodeUpdate(u, SignatureScheme.None)));
@@ -396,7 +440,14 @@ describe('io/fleet: class updates, merge and signatures', () => {
         const again = new NetworkFleetTarget(reloaded);
         assert.deepEqual(again.seen, { washer: { 'robot-b': 1 } });
         assert.equal(again.protection('washer'), undefined, 'a class made by the fleet is not a trained class');
-        assert.deepEqual(again.baseClasses().map((b) => b.label).sort(), ['boot', 'sandal'], "the fleet's class is not counted twice as a base");
+        assert.deepEqual(
+          again
+            .baseClasses()
+            .map((b) => b.label)
+            .sort(),
+          ['boot', 'sandal'],
+          "the fleet's class is not counted twice as a base",
+        );
       } finally {
         reloaded.dispose();
         trained.dispose();

@@ -2,14 +2,7 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { FoxgloveServer, type ChannelId } from '@foxglove/ws-protocol';
-import {
-  FoxgloveBridgeTransport,
-  decodeCdr,
-  encodeCdr,
-  fullSchemaText,
-  type RosMessage,
-  type TransportStatus,
-} from '../../src/io';
+import { FoxgloveBridgeTransport, decodeCdr, encodeCdr, fullSchemaText, type RosMessage, type TransportStatus } from '../../src/io';
 
 interface Bridge {
   server: FoxgloveServer;
@@ -29,25 +22,38 @@ async function startBridge(options: { capabilities?: string[]; supportedEncoding
     supportedEncodings: options.supportedEncodings ?? ['cdr', 'json'],
   });
   const wss = new WebSocketServer({ host: '127.0.0.1', port: options.port ?? 0, handleProtocols: (protocols) => server.handleProtocols(protocols) });
-  await new Promise<void>((resolve, reject) => { wss.once('listening', resolve); wss.once('error', reject); });
+  await new Promise<void>((resolve, reject) => {
+    wss.once('listening', resolve);
+    wss.once('error', reject);
+  });
   wss.on('connection', (conn, req) => server.handleConnection(conn as never, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
   const channels: Record<string, ChannelId> = {};
-  for (const [topic, type] of [['/camera/image_raw', 'sensor_msgs/msg/Image'], ['/camera/image_raw/compressed', 'sensor_msgs/msg/CompressedImage']]) {
+  for (const [topic, type] of [
+    ['/camera/image_raw', 'sensor_msgs/msg/Image'],
+    ['/camera/image_raw/compressed', 'sensor_msgs/msg/CompressedImage'],
+  ]) {
     channels[topic] = server.addChannel({ topic, encoding: 'cdr', schemaName: type, schema: fullSchemaText(type), schemaEncoding: 'ros2msg' });
   }
   const bridge: Bridge = {
-    server, wss, channels, subscribed: new Set(), received: [],
+    server,
+    wss,
+    channels,
+    subscribed: new Set(),
+    received: [],
     url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((resolve) => {
-      for (const c of wss.clients) c.terminate();
-      wss.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => resolve());
+      }),
   };
   server.on('subscribe', (id) => bridge.subscribed.add(id));
   server.on('unsubscribe', (id) => bridge.subscribed.delete(id));
   server.on('message', ({ channel, data }) => {
     bridge.received.push({
-      topic: channel.topic, encoding: channel.encoding, schemaName: channel.schemaName,
+      topic: channel.topic,
+      encoding: channel.encoding,
+      schemaName: channel.schemaName,
       data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice(),
     });
   });
@@ -66,7 +72,11 @@ async function until(cond: () => boolean, what: string, timeoutMs = 3000): Promi
 function frame(i: number): RosMessage {
   return {
     header: { stamp: { sec: 1_700_000_000 + i, nanosec: 500 }, frame_id: 'camera_optical' },
-    height: 2, width: 3, encoding: 'bgr8', is_bigendian: 0, step: 9,
+    height: 2,
+    width: 3,
+    encoding: 'bgr8',
+    is_bigendian: 0,
+    step: 9,
     data: Buffer.from(Array.from({ length: 18 }, (_, k) => (k * 13 + i) & 255)),
   };
 }
@@ -85,7 +95,9 @@ describe('io/foxglove: foxglove_bridge client transport', function () {
     cleanup.push(() => t.close());
     const images: RosMessage[] = [];
     const compressed: RosMessage[] = [];
-    const sub = await t.subscribe('/camera/image_raw', 'sensor_msgs/msg/Image', 'camera', (m) => { images.push(m); });
+    const sub = await t.subscribe('/camera/image_raw', 'sensor_msgs/msg/Image', 'camera', (m) => {
+      images.push(m);
+    });
     await t.subscribe('/camera/image_raw/compressed', 'sensor_msgs/CompressedImage', undefined, (m, info) => {
       assert.equal(info.type, 'sensor_msgs/msg/CompressedImage');
       assert.equal(info.sourceTime, 42n);
@@ -111,7 +123,13 @@ describe('io/foxglove: foxglove_bridge client transport', function () {
     assert.ok(Buffer.isBuffer(compressed[0].data) && (compressed[0].data as Buffer).equals(jpeg.data));
     assert.equal(compressed[0].format, 'jpeg');
     assert.equal(sub.stats.received, 3);
-    assert.deepEqual(t.channels().map((c) => c.topic).sort(), ['/camera/image_raw', '/camera/image_raw/compressed']);
+    assert.deepEqual(
+      t
+        .channels()
+        .map((c) => c.topic)
+        .sort(),
+      ['/camera/image_raw', '/camera/image_raw/compressed'],
+    );
 
     await sub.close();
     await until(() => bridge.subscribed.size === 1, 'server-side unsubscribe');
@@ -125,7 +143,9 @@ describe('io/foxglove: foxglove_bridge client transport', function () {
     const t = new FoxgloveBridgeTransport(bridge.url);
     cleanup.push(() => t.close());
     const got: RosMessage[] = [];
-    await t.subscribe('/acme/result', '*', undefined, (m) => { got.push(m); });
+    await t.subscribe('/acme/result', '*', undefined, (m) => {
+      got.push(m);
+    });
     await until(() => bridge.subscribed.has(chan), 'subscription');
     const { Ros2MsgCodec } = await import('../../src/io');
     const codec = new Ros2MsgCodec('acme_msgs/msg/Result', schema);
@@ -188,8 +208,16 @@ describe('io/foxglove: foxglove_bridge client transport', function () {
     assert.match(errors[0], /\/camera\/image_raw is advertised .* as 'sensor_msgs\/msg\/Image', not 'std_msgs\/msg\/String'/);
 
     const got: string[] = [];
-    await t.subscribe('/late', 'std_msgs/msg/String', undefined, (m) => { got.push(m.data as string); });
-    const chan = bridge.server.addChannel({ topic: '/late', encoding: 'cdr', schemaName: 'std_msgs/msg/String', schema: fullSchemaText('std_msgs/msg/String'), schemaEncoding: 'ros2msg' });
+    await t.subscribe('/late', 'std_msgs/msg/String', undefined, (m) => {
+      got.push(m.data as string);
+    });
+    const chan = bridge.server.addChannel({
+      topic: '/late',
+      encoding: 'cdr',
+      schemaName: 'std_msgs/msg/String',
+      schema: fullSchemaText('std_msgs/msg/String'),
+      schemaEncoding: 'ros2msg',
+    });
     await until(() => bridge.subscribed.has(chan), 'late subscription');
     bridge.server.sendMessage(chan, 0n, encodeCdr('std_msgs/msg/String', { data: 'hello' }));
     await until(() => got.length === 1, 'late message');
@@ -204,7 +232,9 @@ describe('io/foxglove: foxglove_bridge client transport', function () {
     const states: TransportStatus[] = [];
     t.onStatus((s) => states.push(s));
     const got: RosMessage[] = [];
-    await t.subscribe('/camera/image_raw', 'sensor_msgs/msg/Image', undefined, (m) => { got.push(m); });
+    await t.subscribe('/camera/image_raw', 'sensor_msgs/msg/Image', undefined, (m) => {
+      got.push(m);
+    });
     const pub = await t.advertise('/hff/label', 'std_msgs/msg/String', undefined);
     await until(() => bridge.subscribed.size === 1, 'first subscription');
 
@@ -231,10 +261,15 @@ describe('io/foxglove: foxglove_bridge client transport', function () {
     await probe.close();
     const t = new FoxgloveBridgeTransport({ url: `ws://127.0.0.1:${port}`, reconnect: { initialDelayMs: 10, maxDelayMs: 40 } });
     const details: string[] = [];
-    t.onStatus((s) => { if (s.state === 'disconnected') details.push(s.detail ?? ''); });
+    t.onStatus((s) => {
+      if (s.state === 'disconnected') details.push(s.detail ?? '');
+    });
     await until(() => details.length >= 3, 'failed attempts');
     assert.match(details[0], /retrying in 10 ms/);
-    assert.ok(details.some((d) => /retrying in 40 ms/.test(d)), 'backoff grows to the maximum');
+    assert.ok(
+      details.some((d) => /retrying in 40 ms/.test(d)),
+      'backoff grows to the maximum',
+    );
     const bridge = await startBridge({ port });
     cleanup.push(() => bridge.close());
     await t.waitConnected(3000);
@@ -243,7 +278,10 @@ describe('io/foxglove: foxglove_bridge client transport', function () {
     assert.equal(t.status.state, 'closed');
     await until(() => bridge.wss.clients.size === 0, 'socket closed');
     assert.ok(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length <= timersBefore);
-    await assert.rejects(t.subscribe('/x', 'std_msgs/msg/String', undefined, () => {}), /closed/);
+    await assert.rejects(
+      t.subscribe('/x', 'std_msgs/msg/String', undefined, () => {}),
+      /closed/,
+    );
     assert.throws(() => new FoxgloveBridgeTransport('http://robot:8765'), /must start with ws:\/\//);
   });
 });

@@ -28,7 +28,10 @@ describe('io/msgs: bundled ROS 2 definitions and CDR', () => {
     assert.match(parts[1], /^MSG: std_msgs\/Header\n/);
     assert.match(parts[2], /^MSG: builtin_interfaces\/Time\n/);
     const defs = parse(text, { ros2: true });
-    assert.deepEqual(defs.map((d) => d.name ?? ''), ['', 'std_msgs/Header', 'builtin_interfaces/Time']);
+    assert.deepEqual(
+      defs.map((d) => d.name ?? ''),
+      ['', 'std_msgs/Header', 'builtin_interfaces/Time'],
+    );
 
     const multi = fullSchemaText('std_msgs/Float32MultiArray');
     assert.match(multi, /MSG: std_msgs\/MultiArrayLayout\n/);
@@ -51,7 +54,12 @@ describe('io/msgs: bundled ROS 2 definitions and CDR', () => {
     const pixels = Buffer.from(Array.from({ length: 4 * 3 * 3 }, (_, i) => (i * 7) & 255));
     const image = {
       header: { stamp: { sec: 1700000000, nanosec: 123 }, frame_id: 'camera_optical' },
-      height: 3, width: 4, encoding: 'rgb8', is_bigendian: 0, step: 12, data: pixels,
+      height: 3,
+      width: 4,
+      encoding: 'rgb8',
+      is_bigendian: 0,
+      step: 12,
+      data: pixels,
     };
     const bytes = encodeCdr('sensor_msgs/msg/Image', image);
     assert.deepEqual([...bytes.subarray(0, 4)], [0, 1, 0, 0], 'little-endian CDR encapsulation header');
@@ -62,17 +70,26 @@ describe('io/msgs: bundled ROS 2 definitions and CDR', () => {
     assert.ok(Buffer.from(encodeCdr('sensor_msgs/msg/Image', back)).equals(Buffer.from(bytes)));
 
     const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 0xff, 0xd9]);
-    const ci = decodeCdr('sensor_msgs/CompressedImage', encodeCdr('sensor_msgs/CompressedImage', {
-      header: { stamp: { sec: 5, nanosec: 6 }, frame_id: 'cam' }, format: 'jpeg', data: jpeg,
-    }));
+    const ci = decodeCdr(
+      'sensor_msgs/CompressedImage',
+      encodeCdr('sensor_msgs/CompressedImage', {
+        header: { stamp: { sec: 5, nanosec: 6 }, frame_id: 'cam' },
+        format: 'jpeg',
+        data: jpeg,
+      }),
+    );
     assert.equal(ci.format, 'jpeg');
     assert.ok(Buffer.isBuffer(ci.data) && (ci.data as Buffer).equals(jpeg));
 
     assert.deepEqual(decodeCdr('std_msgs/msg/String', encodeCdr('std_msgs/msg/String', { data: 'héllo' })), { data: 'héllo' });
 
-    const arr = decodeCdr('std_msgs/msg/Float32MultiArray', encodeCdr('std_msgs/msg/Float32MultiArray', {
-      layout: { dim: [{ label: 'x', size: 3, stride: 3 }], data_offset: 0 }, data: [0.5, -1, 2],
-    }));
+    const arr = decodeCdr(
+      'std_msgs/msg/Float32MultiArray',
+      encodeCdr('std_msgs/msg/Float32MultiArray', {
+        layout: { dim: [{ label: 'x', size: 3, stride: 3 }], data_offset: 0 },
+        data: [0.5, -1, 2],
+      }),
+    );
     assert.deepEqual(Array.from(arr.data as Float32Array), [0.5, -1, 2]);
     assert.deepEqual((arr.layout as { dim: unknown[] }).dim, [{ label: 'x', size: 3, stride: 3 }]);
   });
@@ -102,30 +119,58 @@ describe('io/msgs: bundled ROS 2 definitions and CDR', () => {
       ['sensor_msgs/msg/Image', { width: null }, /field 'width' must be a uint32 .*got null$/],
       ['sensor_msgs/msg/Image', { encoding: 5 }, /field 'encoding' must be a string, got the number 5$/],
       ['sensor_msgs/msg/Image', { header: 'x' }, /field 'header' must be a std_msgs\/Header message object, got the string "x"$/],
-      ['sensor_msgs/msg/Image', { header: { stamp: { sec: 'x' } } }, /field 'header.stamp.sec' must be an int32 \(an integer from -2147483648 to 2147483647\), got the string "x"$/],
+      [
+        'sensor_msgs/msg/Image',
+        { header: { stamp: { sec: 'x' } } },
+        /field 'header.stamp.sec' must be an int32 \(an integer from -2147483648 to 2147483647\), got the string "x"$/,
+      ],
       ['sensor_msgs/msg/Image', { header: { stamp: { nanosec: -1 } } }, /field 'header.stamp.nanosec' must be a uint32 .*got the number -1$/],
-      ['sensor_msgs/msg/Image', { header: { stamp: 1700000000 } }, /field 'header.stamp' must be a time \(\{sec: int32, nanosec: uint32\}\), got the number 1700000000$/],
+      [
+        'sensor_msgs/msg/Image',
+        { header: { stamp: 1700000000 } },
+        /field 'header.stamp' must be a time \(\{sec: int32, nanosec: uint32\}\), got the number 1700000000$/,
+      ],
       ['sensor_msgs/msg/Image', { header: { frame_id: ['cam'] } }, /field 'header.frame_id' must be a string, got an array of length 1$/],
       ['sensor_msgs/msg/Image', { data: [1, 300, 2] }, /field 'data\[1\]' must be a byte \(an integer from 0 to 255\), got the number 300$/],
       ['sensor_msgs/msg/Image', { data: ['a'] }, /field 'data\[0\]' must be a byte /],
-      ['sensor_msgs/msg/Image', { data: 'not base64!' }, /field 'data' must be bytes \(a Buffer, a Uint8Array, an array of integers from 0 to 255 or base64 text\)/],
+      [
+        'sensor_msgs/msg/Image',
+        { data: 'not base64!' },
+        /field 'data' must be bytes \(a Buffer, a Uint8Array, an array of integers from 0 to 255 or base64 text\)/,
+      ],
       ['sensor_msgs/msg/CompressedImage', { data: { type: 'Buffer', data: [1, -1] } }, /field 'data\[1\]' must be a byte /],
       ['std_msgs/msg/Bool', { data: 1 }, /field 'data' must be a bool \(true or false\), got the number 1$/],
       ['std_msgs/msg/Float32', { data: 1e39 }, /field 'data' must be a float32 \(a number from .*\), got the number 1e\+39$/],
       ['std_msgs/msg/Float32', { data: '0.5' }, /field 'data' must be a float32 /],
       ['std_msgs/msg/Float32MultiArray', { data: [0.5, 'a'] }, /field 'data\[1\]' must be a float32 /],
-      ['std_msgs/msg/Float32MultiArray', { data: Float64Array.from([0.5]) }, /field 'data' must be an array or a Float32Array whose items are each a float32 .*got a Float64Array of length 1$/],
+      [
+        'std_msgs/msg/Float32MultiArray',
+        { data: Float64Array.from([0.5]) },
+        /field 'data' must be an array or a Float32Array whose items are each a float32 .*got a Float64Array of length 1$/,
+      ],
       ['std_msgs/msg/Float32MultiArray', { data: { 0: 1 } }, /field 'data' must be an array or a Float32Array/],
-      ['std_msgs/msg/Float32MultiArray', { layout: { dim: [{ label: 'rows', size: -3 }] } }, /field 'layout.dim\[0\].size' must be a uint32 .*got the number -3$/],
-      ['std_msgs/msg/Float32MultiArray', { layout: { dim: ['rows'] } }, /field 'layout.dim\[0\]' must be a MultiArrayDimension message object|field 'layout.dim\[0\]' must be a std_msgs\/MultiArrayDimension message object/],
+      [
+        'std_msgs/msg/Float32MultiArray',
+        { layout: { dim: [{ label: 'rows', size: -3 }] } },
+        /field 'layout.dim\[0\].size' must be a uint32 .*got the number -3$/,
+      ],
+      [
+        'std_msgs/msg/Float32MultiArray',
+        { layout: { dim: ['rows'] } },
+        /field 'layout.dim\[0\]' must be a MultiArrayDimension message object|field 'layout.dim\[0\]' must be a std_msgs\/MultiArrayDimension message object/,
+      ],
     ];
     for (const [type, message, expected] of refusals) {
       const check = (run: () => unknown): void => {
-        assert.throws(run, (err: Error) => {
-          if (typeof expected === 'string') assert.equal(err.message, expected);
-          else assert.match(err.message, expected);
-          return true;
-        }, `${type} ${JSON.stringify(message, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))}`);
+        assert.throws(
+          run,
+          (err: Error) => {
+            if (typeof expected === 'string') assert.equal(err.message, expected);
+            else assert.match(err.message, expected);
+            return true;
+          },
+          `${type} ${JSON.stringify(message, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))}`,
+        );
       };
       check(() => encodeCdr(type, message));
       check(() => checkMessage(type, message));
@@ -133,11 +178,11 @@ describe('io/msgs: bundled ROS 2 definitions and CDR', () => {
     // Missing fields still take ROS defaults; NaN and Infinity are float32 values (REP 117 ranges use them).
     assert.deepEqual(decodeCdr('sensor_msgs/msg/Image', encodeCdr('sensor_msgs/msg/Image', {})).width, 0);
     assert.ok(Number.isNaN(decodeCdr('std_msgs/msg/Float32', encodeCdr('std_msgs/msg/Float32', { data: NaN })).data));
-    assert.equal(decodeCdr('std_msgs/msg/Float32MultiArray', encodeCdr('std_msgs/msg/Float32MultiArray', { data: [Infinity, 0.5] })).data instanceof Float32Array, true);
-    assert.deepEqual(
-      decodeCdr('sensor_msgs/msg/Image', encodeCdr('sensor_msgs/msg/Image', { width: 4294967295, data: 'AQI=' })).data,
-      Buffer.from([1, 2]),
+    assert.equal(
+      decodeCdr('std_msgs/msg/Float32MultiArray', encodeCdr('std_msgs/msg/Float32MultiArray', { data: [Infinity, 0.5] })).data instanceof Float32Array,
+      true,
     );
+    assert.deepEqual(decodeCdr('sensor_msgs/msg/Image', encodeCdr('sensor_msgs/msg/Image', { width: 4294967295, data: 'AQI=' })).data, Buffer.from([1, 2]));
     // Types without a definition cannot be checked here: the transport decides.
     checkMessage('foo_msgs/msg/Unknown', { anything: 'x' });
   });
@@ -175,7 +220,10 @@ describe('io/msgs: bundled ROS 2 definitions and CDR', () => {
   it('maps QoS inputs and presets', () => {
     assert.deepEqual(resolveQos(undefined), { ...CAMERA_QOS });
     assert.deepEqual(resolveQos({ reliability: 'BEST_EFFORT' as never, depth: 5 }, DEFAULT_QOS), {
-      reliability: 'best-effort', durability: 'volatile', history: 'keep-last', depth: 5,
+      reliability: 'best-effort',
+      durability: 'volatile',
+      history: 'keep-last',
+      depth: 5,
     });
     assert.equal(resolveQos({ durability: 'transient_local' as never }).durability, 'transient-local');
     assert.deepEqual(resolveQos('sensor_data'), { ...CAMERA_QOS });

@@ -17,7 +17,9 @@ import {
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
-  const promise = new Promise<void>((r) => { resolve = r; });
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
   return { promise, resolve };
 }
 
@@ -54,7 +56,13 @@ describe('io/ros2: rclnodejs wrapper', () => {
     assert.equal(rcl.standin.initCalls[0].context.requestedDomainId, 3n);
     assert.deepEqual(rcl.standin.initCalls[0].argv, []);
     const liveNodes = () => rcl.standin.nodes.filter((n) => !n.destroyed);
-    assert.deepEqual(liveNodes().map((n) => n.name).sort(), ['hff', 'hff_other'], 'same (domain, name) shares one node');
+    assert.deepEqual(
+      liveNodes()
+        .map((n) => n.name)
+        .sort(),
+      ['hff', 'hff_other'],
+      'same (domain, name) shares one node',
+    );
     assert.ok(liveNodes().every((n) => n.spinCalls === 1));
     assert.equal(first[0].status.state, 'connected');
     assert.equal(first[0].description, 'ROS 2 domain 3, node /hff');
@@ -102,7 +110,10 @@ describe('io/ros2: rclnodejs wrapper', () => {
     const b = new Ros2Transport({ domainId: 8, nodeName: 'a' });
     const c = new Ros2Transport({ nodeName: 'a' });
     await Promise.all([a.ready(), b.ready(), c.ready()]);
-    assert.deepEqual(rcl.standin.initCalls.map((i) => i.context.requestedDomainId), [7n, 8n, undefined]);
+    assert.deepEqual(
+      rcl.standin.initCalls.map((i) => i.context.requestedDomainId),
+      [7n, 8n, undefined],
+    );
     assert.equal(rcl.standin.nodes.length, 3);
     assert.deepEqual(ros2RuntimeInfo().contexts.sort(), ['domain:7', 'domain:8', 'env']);
     await Promise.all([a.close(), b.close(), c.close()]);
@@ -113,8 +124,12 @@ describe('io/ros2: rclnodejs wrapper', () => {
   it('close() of a subscription destroys exactly that subscription', async () => {
     const t = new Ros2Transport({ domainId: 0, nodeName: 'subs' });
     const got: string[] = [];
-    const s1 = await t.subscribe('/chatter', 'std_msgs/msg/String', 'default', (m) => { got.push(`s1:${m.data}`); });
-    const s2 = await t.subscribe('/chatter', 'std_msgs/String', 'default', (m) => { got.push(`s2:${m.data}`); });
+    const s1 = await t.subscribe('/chatter', 'std_msgs/msg/String', 'default', (m) => {
+      got.push(`s1:${m.data}`);
+    });
+    const s2 = await t.subscribe('/chatter', 'std_msgs/String', 'default', (m) => {
+      got.push(`s2:${m.data}`);
+    });
     assert.equal(rcl.standin.deliver('/chatter', { data: 'a' }), 2);
     const [sub1] = rcl.standin.liveSubscriptions('/chatter');
     await s1.close();
@@ -149,7 +164,10 @@ describe('io/ros2: rclnodejs wrapper', () => {
     assert.equal(cam.options.enableTypedArray, true);
     const plain = toRclQos(rcl as unknown as RclnodejsModule, resolveQos('latched'));
     assert.deepEqual([plain.history, plain.depth, plain.reliability, plain.durability], [1, 1, 1, 1]);
-    await assert.rejects(t.subscribe('/x', 'std_msgs/msg/String', { reliability: 'maybe' as never }, () => {}), /Invalid QoS reliability/);
+    await assert.rejects(
+      t.subscribe('/x', 'std_msgs/msg/String', { reliability: 'maybe' as never }, () => {}),
+      /Invalid QoS reliability/,
+    );
     await t.close();
   });
 
@@ -180,10 +198,16 @@ describe('io/ros2: rclnodejs wrapper', () => {
 
     // dropWhileBusy: false hands over everything immediately.
     const all: number[] = [];
-    const sub2 = await t.subscribe('/m', 'std_msgs/msg/Int32', undefined, async (m) => {
-      all.push(m.data as number);
-      await new Promise((r) => setTimeout(r, 5));
-    }, { dropWhileBusy: false });
+    const sub2 = await t.subscribe(
+      '/m',
+      'std_msgs/msg/Int32',
+      undefined,
+      async (m) => {
+        all.push(m.data as number);
+        await new Promise((r) => setTimeout(r, 5));
+      },
+      { dropWhileBusy: false },
+    );
     for (let i = 1; i <= 4; i++) rcl.standin.deliver('/m', { data: i });
     assert.deepEqual(all, [1, 2, 3, 4]);
     assert.equal(sub2.stats.dropped, 0);
@@ -193,16 +217,22 @@ describe('io/ros2: rclnodejs wrapper', () => {
   it('DropWhileBusy: sync handlers, errors and idle()', async () => {
     const got: number[] = [];
     const errors: string[] = [];
-    const d = new DropWhileBusy<number>((n) => {
-      if (n === 2) throw new Error('boom');
-      got.push(n);
-    }, (e, n) => errors.push(`${n}:${e.message}`));
+    const d = new DropWhileBusy<number>(
+      (n) => {
+        if (n === 2) throw new Error('boom');
+        got.push(n);
+      },
+      (e, n) => errors.push(`${n}:${e.message}`),
+    );
     [1, 2, 3].forEach((n) => d.push(n));
     assert.deepEqual(got, [1, 3]);
     assert.deepEqual(errors, ['2:boom']);
     assert.deepEqual(d.stats, { received: 3, delivered: 3, dropped: 0, errors: 1 });
     let gate = deferred();
-    const slow = new DropWhileBusy<number>(async (n) => { got.push(n); await gate.promise; });
+    const slow = new DropWhileBusy<number>(async (n) => {
+      got.push(n);
+      await gate.promise;
+    });
     slow.push(10);
     slow.push(11);
     slow.push(12);
@@ -224,15 +254,26 @@ describe('io/ros2: rclnodejs wrapper', () => {
   it('delivers image bytes as Buffer whatever rclnodejs hands over', async () => {
     const t = new Ros2Transport({ domainId: 0, nodeName: 'img' });
     const got: RosMessage[] = [];
-    await t.subscribe('/camera/image_raw', 'sensor_msgs/msg/Image', undefined, (m) => { got.push(m); });
-    await t.subscribe('/camera/compressed', 'sensor_msgs/msg/CompressedImage', undefined, (m) => { got.push(m); });
+    await t.subscribe('/camera/image_raw', 'sensor_msgs/msg/Image', undefined, (m) => {
+      got.push(m);
+    });
+    await t.subscribe('/camera/compressed', 'sensor_msgs/msg/CompressedImage', undefined, (m) => {
+      got.push(m);
+    });
     const header = { stamp: { sec: 1, nanosec: 2 }, frame_id: 'cam' };
     rcl.standin.deliver('/camera/image_raw', { header, height: 1, width: 2, encoding: 'mono8', is_bigendian: 0, step: 2, data: [7, 8] });
     rcl.standin.deliver('/camera/image_raw', { header, height: 1, width: 2, encoding: 'mono8', is_bigendian: 0, step: 2, data: new Uint8Array([9, 10]) });
     rcl.standin.deliver('/camera/compressed', { header, format: 'jpeg', data: Uint8Array.from([0xff, 0xd8]) });
     assert.equal(got.length, 3);
     assert.ok(got.every((m) => Buffer.isBuffer(m.data)));
-    assert.deepEqual(got.map((m) => [...(m.data as Buffer)]), [[7, 8], [9, 10], [0xff, 0xd8]]);
+    assert.deepEqual(
+      got.map((m) => [...(m.data as Buffer)]),
+      [
+        [7, 8],
+        [9, 10],
+        [0xff, 0xd8],
+      ],
+    );
     assert.deepEqual(got[0].header, header);
     await t.close();
   });
@@ -243,13 +284,20 @@ describe('io/ros2: rclnodejs wrapper', () => {
     const labels = await t.advertise('/hff/label', 'std_msgs/msg/String', 'default');
     await images.publish({ height: 1, width: 1, encoding: 'mono8', step: 1, data: { type: 'Buffer', data: [42] } });
     await labels.publish({ data: 'mug' });
-    assert.deepEqual(rcl.standin.published.map((p) => [p.topic, p.type]), [
-      ['/debug/image', 'sensor_msgs/msg/Image'], ['/hff/label', 'std_msgs/msg/String'],
-    ]);
+    assert.deepEqual(
+      rcl.standin.published.map((p) => [p.topic, p.type]),
+      [
+        ['/debug/image', 'sensor_msgs/msg/Image'],
+        ['/hff/label', 'std_msgs/msg/String'],
+      ],
+    );
     const img = rcl.standin.published[0].message as RosMessage;
     assert.ok(Buffer.isBuffer(img.data) && (img.data as Buffer)[0] === 42);
     await images.close();
-    assert.deepEqual(rcl.standin.livePublishers().map((p) => p.topic), ['/hff/label']);
+    assert.deepEqual(
+      rcl.standin.livePublishers().map((p) => p.topic),
+      ['/hff/label'],
+    );
     await assert.rejects(images.publish({ data: 'x' }), /closed/);
     await assert.rejects(labels.publish('text' as never), /expected a std_msgs\/msg\/String message object/);
     await t.close();
@@ -259,7 +307,15 @@ describe('io/ros2: rclnodejs wrapper', () => {
   it('reports handler errors to onError and recovers from a failed init', async () => {
     const t = new Ros2Transport({ domainId: 0, nodeName: 'err' });
     const errs: string[] = [];
-    await t.subscribe('/e', 'std_msgs/msg/String', undefined, () => { throw new Error('bad frame'); }, { onError: (e) => errs.push(e.message) });
+    await t.subscribe(
+      '/e',
+      'std_msgs/msg/String',
+      undefined,
+      () => {
+        throw new Error('bad frame');
+      },
+      { onError: (e) => errs.push(e.message) },
+    );
     rcl.standin.deliver('/e', { data: 'x' });
     assert.deepEqual(errs, ['Handler for /e failed: bad frame']);
     await t.close();
@@ -293,7 +349,10 @@ describe('io/ros2: rclnodejs wrapper', () => {
     };
     assert.throws(() => loadRclnodejs(), check);
     const t = new Ros2Transport({ nodeName: 'missing' });
-    await assert.rejects(t.subscribe('/x', 'std_msgs/msg/String', undefined, () => {}), check);
+    await assert.rejects(
+      t.subscribe('/x', 'std_msgs/msg/String', undefined, () => {}),
+      check,
+    );
     assert.equal(t.status.state, 'disconnected');
     await t.close();
 
@@ -303,7 +362,11 @@ describe('io/ros2: rclnodejs wrapper', () => {
     // And the real lookup, on this machine without ROS 2.
     setRclnodejsLoader(undefined);
     let installed = true;
-    try { require.resolve('rclnodejs'); } catch { installed = false; }
+    try {
+      require.resolve('rclnodejs');
+    } catch {
+      installed = false;
+    }
     if (!installed) assert.throws(() => loadRclnodejs(), check);
   });
 });

@@ -19,7 +19,7 @@ export function sampleModel(seed = 1): ModelFiles {
     tensors: {
       'layers.0.weight': { shape: [4, 3], data: weight },
       'layers.0.bias': { shape: [3], data: new Float32Array([seed, -0, 1e-45]) },
-      'temperature': { shape: [], data: new Float32Array([0.5 * seed]) },
+      temperature: { shape: [], data: new Float32Array([0.5 * seed]) },
     },
   };
 }
@@ -38,4 +38,3 @@ export function assertSameModel(actual: ModelFiles, expected: ModelFiles): void 
     if (!['format', 'formatVersion', 'weights', 'tensors'].includes(key)) assert.deepEqual(actual.manifest[key], value, key);
   }
 }
-

@@ -138,7 +138,11 @@ describe('HffNetwork: hostile model files', () => {
   });
 
   it('refuses negative, fractional or missing class counts', async () => {
-    for (const counts of [[-3, 1], [0.5, 1], [null, 1]]) {
+    for (const counts of [
+      [-3, 1],
+      [0.5, 1],
+      [null, 1],
+    ]) {
       const dir = await savedNetwork();
       edit(dir, (m) => {
         m.counts = counts;

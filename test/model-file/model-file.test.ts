@@ -2,14 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {
-  loadModelFiles,
-  MODEL_FORMAT_VERSION,
-  ModelFiles,
-  modelExists,
-  saveModelFiles,
-  SaveStep,
-} from '../../src/model-file';
+import { loadModelFiles, MODEL_FORMAT_VERSION, ModelFiles, modelExists, saveModelFiles, SaveStep } from '../../src/model-file';
 import { tempDir } from '../helpers/data';
 import { assertSameModel, sampleModel } from './fixtures';
 
@@ -134,10 +127,18 @@ describe('model-file: save and load', () => {
 
 describe('model-file: refused saves touch nothing', () => {
   const cases: Array<[string, (m: ModelFiles) => void, RegExp]> = [
-    ['shape/data mismatch', (m) => (m.tensors['layers.0.weight'].shape = [4, 4]), /tensor "layers\.0\.weight" has shape \[4, 4\] \(16 values\) but its data holds 12 values/],
+    [
+      'shape/data mismatch',
+      (m) => (m.tensors['layers.0.weight'].shape = [4, 4]),
+      /tensor "layers\.0\.weight" has shape \[4, 4\] \(16 values\) but its data holds 12 values/,
+    ],
     ['NaN', (m) => (m.tensors['layers.0.bias'].data[2] = NaN), /tensor "layers\.0\.bias" contains a non-finite value \(NaN\) at index 2/],
     ['Infinity', (m) => (m.tensors['temperature'].data[0] = -Infinity), /tensor "temperature" contains a non-finite value \(-Infinity\)/],
-    ['zero dimension', (m) => (m.tensors['layers.0.bias'] = { shape: [0], data: new Float32Array(0) }), /tensor "layers\.0\.bias": shape entry 0 is 0, expected a positive whole number/],
+    [
+      'zero dimension',
+      (m) => (m.tensors['layers.0.bias'] = { shape: [0], data: new Float32Array(0) }),
+      /tensor "layers\.0\.bias": shape entry 0 is 0, expected a positive whole number/,
+    ],
     ['fractional dimension', (m) => (m.tensors['layers.0.bias'].shape = [1.5, 2]), /shape entry 0 is 1\.5/],
     ['not Float32Array', (m) => ((m.tensors['layers.0.bias'] as any).data = [1, 2, 3]), /tensor "layers\.0\.bias": data must be a Float32Array/],
     ['Float64Array', (m) => ((m.tensors['layers.0.bias'] as any).data = new Float64Array(3)), /data must be a Float32Array/],
@@ -160,7 +161,10 @@ describe('model-file: refused saves touch nothing', () => {
       await saveModelFiles(existing, sampleModel(5));
       const before = listing(existing).map((f) => [f, fs.readFileSync(path.join(existing, f), 'utf8')]);
       await assert.rejects(saveModelFiles(existing, model), message);
-      assert.deepEqual(listing(existing).map((f) => [f, fs.readFileSync(path.join(existing, f), 'utf8')]), before);
+      assert.deepEqual(
+        listing(existing).map((f) => [f, fs.readFileSync(path.join(existing, f), 'utf8')]),
+        before,
+      );
     });
   }
 });
@@ -290,7 +294,13 @@ describe('model-file: validated load', () => {
   });
 
   it('non-positive or non-integer shape entries', async () => {
-    for (const [shape, shown] of [[[0, 3], '0'], [[-4, 3], '-4'], [[2.5, 3], '2.5'], [['4', 3], '"4"'], [[null], 'null']] as const) {
+    for (const [shape, shown] of [
+      [[0, 3], '0'],
+      [[-4, 3], '-4'],
+      [[2.5, 3], '2.5'],
+      [['4', 3], '"4"'],
+      [[null], 'null'],
+    ] as const) {
       editManifest((m) => (m.tensors[0].shape = shape));
       await rejectsWith(new RegExp(`tensor "layers\\.0\\.weight": shape entry 0 is ${escape(shown)}, expected a positive whole number`), manifestPath);
     }
@@ -378,7 +388,10 @@ describe('model-file: crash safety', () => {
         assertSameModel(loaded, sampleModel(1));
       }
       if (killAt === 'weights-temp-written' || killAt === 'manifest-temp-written') {
-        assert.ok(listing(dir).some((f) => f.includes('.tmp-')), `a temporary file is left behind at ${killAt}`);
+        assert.ok(
+          listing(dir).some((f) => f.includes('.tmp-')),
+          `a temporary file is left behind at ${killAt}`,
+        );
       }
 
       await saveModelFiles(dir, sampleModel(3));
@@ -391,11 +404,7 @@ describe('model-file: crash safety', () => {
   it('leftover temporary files are ignored by load and removed by the next save', async () => {
     const dir = tempDir();
     await saveModelFiles(dir, sampleModel(1));
-    const leftovers = [
-      '.model.json.tmp-4242-deadbeef',
-      '.weights-0123456789abcdef.bin.tmp-4242-cafebabe',
-      'weights-fedcba9876543210.bin',
-    ];
+    const leftovers = ['.model.json.tmp-4242-deadbeef', '.weights-0123456789abcdef.bin.tmp-4242-cafebabe', 'weights-fedcba9876543210.bin'];
     fs.writeFileSync(path.join(dir, leftovers[0]), '{"format": "hff-model", "formatVersion": 1, "half-writ');
     fs.writeFileSync(path.join(dir, leftovers[1]), Buffer.alloc(10));
     fs.writeFileSync(path.join(dir, leftovers[2]), Buffer.alloc(12));

@@ -42,7 +42,11 @@ describe('model-file: network codec', function () {
         assert.equal(p.known, want.known, `probe ${i}`);
         assert.ok(Math.abs(p.score - want.score) < 1e-6, `probe ${i}: score ${p.score} vs ${want.score}`);
         assert.ok(Math.abs(p.margin - want.margin) < 1e-6, `probe ${i}: margin ${p.margin} vs ${want.margin}`);
-        assert.deepEqual(p.top.map((t) => t.label), want.top.map((t) => t.label), `probe ${i}`);
+        assert.deepEqual(
+          p.top.map((t) => t.label),
+          want.top.map((t) => t.label),
+          `probe ${i}`,
+        );
       });
       net.forward(x, expected.probes.length).forEach((o, l) => {
         const diff = Math.max(...Array.from(o.z, (v, j) => Math.abs(v - expected.outputs[l][j])));
@@ -58,10 +62,13 @@ describe('model-file: network codec', function () {
     const model = decodeNetwork(files, OLD_MODEL);
     assert.deepEqual(model.counts, [40, 40, 2]);
     assert.equal(model.version, 6);
-    assert.deepEqual(model.params.map((p) => [p.weight.length, p.bias.length, p.prototypes.length]), [
-      [30, 5, 15],
-      [20, 4, 12],
-    ]);
+    assert.deepEqual(
+      model.params.map((p) => [p.weight.length, p.bias.length, p.prototypes.length]),
+      [
+        [30, 5, 15],
+        [20, 4, 12],
+      ],
+    );
     assert.deepEqual(taughtClassNames(files, model.classes), ['zigzag']);
     const again = decodeNetwork(encodeNetwork(model, 'tfjs-cpu'));
     assert.deepEqual(again, model);
@@ -90,13 +97,19 @@ describe('model-file: network codec', function () {
     assert.deepEqual(Object.keys(stored).slice(0, 2), ['inputSize', 'layers']);
     assert.deepEqual(decodeNetwork(files).config, old.config);
     const unknownKind = { ...files, manifest: { ...files.manifest, config: { ...stored, layers: [{ kind: 'conv2d', filters: 8 }] } } };
-    assert.throws(() => decodeNetwork(unknownKind, '/m'), /\/m: invalid architecture: layers\[0\] must be a width \(a positive integer\) or a layer of kind dense/);
+    assert.throws(
+      () => decodeNetwork(unknownKind, '/m'),
+      /\/m: invalid architecture: layers\[0\] must be a width \(a positive integer\) or a layer of kind dense/,
+    );
   });
 
   it('refuses a manifest that is not a network, naming the source', async function () {
     const files = await loadModelFiles(OLD_MODEL);
     assert.throws(() => decodeNetwork({ ...files, manifest: { ...files.manifest, kind: 'other' } }, '/m'), /\/m: not an HFF network \(kind "other"\)/);
-    assert.throws(() => decodeNetwork({ ...files, manifest: { ...files.manifest, counts: [1] } }, '/m'), /\/m: classes and counts must be arrays of the same length/);
+    assert.throws(
+      () => decodeNetwork({ ...files, manifest: { ...files.manifest, counts: [1] } }, '/m'),
+      /\/m: classes and counts must be arrays of the same length/,
+    );
     assert.throws(
       () => taughtClassNames({ ...files, manifest: { ...files.manifest, taught: { demos: [0, 2] } } }, ['left', 'right', 'zigzag'], '/m'),
       /\/m: taught.demos must give a count of kept demonstrations for each of the 3 classes/,

@@ -128,7 +128,11 @@ describe('model-file: ModelStore', () => {
     await store.flush();
     assert.ok(rec.committed.length >= 2 && rec.committed.length < 30, `${rec.committed.length} writes`);
     assert.equal(rec.committed[rec.committed.length - 1], 30);
-    assert.deepEqual([...rec.committed].sort((a, b) => a - b), rec.committed, 'writes are in order');
+    assert.deepEqual(
+      [...rec.committed].sort((a, b) => a - b),
+      rec.committed,
+      'writes are in order',
+    );
   });
 
   it('flush performs a pending scheduled save now and waits for it', async () => {

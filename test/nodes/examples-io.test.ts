@@ -12,7 +12,21 @@ import type { NodeAPI } from 'node-red';
 import { createRclnodejsStandin, type RclnodejsStandin } from '../helpers/rclnodejs-standin';
 import { BagReader, BagWriter, setRclnodejsModule, shutdownRos2, type RclnodejsModule, type RosMessage } from '../../src/io';
 import { imageToVector } from '../../src/image';
-import { ALL_NODES, TAB, catchNodes, caughtText, collect, helper, initNodeRed4, nth, removeTempDirs, send, waitFor, waitStatus, type FlowNode } from './flow-helpers';
+import {
+  ALL_NODES,
+  TAB,
+  catchNodes,
+  caughtText,
+  collect,
+  helper,
+  initNodeRed4,
+  nth,
+  removeTempDirs,
+  send,
+  waitFor,
+  waitStatus,
+  type FlowNode,
+} from './flow-helpers';
 import bagInNode = require('../../nodes/hff-bag-in/hff-bag-in');
 import bagOutNode = require('../../nodes/hff-bag-out/hff-bag-out');
 import ros2Node = require('../../nodes/hff-ros2/hff-ros2');
@@ -30,8 +44,23 @@ const NODES = [...OUR_NODES, ...CORE_NODES].map((m) => withHooks(m as (RED: Node
 
 const CONFIG_TYPES = new Set(['hff-model', 'hff-ros2', 'mqtt-broker']);
 const KNOWN_TYPES = new Set([
-  'comment', 'inject', 'debug', 'change', 'switch', 'mqtt in', 'mqtt out', 'mqtt-broker',
-  'hff-model', 'hff-image', 'hff-classify', 'hff-teach', 'hff-ros2', 'hff-ros2-in', 'hff-ros2-out', 'hff-bag-in', 'hff-bag-out',
+  'comment',
+  'inject',
+  'debug',
+  'change',
+  'switch',
+  'mqtt in',
+  'mqtt out',
+  'mqtt-broker',
+  'hff-model',
+  'hff-image',
+  'hff-classify',
+  'hff-teach',
+  'hff-ros2',
+  'hff-ros2-in',
+  'hff-ros2-out',
+  'hff-bag-in',
+  'hff-bag-out',
 ]);
 
 function example(prefix: string): FlowNode[] {
@@ -58,9 +87,18 @@ function gray(pattern: (x: number, y: number) => number): Buffer {
 const LEFT = gray((x) => (x < 16 ? 230 : 20));
 const TOP = gray((_x, y) => (y < 16 ? 230 : 20));
 const monoImage = (data: Buffer): RosMessage => ({
-  header: { stamp: { sec: 1, nanosec: 0 }, frame_id: 'cam' }, height: 32, width: 32, encoding: 'mono8', is_bigendian: 0, step: 32, data,
+  header: { stamp: { sec: 1, nanosec: 0 }, frame_id: 'cam' },
+  height: 32,
+  width: 32,
+  encoding: 'mono8',
+  is_bigendian: 0,
+  step: 32,
+  data,
 });
-const jpeg = (data: Buffer): Promise<Buffer> => sharp(data, { raw: { width: 32, height: 32, channels: 1 } }).jpeg({ quality: 95 }).toBuffer();
+const jpeg = (data: Buffer): Promise<Buffer> =>
+  sharp(data, { raw: { width: 32, height: 32, channels: 1 } })
+    .jpeg({ quality: 95 })
+    .toBuffer();
 
 describe('example flows 20-23', function () {
   this.timeout(30000);
@@ -74,9 +112,11 @@ describe('example flows 20-23', function () {
       assert.equal(ids.size, nodes.length, `${prefix}: unique ids`);
       for (const n of nodes) {
         assert.ok(KNOWN_TYPES.has(n.type), `${prefix}: unknown type ${n.type}`);
-        for (const out of (n.wires as string[][] | undefined) ?? []) for (const target of out) assert.ok(ids.has(target), `${prefix}: ${n.id} wires to missing ${target}`);
+        for (const out of (n.wires as string[][] | undefined) ?? [])
+          for (const target of out) assert.ok(ids.has(target), `${prefix}: ${n.id} wires to missing ${target}`);
         for (const key of ['model', 'ros2', 'broker']) {
-          if (typeof n[key] === 'string' && n[key] !== '' && !(n.type === 'mqtt-broker' && key === 'broker')) assert.ok(ids.has(n[key] as string), `${prefix}: ${n.id}.${key} -> ${n[key]}`);
+          if (typeof n[key] === 'string' && n[key] !== '' && !(n.type === 'mqtt-broker' && key === 'broker'))
+            assert.ok(ids.has(n[key] as string), `${prefix}: ${n.id}.${key} -> ${n[key]}`);
         }
       }
     }
@@ -132,7 +172,8 @@ describe('example flows 20-23', function () {
       fs.mkdirSync(bagDir, { recursive: true });
       const writer = await BagWriter.open(path.join(bagDir, 'parts_0.mcap'));
       const frames = [LEFT, TOP, LEFT, TOP];
-      for (const [i, f] of frames.entries()) await writer.write('/camera/image_raw', 'sensor_msgs/msg/Image', monoImage(f), { logTime: 1_700_000_000_000 + i * 100 });
+      for (const [i, f] of frames.entries())
+        await writer.write('/camera/image_raw', 'sensor_msgs/msg/Image', monoImage(f), { logTime: 1_700_000_000_000 + i * 100 });
       await writer.close();
       const flow = [
         ...onTestTab(example('21 ')),
@@ -144,7 +185,10 @@ describe('example flows 20-23', function () {
       const taught = collect('ttaught');
       const saved = collect('e21saved');
       const caught = collect('caught');
-      for (const [label, data] of [['left', LEFT], ['top', TOP]] as const) {
+      for (const [label, data] of [
+        ['left', LEFT],
+        ['top', TOP],
+      ] as const) {
         const v = await imageToVector(monoImage(data), { width: 32, height: 32, channels: 1, fit: 'cover', normalize: 'unit' });
         send('tteach', { payload: v.vector, label });
       }
@@ -207,7 +251,10 @@ describe('example flows 20-23', function () {
         // Camera frames as JPEG bytes: teach two parts, then classify.
         await client.publishAsync('robot/r1/teach-camera/bolt', await jpeg(LEFT), { qos: 1 });
         await client.publishAsync('robot/r1/teach-camera/nut', await jpeg(TOP), { qos: 1 });
-        await waitFor('camera parts taught', () => got.filter((m) => m.topic === 'robot/r1/taught' && ['bolt', 'nut'].includes(String(m.payload.label))).length === 2);
+        await waitFor(
+          'camera parts taught',
+          () => got.filter((m) => m.topic === 'robot/r1/taught' && ['bolt', 'nut'].includes(String(m.payload.label))).length === 2,
+        );
         const results = got.length;
         await client.publishAsync('robot/r3/camera', await jpeg(gray((x) => (x < 15 ? 210 : 40))), { qos: 1 });
         await waitFor('camera result', () => got.slice(results).some((m) => m.topic === 'robot/r3/result'));

@@ -123,7 +123,11 @@ describe('examples', function () {
   it('07: the synthetic camera reaches the teaching page, which classifies the frames itself', async () => {
     const flow = load('07 Teach from a web page.json');
     await helper.load([...ALL_NODES, ...CORE_NODES], flow);
-    await waitStatus(byName(flow, 'hff-teach-ui', 'teaching page').id, (s) => /^\/hff\/teach-example: 0 viewing, [1-9]\d* frames$/.test(s.text ?? ''), 'frames on the page');
+    await waitStatus(
+      byName(flow, 'hff-teach-ui', 'teaching page').id,
+      (s) => /^\/hff\/teach-example: 0 viewing, [1-9]\d* frames$/.test(s.text ?? ''),
+      'frames on the page',
+    );
     assert.deepEqual(errorsLogged(), []);
   });
 
@@ -161,7 +165,9 @@ describe('examples', function () {
     click(flow, 'teach: red part');
     await nth(taught, 1, 'teach update');
     const sharp = require('sharp') as typeof import('sharp').default;
-    const png = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 220, g: 40, b: 40 } } }).png().toBuffer();
+    const png = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 220, g: 40, b: 40 } } })
+      .png()
+      .toBuffer();
     const ok = await request().post('/hff/classify').set('Content-Type', 'image/png').send(png);
     assert.equal(ok.status, 200, ok.text);
     assert.equal((ok.body as { label: string }).label, 'red part');

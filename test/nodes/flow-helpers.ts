@@ -32,7 +32,7 @@ const unhandled: unknown[] = [];
 process.on('unhandledRejection', (reason) => unhandled.push(reason));
 
 export function assertNoUnhandledRejection(): void {
-  const found = unhandled.splice(0).map((r) => (r instanceof Error ? r.stack ?? r.message : String(r)));
+  const found = unhandled.splice(0).map((r) => (r instanceof Error ? (r.stack ?? r.message) : String(r)));
   if (found.length > 0) throw new Error(`unhandled promise rejections:\n${found.join('\n')}`);
 }
 

@@ -99,7 +99,21 @@ async function readAll(file: string): Promise<BagMessage[]> {
 }
 
 function bagIn(extra: Msg = {}): Msg & { id: string; type: string } {
-  return onTab({ id: 'bagin', type: 'hff-bag-in', file: '', topics: '', speedMode: 'max', factor: 1, start: '', end: '', loop: false, autostart: false, busyTimeout: 10, wires: [['msgs'], ['events']], ...extra });
+  return onTab({
+    id: 'bagin',
+    type: 'hff-bag-in',
+    file: '',
+    topics: '',
+    speedMode: 'max',
+    factor: 1,
+    start: '',
+    end: '',
+    loop: false,
+    autostart: false,
+    busyTimeout: 10,
+    wires: [['msgs'], ['events']],
+    ...extra,
+  });
 }
 
 describe('hff-bag-in / hff-bag-out', function () {
@@ -173,11 +187,11 @@ describe('hff-bag-in / hff-bag-out', function () {
       assert.equal(m.schemaText, o.schemaText);
       assert.ok(Buffer.from(m.raw).equals(Buffer.from(o.raw)), `CDR bytes of message ${i} (${m.topic}) differ`);
     });
-    const info = (await BagReader.open(copy).then(async (r) => {
+    const info = await BagReader.open(copy).then(async (r) => {
       const i = r.info;
       await r.close();
       return i;
-    }));
+    });
     assert.equal(info.profile, 'ros2');
     assert.ok(info.chunked);
     assert.ok(info.topics.every((tp) => tp.messageEncoding === 'cdr' && tp.schemaEncoding === 'ros2msg' && tp.offeredQosProfiles));
@@ -211,13 +225,18 @@ describe('hff-bag-in / hff-bag-out', function () {
     send('bagin', { topic: 'start' });
     await nth(events, 2);
     // Labels at 2, 22, 42, 62, 82, 102 ms: the window 30-70 ms holds parts 2 and 3.
-    assert.deepEqual(msgs.map((m) => (m.payload as RosMessage).data), ['part-2 ✓', 'part-3 ✓']);
+    assert.deepEqual(
+      msgs.map((m) => (m.payload as RosMessage).data),
+      ['part-2 ✓', 'part-3 ✓'],
+    );
 
     msgs.length = 0;
     send('bagin', { payload: { loop: true, speed: 4, start: 0, end: 1 } });
     await waitFor('three passes', () => msgs.length >= 18);
     send('bagin', { topic: 'stop' });
-    const stopEvent = await waitFor('stop event', () => events.some((e) => (e.payload as Msg).event === 'stop')).then(() => events.find((e) => (e.payload as Msg).event === 'stop'));
+    const stopEvent = await waitFor('stop event', () => events.some((e) => (e.payload as Msg).event === 'stop')).then(() =>
+      events.find((e) => (e.payload as Msg).event === 'stop'),
+    );
     assert.ok(((stopEvent?.payload as Msg).passes as number) >= 2);
     const count = msgs.length;
     await new Promise((r) => setTimeout(r, 100));
@@ -226,7 +245,14 @@ describe('hff-bag-in / hff-bag-out', function () {
   });
 
   it("at 'max' speed sends the next message only when the flow completed the previous one", async () => {
-    const flow = [TAB, bagIn({ file: source, topics: '/camera/image_raw', wires: [['slow', 'img'], ['events']] }), onTab({ id: 'slow', type: 'slow-bag-test', wires: [] }), onTab({ id: 'img', type: 'hff-image', width: 3, height: 2, channels: 3, fit: 'fill', centerCrop: 1, normalize: 'unit', wires: [['vec']] }), helperNode('vec'), helperNode('events')];
+    const flow = [
+      TAB,
+      bagIn({ file: source, topics: '/camera/image_raw', wires: [['slow', 'img'], ['events']] }),
+      onTab({ id: 'slow', type: 'slow-bag-test', wires: [] }),
+      onTab({ id: 'img', type: 'hff-image', width: 3, height: 2, channels: 3, fit: 'fill', centerCrop: 1, normalize: 'unit', wires: [['vec']] }),
+      helperNode('vec'),
+      helperNode('events'),
+    ];
     await helper.load(NODES, flow);
     const vec = collect('vec');
     const events = collect('events');
@@ -246,7 +272,22 @@ describe('hff-bag-in / hff-bag-out', function () {
 
   it('records labelled demonstrations as JSON strings and finalises the bag when the flow stops', async () => {
     const file = path.join(dir, 'demos', 'demo-{timestamp}.mcap');
-    const flow = [TAB, onTab({ id: 'bagout', type: 'hff-bag-out', file, topic: '/hff/demo', msgType: 'std_msgs/msg/String', time: 'now', overwrite: false, autostart: true, wires: [['saved']] }), helperNode('saved'), ...catchNodes()];
+    const flow = [
+      TAB,
+      onTab({
+        id: 'bagout',
+        type: 'hff-bag-out',
+        file,
+        topic: '/hff/demo',
+        msgType: 'std_msgs/msg/String',
+        time: 'now',
+        overwrite: false,
+        autostart: true,
+        wires: [['saved']],
+      }),
+      helperNode('saved'),
+      ...catchNodes(),
+    ];
     await helper.load(NODES, flow);
     const caught = collect('caught');
     send('bagout', { payload: { label: 'bolt', vector: Float32Array.from([0.5, 0.25]) } });
@@ -257,16 +298,34 @@ describe('hff-bag-in / hff-bag-out', function () {
     assert.equal(files.length, 1);
     assert.match(files[0], /^demo-\d{4}-\d\d-\d\dT.*\.mcap$/);
     const back = await readAll(path.join(dir, 'demos', files[0]));
-    assert.deepEqual(back.map((m) => [m.topic, m.type, m.message?.data]), [
-      ['/hff/demo', 'std_msgs/msg/String', JSON.stringify({ label: 'bolt', vector: [0.5, 0.25] })],
-      ['/hff/demo', 'std_msgs/msg/String', 'plain note'],
-    ]);
+    assert.deepEqual(
+      back.map((m) => [m.topic, m.type, m.message?.data]),
+      [
+        ['/hff/demo', 'std_msgs/msg/String', JSON.stringify({ label: 'bolt', vector: [0.5, 0.25] })],
+        ['/hff/demo', 'std_msgs/msg/String', 'plain note'],
+      ],
+    );
     assert.equal(caught.length, 0);
   });
 
   it('refuses messages whose fields do not fit the ROS type before writing them, and keeps recording', async () => {
     const file = path.join(dir, 'typed.mcap');
-    const flow = [TAB, onTab({ id: 'bagout', type: 'hff-bag-out', file, topic: '/camera/image_raw', msgType: 'sensor_msgs/msg/Image', time: 'now', overwrite: true, autostart: true, wires: [['saved']] }), helperNode('saved'), ...catchNodes()];
+    const flow = [
+      TAB,
+      onTab({
+        id: 'bagout',
+        type: 'hff-bag-out',
+        file,
+        topic: '/camera/image_raw',
+        msgType: 'sensor_msgs/msg/Image',
+        time: 'now',
+        overwrite: true,
+        autostart: true,
+        wires: [['saved']],
+      }),
+      helperNode('saved'),
+      ...catchNodes(),
+    ];
     await helper.load(NODES, flow);
     const caught = collect('caught');
     const saved = collect('saved');
@@ -299,7 +358,18 @@ describe('hff-bag-in / hff-bag-out', function () {
     const flow = [
       TAB,
       bagIn({ file: path.join(dir, 'missing.mcap') }),
-      onTab({ id: 'bagout', type: 'hff-bag-out', file: exists, folder: dir, topic: '', msgType: '', time: 'now', overwrite: false, autostart: false, wires: [[]] }),
+      onTab({
+        id: 'bagout',
+        type: 'hff-bag-out',
+        file: exists,
+        folder: dir,
+        topic: '',
+        msgType: '',
+        time: 'now',
+        overwrite: false,
+        autostart: false,
+        wires: [[]],
+      }),
       helperNode('msgs'),
       helperNode('events'),
       ...catchNodes(),

@@ -91,7 +91,10 @@ describe('hff-drift', function () {
     const driftMsg = all.find((m) => (m.drift as Drift).drift) as Record<string, unknown>;
     assert.ok((driftMsg.drift as Drift).statistic >= ((driftMsg.drift as Drift).threshold as number));
     assert.ok(statuses('drift').some((s) => s.fill === 'red' && /^drift! \(\d+ so far\)$/.test(String(s.text))));
-    assert.ok(statuses('drift').some((s) => s.fill === 'yellow' && /^warning, n=\d+$/.test(String(s.text))), 'a warning came first');
+    assert.ok(
+      statuses('drift').some((s) => s.fill === 'yellow' && /^warning, n=\d+$/.test(String(s.text))),
+      'a warning came first',
+    );
     // Red is kept for a while after the drift.
     await waitStatus('drift', (s) => s.fill === 'red');
     send('drift', { reset: true });
@@ -119,7 +122,10 @@ describe('hff-drift', function () {
     const first = all[0].drift as Drift;
     assert.equal(first.detector, 'ddm');
     assert.equal(first.threshold, null, 'Infinity becomes null');
-    assert.ok(changes.some((m) => (m.drift as Drift).drift), 'drift found');
+    assert.ok(
+      changes.some((m) => (m.drift as Drift).drift),
+      'drift found',
+    );
     // Plain 0/1 errors and booleans work too, and batches are taken in order.
     send('drift', { payload: [0, 1, false, true] });
     assert.equal(((await nth(all, sent + 1)).drift as Drift).values, 4);

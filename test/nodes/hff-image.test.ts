@@ -110,8 +110,12 @@ describe('hff-image', function () {
     send('image', { payload: { height: 2, width: 4, encoding: 'mono16', is_bigendian: 1, step: 8, data: mono } });
     const m = await nth(out, 1);
     assert.deepEqual(Array.from(m.payload as Float32Array), [1, 1, 1, 1]);
-    const png = await sharp(rgbPixels(), { raw: { width: W, height: H, channels: 3 } }).png().toBuffer();
-    const jpeg = await sharp(rgbPixels(), { raw: { width: W, height: H, channels: 3 } }).jpeg().toBuffer();
+    const png = await sharp(rgbPixels(), { raw: { width: W, height: H, channels: 3 } })
+      .png()
+      .toBuffer();
+    const jpeg = await sharp(rgbPixels(), { raw: { width: W, height: H, channels: 3 } })
+      .jpeg()
+      .toBuffer();
     send('image', { payload: { format: 'png', data: png } });
     send('image', { payload: jpeg });
     send('image', { payload: JSON.parse(JSON.stringify(png)) });
@@ -132,16 +136,16 @@ describe('hff-image', function () {
     const out = collect('out');
     const caught = collect('caught');
     await waitStatus('image', (s) => s.fill === 'green' && s.text === 'ready');
-    const png = await sharp(rgbPixels(), { raw: { width: W, height: H, channels: 3 } }).png().toBuffer();
+    const png = await sharp(rgbPixels(), { raw: { width: W, height: H, channels: 3 } })
+      .png()
+      .toBuffer();
     send('image', { payload: png });
     const m = await nth(out, 1);
     assert.equal((m.payload as Float32Array).length, 16);
     assert.deepEqual([(m.image as Meta).outWidth, (m.image as Meta).outHeight, (m.image as Meta).channels], [4, 4, 1]);
     await helper.unload();
     initNodeRed4();
-    await helper.load(ALL_NODES, [
-      ...flow({ width: 5, height: 5, channels: 1 }, { inputSize: 16 }),
-    ]);
+    await helper.load(ALL_NODES, [...flow({ width: 5, height: 5, channels: 1 }, { inputSize: 16 })]);
     const caught2 = collect('caught');
     send('image', { payload: png });
     assert.match(
@@ -152,10 +156,7 @@ describe('hff-image', function () {
   });
 
   it('reports undecodable pictures, unsupported encodings, bad sizes and a missing model to a Catch node', async () => {
-    await helper.load(ALL_NODES, [
-      ...flow(),
-      onTab({ id: 'orphan', type: 'hff-image', model: 'gone', width: 4, height: 4, channels: 1, wires: [[]] }),
-    ]);
+    await helper.load(ALL_NODES, [...flow(), onTab({ id: 'orphan', type: 'hff-image', model: 'gone', width: 4, height: 4, channels: 1, wires: [[]] })]);
     const out = collect('out');
     const caught = collect('caught');
     await waitStatus('orphan', (s) => s.fill === 'red' && s.text === 'no model selected');
@@ -163,7 +164,11 @@ describe('hff-image', function () {
       ['image', { payload: Buffer.from([0xff, 0xd8, 0xff, 1, 2, 3]) }, /image: cannot decode image bytes/],
       ['image', { payload: Buffer.from('hello') }, /neither JPEG nor PNG/],
       ['image', { payload: { height: 2, width: 2, encoding: 'yuv422', step: 4, data: Buffer.alloc(8) } }, /unsupported sensor_msgs\/Image encoding 'yuv422'/],
-      ['image', { payload: { height: 2, width: 2, encoding: 'rgb8', step: 6, data: Buffer.alloc(5) } }, /data has 5 bytes, expected step x height = 6 x 2 = 12 .*do not match the data/],
+      [
+        'image',
+        { payload: { height: 2, width: 2, encoding: 'rgb8', step: 6, data: Buffer.alloc(5) } },
+        /data has 5 bytes, expected step x height = 6 x 2 = 12 .*do not match the data/,
+      ],
       ['image', { payload: { format: 'tiff', data: Buffer.from('xx') } }, /unsupported sensor_msgs\/CompressedImage format 'tiff'/],
       ['image', { payload: 'not an image' }, /msg\.payload is a string/],
       ['image', { payload: [1, 2, 3] }, /vector has length 3, expected .* = 48/],

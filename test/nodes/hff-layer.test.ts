@@ -168,10 +168,7 @@ describe('hff-layer', function () {
   });
 
   it('reports bad input, unknown labels and a missing layer to a Catch node', async () => {
-    await helper.load(ALL_NODES, [
-      ...flow({ learn: true }),
-      onTab({ id: 'l9', type: 'hff-layer', model: 'model', layer: 9, learn: false, wires: [[]] }),
-    ]);
+    await helper.load(ALL_NODES, [...flow({ learn: true }), onTab({ id: 'l9', type: 'hff-layer', model: 'model', layer: 9, learn: false, wires: [[]] })]);
     const caught = collect('caught');
     const after0 = collect('after0');
     await waitStatus('l9', (s) => s.fill === 'red' && s.text === 'no layer 9 (model has 2)');

@@ -93,8 +93,14 @@ describe('hff-model (config node)', function () {
     const msg = await nth(out, 1);
     assert.ok(['nut', 'washer'].includes((msg.payload as { label: string }).label));
     const model = helper.getNode('model') as unknown as { warn: { getCalls(): { thisValue: unknown; args: unknown[] }[] } };
-    const warnings = model.warn.getCalls().filter((c) => c.thisValue === model).map((c) => String(c.args[0]));
-    assert.ok(warnings.some((w) => /architecture in the dialog .* is ignored/.test(w)), warnings.join('\n'));
+    const warnings = model.warn
+      .getCalls()
+      .filter((c) => c.thisValue === model)
+      .map((c) => String(c.args[0]));
+    assert.ok(
+      warnings.some((w) => /architecture in the dialog .* is ignored/.test(w)),
+      warnings.join('\n'),
+    );
   });
 
   it('a bad model file turns clients red and errors name the file', async () => {
@@ -129,11 +135,7 @@ describe('hff-model (config node)', function () {
   });
 
   it('a client whose model is missing says so in its status and its errors', async () => {
-    await helper.load(ALL_NODES, [
-      TAB,
-      onTab({ id: 'classify', type: 'hff-classify', model: 'gone', wires: [[], []] }),
-      ...catchNodes(),
-    ]);
+    await helper.load(ALL_NODES, [TAB, onTab({ id: 'classify', type: 'hff-classify', model: 'gone', wires: [[], []] }), ...catchNodes()]);
     await waitStatus('classify', (s) => s.fill === 'red' && s.text === 'no model selected');
     const caught = collect('caught');
     send('classify', { payload: vector(16, 1) });

@@ -81,7 +81,18 @@ function inNode(extra: Msg = {}): FlowNode {
 }
 
 function outNode(extra: Msg = {}): FlowNode {
-  return onTab({ id: 'out', type: 'hff-ros2-out', ros2: 'ros', topic: '/hff/result', msgType: 'std_msgs/msg/String', reliability: 'reliable', depth: 10, durability: 'volatile', wires: [], ...extra });
+  return onTab({
+    id: 'out',
+    type: 'hff-ros2-out',
+    ros2: 'ros',
+    topic: '/hff/result',
+    msgType: 'std_msgs/msg/String',
+    reliability: 'reliable',
+    depth: 10,
+    durability: 'volatile',
+    wires: [],
+    ...extra,
+  });
 }
 
 describe('hff-ros2 nodes with the rclnodejs stand-in', function () {
@@ -106,7 +117,14 @@ describe('hff-ros2 nodes with the rclnodejs stand-in', function () {
   });
 
   it('subscribes with camera QoS and sends plain messages that hff-image turns into vectors', async () => {
-    const flow = [TAB, config(), inNode({ wires: [['got', 'img']] }), onTab({ id: 'img', type: 'hff-image', width: 4, height: 3, channels: 3, fit: 'fill', centerCrop: 1, normalize: 'unit', wires: [['vec']] }), helperNode('got'), helperNode('vec')];
+    const flow = [
+      TAB,
+      config(),
+      inNode({ wires: [['got', 'img']] }),
+      onTab({ id: 'img', type: 'hff-image', width: 4, height: 3, channels: 3, fit: 'fill', centerCrop: 1, normalize: 'unit', wires: [['vec']] }),
+      helperNode('got'),
+      helperNode('vec'),
+    ];
     await helper.load(NODES, flow);
     const got = collect('got');
     const vec = collect('vec');
@@ -114,7 +132,10 @@ describe('hff-ros2 nodes with the rclnodejs stand-in', function () {
     const sub = rcl.standin.liveSubscriptions('/camera/image_raw')[0];
     assert.equal(sub.type, 'sensor_msgs/msg/Image');
     const qos = sub.options.qos as StandinQoS;
-    assert.deepEqual({ reliability: qos.reliability, depth: qos.depth, durability: qos.durability, history: qos.history }, { reliability: 2, depth: 1, durability: 2, history: 1 });
+    assert.deepEqual(
+      { reliability: qos.reliability, depth: qos.depth, durability: qos.durability, history: qos.history },
+      { reliability: 2, depth: 1, durability: 2, history: 1 },
+    );
     assert.equal(sub.node.context.domainId, 7n);
     assert.equal(sub.node.name, 'hff_test');
 
@@ -150,8 +171,19 @@ describe('hff-ros2 nodes with the rclnodejs stand-in', function () {
     send('outImg', { payload: image(2) });
     await waitFor('4 published', () => rcl.standin.published.length === 4);
     const bySent = rcl.standin.published.map((p) => p.message as RosMessage);
-    assert.deepEqual(JSON.parse(String(bySent.filter((m) => typeof m.data === 'string')[0].data)), { label: 'bolt', score: 0.93, known: true, top: [{ label: 'bolt', score: 0.93 }] });
-    assert.deepEqual(bySent.filter((m) => typeof m.data === 'string').map((m) => m.data).slice(1), ['plain text', 'already a String']);
+    assert.deepEqual(JSON.parse(String(bySent.filter((m) => typeof m.data === 'string')[0].data)), {
+      label: 'bolt',
+      score: 0.93,
+      known: true,
+      top: [{ label: 'bolt', score: 0.93 }],
+    });
+    assert.deepEqual(
+      bySent
+        .filter((m) => typeof m.data === 'string')
+        .map((m) => m.data)
+        .slice(1),
+      ['plain text', 'already a String'],
+    );
     const img = rcl.standin.published.find((p) => p.topic === '/debug/image')?.message as RosMessage;
     assert.deepEqual(Buffer.from(img.data as Uint8Array), image(2).data);
     // A wrong payload fails that message only; the node keeps working.
@@ -164,12 +196,22 @@ describe('hff-ros2 nodes with the rclnodejs stand-in', function () {
   });
 
   it('refuses messages whose fields do not fit the ROS type before publishing them, and keeps publishing', async () => {
-    const flow = [TAB, config(), outNode({ id: 'outImg', topic: '/debug/image', msgType: 'sensor_msgs/msg/Image' }), outNode({ id: 'outFloat', topic: '/debug/values', msgType: 'std_msgs/msg/Float32MultiArray' }), ...catchNodes()];
+    const flow = [
+      TAB,
+      config(),
+      outNode({ id: 'outImg', topic: '/debug/image', msgType: 'sensor_msgs/msg/Image' }),
+      outNode({ id: 'outFloat', topic: '/debug/values', msgType: 'std_msgs/msg/Float32MultiArray' }),
+      ...catchNodes(),
+    ];
     await helper.load(NODES, flow);
     const caught = collect('caught');
     await waitFor('publishers', () => rcl.standin.livePublishers().length === 2);
     const bad: Array<[string, Msg, RegExp]> = [
-      ['outImg', { ...image(1), width: 'x' }, /sensor_msgs\/msg\/Image field 'width' must be a uint32 \(an integer from 0 to 4294967295\), got the string "x"$/],
+      [
+        'outImg',
+        { ...image(1), width: 'x' },
+        /sensor_msgs\/msg\/Image field 'width' must be a uint32 \(an integer from 0 to 4294967295\), got the string "x"$/,
+      ],
       ['outImg', { ...image(1), step: 2 ** 40 }, /field 'step' must be a uint32 .*got the number 1099511627776$/],
       ['outImg', { ...image(1), is_bigendian: true }, /field 'is_bigendian' must be a uint8 .*got the boolean true$/],
       ['outImg', { ...image(1), header: { frame_id: 3 } }, /field 'header.frame_id' must be a string, got the number 3$/],
@@ -215,7 +257,10 @@ describe('hff-ros2 nodes with the rclnodejs stand-in', function () {
     assert.ok(!secondPub.destroyed, 'an unchanged publisher survives a modified-nodes deploy');
 
     assert.equal(rcl.standin.initCalls.length, 1, 'rclnodejs.init ran once for the process');
-    assert.ok(rcl.standin.contexts.every((c) => !c.shutDown), 'no context was shut down');
+    assert.ok(
+      rcl.standin.contexts.every((c) => !c.shutDown),
+      'no context was shut down',
+    );
     const got = collect('got');
     rcl.standin.deliver('/camera3/image_raw', image(3));
     assert.equal((await nth(got, 1)).topic, '/camera3/image_raw');
@@ -224,7 +269,13 @@ describe('hff-ros2 nodes with the rclnodejs stand-in', function () {
   });
 
   it('drops messages while the flow is busy and delivers the newest when it is done', async () => {
-    const flow = [TAB, config(), inNode({ dropWhileBusy: true, wires: [['slow', 'got']] }), onTab({ id: 'slow', type: 'slow-test', wires: [] }), helperNode('got')];
+    const flow = [
+      TAB,
+      config(),
+      inNode({ dropWhileBusy: true, wires: [['slow', 'got']] }),
+      onTab({ id: 'slow', type: 'slow-test', wires: [] }),
+      helperNode('got'),
+    ];
     await helper.load(NODES, flow);
     const got = collect('got');
     await waitFor('subscription', () => rcl.standin.liveSubscriptions().length === 1);
@@ -270,7 +321,15 @@ describe('hff-ros2 nodes with the rclnodejs stand-in', function () {
       err.code = 'MODULE_NOT_FOUND';
       throw err;
     });
-    const flow = [TAB, config(), inNode(), outNode(), ...catchNodes(), onTab({ id: 'img', type: 'hff-image', width: 2, height: 2, channels: 1, fit: 'fill', centerCrop: 1, normalize: 'unit', wires: [['vec']] }), helperNode('vec')];
+    const flow = [
+      TAB,
+      config(),
+      inNode(),
+      outNode(),
+      ...catchNodes(),
+      onTab({ id: 'img', type: 'hff-image', width: 2, height: 2, channels: 1, fit: 'fill', centerCrop: 1, normalize: 'unit', wires: [['vec']] }),
+      helperNode('vec'),
+    ];
     await helper.load(NODES, flow);
     const caught = collect('caught');
     const vec = collect('vec');

@@ -72,7 +72,20 @@ describe('hff-teach-ui', function () {
       { id: 'capture', type: 'capture-http-node', z: 'tab' },
       onTab({ id: 'classify', type: 'hff-classify', model: 'model', threshold: '', wires: [['ui'], ['ui']] }),
       onTab({ id: 'teach', type: 'hff-teach', model: 'model', mode: 'mean', wires: [[]] }),
-      onTab({ id: 'ui', type: 'hff-teach-ui', model: 'model', path: '/hff/teach', picture: 'picture', fps: 30, strip: 6, keep: 8, window: 5, closeCosine: 0.8, wires: [['out']], ...ui }),
+      onTab({
+        id: 'ui',
+        type: 'hff-teach-ui',
+        model: 'model',
+        path: '/hff/teach',
+        picture: 'picture',
+        fps: 30,
+        strip: 6,
+        keep: 8,
+        window: 5,
+        closeCosine: 0.8,
+        wires: [['out']],
+        ...ui,
+      }),
       helperNode('out'),
       ...catchNodes(),
     ];
@@ -94,13 +107,17 @@ describe('hff-teach-ui', function () {
   }
 
   async function command(name: string, body: unknown, contentType = 'application/json'): Promise<{ status: number; body: Json }> {
-    const res = await fetch(`${base}/${name}`, { method: 'POST', headers: { 'Content-Type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    const res = await fetch(`${base}/${name}`, {
+      method: 'POST',
+      headers: { 'Content-Type': contentType },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
     return { status: res.status, body: (await res.json()) as Json };
   }
 
   /** Polls the page's state until `check` accepts it. */
   async function stateWhen(what: string, check: (s: Json) => boolean): Promise<Json> {
-    for (const until = Date.now() + 5000; ; ) {
+    for (const until = Date.now() + 5000; ;) {
       const s = await state();
       if (check(s)) return s;
       if (Date.now() > until) throw new Error(`timed out waiting for ${what}; state: ${JSON.stringify(s).slice(0, 300)}`);
@@ -149,9 +166,15 @@ describe('hff-teach-ui', function () {
     await seedClass();
     const ids = await frames(1, [1, 2, 3]);
     const s = await state();
-    assert.deepEqual(s.strip.map((f: Json) => f.id), ids);
+    assert.deepEqual(
+      s.strip.map((f: Json) => f.id),
+      ids,
+    );
     assert.equal(s.model, 'tiny');
-    assert.deepEqual(s.classes.map((c: Json) => c.label), ['bolt']);
+    assert.deepEqual(
+      s.classes.map((c: Json) => c.label),
+      ['bolt'],
+    );
     const live = await fetch(`${base}/frames/${ids[2]}/live`);
     assert.equal(live.status, 200);
     assert.equal(live.headers.get('content-type'), 'image/png');
@@ -166,7 +189,9 @@ describe('hff-teach-ui', function () {
   it('shows the camera picture from msg.picture, scaled down to fit the live view', async () => {
     await start({ picture: 'camera.frame' });
     await seedClass();
-    const jpeg = await sharp({ create: { width: 1280, height: 960, channels: 3, background: { r: 200, g: 30, b: 30 } } }).jpeg().toBuffer();
+    const jpeg = await sharp({ create: { width: 1280, height: 960, channels: 3, background: { r: 200, g: 30, b: 30 } } })
+      .jpeg()
+      .toBuffer();
     const { id } = await shown('classify', { payload: part(1, 5), camera: { frame: jpeg } });
     const live = await fetch(`${base}/frames/${id}/live`);
     assert.equal(live.headers.get('content-type'), 'image/jpeg');
@@ -197,12 +222,18 @@ describe('hff-teach-ui', function () {
     assert.equal(gear.examples, 3);
     assert.equal(gear.gallery.length, 3);
     assert.ok(gear.taughtAt);
-    assert.ok(s.activity.some((a: Json) => /^created class 'gear' from 3 frames; it holds 3 examples$/.test(a.text)), JSON.stringify(s.activity));
+    assert.ok(
+      s.activity.some((a: Json) => /^created class 'gear' from 3 frames; it holds 3 examples$/.test(a.text)),
+      JSON.stringify(s.activity),
+    );
     // Before 'gear' existed the model called these frames 'bolt', its only class: the page says so.
     assert.match(r.body.warnings[0], /taught from 3 of 3 frames the model recognised as another class \(3 as 'bolt'\)/);
     const dir = path.join(modelDir(userDir), 'teach-gallery');
     const index = JSON.parse(fs.readFileSync(path.join(dir, 'gallery.json'), 'utf8'));
-    assert.deepEqual(index.classes.map((c: Json) => [c.label, c.examples.length, c.taught]), [['gear', 3, 3]]);
+    assert.deepEqual(
+      index.classes.map((c: Json) => [c.label, c.examples.length, c.taught]),
+      [['gear', 3, 3]],
+    );
     for (const e of gear.gallery) {
       assert.ok(fs.existsSync(path.join(dir, e.file)));
       assert.equal((await fetch(`${base}/gallery/${e.file}`)).status, 200);
@@ -282,7 +313,10 @@ describe('hff-teach-ui', function () {
     assert.equal(renamed.status, 200, renamed.body.error);
     assert.deepEqual([renamed.body.previous, renamed.body.label], ['gear', 'spur gear']);
     let s = await state();
-    assert.deepEqual(s.classes.map((c: Json) => c.label), ['bolt', 'spur gear']);
+    assert.deepEqual(
+      s.classes.map((c: Json) => c.label),
+      ['bolt', 'spur gear'],
+    );
     assert.deepEqual(s.stats.perClass.map((c: Json) => c.label).sort(), ['bolt', 'spur gear'], 'predictions count under the new name');
     const files = s.classes[1].gallery.map((e: Json) => e.file);
     assert.equal(files.length, 2);
@@ -292,7 +326,10 @@ describe('hff-teach-ui', function () {
     const forgot = await command('forget', { label: 'spur gear' });
     assert.equal(forgot.status, 200);
     s = await state();
-    assert.deepEqual(s.classes.map((c: Json) => c.label), ['bolt']);
+    assert.deepEqual(
+      s.classes.map((c: Json) => c.label),
+      ['bolt'],
+    );
     const dir = path.join(modelDir(userDir), 'teach-gallery');
     for (const f of files) assert.equal(fs.existsSync(path.join(dir, f)), false, `${f} removed`);
     assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'gallery.json'), 'utf8')).classes, []);
@@ -353,7 +390,10 @@ describe('hff-teach-ui', function () {
     assert.equal((await command('teach', { label: 'gear', frames: ids })).status, 200);
     await waitFor('taught, classes and activity events', () => ['taught', 'classes', 'activity'].every((n) => events.some((e) => e.name === n)));
     const classes = events.filter((e) => e.name === 'classes').pop()!.data;
-    assert.deepEqual(classes.classes.map((c: Json) => c.label), ['bolt', 'gear']);
+    assert.deepEqual(
+      classes.classes.map((c: Json) => c.label),
+      ['bolt', 'gear'],
+    );
     await waitFor('a stats event', () => events.some((e) => e.name === 'stats'), 5000);
     await helper.unload();
     await waitFor('the stream ended', () => ended);
@@ -381,7 +421,10 @@ describe('hff-teach-ui', function () {
     await seedClass();
     const caught = collect('caught');
     send('ui', { payload: 'hello' });
-    assert.match(caughtText(await nth(caught, 1)), /msg.payload must be an hff-classify result \{label, score, known\} or a model input vector \(from hff-image\)/);
+    assert.match(
+      caughtText(await nth(caught, 1)),
+      /msg.payload must be an hff-classify result \{label, score, known\} or a model input vector \(from hff-image\)/,
+    );
     send('ui', { payload: { label: 'bolt', score: 0.5, known: true } });
     assert.match(caughtText(await nth(caught, 2)), /msg.vector is missing or not a vector: wire hff-teach-ui after hff-classify/);
     send('ui', { payload: [1, 2, 3] });
@@ -407,7 +450,11 @@ describe('hff-teach-ui', function () {
     await seedClass();
     const msg = (seed: number, label: string, known: boolean) => ({ payload: { label, score: 0.9, known }, vector: new Float32Array(part(0, seed)) });
     const ids: string[] = [];
-    for (const [seed, label, known] of [[100.01, 'bolt', true], [100.02, 'bolt', true], [100.03, 'washer', false]] as [number, string, boolean][]) {
+    for (const [seed, label, known] of [
+      [100.01, 'bolt', true],
+      [100.02, 'bolt', true],
+      [100.03, 'washer', false],
+    ] as [number, string, boolean][]) {
       ids.push((await shown('ui', msg(seed, label, known))).id);
     }
     const r = await command('teach', { label: 'screw', frames: ids });
@@ -415,9 +462,15 @@ describe('hff-teach-ui', function () {
     assert.match(r.body.warnings[0], /taught from 2 of 3 frames the model recognised as another class \(2 as 'bolt'\)/);
     const s = await state();
     const screw = s.classes.find((c: Json) => c.label === 'screw');
-    assert.ok(screw.warnings.some((w: string) => /too close to 'bolt' \(prototype cosine \d\.\d\d\)/.test(w)), JSON.stringify(screw.warnings));
+    assert.ok(
+      screw.warnings.some((w: string) => /too close to 'bolt' \(prototype cosine \d\.\d\d\)/.test(w)),
+      JSON.stringify(screw.warnings),
+    );
     assert.ok(screw.warnings.some((w: string) => /recognised as another class/.test(w)));
-    assert.deepEqual(s.close.map((c: Json) => [c.a, c.b]), [['bolt', 'screw']]);
+    assert.deepEqual(
+      s.close.map((c: Json) => [c.a, c.b]),
+      [['bolt', 'screw']],
+    );
   });
 
   it('records frames while asked, and teaches them', async () => {
@@ -431,7 +484,10 @@ describe('hff-teach-ui', function () {
   });
 
   it('refuses a second page on the same path, and settings out of range', async () => {
-    await start({}, [onTab({ id: 'ui2', type: 'hff-teach-ui', model: 'model', path: 'hff/teach', wires: [[]] }), onTab({ id: 'ui3', type: 'hff-teach-ui', model: 'model', path: '/x', fps: 100, wires: [[]] })]);
+    await start({}, [
+      onTab({ id: 'ui2', type: 'hff-teach-ui', model: 'model', path: 'hff/teach', wires: [[]] }),
+      onTab({ id: 'ui3', type: 'hff-teach-ui', model: 'model', path: '/x', fps: 100, wires: [[]] }),
+    ]);
     await waitStatus('ui2', (s) => s.fill === 'red');
     await waitStatus('ui3', (s) => s.fill === 'red');
     const caught = collect('caught');

@@ -112,7 +112,14 @@ describe('hff-teach', function () {
     send('teach', { topic: 'rename', label: 'a', payload: 'bolt' });
     const r = await nth(out, 4);
     assert.equal(r.topic, 'rename');
-    assert.deepEqual(r.payload, { action: 'rename', label: 'bolt', previous: 'a', index: 0, version: (r.payload as Payload).version, classes: ['bolt', 'b', 'c'] });
+    assert.deepEqual(r.payload, {
+      action: 'rename',
+      label: 'bolt',
+      previous: 'a',
+      index: 0,
+      version: (r.payload as Payload).version,
+      classes: ['bolt', 'b', 'c'],
+    });
     await waitStatus('teach', (s) => s.text === 'a → bolt');
     send('teach', { topic: 'forget', label: 'b' });
     const f = (await nth(out, 5)).payload as Payload;

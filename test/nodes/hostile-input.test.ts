@@ -47,7 +47,17 @@ describe('hostile input into the model nodes', function () {
       onTab({ id: 'classify', type: 'hff-classify', model: 'model', wires: [['results'], ['results']], ...extra.classify }),
       onTab({ id: 'layer', type: 'hff-layer', model: 'model', layer: 0, learn: true, wires: [['layered']], ...extra.layer }),
       onTab({ id: 'train', type: 'hff-train', model: 'model', source: 'messages', epochs: 1, wires: [['trained'], []], ...extra.train }),
-      onTab({ id: 'drift', type: 'hff-drift', detector: 'page-hinkley', direction: 'down', minInstances: 5, phLambda: 0.5, holdMs: 0, wires: [['drifted'], []], ...extra.drift }),
+      onTab({
+        id: 'drift',
+        type: 'hff-drift',
+        detector: 'page-hinkley',
+        direction: 'down',
+        minInstances: 5,
+        phLambda: 0.5,
+        holdMs: 0,
+        wires: [['drifted'], []],
+        ...extra.drift,
+      }),
       onTab({ id: 'image', type: 'hff-image', width: 4, height: 4, channels: 1, wires: [[]], ...extra.image }),
       helperNode('taught'),
       helperNode('results'),
@@ -152,7 +162,10 @@ describe('hostile input into the model nodes', function () {
     assert.equal(zero.known, false, 'a zero vector has no direction: never a known class');
     send('classify', { payload: [new Array(16).fill(0), vector(16, 1)] });
     const batch = (await nth(results, 2)).payload as Msg[];
-    assert.deepEqual(batch.map((r) => r.known), [false, true]);
+    assert.deepEqual(
+      batch.map((r) => r.known),
+      [false, true],
+    );
     send('teach', { payload: new Array(16).fill(0), label: 'blank' });
     assert.match(caughtText(await nth(caught, 1)), /msg.payload is all zeros: a blank input has no direction/);
   });

@@ -52,8 +52,32 @@ describe('hff-ros2 and bag nodes on Node-RED 5', function () {
     const flow = (topic: string) => [
       TAB,
       { id: 'ros', type: 'hff-ros2', transport: 'rclnodejs', domain: '3', nodeName: 'nr5', namespace: '', url: '' },
-      { id: 'in', type: 'hff-ros2-in', z: 'tab', ros2: 'ros', topic, msgType: 'std_msgs/msg/String', reliability: 'best-effort', depth: 1, durability: 'volatile', dropWhileBusy: true, busyTimeout: 10, wires: [['got', 'out']] },
-      { id: 'out', type: 'hff-ros2-out', z: 'tab', ros2: 'ros', topic: '/echo', msgType: 'std_msgs/msg/String', reliability: 'reliable', depth: 10, durability: 'volatile', wires: [] },
+      {
+        id: 'in',
+        type: 'hff-ros2-in',
+        z: 'tab',
+        ros2: 'ros',
+        topic,
+        msgType: 'std_msgs/msg/String',
+        reliability: 'best-effort',
+        depth: 1,
+        durability: 'volatile',
+        dropWhileBusy: true,
+        busyTimeout: 10,
+        wires: [['got', 'out']],
+      },
+      {
+        id: 'out',
+        type: 'hff-ros2-out',
+        z: 'tab',
+        ros2: 'ros',
+        topic: '/echo',
+        msgType: 'std_msgs/msg/String',
+        reliability: 'reliable',
+        depth: 10,
+        durability: 'volatile',
+        wires: [],
+      },
       { id: 'got', type: 'helper', z: 'tab' },
     ];
     await helper.load(NODES, flow('/words'));
@@ -76,7 +100,21 @@ describe('hff-ros2 and bag nodes on Node-RED 5', function () {
     const copy = path.join(dir, 'out.mcap');
     const flow: FlowNode[] = [
       TAB,
-      { id: 'bagin', type: 'hff-bag-in', z: 'tab', file: source, topics: '', speedMode: 'max', factor: 1, start: '', end: '', loop: false, autostart: true, busyTimeout: 10, wires: [['bagout'], ['events']] },
+      {
+        id: 'bagin',
+        type: 'hff-bag-in',
+        z: 'tab',
+        file: source,
+        topics: '',
+        speedMode: 'max',
+        factor: 1,
+        start: '',
+        end: '',
+        loop: false,
+        autostart: true,
+        busyTimeout: 10,
+        wires: [['bagout'], ['events']],
+      },
       { id: 'bagout', type: 'hff-bag-out', z: 'tab', file: copy, topic: '', msgType: '', time: 'message', overwrite: false, autostart: true, wires: [[]] },
       { id: 'events', type: 'helper', z: 'tab' },
     ];

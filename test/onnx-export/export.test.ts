@@ -89,7 +89,11 @@ describe('hff export (ONNX)', function () {
               predictions.forEach((p, b) => p.top.forEach((t) => (expected[b * CLASSES.length + t.index] = t.score)));
               const diff = maxAbsDiff(scores, expected);
               assert.ok(diff < 1e-4, `${name}: scores differ by ${diff}`);
-              assert.deepEqual(labels, predictions.map((p) => p.index), `${name}: labels`);
+              assert.deepEqual(
+                labels,
+                predictions.map((p) => p.index),
+                `${name}: labels`,
+              );
               const outputs = loaded.forward(test.images, test.n);
               const z = outputs[outputs.length - 1].z;
               assert.ok(maxAbsDiff(result.embedding.data as Float32Array, z) < 1e-4, `${name}: embedding`);
@@ -108,7 +112,10 @@ describe('hff export (ONNX)', function () {
         assert.equal(model.opsetImport[0].domain, '');
         assert.ok(Number(model.opsetImport[0].version) >= 13);
         // Only standard operators: any ONNX runtime can run the graph.
-        assert.ok(model.graph?.node?.every((n) => !n.domain), 'custom-domain operator found');
+        assert.ok(
+          model.graph?.node?.every((n) => !n.domain),
+          'custom-domain operator found',
+        );
       } finally {
         net.dispose();
         fs.rmSync(dir, { recursive: true, force: true });
@@ -151,7 +158,10 @@ describe('hff export (ONNX)', function () {
       assert.ok(!fs.existsSync(path.join(dir, 'o.onnx')));
       const ok = await exportOnnx(path.join(dir, 'one'), path.join(dir, 'one.onnx'), { embedding: false });
       assert.deepEqual(ok.outputs, ['scores', 'label']);
-      assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')), []);
+      assert.deepEqual(
+        fs.readdirSync(dir).filter((f) => f.includes('.tmp-')),
+        [],
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -64,9 +64,12 @@ export function resolveBagPath(file: string, userDir: string | undefined, now = 
 
 export function bagInRun(def: BagInDef, userDir: string | undefined, override: Record<string, unknown> = {}): BagInRun {
   const file = resolveBagPath(String(override.file ?? def.file ?? ''), userDir);
-  const speed = override.speed !== undefined
-    ? (override.speed === 'max' || override.speed === 0 ? 'max' : parseSpeed('multiple', override.speed))
-    : parseSpeed(def.speedMode, def.factor);
+  const speed =
+    override.speed !== undefined
+      ? override.speed === 'max' || override.speed === 0
+        ? 'max'
+        : parseSpeed('multiple', override.speed)
+      : parseSpeed(def.speedMode, def.factor);
   const start = optionalSeconds(override.start ?? def.start, 'start');
   const end = optionalSeconds(override.end ?? def.end, 'stop');
   if (start !== undefined && end !== undefined && end < start) throw new Error(`stop (${end} s) is before start (${start} s)`);

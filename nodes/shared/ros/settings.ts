@@ -25,7 +25,12 @@ export function inSettings(def: HffRos2InDef, bridge: boolean): { topic: string;
   const type = rawType === '' ? '' : normalizeTypeName(rawType);
   const depth = numberSetting(def.depth, 'depth', { integer: true, min: 0, max: 100000 }) ?? CAMERA_QOS.depth;
   const qos = resolveQos(
-    { reliability: (def.reliability as QosSettings['reliability']) || CAMERA_QOS.reliability, durability: (def.durability as QosSettings['durability']) || CAMERA_QOS.durability, history: 'keep-last', depth },
+    {
+      reliability: (def.reliability as QosSettings['reliability']) || CAMERA_QOS.reliability,
+      durability: (def.durability as QosSettings['durability']) || CAMERA_QOS.durability,
+      history: 'keep-last',
+      depth,
+    },
     CAMERA_QOS,
   );
   const drop = def.dropWhileBusy === undefined ? true : def.dropWhileBusy === true || def.dropWhileBusy === 'true';
@@ -47,9 +52,13 @@ export function outSettings(def: HffRos2OutDef): { topic: string; type: string; 
   const type = normalizeTypeName(String(def.msgType ?? '').trim() || STRING_TYPE);
   const depth = numberSetting(def.depth, 'depth', { integer: true, min: 0, max: 100000 }) ?? DEFAULT_QOS.depth;
   const qos = resolveQos(
-    { reliability: (def.reliability as QosSettings['reliability']) || DEFAULT_QOS.reliability, durability: (def.durability as QosSettings['durability']) || DEFAULT_QOS.durability, history: 'keep-last', depth },
+    {
+      reliability: (def.reliability as QosSettings['reliability']) || DEFAULT_QOS.reliability,
+      durability: (def.durability as QosSettings['durability']) || DEFAULT_QOS.durability,
+      history: 'keep-last',
+      depth,
+    },
     DEFAULT_QOS,
   );
   return { topic, type, qos };
 }
-

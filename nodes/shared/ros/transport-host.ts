@@ -3,14 +3,7 @@
  * first use (so an unused config node never loads rclnodejs nor opens a socket), and the
  * transport's state for the client nodes' status.
  */
-import {
-  FoxgloveBridgeTransport,
-  Ros2Transport,
-  validateDomainId,
-  validateNodeName,
-  type TopicTransport,
-  type TransportStatus,
-} from '../../../src/io';
+import { FoxgloveBridgeTransport, Ros2Transport, validateDomainId, validateNodeName, type TopicTransport, type TransportStatus } from '../../../src/io';
 import { Listeners } from '../../../src/io/listeners';
 
 export type TransportKind = 'rclnodejs' | 'foxglove-bridge';

@@ -416,9 +416,22 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
     }),
     ff: () => ({
       layers: r.ffLayers,
-      settings: { threshold: FF_DEFAULTS.threshold, sharpness: FF_DEFAULTS.sharpness, labelValue: FF_DEFAULTS.labelValue, scoreFromLayer: FF_DEFAULTS.scoreFromLayer, negatives: 'uniform-wrong-label', optimizer: optimizer.kind },
+      settings: {
+        threshold: FF_DEFAULTS.threshold,
+        sharpness: FF_DEFAULTS.sharpness,
+        labelValue: FF_DEFAULTS.labelValue,
+        scoreFromLayer: FF_DEFAULTS.scoreFromLayer,
+        negatives: 'uniform-wrong-label',
+        optimizer: optimizer.kind,
+      },
       train(train, test) {
-        return trainBaseline(ForwardForwardNetwork.create({ inputSize: train.inputSize, classes: classes.length, layers: r.ffLayers, seed: r.seed, optimizer }), 'ff', train, test, this.settings);
+        return trainBaseline(
+          ForwardForwardNetwork.create({ inputSize: train.inputSize, classes: classes.length, layers: r.ffLayers, seed: r.seed, optimizer }),
+          'ff',
+          train,
+          test,
+          this.settings,
+        );
       },
       hundredClass(inputSize) {
         const net = ForwardForwardNetwork.create({ inputSize, classes: 100, layers: r.ffLayers, seed: r.seed, optimizer });
@@ -429,7 +442,13 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
       layers: r.layers,
       settings: { head: 'linear-softmax', optimizer: optimizer.kind },
       train(train, test) {
-        return trainBaseline(BackpropMlp.create({ inputSize: train.inputSize, classes: classes.length, layers: r.layers, seed: r.seed, optimizer }), 'bp', train, test, this.settings);
+        return trainBaseline(
+          BackpropMlp.create({ inputSize: train.inputSize, classes: classes.length, layers: r.layers, seed: r.seed, optimizer }),
+          'bp',
+          train,
+          test,
+          this.settings,
+        );
       },
       hundredClass(inputSize) {
         const net = BackpropMlp.create({ inputSize, classes: 100, layers: r.layers, seed: r.seed, optimizer });
@@ -490,10 +509,7 @@ export async function benchmark(options: BenchOptions): Promise<BenchResult[]> {
       r.log(`[${method}] training ${r.epochs} epoch(s) on ${train.n} images, layers ${runner.layers.join('-')}\n`);
       const trained = await runner.train(train, test);
       done.push({ method, runner, trained });
-      r.log(
-        `[${method}] test accuracy ${(100 * trained.accuracy).toFixed(2)}%, ` +
-          `${mean(trained.trainSeconds).toFixed(1)} s per training epoch\n`,
-      );
+      r.log(`[${method}] test accuracy ${(100 * trained.accuracy).toFixed(2)}%, ` + `${mean(trained.trainSeconds).toFixed(1)} s per training epoch\n`);
     }
     // Latency last, all models in turn, so that every method is timed under the same machine load.
     for (const d of done) hundred[d.method] = d.runner.hundredClass(test.inputSize);
@@ -580,8 +596,7 @@ export function describeRun(results: BenchResult[]): string {
   if (!x) return '';
   const cpus = os.cpus();
   const backends = [...new Set(results.map((y) => y.backend))];
-  const backend =
-    backends.length === 1 ? `backend ${backends[0]}` : `backends ${results.map((y) => `${y.method} ${y.backend}`).join(', ')}`;
+  const backend = backends.length === 1 ? `backend ${backends[0]}` : `backends ${results.map((y) => `${y.method} ${y.backend}`).join(', ')}`;
   return (
     `${x.dataset}: ${x.n_train} train / ${x.n_test} test images, ${x.epochs} epoch(s), batch ${x.batch_size}, ` +
     `learning rate ${x.learning_rate}, seed ${x.seed}${x.quick ? ', quick' : ''}; ${backend}; ` +

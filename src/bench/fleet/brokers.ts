@@ -111,7 +111,14 @@ export async function startMosquitto(bin: string, options: MosquittoOptions = {}
   const port = options.port ?? (await freePort());
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hff-mosquitto-'));
   // Started as root, mosquitto would switch to the 'mosquitto' user, which cannot write our temporary folders.
-  const lines = [`listener ${port} 127.0.0.1`, `user ${os.userInfo().username}`, 'allow_anonymous true', 'log_dest stderr', 'log_type error', 'log_type warning'];
+  const lines = [
+    `listener ${port} 127.0.0.1`,
+    `user ${os.userInfo().username}`,
+    'allow_anonymous true',
+    'log_dest stderr',
+    'log_type error',
+    'log_type warning',
+  ];
   if (options.persistenceDir) {
     lines.push('persistence true', `persistence_location ${options.persistenceDir.replace(/\/?$/, '/')}`, 'autosave_interval 1');
   } else {
@@ -151,4 +158,3 @@ export async function startMosquitto(bin: string, options: MosquittoOptions = {}
       }),
   };
 }
-

@@ -146,8 +146,19 @@ function benchFlow(image: BenchImageOptions): Record<string, unknown>[] {
     { id: z, type: 'tab', label: 'bench-flow' },
     { id: 'bench-model', type: 'hff-model', name: 'bench', source: 'file', path: 'hff-models/bench', backend: 'auto', saveDelay: '1000' },
     {
-      id: 'bench-image', type: 'hff-image', z, model: 'bench-model', width: String(image.width), height: String(image.height), channels: String(image.channels),
-      fit: image.fit, centerCrop: String(image.centerCrop), normalize: image.normalize, wires: [['bench-classify']], x: 200, y: 100,
+      id: 'bench-image',
+      type: 'hff-image',
+      z,
+      model: 'bench-model',
+      width: String(image.width),
+      height: String(image.height),
+      channels: String(image.channels),
+      fit: image.fit,
+      centerCrop: String(image.centerCrop),
+      normalize: image.normalize,
+      wires: [['bench-classify']],
+      x: 200,
+      y: 100,
     },
     // hff-classify's outputs are left unwired: a frame is done when hff-classify completes it (a runtime onComplete
     // hook, which fires after its send), so no downstream node's work lands inside or between timed frames.
@@ -188,7 +199,14 @@ export async function runBenchFlow(options: BenchFlowOptions, log: (line: string
     // Errors only: Node-RED's start-up warnings would go to stdout, before the result.
     logLevel: 'error',
   });
-  const hooks = (runtime.RED as unknown as { hooks: { add(name: string, fn: (event: { node?: { id?: string }; msg?: { benchFrame?: unknown }; error?: unknown }) => void): void; remove(name: string): void } }).hooks;
+  const hooks = (
+    runtime.RED as unknown as {
+      hooks: {
+        add(name: string, fn: (event: { node?: { id?: string }; msg?: { benchFrame?: unknown }; error?: unknown }) => void): void;
+        remove(name: string): void;
+      };
+    }
+  ).hooks;
   hooks.add('onComplete.hffBenchFlow', (event) => {
     if (event.node?.id !== 'bench-classify') return;
     const id = event.msg?.benchFrame;
@@ -220,7 +238,10 @@ export async function runBenchFlow(options: BenchFlowOptions, log: (line: string
       },
     };
     const measureFlow = async (count: number, offset: number) => {
-      const timer = setTimeout(() => rejectFrame?.(new Error(`the flow gave no result within ${FLOW_TIMEOUT_MS / 1000} s (see the Node-RED log)`)), FLOW_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => rejectFrame?.(new Error(`the flow gave no result within ${FLOW_TIMEOUT_MS / 1000} s (see the Node-RED log)`)),
+        FLOW_TIMEOUT_MS,
+      );
       try {
         return await measure(flow, frames, count, offset, options.concurrency);
       } finally {
@@ -247,7 +268,8 @@ export async function runBenchFlow(options: BenchFlowOptions, log: (line: string
       const order: Array<'library' | 'flow'> = b % 2 === 0 ? ['library', 'flow'] : ['flow', 'library'];
       const count = Math.min(options.block, options.frames - b * options.block) || options.block;
       for (const which of order) {
-        const m = which === 'library' ? await measure(library, frames, count, b * options.block, options.concurrency) : await measureFlow(count, b * options.block);
+        const m =
+          which === 'library' ? await measure(library, frames, count, b * options.block, options.concurrency) : await measureFlow(count, b * options.block);
         lat[which].push(...m.latencies);
         elapsed[which] += m.elapsedMs;
         blockFps[which] = count / m.elapsedMs;

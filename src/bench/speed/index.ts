@@ -130,11 +130,16 @@ function runTorch(python: string, threads: number, o: SpeedOptions, steps: numbe
   const args = [
     torchScript(),
     '--json',
-    '--threads', String(threads),
-    '--layers', [o.inputSize, ...o.layers].join(','),
-    '--classes', String(o.classes),
-    '--batch', String(o.batch),
-    '--train-steps', String(steps),
+    '--threads',
+    String(threads),
+    '--layers',
+    [o.inputSize, ...o.layers].join(','),
+    '--classes',
+    String(o.classes),
+    '--batch',
+    String(o.batch),
+    '--train-steps',
+    String(steps),
   ];
   const r = spawnSync(python, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`torch_reference.py failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
@@ -176,9 +181,21 @@ export async function runSpeed(o: SpeedOptions, log: (line: string) => void = (l
     for (const s of subjects) {
       const slow = !s.name.startsWith('onnx');
       log(`round ${round}/${o.rounds}: ${s.name} (load ${os.loadavg()[0].toFixed(2)})`);
-      record(s, 'train', timeMs(() => s.net.trainBatch(x, o.batch, y), slow ? 4 : 8, round === 1 ? 2 : 1));
-      record(s, 'infer1', timeMs(() => s.net.predict(x1, 1), 200, 20));
-      record(s, 'infer64', timeMs(() => s.net.predict(x64, 64), slow ? 10 : 30, 3, 64));
+      record(
+        s,
+        'train',
+        timeMs(() => s.net.trainBatch(x, o.batch, y), slow ? 4 : 8, round === 1 ? 2 : 1),
+      );
+      record(
+        s,
+        'infer1',
+        timeMs(() => s.net.predict(x1, 1), 200, 20),
+      );
+      record(
+        s,
+        'infer64',
+        timeMs(() => s.net.predict(x64, 64), slow ? 10 : 30, 3, 64),
+      );
     }
     if (python && !torchError) {
       for (const threads of o.torchThreads) {
@@ -222,7 +239,9 @@ const fmt = (v: number, digits: number) => (Number.isFinite(v) ? v.toFixed(digit
 export function formatReport(r: SpeedReport): string {
   const lines: string[] = [];
   lines.push(`Network ${r.network}. CPU ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}.`);
-  lines.push(`Load average (1, 5, 15 min) before: ${r.machine.loadBefore.map((v) => v.toFixed(2)).join(', ')}; after: ${r.machine.loadAfter.map((v) => v.toFixed(2)).join(', ')}.`);
+  lines.push(
+    `Load average (1, 5, 15 min) before: ${r.machine.loadBefore.map((v) => v.toFixed(2)).join(', ')}; after: ${r.machine.loadAfter.map((v) => v.toFixed(2)).join(', ')}.`,
+  );
   lines.push('');
   lines.push('Medians of wall-clock time; in brackets, medians of the process CPU time (all threads) of the same calls.');
   lines.push('');
@@ -245,7 +264,9 @@ export function formatReport(r: SpeedReport): string {
         const v = a / b;
         return `${fmt(v, 2)}x ${v <= target ? 'met' : 'MISSED'}`;
       };
-      lines.push(`| ${f.name} | ${ratio(f.trainMs, t.trainMs, 1.25)} | ${ratio(f.infer1Ms, t.infer1Ms, 0.5)} | ${ratio(f.infer64PerImageMs, t.infer64PerImageMs, 1.0)} |`);
+      lines.push(
+        `| ${f.name} | ${ratio(f.trainMs, t.trainMs, 1.25)} | ${ratio(f.infer1Ms, t.infer1Ms, 0.5)} | ${ratio(f.infer64PerImageMs, t.infer64PerImageMs, 1.0)} |`,
+      );
     }
   }
   if (r.torchError) lines.push('', `PyTorch: ${r.torchError}`);
@@ -288,7 +309,9 @@ function parseArgs(argv: string[]): SpeedOptions {
     else if (a === '--no-torch') o.torch = false;
     else if (a === '--json') o.json = true;
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: node dist/src/bench/speed/index.js [--engines onnx,wasm] [--rounds 3] [--torch-threads 1,2] [--threads N] [--no-torch] [--python PATH] [--json]\n');
+      process.stdout.write(
+        'usage: node dist/src/bench/speed/index.js [--engines onnx,wasm] [--rounds 3] [--torch-threads 1,2] [--threads N] [--no-torch] [--python PATH] [--json]\n',
+      );
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }

@@ -13,7 +13,7 @@ export function auroc(positives: ArrayLike<number>, negatives: ArrayLike<number>
   for (let i = 0; i < nn; i++) all.push({ v: negatives[i], pos: false });
   all.sort((a, b) => a.v - b.v);
   let rankSumPos = 0;
-  for (let i = 0; i < all.length; ) {
+  for (let i = 0; i < all.length;) {
     let j = i;
     while (j < all.length && all[j].v === all[i].v) j++;
     const midRank = (i + 1 + j) / 2; // ranks i+1..j share their mean
@@ -77,7 +77,13 @@ export function rawNearestMeanAccuracy(
     const norm = Math.sqrt(p.reduce((a, x) => a + x * x, 0)) || 1;
     for (let j = 0; j < inputSize; j++) p[j] /= norm;
   }
-  return nearestRowAccuracy(protos.map((p) => Float32Array.from(p)), labels, test, testLabels, inputSize);
+  return nearestRowAccuracy(
+    protos.map((p) => Float32Array.from(p)),
+    labels,
+    test,
+    testLabels,
+    inputSize,
+  );
 }
 
 export function meanAndStd(values: number[]): { mean: number; std: number } {

@@ -94,15 +94,7 @@ export function lossAndCorrect(logits: Float32Array, labels: Int32Array, classes
  * Moves each prototype toward the normalised mean of the batch rows assigned to it (the row's class and, within
  * it, the most similar of the class's prototypes); prototypes no row was assigned to stay.
  */
-export function emaPrototypes(
-  prototypes: Float32Array,
-  units: number,
-  m: number,
-  z: Float32Array,
-  cos: Float32Array,
-  labels: Int32Array,
-  rate: number,
-): void {
+export function emaPrototypes(prototypes: Float32Array, units: number, m: number, z: Float32Array, cos: Float32Array, labels: Int32Array, rate: number): void {
   const rows = prototypes.length / units;
   const sums = new Float64Array(rows * units);
   const present = new Uint8Array(rows);

@@ -123,7 +123,6 @@ export class OnnxEngine implements Engine {
   }
 }
 
-
 export class OnnxLayer implements EngineLayer {
   prototypeRows: number;
   /** Weight, its gradient and moments, in one WebAssembly memory for the SIMD Adam. */
@@ -190,8 +189,6 @@ export class OnnxLayer implements EngineLayer {
     this.forwardKey = `forward:${shape}`;
     this.trainKey = `train:${shape}:${spec.tau}:${spec.margin}:${spec.prototypesPerClass}`;
   }
-
-
 
   forward(x: Float32Array, batch: number): LayerForward {
     checkBatch(this.spec, this.disposed, x, batch);
@@ -262,12 +259,7 @@ export class OnnxLayer implements EngineLayer {
     };
   }
 
-  trainStep(
-    x: Float32Array,
-    batch: number,
-    labels: Int32Array,
-    options: { prototypeUpdate: PrototypeUpdate; emaRate: number },
-  ): LayerStepResult {
+  trainStep(x: Float32Array, batch: number, labels: Int32Array, options: { prototypeUpdate: PrototypeUpdate; emaRate: number }): LayerStepResult {
     checkBatch(this.spec, this.disposed, x, batch);
     checkLabels(this.spec, this.prototypeRows, labels, batch);
     this.step += 1;

@@ -17,7 +17,11 @@ export interface OrtTensor {
   readonly data: unknown;
 }
 
-export type TensorCtor = new (type: 'float32' | 'int64' | 'int32' | 'bool', data: Float32Array | BigInt64Array | Int32Array | Uint8Array, dims: readonly number[]) => OrtTensor;
+export type TensorCtor = new (
+  type: 'float32' | 'int64' | 'int32' | 'bool',
+  data: Float32Array | BigInt64Array | Int32Array | Uint8Array,
+  dims: readonly number[],
+) => OrtTensor;
 
 /**
  * The native session of onnxruntime-node. 1.16 (the pinned version: the last whose install downloads nothing) names

@@ -50,31 +50,77 @@ function adamModuleBytes(): Uint8Array<ArrayBuffer> {
   // Parameters: 0 p, 1 g, 2 m, 3 v, 4 bytes (i32); 5 b1, 6 a1, 7 b2, 8 a2, 9 c1, 10 c2, 11 lr, 12 eps, 13 wd (f32).
   // Locals: 14 offset (i32); 15..23 the scalars splatted; 24 g, 25 m, 26 v, 27 p (v128).
   const at = (base: number) => [...get(base), ...get(14), ...I32_ADD];
-  const body: number[] = [
-    0x02, 0x01, I32, 0x0d, V128,
-  ];
+  const body: number[] = [0x02, 0x01, I32, 0x0d, V128];
   for (let s = 0; s < 9; s++) body.push(...get(5 + s), ...SPLAT, ...set(15 + s));
   body.push(
-    0x02, 0x40, // block
-    0x03, 0x40, // loop
-    ...get(14), ...get(4), 0x4f, 0x0d, 0x01, // if offset >= bytes: break
-    ...at(1), ...LOAD, ...set(24),
-    ...at(2), ...LOAD, ...get(15), ...MUL, ...get(16), ...get(24), ...MUL, ...ADD, ...set(25),
-    ...at(3), ...LOAD, ...get(17), ...MUL, ...get(24), ...get(24), ...MUL, ...get(18), ...MUL, ...ADD, ...set(26),
-    ...at(2), ...get(25), ...STORE,
-    ...at(3), ...get(26), ...STORE,
-    ...at(0), ...LOAD, ...set(27),
+    0x02,
+    0x40, // block
+    0x03,
+    0x40, // loop
+    ...get(14),
+    ...get(4),
+    0x4f,
+    0x0d,
+    0x01, // if offset >= bytes: break
+    ...at(1),
+    ...LOAD,
+    ...set(24),
+    ...at(2),
+    ...LOAD,
+    ...get(15),
+    ...MUL,
+    ...get(16),
+    ...get(24),
+    ...MUL,
+    ...ADD,
+    ...set(25),
+    ...at(3),
+    ...LOAD,
+    ...get(17),
+    ...MUL,
+    ...get(24),
+    ...get(24),
+    ...MUL,
+    ...get(18),
+    ...MUL,
+    ...ADD,
+    ...set(26),
+    ...at(2),
+    ...get(25),
+    ...STORE,
+    ...at(3),
+    ...get(26),
+    ...STORE,
+    ...at(0),
+    ...LOAD,
+    ...set(27),
     ...at(0),
     ...get(27),
-    ...get(25), ...get(19), ...MUL,
-    ...get(26), ...get(20), ...MUL, ...SQRT, ...get(22), ...ADD,
+    ...get(25),
+    ...get(19),
+    ...MUL,
+    ...get(26),
+    ...get(20),
+    ...MUL,
+    ...SQRT,
+    ...get(22),
+    ...ADD,
     ...DIV,
-    ...get(23), ...get(27), ...MUL, ...ADD,
-    ...get(21), ...MUL,
+    ...get(23),
+    ...get(27),
+    ...MUL,
+    ...ADD,
+    ...get(21),
+    ...MUL,
     ...SUB,
     ...STORE,
-    ...get(14), 0x41, 0x10, ...I32_ADD, ...set(14), // offset += 16
-    0x0c, 0x00, // continue
+    ...get(14),
+    0x41,
+    0x10,
+    ...I32_ADD,
+    ...set(14), // offset += 16
+    0x0c,
+    0x00, // continue
     0x0b, // end loop
     0x0b, // end block
     0x0b, // end function
@@ -85,7 +131,14 @@ function adamModuleBytes(): Uint8Array<ArrayBuffer> {
   const exports = [0x01, ...name('adam'), 0x00, 0x00];
   const code = [0x01, ...uleb(body.length), ...body];
   return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, type),
     ...section(2, imports),
     ...section(3, functions),
@@ -107,7 +160,22 @@ function adamModule(): WebAssembly.Module | null {
   return compiled;
 }
 
-type AdamFn = (p: number, g: number, m: number, v: number, bytes: number, b1: number, a1: number, b2: number, a2: number, c1: number, c2: number, lr: number, eps: number, wd: number) => void;
+type AdamFn = (
+  p: number,
+  g: number,
+  m: number,
+  v: number,
+  bytes: number,
+  b1: number,
+  a1: number,
+  b2: number,
+  a2: number,
+  c1: number,
+  c2: number,
+  lr: number,
+  eps: number,
+  wd: number,
+) => void;
 
 /**
  * Four equally long float32 arrays (param, grad, m, v) in one WebAssembly memory, with a SIMD Adam over them;

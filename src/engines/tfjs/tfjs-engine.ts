@@ -129,8 +129,6 @@ export class TfjsLayer implements EngineLayer {
     this.prototypes = slot(t.tensor2d(params.prototypes, [this.prototypeRows, spec.units]));
   }
 
-
-
   /** @internal Argument checks of forward (x undefined: only the layer's state and the batch). */
   checkInput(x: Float32Array | undefined, batch: number): void {
     if (x) checkBatch(this.spec, this.disposed, x, batch);
@@ -160,7 +158,10 @@ export class TfjsLayer implements EngineLayer {
     const t = tf();
     const products = withCosines && this.prototypeRows > 0;
     const tensors = t.tidy(() => {
-      const h = activate(t.add(t.matMul(t.tensor2d(rows, [batch, this.spec.inputSize]), this.weight.param as Tensor2D), this.bias.param) as Tensor2D, this.spec.activation);
+      const h = activate(
+        t.add(t.matMul(t.tensor2d(rows, [batch, this.spec.inputSize]), this.weight.param as Tensor2D), this.bias.param) as Tensor2D,
+        this.spec.activation,
+      );
       return products ? [h, t.matMul(h, this.transposedPrototypes())] : [h];
     });
     const z = tensors[0].dataSync() as Float32Array;
@@ -254,12 +255,7 @@ export class TfjsLayer implements EngineLayer {
     return { loss: loss[0], weight: dW, bias: dB, prototypes: dP };
   }
 
-  trainStep(
-    x: Float32Array,
-    batch: number,
-    labels: Int32Array,
-    options: { prototypeUpdate: PrototypeUpdate; emaRate: number },
-  ): LayerStepResult {
+  trainStep(x: Float32Array, batch: number, labels: Int32Array, options: { prototypeUpdate: PrototypeUpdate; emaRate: number }): LayerStepResult {
     checkBatch(this.spec, this.disposed, x, batch);
     checkLabels(this.spec, this.prototypeRows, labels, batch);
     const t = tf();
@@ -386,7 +382,6 @@ function disposeSlot(s: Slot): void {
   s.m.dispose();
   s.v.dispose();
 }
-
 
 /**
  * Matrix product with transposes done as separate ops: the wasm backend sends transposed operands to a naive

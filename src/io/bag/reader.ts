@@ -81,7 +81,8 @@ async function resolveBagFile(bagPath: string): Promise<string> {
   if (!stat.isDirectory()) return bagPath;
   const files = (await fsp.readdir(bagPath)).filter((f) => f.endsWith('.mcap')).sort();
   if (files.length === 1) return path.join(bagPath, files[0]);
-  if (files.length === 0) throw new Error(`Cannot open bag '${bagPath}': the folder contains no .mcap file (only the MCAP storage format is supported, not sqlite3 .db3)`);
+  if (files.length === 0)
+    throw new Error(`Cannot open bag '${bagPath}': the folder contains no .mcap file (only the MCAP storage format is supported, not sqlite3 .db3)`);
   throw new Error(`Cannot open bag '${bagPath}': the folder holds ${files.length} .mcap files (a split recording); open them one by one`);
 }
 
@@ -223,9 +224,7 @@ export class BagReader {
     if (topics.length === 0) return;
     const startTime = this.info.startTime + (options.start !== undefined ? secondsToNs(options.start) : 0n);
     const endTime = options.end !== undefined ? this.info.startTime + secondsToNs(options.end) : this.info.endTime;
-    const source = this.info.chunked
-      ? this.#reader.readMessages({ topics, startTime, endTime })
-      : this.#scanUnchunked(new Set(topics), startTime, endTime);
+    const source = this.info.chunked ? this.#reader.readMessages({ topics, startTime, endTime }) : this.#scanUnchunked(new Set(topics), startTime, endTime);
     let failed = false;
     try {
       for (;;) {
@@ -307,7 +306,7 @@ export class BagReader {
     for (let offset = 0n; offset < end && !this.#closed; offset += block) {
       const len = end - offset < block ? end - offset : block;
       stream.append(await this.#readable.read(offset, len));
-      for (let rec; (rec = stream.nextRecord()); ) {
+      for (let rec; (rec = stream.nextRecord());) {
         if (rec.type !== 'Message' || !wanted.has(rec.channelId)) continue;
         if (rec.logTime < startTime || rec.logTime > endTime) continue;
         yield rec;

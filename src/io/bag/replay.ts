@@ -95,11 +95,14 @@ function startReplay(readerPromise: Promise<BagReader>, options: ReplayOptions, 
   const sleep = (ms: number): Promise<void> =>
     new Promise((resolve) => {
       wake = resolve;
-      timer = setTimeout(() => {
-        timer = undefined;
-        wake = undefined;
-        resolve();
-      }, Math.min(ms, MAX_TIMER_MS));
+      timer = setTimeout(
+        () => {
+          timer = undefined;
+          wake = undefined;
+          resolve();
+        },
+        Math.min(ms, MAX_TIMER_MS),
+      );
     });
 
   const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

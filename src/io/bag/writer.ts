@@ -177,7 +177,11 @@ export class BagWriter {
 
   /** Writes the summary and index and closes the file; further writes reject. Safe to call twice. */
   close(): Promise<void> {
-    if (this.#closed) return this.#queue.then(() => undefined, () => undefined);
+    if (this.#closed)
+      return this.#queue.then(
+        () => undefined,
+        () => undefined,
+      );
     this.#closed = true;
     const closing = this.#queue
       .catch(() => undefined)

@@ -97,7 +97,9 @@ export function canonicalJson(value: unknown): string {
       if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
       if (ArrayBuffer.isView(value)) return canonicalJson(Array.from(value as unknown as ArrayLike<number>));
       const obj = value as Record<string, unknown>;
-      const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+      const keys = Object.keys(obj)
+        .filter((k) => obj[k] !== undefined)
+        .sort();
       return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
     }
     default:
@@ -241,7 +243,10 @@ export function decodeUpdate(p: FleetPayload): FleetUpdate {
     for (let u = 0; u < units; u++) {
       const v = s[u];
       if (!Number.isFinite(v)) {
-        throw new FleetRejection('implausible', `update for class '${header.class}' from '${header.origin}': layer ${l} holds a value that is not a finite number`);
+        throw new FleetRejection(
+          'implausible',
+          `update for class '${header.class}' from '${header.origin}': layer ${l} holds a value that is not a finite number`,
+        );
       }
       norm2 += v * v;
     }

@@ -15,25 +15,9 @@ export {
   type FleetPayload,
   type RejectReason,
 } from './format';
-export {
-  FleetSigner,
-  generateFleetKeyPair,
-  publicKeyText,
-  readPublicKey,
-  parseAllowList,
-  type FleetSecurity,
-  type FleetSecurityMode,
-} from './security';
+export { FleetSigner, generateFleetKeyPair, publicKeyText, readPublicKey, parseAllowList, type FleetSecurity, type FleetSecurityMode } from './security';
 export { FleetState, type MergedClass, type OfferResult, type LocalStamp, type SeenVersions, type FleetStateOptions } from './state';
-export {
-  DEFAULT_TOPIC_BASE,
-  encodeTopicLevel,
-  decodeTopicLevel,
-  validateTopicBase,
-  updateTopic,
-  subscriptionTopic,
-  parseUpdateTopic,
-} from './topics';
+export { DEFAULT_TOPIC_BASE, encodeTopicLevel, decodeTopicLevel, validateTopicBase, updateTopic, subscriptionTopic, parseUpdateTopic } from './topics';
 export { NetworkFleetTarget, modelFingerprint, FLEET_METADATA_KEY, type FleetTarget, type NetworkFleetTargetOptions } from './network';
 export {
   FleetSync,

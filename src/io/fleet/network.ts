@@ -29,7 +29,15 @@ export function modelFingerprint(net: HffNetwork): string {
   const files = net.toModelFiles();
   const c = net.config;
   const hash = createHash('sha256');
-  hash.update(canonicalJson({ inputSize: c.inputSize, layers: c.layers, activation: c.activation, normalizeInput: c.normalizeInput, ...(c.centerInput ? { centerInput: true } : {}) }));
+  hash.update(
+    canonicalJson({
+      inputSize: c.inputSize,
+      layers: c.layers,
+      activation: c.activation,
+      normalizeInput: c.normalizeInput,
+      ...(c.centerInput ? { centerInput: true } : {}),
+    }),
+  );
   for (let l = 0; l < c.layers.length; l++) {
     for (const part of ['weight', 'bias']) {
       const t = files.tensors[`layers.${l}.${part}`];

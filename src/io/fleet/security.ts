@@ -98,7 +98,9 @@ export class FleetSigner {
 
   constructor(security: FleetSecurity, origin: string) {
     if (!security || typeof security !== 'object') {
-      throw new Error("fleet sync needs security: { mode: 'keys', privateKey, trusted }, { mode: 'secret', secret } or { mode: 'unsigned' } (chosen knowingly)");
+      throw new Error(
+        "fleet sync needs security: { mode: 'keys', privateKey, trusted }, { mode: 'secret', secret } or { mode: 'unsigned' } (chosen knowingly)",
+      );
     }
     this.mode = security.mode;
     if (security.mode === 'keys') {
@@ -148,7 +150,10 @@ export class FleetSigner {
   /** The signature of `body` (encodeUpdate's bytes) to append to it. */
   sign(body: Buffer): Buffer {
     if (this.scheme === SignatureScheme.Ed25519) return sign(null, body, this.#privateKey as KeyObject);
-    if (this.scheme === SignatureScheme.HmacSha256) return createHmac('sha256', this.#secret as string).update(body).digest();
+    if (this.scheme === SignatureScheme.HmacSha256)
+      return createHmac('sha256', this.#secret as string)
+        .update(body)
+        .digest();
     return Buffer.alloc(0);
   }
 
@@ -171,7 +176,9 @@ export class FleetSigner {
       }
       return;
     }
-    const expected = createHmac('sha256', this.#secret as string).update(p.signed).digest();
+    const expected = createHmac('sha256', this.#secret as string)
+      .update(p.signed)
+      .digest();
     if (!timingSafeEqual(expected, p.signature)) {
       throw new FleetRejection('bad-signature', `${what} has an invalid signature (tampered, or signed with another secret)`);
     }

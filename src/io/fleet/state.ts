@@ -153,7 +153,14 @@ export class FleetState {
       }
       return out;
     });
-    const update = this.#stamped(origin, label, Math.max(previous?.version ?? 0, this.highestSeen(label, origin)) + 1, (previous?.count ?? 0) + count, next, stamp);
+    const update = this.#stamped(
+      origin,
+      label,
+      Math.max(previous?.version ?? 0, this.highestSeen(label, origin)) + 1,
+      (previous?.count ?? 0) + count,
+      next,
+      stamp,
+    );
     if (!previous) this.checkRoom(label, origin);
     this.#set(update);
     return update;

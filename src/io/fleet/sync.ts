@@ -167,7 +167,9 @@ export class FleetSync {
     this.session = randomBytes(8).toString('hex');
     const seen = options.seen ?? options.target?.seen;
     this.state = new FleetState(layers, { seen, maxClasses: options.maxClasses, maxContributions: options.maxContributions });
-    this.#ownSeenBefore = new Map(Object.entries(seen ?? {}).flatMap(([label, perOrigin]) => (perOrigin[this.origin] ? [[label, perOrigin[this.origin]]] : [])));
+    this.#ownSeenBefore = new Map(
+      Object.entries(seen ?? {}).flatMap(([label, perOrigin]) => (perOrigin[this.origin] ? [[label, perOrigin[this.origin]]] : [])),
+    );
     this.model = model;
     this.#target = options.target;
     this.#options = options;
@@ -287,10 +289,7 @@ export class FleetSync {
     this.#client = undefined;
     if (client) {
       // A graceful end waits for in-flight acks; do not hang on a broker that is gone.
-      await Promise.race([
-        client.endAsync(false).catch(() => undefined),
-        new Promise<void>((r) => setTimeout(r, 1000).unref()),
-      ]);
+      await Promise.race([client.endAsync(false).catch(() => undefined), new Promise<void>((r) => setTimeout(r, 1000).unref())]);
       client.end(true);
     }
     this.#pending.clear();
@@ -449,7 +448,13 @@ export class FleetSync {
 
   #reject(err: FleetRejection, topic: string, origin?: string, label?: string): void {
     this.stats.rejected++;
-    this.#rejected.emit({ reason: err.reason, message: err.message, topic, ...(origin !== undefined ? { origin } : {}), ...(label !== undefined ? { label } : {}) });
+    this.#rejected.emit({
+      reason: err.reason,
+      message: err.message,
+      topic,
+      ...(origin !== undefined ? { origin } : {}),
+      ...(label !== undefined ? { label } : {}),
+    });
   }
 
   #emitError(err: Error): void {

@@ -1,18 +1,19 @@
-import { FoxgloveClient, StatusLevel, type Channel, type ChannelId, type IWebSocket, type MessageData, type ServerInfo, type SubscriptionId } from '@foxglove/ws-protocol';
+import {
+  FoxgloveClient,
+  StatusLevel,
+  type Channel,
+  type ChannelId,
+  type IWebSocket,
+  type MessageData,
+  type ServerInfo,
+  type SubscriptionId,
+} from '@foxglove/ws-protocol';
 import { createDelivery, type Delivery } from '../drop-while-busy';
 import { Listeners, reportError } from '../listeners';
 import { Ros2MsgCodec, getCodec, type RosMessage } from '../msgs/cdr';
 import { normalizeTypeName } from '../msgs/schema';
 import { resolveQos, DEFAULT_QOS, type QosInput } from '../qos';
-import type {
-  MessageHandler,
-  MessageInfo,
-  SubscribeOptions,
-  TopicPublisher,
-  TopicSubscription,
-  TopicTransport,
-  TransportStatus,
-} from '../types';
+import type { MessageHandler, MessageInfo, SubscribeOptions, TopicPublisher, TopicSubscription, TopicTransport, TransportStatus } from '../types';
 
 /** A WebSocket class compatible with the browser API (the 'ws' package's default export, or globalThis.WebSocket). */
 export type WebSocketConstructor = new (url: string, protocols: string[]) => IWebSocket;
@@ -152,11 +153,14 @@ export class FoxgloveBridgeTransport implements TopicTransport {
     }
     this.url = opts.url;
     this.#WebSocket = opts.WebSocket ?? loadWebSocket();
-    this.#reconnect = opts.reconnect === false ? false : {
-      initialDelayMs: opts.reconnect?.initialDelayMs ?? 500,
-      maxDelayMs: opts.reconnect?.maxDelayMs ?? 10_000,
-      factor: opts.reconnect?.factor ?? 2,
-    };
+    this.#reconnect =
+      opts.reconnect === false
+        ? false
+        : {
+            initialDelayMs: opts.reconnect?.initialDelayMs ?? 500,
+            maxDelayMs: opts.reconnect?.maxDelayMs ?? 10_000,
+            factor: opts.reconnect?.factor ?? 2,
+          };
     this.#connect();
   }
 
@@ -184,7 +188,11 @@ export class FoxgloveBridgeTransport implements TopicTransport {
   /** Channels currently advertised by the bridge. */
   channels(): BridgeChannelInfo[] {
     return [...this.#channels.values()].map(({ channel }) => ({
-      id: channel.id, topic: channel.topic, type: channel.schemaName, encoding: channel.encoding, schemaEncoding: channel.schemaEncoding,
+      id: channel.id,
+      topic: channel.topic,
+      type: channel.schemaName,
+      encoding: channel.encoding,
+      schemaEncoding: channel.schemaEncoding,
     }));
   }
 
@@ -194,8 +202,14 @@ export class FoxgloveBridgeTransport implements TopicTransport {
     if (this.#closed) return Promise.reject(new Error(`${this.description} is closed`));
     return new Promise((resolve, reject) => {
       const waiter = {
-        resolve: () => { clearTimeout(timer); resolve(); },
-        reject: (e: Error) => { clearTimeout(timer); reject(e); },
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       };
       const timer = setTimeout(() => {
         this.#connectedWaiters = this.#connectedWaiters.filter((w) => w !== waiter);
@@ -205,13 +219,7 @@ export class FoxgloveBridgeTransport implements TopicTransport {
     });
   }
 
-  async subscribe(
-    topic: string,
-    type: string,
-    qos: QosInput,
-    onMessage: MessageHandler,
-    options: SubscribeOptions = {},
-  ): Promise<TopicSubscription> {
+  async subscribe(topic: string, type: string, qos: QosInput, onMessage: MessageHandler, options: SubscribeOptions = {}): Promise<TopicSubscription> {
     if (this.#closed) throw new Error(`${this.description} is closed`);
     if (typeof onMessage !== 'function') throw new Error('subscribe needs an onMessage(message) callback');
     if (typeof topic !== 'string' || topic.trim() === '') throw new Error('Topic name must be a non-empty string');
@@ -224,7 +232,11 @@ export class FoxgloveBridgeTransport implements TopicTransport {
     const local: LocalSubscription = {
       topic,
       type: wantedType,
-      delivery: createDelivery(([m, info]) => onMessage(m, info), options.dropWhileBusy, (e) => onError(new Error(`Handler for ${topic} failed: ${e.message}`))),
+      delivery: createDelivery(
+        ([m, info]) => onMessage(m, info),
+        options.dropWhileBusy,
+        (e) => onError(new Error(`Handler for ${topic} failed: ${e.message}`)),
+      ),
       onError,
       reported: new Set(),
     };
@@ -415,7 +427,11 @@ export class FoxgloveBridgeTransport implements TopicTransport {
       const first = candidates[0].channel;
       if (!local.reported.has(first.id)) {
         local.reported.add(first.id);
-        local.onError(new Error(`${local.topic} is advertised by ${this.description} as '${candidates.map((c) => c.channel.schemaName).join("', '")}', not '${local.type}'`));
+        local.onError(
+          new Error(
+            `${local.topic} is advertised by ${this.description} as '${candidates.map((c) => c.channel.schemaName).join("', '")}', not '${local.type}'`,
+          ),
+        );
       }
       return;
     }
@@ -528,7 +544,11 @@ export class FoxgloveBridgeTransport implements TopicTransport {
       pub.encoding = 'cdr';
       pub.codec = codec;
       pub.clientChannelId = client.advertise({
-        topic: pub.topic, encoding: 'cdr', schemaName: pub.type, schemaEncoding: 'ros2msg', schema: codec.schemaText,
+        topic: pub.topic,
+        encoding: 'cdr',
+        schemaName: pub.type,
+        schemaEncoding: 'ros2msg',
+        schema: codec.schemaText,
       });
     } else if (encodings.includes('json')) {
       pub.encoding = 'json';

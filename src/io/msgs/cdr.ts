@@ -73,8 +73,15 @@ const FLOAT32_MAX = 3.4028234663852886e38;
 
 /** The one typed array the CDR writer takes as it is for each element type; any other would be written as the default. */
 const ARRAY_CLASSES: Readonly<Record<string, new (length: number) => ArrayBufferView>> = {
-  int8: Int8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array,
-  int64: BigInt64Array, uint64: BigUint64Array, float32: Float32Array, float64: Float64Array,
+  int8: Int8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  float32: Float32Array,
+  float64: Float64Array,
 };
 
 function integerAccepts(type: string): string {
@@ -96,7 +103,8 @@ const PRIMITIVE_ACCEPTS: Readonly<Record<string, string>> = {
 function fitsPrimitive(type: string, value: unknown): boolean {
   const range = INTEGER_RANGES[type];
   if (range) {
-    const asBigInt = typeof value === 'bigint' ? (type.endsWith('64') ? value : undefined) : typeof value === 'number' && Number.isInteger(value) ? BigInt(value) : undefined;
+    const asBigInt =
+      typeof value === 'bigint' ? (type.endsWith('64') ? value : undefined) : typeof value === 'number' && Number.isInteger(value) ? BigInt(value) : undefined;
     return asBigInt !== undefined && asBigInt >= range[0] && asBigInt <= range[1];
   }
   switch (type) {
@@ -230,7 +238,7 @@ export class Ros2MsgCodec {
     const list = Array.isArray(value)
       ? value
       : value !== null && typeof value === 'object' && (value as { type?: unknown }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data)
-        ? ((value as { data: unknown[] }).data)
+        ? (value as { data: unknown[] }).data
         : undefined;
     if (!list) throw this.#fieldError(where, accepted, value);
     for (let i = 0; i < list.length; i++) {
@@ -259,7 +267,11 @@ export class Ros2MsgCodec {
         throw this.#fieldError(where, `a ${field.type} ({sec: int32, nanosec: uint32})`, value);
       }
       const stamp = value as Record<string, unknown>;
-      for (const [part, type] of [['sec', 'int32'], ['nanosec', 'uint32'], ['nsec', 'uint32']] as const) {
+      for (const [part, type] of [
+        ['sec', 'int32'],
+        ['nanosec', 'uint32'],
+        ['nsec', 'uint32'],
+      ] as const) {
         if (stamp[part] !== undefined && !fitsPrimitive(type, stamp[part])) throw this.#fieldError(`${where}.${part}`, PRIMITIVE_ACCEPTS[type], stamp[part]);
       }
       return;
@@ -299,9 +311,8 @@ export class Ros2MsgCodec {
       if (field.isComplex) {
         const sub = this.#byName.get(field.type);
         if (!sub) continue;
-        out[field.name] = field.isArray && Array.isArray(v)
-          ? v.map((item) => this.#normalizeStruct(item, sub, depth + 1))
-          : this.#normalizeStruct(v, sub, depth + 1);
+        out[field.name] =
+          field.isArray && Array.isArray(v) ? v.map((item) => this.#normalizeStruct(item, sub, depth + 1)) : this.#normalizeStruct(v, sub, depth + 1);
       } else if (field.isArray && BYTE_TYPES.has(field.type)) {
         out[field.name] = toBuffer(v, `${this.type}.${field.name}`);
       }

@@ -4,8 +4,23 @@ import { BUNDLED_DEFINITIONS } from './definitions';
 export const ROS2MSG_SEPARATOR = '='.repeat(80);
 
 const PRIMITIVES = new Set([
-  'bool', 'byte', 'char', 'float32', 'float64', 'int8', 'uint8', 'int16', 'uint16',
-  'int32', 'uint32', 'int64', 'uint64', 'string', 'wstring', 'time', 'duration',
+  'bool',
+  'byte',
+  'char',
+  'float32',
+  'float64',
+  'int8',
+  'uint8',
+  'int16',
+  'uint16',
+  'int32',
+  'uint32',
+  'int64',
+  'uint64',
+  'string',
+  'wstring',
+  'time',
+  'duration',
 ]);
 
 /** Definitions added at run time by `registerMessageDefinition`, on top of the bundled ones. */
@@ -93,9 +108,7 @@ export function fullSchemaText(type: string): string {
       if (chain.includes(dep)) throw new Error(`Recursive message definition: ${[...chain, dep].join(' -> ')}`);
       const depText = getMessageDefinition(dep);
       if (depText === undefined) {
-        throw new Error(
-          `Message '${main}' depends on '${dep}', which has no definition; register it with registerMessageDefinition().`,
-        );
+        throw new Error(`Message '${main}' depends on '${dep}', which has no definition; register it with registerMessageDefinition().`);
       }
       order.push(dep);
       visit(dep, depText, [...chain, dep]);

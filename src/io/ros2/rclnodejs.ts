@@ -31,12 +31,7 @@ export interface RclCommunicationOptions {
 }
 
 export interface RclNode {
-  createSubscription(
-    typeClass: string,
-    topic: string,
-    options: RclCommunicationOptions,
-    callback: (message: unknown) => void,
-  ): RclSubscription;
+  createSubscription(typeClass: string, topic: string, options: RclCommunicationOptions, callback: (message: unknown) => void): RclSubscription;
   createPublisher(typeClass: string, topic: string, options?: RclCommunicationOptions): RclPublisher;
   destroySubscription(subscription: RclSubscription): void;
   destroyPublisher(publisher: RclPublisher): void;

@@ -118,7 +118,9 @@ export function ensureContext(domainId: number | undefined): ContextEntry {
     context = mod.Context?.defaultContext?.();
   } else {
     if (typeof mod.Context !== 'function') {
-      throw new Error('This rclnodejs has no Context class, so the domain id cannot be chosen per node; leave it empty and set ROS_DOMAIN_ID before starting Node-RED');
+      throw new Error(
+        'This rclnodejs has no Context class, so the domain id cannot be chosen per node; leave it empty and set ROS_DOMAIN_ID before starting Node-RED',
+      );
     }
     context = new mod.Context(BigInt(domainId));
   }

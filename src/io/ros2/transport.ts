@@ -3,15 +3,7 @@ import { Listeners, reportError } from '../listeners';
 import { checkMessage, normalizeMessage, type RosMessage } from '../msgs/cdr';
 import { normalizeTypeName } from '../msgs/schema';
 import { CAMERA_QOS, DEFAULT_QOS, RMW_QOS, resolveQos, type QosInput, type QosSettings } from '../qos';
-import type {
-  MessageHandler,
-  MessageInfo,
-  SubscribeOptions,
-  TopicPublisher,
-  TopicSubscription,
-  TopicTransport,
-  TransportStatus,
-} from '../types';
+import type { MessageHandler, MessageInfo, SubscribeOptions, TopicPublisher, TopicSubscription, TopicTransport, TransportStatus } from '../types';
 import type { RclnodejsModule, RclQoS, RclPublisher, RclSubscription } from './rclnodejs';
 import { acquireNode, validateDomainId, validateNodeName, type NodeLease } from './runtime';
 
@@ -26,9 +18,14 @@ export interface Ros2TransportOptions {
 /** Maps our QoS settings onto rclnodejs's QoS class, using its own enum tables when present. */
 export function toRclQos(mod: Pick<RclnodejsModule, 'QoS'>, qos: QosSettings): RclQoS {
   const Q = mod.QoS;
-  const history = Q.HistoryPolicy?.[qos.history === 'keep-all' ? 'RMW_QOS_POLICY_HISTORY_KEEP_ALL' : 'RMW_QOS_POLICY_HISTORY_KEEP_LAST'] ?? RMW_QOS.history[qos.history];
-  const reliability = Q.ReliabilityPolicy?.[qos.reliability === 'reliable' ? 'RMW_QOS_POLICY_RELIABILITY_RELIABLE' : 'RMW_QOS_POLICY_RELIABILITY_BEST_EFFORT'] ?? RMW_QOS.reliability[qos.reliability];
-  const durability = Q.DurabilityPolicy?.[qos.durability === 'transient-local' ? 'RMW_QOS_POLICY_DURABILITY_TRANSIENT_LOCAL' : 'RMW_QOS_POLICY_DURABILITY_VOLATILE'] ?? RMW_QOS.durability[qos.durability];
+  const history =
+    Q.HistoryPolicy?.[qos.history === 'keep-all' ? 'RMW_QOS_POLICY_HISTORY_KEEP_ALL' : 'RMW_QOS_POLICY_HISTORY_KEEP_LAST'] ?? RMW_QOS.history[qos.history];
+  const reliability =
+    Q.ReliabilityPolicy?.[qos.reliability === 'reliable' ? 'RMW_QOS_POLICY_RELIABILITY_RELIABLE' : 'RMW_QOS_POLICY_RELIABILITY_BEST_EFFORT'] ??
+    RMW_QOS.reliability[qos.reliability];
+  const durability =
+    Q.DurabilityPolicy?.[qos.durability === 'transient-local' ? 'RMW_QOS_POLICY_DURABILITY_TRANSIENT_LOCAL' : 'RMW_QOS_POLICY_DURABILITY_VOLATILE'] ??
+    RMW_QOS.durability[qos.durability];
   return new Q(history, qos.depth, reliability, durability);
 }
 
@@ -80,13 +77,7 @@ export class Ros2Transport implements TopicTransport {
     return this.#node().then(() => undefined);
   }
 
-  async subscribe(
-    topic: string,
-    type: string,
-    qos: QosInput,
-    onMessage: MessageHandler,
-    options: SubscribeOptions = {},
-  ): Promise<TopicSubscription> {
+  async subscribe(topic: string, type: string, qos: QosInput, onMessage: MessageHandler, options: SubscribeOptions = {}): Promise<TopicSubscription> {
     if (typeof onMessage !== 'function') throw new Error('subscribe needs an onMessage(message) callback');
     checkTopic(topic);
     const canonical = normalizeTypeName(type);
@@ -98,28 +89,19 @@ export class Ros2Transport implements TopicTransport {
       if (options.onError) options.onError(wrapped);
       else reportError(this.#errorListeners, wrapped);
     };
-    const delivery: Delivery<[RosMessage, MessageInfo]> = createDelivery(
-      ([message, info]) => onMessage(message, info),
-      options.dropWhileBusy,
-      onError,
-    );
+    const delivery: Delivery<[RosMessage, MessageInfo]> = createDelivery(([message, info]) => onMessage(message, info), options.dropWhileBusy, onError);
     let rclSub: RclSubscription;
     try {
-      rclSub = lease.node.createSubscription(
-        canonical,
-        topic,
-        { qos: toRclQos(lease.module, settings), enableTypedArray: true },
-        (raw: unknown) => {
-          let message: RosMessage;
-          try {
-            message = normalizeMessage(canonical, raw as RosMessage);
-          } catch (err) {
-            onError(err as Error);
-            return;
-          }
-          delivery.push([message, { topic, type: canonical, receivedAt: Date.now() }]);
-        },
-      );
+      rclSub = lease.node.createSubscription(canonical, topic, { qos: toRclQos(lease.module, settings), enableTypedArray: true }, (raw: unknown) => {
+        let message: RosMessage;
+        try {
+          message = normalizeMessage(canonical, raw as RosMessage);
+        } catch (err) {
+          onError(err as Error);
+          return;
+        }
+        delivery.push([message, { topic, type: canonical, receivedAt: Date.now() }]);
+      });
     } catch (err) {
       delivery.close();
       throw new Error(`Cannot subscribe to ${topic} (${canonical}) on ${this.description}: ${(err as Error).message}`);

@@ -17,7 +17,7 @@ function idx(dims: number[], data: Uint8Array): Buffer {
 function writeTinyMnist(dir: string, side = 12, train = 90, test = 30): void {
   const write = (prefix: string, count: number, seed: number) => {
     let s = seed;
-    const rand = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rand = () => (s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32;
     const images = new Uint8Array(count * side * side);
     const labels = new Uint8Array(count);
     for (let i = 0; i < count; i++) {
@@ -25,7 +25,7 @@ function writeTinyMnist(dir: string, side = 12, train = 90, test = 30): void {
       labels[i] = c;
       for (let p = 0; p < side * side; p++) {
         const row = Math.floor(p / side);
-        const band = Math.floor((row * 10) / side) === c || (p % side) === c;
+        const band = Math.floor((row * 10) / side) === c || p % side === c;
         images[i * side * side + p] = band ? 200 + Math.floor(rand() * 55) : Math.floor(rand() * 40);
       }
     }
@@ -67,7 +67,10 @@ describe('hff bench', function () {
     const lines = out.trim().split('\n');
     assert.equal(lines.length, 3, out);
     const results = lines.map((l) => JSON.parse(l));
-    assert.deepEqual(results.map((r) => r.method), ['hff', 'ff', 'bp']);
+    assert.deepEqual(
+      results.map((r) => r.method),
+      ['hff', 'ff', 'bp'],
+    );
     for (const r of results) {
       for (const key of [...RESULT_KEYS]) assert.ok(key in r, `${r.method}: missing ${key}`);
       assert.equal(r.dataset, 'mnist');
@@ -83,7 +86,10 @@ describe('hff bench', function () {
       }
     }
     const geometry = { shift: 0, rotate: 0, scale: 0 }; // the library's for grey images
-    assert.deepEqual(results.map((r) => r.settings.augmentation ?? r.settings.regularisation), [{ ...geometry, inputDropout: 0, hiddenDropout: 0 }, geometry, geometry]);
+    assert.deepEqual(
+      results.map((r) => r.settings.augmentation ?? r.settings.regularisation),
+      [{ ...geometry, inputDropout: 0, hiddenDropout: 0 }, geometry, geometry],
+    );
     assert.match(log, /\| HFF \(single pass\) \| 16-16 \|/);
     assert.match(log, /FF \/ HFF single-image latency/);
   });

@@ -10,7 +10,10 @@ describe('speed benchmark', function () {
       { engines, rounds: 1, torchThreads: [1], layers: [8, 8], inputSize: 12, classes: 3, batch: 64, json: false, torch: false },
       () => undefined,
     );
-    assert.deepEqual(report.engines.map((e) => e.name), engines.map((e) => (e === 'wasm' ? 'tfjs-wasm' : e)));
+    assert.deepEqual(
+      report.engines.map((e) => e.name),
+      engines.map((e) => (e === 'wasm' ? 'tfjs-wasm' : e)),
+    );
     for (const e of report.engines) {
       for (const v of [e.trainMs, e.infer1Ms, e.infer64PerImageMs, e.cpu.trainMs]) assert.ok(v > 0 && Number.isFinite(v));
     }

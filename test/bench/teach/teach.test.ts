@@ -22,7 +22,15 @@ function parts(n: number, classes: number, seed: number): Dataset {
     for (let j = 0; j < size; j++) images[i * size + j] = Math.min(1, Math.max(0, c[label][j] + random.gaussian() * 0.3));
   }
   return {
-    name: 'parts', split: 'train', n, height: 8, width: 8, channels: 1, inputSize: size, images, labels,
+    name: 'parts',
+    split: 'train',
+    n,
+    height: 8,
+    width: 8,
+    channels: 1,
+    inputSize: size,
+    images,
+    labels,
     classes: Array.from({ length: classes }, (_, i) => `part${i}`),
   };
 }
@@ -130,7 +138,11 @@ describe('teaching into a trained model', function () {
       { inputSize: 64, inputShape: [8, 8, 1], layers: [48, 48], seed: 5, optimizer: { learningRate: 0.01 }, teaching },
       train.classes.slice(0, 3),
     );
-    await trainNetwork(net, asData(train, (l) => l < 3), { epochs: 4, batchSize: 32 });
+    await trainNetwork(
+      net,
+      asData(train, (l) => l < 3),
+      { epochs: 4, batchSize: 32 },
+    );
     const baseFiles = net.toModelFiles();
     for (const c of [3, 4, 5]) {
       const r = net.teach(train.classes[c], shotsOf(c), 5);
@@ -151,7 +163,10 @@ describe('teaching into a trained model', function () {
       // trainNetwork kept its 300 training images (fewer than the 512 it keeps at most) as the reference.
       assert.equal(net.trainedReferenceSize, 300);
       assert.deepEqual(net.taughtClasses, [3, 4, 5]);
-      assert.deepEqual([3, 4, 5].map((c) => net.demonstrationCount(c)), [5, 5, 5]);
+      assert.deepEqual(
+        [3, 4, 5].map((c) => net.demonstrationCount(c)),
+        [5, 5, 5],
+      );
       const chosen = net.teachingRepresentation;
       const key = chosen.scoring === 'mean' ? `${chosen.representation} mean` : (chosen.representation as string);
       assert.ok(chosen.representation !== null && chosen.scores[key] !== undefined, JSON.stringify(chosen));
@@ -203,9 +218,17 @@ describe('teaching into a trained model', function () {
   });
 
   it('one demonstration is enough to name a part; past keepDemos the redundant demonstrations go first', async function () {
-    const net = HffNetwork.create(engine, { inputSize: 64, inputShape: [8, 8, 1], layers: [48], seed: 5, teaching: { keepDemos: 4 } }, train.classes.slice(0, 3));
+    const net = HffNetwork.create(
+      engine,
+      { inputSize: 64, inputShape: [8, 8, 1], layers: [48], seed: 5, teaching: { keepDemos: 4 } },
+      train.classes.slice(0, 3),
+    );
     try {
-      await trainNetwork(net, asData(train, (l) => l < 3), { epochs: 3, batchSize: 32 });
+      await trainNetwork(
+        net,
+        asData(train, (l) => l < 3),
+        { epochs: 3, batchSize: 32 },
+      );
       net.teach(train.classes[3], shotsOf(3).subarray(0, 64), 1);
       const novel = asData(test, (l) => l === 3);
       const one = net.predict(novel.images, novel.n).filter((p) => p.label === 'part3').length / novel.n;
@@ -233,9 +256,18 @@ describe('teaching into a trained model', function () {
     } finally {
       net.dispose();
     }
-    assert.throws(() => HffNetwork.create(engine, { inputSize: 64, layers: [16], teaching: { representation: 'layer:3' as 'input' } }), /teaching\.representation must be .* below 1/);
-    assert.throws(() => HffNetwork.create(engine, { inputSize: 64, layers: [16], teaching: { representation: 'transfer', transferLayers: [] } }), /needs teaching\.transferLayers/);
-    assert.throws(() => HffNetwork.create(engine, { inputSize: 64, layers: [16], teaching: { keepDemos: 0 } }), /teaching\.keepDemos must be an integer from 1 to 1000/);
+    assert.throws(
+      () => HffNetwork.create(engine, { inputSize: 64, layers: [16], teaching: { representation: 'layer:3' as 'input' } }),
+      /teaching\.representation must be .* below 1/,
+    );
+    assert.throws(
+      () => HffNetwork.create(engine, { inputSize: 64, layers: [16], teaching: { representation: 'transfer', transferLayers: [] } }),
+      /needs teaching\.transferLayers/,
+    );
+    assert.throws(
+      () => HffNetwork.create(engine, { inputSize: 64, layers: [16], teaching: { keepDemos: 0 } }),
+      /teaching\.keepDemos must be an integer from 1 to 1000/,
+    );
   });
 
   it('without a reference (older model files) taught parts meet trained ones on the imprinted prototypes; retired settings load', async function () {
@@ -273,7 +305,14 @@ describe('teaching with image features', function () {
     engine = await createEngine(process.env.HFF_BACKEND ?? 'wasm');
   });
 
-  const HUES: [number, number, number][] = [[0.9, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.2, 0.9], [0.9, 0.8, 0.1], [0.8, 0.1, 0.8], [0.1, 0.8, 0.8]];
+  const HUES: [number, number, number][] = [
+    [0.9, 0.1, 0.1],
+    [0.1, 0.8, 0.1],
+    [0.1, 0.2, 0.9],
+    [0.9, 0.8, 0.1],
+    [0.8, 0.1, 0.8],
+    [0.1, 0.8, 0.8],
+  ];
 
   /** 12x12 colour "parts": a small square of the class's colour, anywhere, on random pale clutter (pixels say little). */
   function colourParts(n: number, seed: number): LabelledData {
@@ -307,9 +346,17 @@ describe('teaching with image features', function () {
     const train = colourParts(600, 1);
     const test = colourParts(300, 2);
     const names = HUES.map((_, i) => `part${i}`);
-    const net = HffNetwork.create(engine, { inputSize: 432, inputShape: [12, 12, 3], layers: [64, 64], seed: 3, optimizer: { learningRate: 0.01 } }, names.slice(0, 3));
+    const net = HffNetwork.create(
+      engine,
+      { inputSize: 432, inputShape: [12, 12, 3], layers: [64, 64], seed: 3, optimizer: { learningRate: 0.01 } },
+      names.slice(0, 3),
+    );
     try {
-      await trainNetwork(net, rowsOf(train, (l) => l < 3), { epochs: 4, batchSize: 32 });
+      await trainNetwork(
+        net,
+        rowsOf(train, (l) => l < 3),
+        { epochs: 4, batchSize: 32 },
+      );
       const base = rowsOf(test, (l) => l < 3);
       const before = (await evaluateNetwork(net, base)).accuracy;
       for (const c of [3, 4, 5]) net.teach(names[c], rowsOf(train, (l) => l === c, 5).images, 5);
@@ -343,8 +390,14 @@ describe('teaching with image features', function () {
     make([4, 4, 3], 'edges');
     make([4, 12, 1], 'edges');
     make([4, 12, 1], 'layers+edges');
-    assert.throws(() => make([4, 12, 1], 'colour'), /teaching\.representation must be 'auto', 'input', 'transfer', 'edges', 'layers\+edges', 'layers' or 'layer:N' with N below 1, got "colour"/);
-    assert.throws(() => make(undefined, 'edges'), /teaching\.representation must be 'auto', 'input', 'transfer', 'layers' or 'layer:N' with N below 1, got "edges"/);
+    assert.throws(
+      () => make([4, 12, 1], 'colour'),
+      /teaching\.representation must be 'auto', 'input', 'transfer', 'edges', 'layers\+edges', 'layers' or 'layer:N' with N below 1, got "colour"/,
+    );
+    assert.throws(
+      () => make(undefined, 'edges'),
+      /teaching\.representation must be 'auto', 'input', 'transfer', 'layers' or 'layer:N' with N below 1, got "edges"/,
+    );
   });
 });
 
@@ -374,17 +427,33 @@ describe('bench-teach end to end (tiny synthetic data)', function () {
       write: (t) => lines.push(t),
       log: () => {},
     });
-    const all = lines.join('').trim().split('\n').map((l) => JSON.parse(l));
+    const all = lines
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(all.length, 3);
     const objects = all.slice(0, 2);
     assert.deepEqual(all[2].prediction_timing, timing);
     assert.equal(timing?.classes, 4);
     assert.ok((timing?.taught_ms as number) > 0 && (timing?.base_ms as number) > 0);
-    assert.deepEqual(objects.map((o) => o.shots), [1, 3]);
+    assert.deepEqual(
+      objects.map((o) => o.shots),
+      [1, 3],
+    );
     for (const o of objects) {
-      for (const key of ['shots', 'novel_accuracy', 'novel_accuracy_all_classes', 'raw_nearest_mean', 'raw_nearest_demonstration', 'base_accuracy_before', 'base_accuracy_after', 'novel_auroc']) {
+      for (const key of [
+        'shots',
+        'novel_accuracy',
+        'novel_accuracy_all_classes',
+        'raw_nearest_mean',
+        'raw_nearest_demonstration',
+        'base_accuracy_before',
+        'base_accuracy_after',
+        'novel_auroc',
+      ]) {
         assert.equal(typeof o[key], 'number', `${key} in ${JSON.stringify(o)}`);
-        assert.ok(o[key] >= 0 && o[key] <= 1 || key === 'shots', `${key} = ${o[key]}`);
+        assert.ok((o[key] >= 0 && o[key] <= 1) || key === 'shots', `${key} = ${o[key]}`);
       }
       assert.deepEqual(o.novel_classes, ['part3', 'part4', 'part5']);
       assert.equal(o.representation.length, 2);

@@ -32,7 +32,7 @@ describe('engines/onnx/simd-adam: AdamBlock', function () {
       const initial = Float32Array.from(block.param);
       for (let step = 1; step <= 5; step++) {
         const g = new Float64Array(length);
-        for (let i = 0; i < length; i++) block.grad[i] = g[i] = Math.fround(random.gaussian() * 10 ** (i % 5 - 2));
+        for (let i = 0; i < length; i++) block.grad[i] = g[i] = Math.fround(random.gaussian() * 10 ** ((i % 5) - 2));
         adamStep(reference, g, settings, step);
         assert.equal(block.update(settings.beta1, settings.beta2, settings.lr, settings.eps, settings.wd, step), true);
       }
@@ -44,7 +44,10 @@ describe('engines/onnx/simd-adam: AdamBlock', function () {
       }
       // float32 arithmetic against float64: a few ulps of the step (lr 0.01) per update.
       assert.ok(worst < 1e-5, `largest relative difference to float64 Adam ${worst}`);
-      assert.ok(block.param.every((p, i) => p !== initial[i]), 'every parameter moved');
+      assert.ok(
+        block.param.every((p, i) => p !== initial[i]),
+        'every parameter moved',
+      );
     });
   }
 
@@ -54,12 +57,15 @@ describe('engines/onnx/simd-adam: AdamBlock', function () {
     block.grad.fill(2);
     block.m.fill(3);
     block.v.fill(4);
-    assert.deepEqual([block.param, block.grad, block.m, block.v].map((a) => [a.length, ...new Set(a)]), [
-      [10, 1],
-      [10, 2],
-      [10, 3],
-      [10, 4],
-    ]);
+    assert.deepEqual(
+      [block.param, block.grad, block.m, block.v].map((a) => [a.length, ...new Set(a)]),
+      [
+        [10, 1],
+        [10, 2],
+        [10, 3],
+        [10, 4],
+      ],
+    );
   });
 
   it('has no SIMD update for an empty block, so the caller takes its scalar path', function () {

@@ -84,7 +84,14 @@ describe('fleet glue for hff-model (nodes/shared/fleet-sync)', function () {
     assert.equal(fleetSettings({ fleetBroker: ' ' }, {}, 'abc'), undefined);
     // A flow from before the security choice: a secret meant a signed fleet.
     assert.deepEqual(fleetSettings({ fleetBroker: 'mqtt://b:1883' }, { fleetSecret: 's', fleetPassword: '' }, 'abc', '/ud'), {
-      broker: 'mqtt://b:1883', topicBase: 'hff/fleet', origin: `${os.hostname()}:abc`, security: 'secret', secret: 's', allowTrained: false, username: undefined, password: undefined,
+      broker: 'mqtt://b:1883',
+      topicBase: 'hff/fleet',
+      origin: `${os.hostname()}:abc`,
+      security: 'secret',
+      secret: 's',
+      allowTrained: false,
+      username: undefined,
+      password: undefined,
     });
     // No secret never means unsigned: robot keys, with the private key under the user directory.
     const keys = fleetSettings({ fleetBroker: 'mqtt://b', fleetOrigin: 'arm 2' }, {}, 'abc', '/ud');
@@ -92,7 +99,10 @@ describe('fleet glue for hff-model (nodes/shared/fleet-sync)', function () {
     assert.equal(keys?.keyFile, '/ud/hff-fleet-keys/arm%202.pem');
     assert.throws(() => fleetSettings({ fleetBroker: 'mqtt://b', fleetSecurity: 'secret' }, {}, 'abc'), /no secret is set/);
     assert.throws(() => fleetSettings({ fleetBroker: 'mqtt://b', fleetSecurity: 'none' as 'unsigned' }, {}, 'abc'), /not one of keys, secret, unsigned/);
-    assert.throws(() => fleetSettings({ fleetBroker: 'mqtt://b', fleetAllowFile: 'missing.txt' }, {}, 'abc', '/nonexistent'), /cannot read the fleet allow-list file/);
+    assert.throws(
+      () => fleetSettings({ fleetBroker: 'mqtt://b', fleetAllowFile: 'missing.txt' }, {}, 'abc', '/nonexistent'),
+      /cannot read the fleet allow-list file/,
+    );
     assert.equal(fleetSettings({ fleetBroker: 'mqtt://b', fleetOrigin: 'arm-2', fleetTopic: 'plant/hff' }, undefined, 'x')?.origin, 'arm-2');
   });
 
@@ -105,7 +115,10 @@ describe('fleet glue for hff-model (nodes/shared/fleet-sync)', function () {
     const linkA = attachFleetSync(RED, nodeA, modelA, settings('A'));
     const linkB = attachFleetSync(RED, nodeB, modelB, settings('B'));
     assert.ok(linkA && linkB);
-    closers.push(() => linkA.close(), () => linkB.close());
+    closers.push(
+      () => linkA.close(),
+      () => linkB.close(),
+    );
     assert.equal(fleetFor(modelA), linkA);
     assert.equal(attachFleetSync(RED, nodeA, modelA, settings('A')), linkA, 'one link per model');
     assert.equal(attachFleetSync(RED, nodeA, new FakeModel(modelA.net), undefined), undefined);
@@ -118,7 +131,10 @@ describe('fleet glue for hff-model (nodes/shared/fleet-sync)', function () {
     await until(() => modelB.net.classes.includes('bolt'), 'B learns bolt');
     assert.equal(modelB.net.counts[0], 2);
     assert.ok(modelB.learnedCalls > 0, 'a merge is saved like teaching');
-    assert.ok(nodeB.logs.some((l) => /class 'bolt' updated by 'A'/.test(l)), nodeB.logs.join('\n'));
+    assert.ok(
+      nodeB.logs.some((l) => /class 'bolt' updated by 'A'/.test(l)),
+      nodeB.logs.join('\n'),
+    );
     assert.equal(linkA.sync?.state.contribution('bolt', 'A')?.version, 1);
 
     // B is reset to a fresh network: the fleet's classes are applied to it again.
@@ -134,7 +150,14 @@ describe('fleet glue for hff-model (nodes/shared/fleet-sync)', function () {
       const nodeA = fakeNode();
       const modelA = new FakeModel(net());
       const keyFile = path.join(dir, 'keys', 'A.pem');
-      const linkA = attachFleetSync(RED, nodeA, modelA, { broker: broker.url, topicBase: 'glue/keys', origin: 'A', security: 'keys', keyFile, allowList: `${other.publicKey} B` });
+      const linkA = attachFleetSync(RED, nodeA, modelA, {
+        broker: broker.url,
+        topicBase: 'glue/keys',
+        origin: 'A',
+        security: 'keys',
+        keyFile,
+        allowList: `${other.publicKey} B`,
+      });
       assert.ok(linkA);
       closers.push(() => linkA.close());
       await linkA.connected();
@@ -146,12 +169,22 @@ describe('fleet glue for hff-model (nodes/shared/fleet-sync)', function () {
       const again = fs.readFileSync(keyFile, 'utf8');
       const nodeA2 = fakeNode();
       const modelA2 = new FakeModel(net());
-      const linkA2 = attachFleetSync(RED, nodeA2, modelA2, { broker: broker.url, topicBase: 'glue/keys2', origin: 'A', security: 'keys', keyFile, allowList: '' });
+      const linkA2 = attachFleetSync(RED, nodeA2, modelA2, {
+        broker: broker.url,
+        topicBase: 'glue/keys2',
+        origin: 'A',
+        security: 'keys',
+        keyFile,
+        allowList: '',
+      });
       assert.ok(linkA2);
       closers.push(() => linkA2.close());
       await linkA2.connected();
       assert.equal(fs.readFileSync(keyFile, 'utf8'), again);
-      assert.ok(nodeA2.logs.some((l) => l.endsWith(line.slice(line.indexOf('ed25519:')))), 'the same public key');
+      assert.ok(
+        nodeA2.logs.some((l) => l.endsWith(line.slice(line.indexOf('ed25519:')))),
+        'the same public key',
+      );
       assert.ok(nodeA2.warnings.some((w) => /no other robot in the allow-list/.test(w)));
       assert.equal(modelA2.notice, 'fleet: no other robot allowed');
     } finally {
@@ -164,7 +197,14 @@ describe('fleet glue for hff-model (nodes/shared/fleet-sync)', function () {
     try {
       const node = fakeNode();
       const model = new FakeModel(net());
-      const link = attachFleetSync(RED, node, model, { broker: broker.url, topicBase: 'glue/bad', origin: 'A', security: 'keys', keyFile: path.join(dir, 'A.pem'), allowList: 'ed25519:short B' });
+      const link = attachFleetSync(RED, node, model, {
+        broker: broker.url,
+        topicBase: 'glue/bad',
+        origin: 'A',
+        security: 'keys',
+        keyFile: path.join(dir, 'A.pem'),
+        allowList: 'ed25519:short B',
+      });
       assert.ok(link);
       closers.push(() => link.close());
       await assert.rejects(link.ready, /allow-list line 1 must be 'ed25519:' followed by the base64 of 32 bytes, got 'ed25519:short'/);
@@ -176,7 +216,7 @@ describe('fleet glue for hff-model (nodes/shared/fleet-sync)', function () {
     }
   });
 
-  it('an unsigned fleet is a visible choice: a warning in the log and on the model nodes\' status', async () => {
+  it("an unsigned fleet is a visible choice: a warning in the log and on the model nodes' status", async () => {
     const node = fakeNode();
     const model = new FakeModel(net());
     const link = attachFleetSync(RED, node, model, { broker: broker.url, topicBase: 'glue/open', origin: 'A', security: 'unsigned' });
@@ -238,9 +278,18 @@ describe('fleet glue for hff-model (nodes/shared/fleet-sync)', function () {
     const model = new FakeModel(net());
     const link = attachFleetSync(RED, good, model, { broker: broker.url, topicBase: 'glue/secret', origin: 'good', security: 'secret', secret: 'right' });
     const rogueModel = new FakeModel(net());
-    const rogue = attachFleetSync(RED, fakeNode(), rogueModel, { broker: broker.url, topicBase: 'glue/secret', origin: 'rogue', security: 'secret', secret: 'wrong' });
+    const rogue = attachFleetSync(RED, fakeNode(), rogueModel, {
+      broker: broker.url,
+      topicBase: 'glue/secret',
+      origin: 'rogue',
+      security: 'secret',
+      secret: 'wrong',
+    });
     assert.ok(link && rogue);
-    closers.push(() => link.close(), () => rogue.close());
+    closers.push(
+      () => link.close(),
+      () => rogue.close(),
+    );
     await Promise.all([link.connected(), rogue.connected()]);
     rogue.publishLocal(rogueModel.net.teach('fake', Float32Array.from([0, 0, 1, 1, 0, 0]), 1));
     await until(() => good.warnings.some((w) => /rejected bad-signature update/.test(w)), 'a logged rejection');

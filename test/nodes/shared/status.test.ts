@@ -24,13 +24,27 @@ describe('ThrottledStatus', function () {
     status.set({ colour: 'green', text: 'one' });
     status.set({ colour: 'green', text: 'two' });
     status.set({ colour: 'green', text: 'three' });
-    assert.deepEqual(shown.map((s) => s.text), ['one']);
+    assert.deepEqual(
+      shown.map((s) => s.text),
+      ['one'],
+    );
     clock.tick(39);
-    assert.deepEqual(shown.map((s) => s.text), ['one'], 'nothing more before the interval has passed');
+    assert.deepEqual(
+      shown.map((s) => s.text),
+      ['one'],
+      'nothing more before the interval has passed',
+    );
     clock.tick(1);
-    assert.deepEqual(shown.map((s) => s.text), ['one', 'three']);
+    assert.deepEqual(
+      shown.map((s) => s.text),
+      ['one', 'three'],
+    );
     clock.tick(1000);
-    assert.deepEqual(shown.map((s) => s.text), ['one', 'three'], 'one delayed update, not one per dropped value');
+    assert.deepEqual(
+      shown.map((s) => s.text),
+      ['one', 'three'],
+      'one delayed update, not one per dropped value',
+    );
     status.set({ colour: 'green', text: 'four' });
     assert.equal(shown.at(-1)?.text, 'four', 'after a quiet interval an update shows at once');
     status.set({ colour: 'red', text: 'forced' }, true);
@@ -53,7 +67,10 @@ describe('ThrottledStatus', function () {
     assert.equal(status.lastActivity?.text, 'b99');
     assert.equal(builds, 2, 'lastActivity builds the latest once');
     clock.tick(40);
-    assert.deepEqual(shown.map((s) => s.text), ['a', 'b99']);
+    assert.deepEqual(
+      shown.map((s) => s.text),
+      ['a', 'b99'],
+    );
     assert.equal(builds, 2, 'the delayed update reused the build');
     status.close();
   });
@@ -66,6 +83,9 @@ describe('ThrottledStatus', function () {
     status.close();
     status.set({ colour: 'green', text: 'three' }, true);
     clock.tick(1000);
-    assert.deepEqual(shown.map((s) => s.text), ['one']);
+    assert.deepEqual(
+      shown.map((s) => s.text),
+      ['one'],
+    );
   });
 });

@@ -10,8 +10,18 @@ describe('nodes/shared/vectors: toBatch', function () {
 
   it('rejects bad input with messages that name the problem', function () {
     assert.throws(() => toBatch([1, 2, 3], 16), /^Error: input: expected a vector of length 16, got length 3$/);
-    assert.throws(() => toBatch(Array.from({ length: 16 }, (_, i) => (i === 4 ? NaN : 0)), 16), /input contains NaN at index 4/);
-    assert.throws(() => toBatch([new Float32Array(16), new Float32Array(15)], 16, 'msg.payload'), /msg.payload: expected a vector of length 16, got length 15 in row 1/);
+    assert.throws(
+      () =>
+        toBatch(
+          Array.from({ length: 16 }, (_, i) => (i === 4 ? NaN : 0)),
+          16,
+        ),
+      /input contains NaN at index 4/,
+    );
+    assert.throws(
+      () => toBatch([new Float32Array(16), new Float32Array(15)], 16, 'msg.payload'),
+      /msg.payload: expected a vector of length 16, got length 15 in row 1/,
+    );
     assert.throws(() => toBatch([] as number[], 16), /non-empty/);
     assert.throws(() => toBatch([[1, 2], null as unknown as number[]], 2), /input: row 1 is not a vector/);
   });

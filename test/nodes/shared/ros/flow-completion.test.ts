@@ -51,10 +51,14 @@ describe('nodes/shared/ros/flow-completion: FlowCompletion', function () {
   });
 
   it('resolves once every node the message reached, downstream too, has called done', async function () {
-    const handled = tracker.track('m1', () => {
-      hooks.deliver('m1');
-      hooks.deliver('m1');
-    }, 0);
+    const handled = tracker.track(
+      'm1',
+      () => {
+        hooks.deliver('m1');
+        hooks.deliver('m1');
+      },
+      0,
+    );
     assert.equal(tracker.tracking, 1);
     hooks.complete('m1');
     assert.equal(await state(handled), 'pending', 'one of two nodes is still busy');
