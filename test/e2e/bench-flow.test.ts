@@ -45,7 +45,7 @@ describe('e2e: hff bench-flow', function () {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /\| library \(imageToVector \+ predict\) \| 40 \|/);
     assert.match(r.stdout, /\| flow \(hff-image -> hff-classify\) \| 40 \|/);
-    assert.match(r.stdout, /flow \/ library throughput: \d+\.\d% \(target >= 80%: (met|NOT met)\); median of 2 paired blocks, all frames pooled \d+\.\d%/);
+    assert.match(r.stdout, /flow \/ library throughput: \d+\.\d% \(target >= 90%: (met|NOT met)\); median of 2 paired blocks, all frames pooled \d+\.\d%/);
     const bad = await run(['bench-flow', '--frames', 'many']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /option '--frames <n>' argument 'many' is invalid/);
