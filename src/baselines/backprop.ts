@@ -5,22 +5,11 @@
  * dataset's [0,1] pixels as they are.
  */
 import { tf } from '../engines/tfjs/tf';
+import { optimizerStep } from '../engines/tfjs/optimizer';
 import type { OptimizerSettings } from '../engines/types';
 import { DEFAULTS } from '../hff/config';
 import { SeededRandom } from '../hff/random';
-import {
-  type DenseParams,
-  DenseStack,
-  applyUpdate,
-  argMaxRows,
-  checkBatch,
-  checkLabels,
-  checkWidths,
-  heWeights,
-  matMulT,
-  resolveOptimizer,
-  type Tensor2D,
-} from './common';
+import { type DenseParams, DenseStack, argMaxRows, checkBatch, checkLabels, checkWidths, heWeights, matMulT, resolveOptimizer, type Tensor2D } from './common';
 
 export interface BackpropOptions {
   inputSize: number;
@@ -106,12 +95,12 @@ export class BackpropMlp extends DenseStack {
       let h: Tensor2D = t.tensor2d(x, [batch, this.config.inputSize]);
       for (let l = 0; l < hidden; l++) {
         inputs.push(h);
-        const a = t.add(t.matMul(h, this.weights[l].value as Tensor2D), this.biases[l].value) as Tensor2D;
+        const a = t.add(t.matMul(h, this.weights[l].param as Tensor2D), this.biases[l].param) as Tensor2D;
         pre.push(a);
         h = t.relu(a);
       }
       inputs.push(h);
-      const logits = t.add(t.matMul(h, this.weights[hidden].value as Tensor2D), this.biases[hidden].value) as Tensor2D;
+      const logits = t.add(t.matMul(h, this.weights[hidden].param as Tensor2D), this.biases[hidden].param) as Tensor2D;
       const oneHot = t.oneHot(t.tensor1d(labels, 'int32'), this.config.classes).toFloat();
       const logProb = t.logSoftmax(logits);
       const loss = t.neg(t.mean(t.sum(t.mul(oneHot, logProb), 1)));
@@ -121,13 +110,13 @@ export class BackpropMlp extends DenseStack {
       for (let l = hidden; l >= 0; l--) {
         grads[l] = { dW: matMulT(inputs[l], d, true, false), dB: t.sum(d, 0) };
         if (l > 0) {
-          const dH = matMulT(d, this.weights[l].value as Tensor2D, false, true);
+          const dH = matMulT(d, this.weights[l].param as Tensor2D, false, true);
           d = t.mul(dH, t.step(pre[l - 1], 0)) as Tensor2D;
         }
       }
       grads.forEach((g, l) => {
-        applyUpdate(this.weights[l], g.dW, this.config.optimizer, this.step, this.config.optimizer.weightDecay);
-        applyUpdate(this.biases[l], g.dB, this.config.optimizer, this.step, 0);
+        optimizerStep(this.weights[l], g.dW, this.config.optimizer, this.step, this.config.optimizer.weightDecay);
+        optimizerStep(this.biases[l], g.dB, this.config.optimizer, this.step, 0);
       });
       return loss;
     });
@@ -145,7 +134,7 @@ export class BackpropMlp extends DenseStack {
       let h: Tensor2D = t.tensor2d(x, [batch, this.config.inputSize]);
       const last = this.weights.length - 1;
       this.weights.forEach((w, l) => {
-        const a = t.add(t.matMul(h, w.value as Tensor2D), this.biases[l].value) as Tensor2D;
+        const a = t.add(t.matMul(h, w.param as Tensor2D), this.biases[l].param) as Tensor2D;
         h = l < last ? t.relu(a) : a;
       });
       return h;

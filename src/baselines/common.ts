@@ -4,6 +4,7 @@
  */
 import type * as tfTypes from '@tensorflow/tfjs';
 import { tf } from '../engines/tfjs/tf';
+import type { OptimizerSlot } from '../engines/tfjs/optimizer';
 import type { OptimizerSettings } from '../engines/types';
 import { DEFAULTS } from '../hff/config';
 import { SeededRandom } from '../hff/random';
@@ -24,12 +25,8 @@ export type Tensor1D = tfTypes.Tensor1D;
 export type Tensor2D = tfTypes.Tensor2D;
 export type Variable = tfTypes.Variable;
 
-/** A trainable parameter with its optimiser moments (Adam: m and v; SGD with momentum: m). */
-export interface Param {
-  value: Variable;
-  m: Variable;
-  v: Variable;
-}
+/** A trainable parameter with its optimiser moments; stepped by `optimizerStep`, as the HFF layers on tfjs are. */
+export type Param = OptimizerSlot;
 
 export function createParam(data: Float32Array, shape: number[]): Param {
   const t = tf();
@@ -42,11 +39,11 @@ export function createParam(data: Float32Array, shape: number[]): Param {
     zeros.dispose();
     return variable;
   };
-  return { value, m: moment(), v: moment() };
+  return { param: value, m: moment(), v: moment() };
 }
 
 export function disposeParam(p: Param): void {
-  p.value.dispose();
+  p.param.dispose();
   p.m.dispose();
   p.v.dispose();
 }
@@ -57,31 +54,6 @@ export function resolveOptimizer(partial: Partial<OptimizerSettings> = {}): Opti
   if (!(o.learningRate > 0)) throw new Error(`optimizer.learningRate must be a positive number, got ${o.learningRate}`);
   if (o.kind !== 'adam' && o.kind !== 'sgd') throw new Error(`optimizer.kind must be adam or sgd, got ${JSON.stringify(o.kind)}`);
   return o;
-}
-
-/**
- * One optimiser step on `p` with gradient `grad`, exactly the HFF engine's update (Adam with bias correction and
- * decoupled weight decay, or SGD with momentum). `step` is the 1-based step count. Call inside tidy.
- */
-export function applyUpdate(p: Param, grad: Tensor, o: OptimizerSettings, step: number, weightDecay: number): void {
-  const t = tf();
-  if (o.kind === 'adam') {
-    const m = t.add(t.mul(p.m, o.beta1), t.mul(grad, 1 - o.beta1));
-    const v = t.add(t.mul(p.v, o.beta2), t.mul(t.square(grad), 1 - o.beta2));
-    p.m.assign(m);
-    p.v.assign(v);
-    const mHat = t.div(m, 1 - Math.pow(o.beta1, step));
-    const vHat = t.div(v, 1 - Math.pow(o.beta2, step));
-    let update = t.div(mHat, t.add(t.sqrt(vHat), o.epsilon));
-    if (weightDecay > 0) update = t.add(update, t.mul(p.value, weightDecay));
-    p.value.assign(t.sub(p.value, t.mul(update, o.learningRate)));
-  } else {
-    let g = grad;
-    if (weightDecay > 0) g = t.add(g, t.mul(p.value, weightDecay));
-    const m = o.momentum > 0 ? t.add(t.mul(p.m, o.momentum), g) : g;
-    if (o.momentum > 0) p.m.assign(m);
-    p.value.assign(t.sub(p.value, t.mul(m, o.learningRate)));
-  }
 }
 
 /**
@@ -272,8 +244,8 @@ export abstract class DenseStack {
     this.checkUsable();
     return {
       layers: this.weights.map((w, i) => ({
-        weight: Float32Array.from(w.value.dataSync() as Float32Array),
-        bias: Float32Array.from(this.biases[i].value.dataSync() as Float32Array),
+        weight: Float32Array.from(w.param.dataSync() as Float32Array),
+        bias: Float32Array.from(this.biases[i].param.dataSync() as Float32Array),
       })),
     };
   }

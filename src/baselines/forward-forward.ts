@@ -24,13 +24,13 @@
  * and 100, label values 3 and 10 and learning rates 0.003 and 0.01 were no better on a 10,000-image MNIST subset.
  */
 import { tf } from '../engines/tfjs/tf';
+import { optimizerStep } from '../engines/tfjs/optimizer';
 import type { OptimizerSettings } from '../engines/types';
 import { DEFAULTS } from '../hff/config';
 import { SeededRandom } from '../hff/random';
 import {
   type DenseParams,
   DenseStack,
-  applyUpdate,
   argMaxRows,
   checkBatch,
   checkLabels,
@@ -204,7 +204,7 @@ export class ForwardForwardNetwork extends DenseStack {
       this.weights.forEach((w, l) => {
         const units = this.config.layers[l];
         const xn = rmsNormalize(h);
-        const a = t.add(t.matMul(xn, w.value as Tensor2D), this.biases[l].value) as Tensor2D;
+        const a = t.add(t.matMul(xn, w.param as Tensor2D), this.biases[l].param) as Tensor2D;
         const out = t.relu(a);
         const g = t.mean(t.square(out), 1) as Tensor1D;
         // margin > 0 means the row is on the right side of the threshold.
@@ -215,8 +215,8 @@ export class ForwardForwardNetwork extends DenseStack {
         const dA = t.mul(t.expandDims(t.mul(dG, 2 / units), 1), out) as Tensor2D;
         const dW = matMulT(xn, dA, true, false);
         const dB = t.sum(dA, 0);
-        applyUpdate(w, dW, this.config.optimizer, this.step, this.config.optimizer.weightDecay);
-        applyUpdate(this.biases[l], dB, this.config.optimizer, this.step, 0);
+        optimizerStep(w, dW, this.config.optimizer, this.step, this.config.optimizer.weightDecay);
+        optimizerStep(this.biases[l], dB, this.config.optimizer, this.step, 0);
         // The next layer learns on this layer's output before the update, detached.
         h = out;
       });
@@ -246,7 +246,7 @@ export class ForwardForwardNetwork extends DenseStack {
         let h: Tensor2D = t.add(base, t.tensor2d(label, [1, d])) as Tensor2D;
         let total: Tensor | undefined;
         this.weights.forEach((w, l) => {
-          h = t.relu(t.add(t.matMul(rmsNormalize(h), w.value as Tensor2D), this.biases[l].value)) as Tensor2D;
+          h = t.relu(t.add(t.matMul(rmsNormalize(h), w.param as Tensor2D), this.biases[l].param)) as Tensor2D;
           if (l >= scoreFromLayer) {
             const g = t.mean(t.square(h), 1);
             total = total ? t.add(total, g) : g;

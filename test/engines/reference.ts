@@ -136,3 +136,36 @@ export function blobs(n: number, classes: number, inputSize: number, seed: numbe
   }
   return { n, inputSize, images, labels };
 }
+
+/** Parameter, gradient and moments of an optimiser step in float64. */
+export interface OptimizerState {
+  p: Float64Array;
+  m: Float64Array;
+  v: Float64Array;
+}
+
+/**
+ * One optimiser step written plainly in float64: what every engine's update must make. Adam with bias correction
+ * and decoupled weight decay, or SGD with momentum and the weight decay added to the gradient; `step` from 1.
+ */
+export function referenceOptimizerStep(
+  state: OptimizerState,
+  g: Float64Array,
+  o: { kind: 'adam' | 'sgd'; beta1: number; beta2: number; learningRate: number; epsilon: number; momentum: number },
+  step: number,
+  weightDecay: number,
+): void {
+  const c1 = 1 / (1 - o.beta1 ** step);
+  const c2 = 1 / (1 - o.beta2 ** step);
+  for (let i = 0; i < g.length; i++) {
+    if (o.kind === 'adam') {
+      state.m[i] = o.beta1 * state.m[i] + (1 - o.beta1) * g[i];
+      state.v[i] = o.beta2 * state.v[i] + (1 - o.beta2) * g[i] * g[i];
+      state.p[i] -= o.learningRate * ((state.m[i] * c1) / (Math.sqrt(state.v[i] * c2) + o.epsilon) + weightDecay * state.p[i]);
+    } else {
+      const gi = g[i] + weightDecay * state.p[i];
+      const step = o.momentum > 0 ? (state.m[i] = o.momentum * state.m[i] + gi) : gi;
+      state.p[i] -= o.learningRate * step;
+    }
+  }
+}

@@ -1,5 +1,6 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 import { tf } from './tf';
+import { type OptimizerSlot, optimizerStep } from './optimizer';
 import { checkBatch, checkLabels, checkMatcherRows, checkParams, prototypeRowsOf } from '../layer-checks';
 import { centerRowsInPlace, normalizeRowsInPlace } from '../rows';
 import type {
@@ -17,16 +18,10 @@ import type {
 
 type Tensor = tfTypes.Tensor;
 type Tensor2D = tfTypes.Tensor2D;
-type Variable = tfTypes.Variable;
 
 const NORM_EPSILON = 1e-12;
 
-/** Moments of one parameter for Adam (m, v) or SGD with momentum (m only). */
-interface Slot {
-  param: Variable;
-  m: Variable;
-  v: Variable;
-}
+type Slot = OptimizerSlot;
 
 interface ForwardTensors {
   xn: Tensor2D;
@@ -263,10 +258,10 @@ export class TfjsLayer implements EngineLayer {
     const [loss, correct, z] = t.tidy(() => {
       const f = this.forwardTensors(x, batch);
       const g = this.lossAndGradientTensors(f, labels, batch);
-      this.applyUpdate(this.weight, g.dW, this.optimizer.weightDecay);
-      this.applyUpdate(this.bias, g.dB, 0);
+      optimizerStep(this.weight, g.dW, this.optimizer, this.step, this.optimizer.weightDecay);
+      optimizerStep(this.bias, g.dB, this.optimizer, this.step, 0);
       if (options.prototypeUpdate === 'gradient') {
-        this.applyUpdate(this.prototypes, g.dP, 0);
+        optimizerStep(this.prototypes, g.dP, this.optimizer, this.step, 0);
         this.prototypes.param.assign(normalizeRows(this.prototypes.param as Tensor2D));
       } else {
         this.prototypes.param.assign(this.emaPrototypes(f.z, f.cos, labels, batch, options.emaRate));
@@ -309,28 +304,6 @@ export class TfjsLayer implements EngineLayer {
     const target = normalizeRows(sums as Tensor2D);
     const moved = normalizeRows(t.add(t.mul(this.prototypes.param, 1 - rate), t.mul(target, rate)) as Tensor2D);
     return t.where(present, moved, this.prototypes.param as Tensor) as Tensor2D;
-  }
-
-  private applyUpdate(s: Slot, grad: Tensor, weightDecay: number): void {
-    const t = tf();
-    const o = this.optimizer;
-    if (o.kind === 'adam') {
-      const m = t.add(t.mul(s.m, o.beta1), t.mul(grad, 1 - o.beta1));
-      const v = t.add(t.mul(s.v, o.beta2), t.mul(t.square(grad), 1 - o.beta2));
-      s.m.assign(m);
-      s.v.assign(v);
-      const mHat = t.div(m, 1 - Math.pow(o.beta1, this.step));
-      const vHat = t.div(v, 1 - Math.pow(o.beta2, this.step));
-      let update = t.div(mHat, t.add(t.sqrt(vHat), o.epsilon));
-      if (weightDecay > 0) update = t.add(update, t.mul(s.param, weightDecay));
-      s.param.assign(t.sub(s.param, t.mul(update, o.learningRate)));
-    } else {
-      let g = grad;
-      if (weightDecay > 0) g = t.add(g, t.mul(s.param, weightDecay));
-      const m = o.momentum > 0 ? t.add(t.mul(s.m, o.momentum), g) : g;
-      if (o.momentum > 0) s.m.assign(m);
-      s.param.assign(t.sub(s.param, t.mul(m, o.learningRate)));
-    }
   }
 
   readParams(): LayerParams {

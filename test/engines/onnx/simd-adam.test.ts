@@ -1,21 +1,11 @@
 import * as assert from 'node:assert/strict';
 import { AdamBlock } from '../../../src/engines/onnx/simd-adam';
 import { SeededRandom } from '../../../src/hff/random';
+import { type OptimizerState, referenceOptimizerStep } from '../reference';
 
-/** One Adam step with decoupled weight decay written plainly in float64: the update AdamBlock must make. */
-function adamStep(
-  state: { p: Float64Array; m: Float64Array; v: Float64Array },
-  g: Float64Array,
-  o: { beta1: number; beta2: number; lr: number; eps: number; wd: number },
-  step: number,
-): void {
-  const c1 = 1 / (1 - o.beta1 ** step);
-  const c2 = 1 / (1 - o.beta2 ** step);
-  for (let i = 0; i < g.length; i++) {
-    state.m[i] = o.beta1 * state.m[i] + (1 - o.beta1) * g[i];
-    state.v[i] = o.beta2 * state.v[i] + (1 - o.beta2) * g[i] * g[i];
-    state.p[i] -= o.lr * ((state.m[i] * c1) / (Math.sqrt(state.v[i] * c2) + o.eps) + o.wd * state.p[i]);
-  }
+/** The float64 reference with AdamBlock's settings. */
+function adamStep(state: OptimizerState, g: Float64Array, o: { beta1: number; beta2: number; lr: number; eps: number; wd: number }, step: number): void {
+  referenceOptimizerStep(state, g, { kind: 'adam', beta1: o.beta1, beta2: o.beta2, learningRate: o.lr, epsilon: o.eps, momentum: 0 }, step, o.wd);
 }
 
 describe('engines/onnx/simd-adam: AdamBlock', function () {
