@@ -3,7 +3,7 @@
  * build without it still runs every other command and says clearly what is missing).
  */
 import { Command, CommanderError, Option } from 'commander';
-import type { Regularisation } from '../hff/config';
+import type { BenchDataset, BenchOptions } from '../bench/accuracy';
 import { LEARNING_RATE_SCHEDULES, type LearningRateSchedule } from '../hff/schedule';
 import {
   BACKEND_CHOICES,
@@ -22,23 +22,8 @@ import {
 export const BENCH_DATASETS: readonly string[] = ['mnist', 'fashion-mnist', 'cifar10'];
 export const BENCH_METHODS: readonly string[] = ['hff', 'ff', 'bp'];
 
-/** What `runBench` receives. */
-export interface BenchOptions {
-  dataset: string;
-  data: string;
-  methods: string[];
-  epochs: number;
-  layers?: number[];
-  limit?: number;
-  quick: boolean;
-  json: boolean;
-  batchSize?: number;
-  learningRate?: number;
-  learningRateSchedule?: LearningRateSchedule;
-  backend?: string;
-  regularisation?: Partial<Regularisation>;
-  seed?: number;
-}
+/** What `runBench` receives: the library's type (a type-only import, so the benchmark still loads lazily). */
+export type { BenchOptions };
 
 interface RawBenchOptions {
   shift?: number;
@@ -88,7 +73,8 @@ function declareBenchOptions(cmd: Command): Command {
 /** Commander's parsed values to the `runBench` options object (absent optional values are left out). */
 export function toBenchOptions(raw: RawBenchOptions): BenchOptions {
   const options: BenchOptions = {
-    dataset: raw.dataset,
+    // commander has checked it against BENCH_DATASETS.
+    dataset: raw.dataset as BenchDataset,
     data: raw.data,
     methods: raw.methods ?? [...BENCH_METHODS],
     epochs: raw.epochs ?? 1,
