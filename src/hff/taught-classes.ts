@@ -8,7 +8,7 @@
  * of the trained classes (the trained-input reference). See bench/TEACH.md for the measurements behind this.
  */
 import type { Engine, RowMatcher } from '../engines/types';
-import type { ModelFiles, NamedTensor } from '../model-file';
+import { type ModelFiles, type NamedTensor, taughtDemoCounts } from '../model-file';
 import type { NetworkConfig } from './config';
 import { colourHistogram, edgeHistogram } from '../image/features';
 import { type Representation, TransferBranch, augmentDemonstrations, imageFeatures, isRepresentation } from './teaching';
@@ -382,19 +382,16 @@ export class TaughtClasses {
       assertFinite('trainedReference.inputs', t.data);
       this.reference = Float32Array.from(t.data);
     }
-    const taught = m.taught as { demos?: unknown; representation?: unknown; scoring?: unknown; choiceScores?: unknown } | undefined;
-    if (!taught || !Array.isArray(taught.demos)) return;
-    const perClass = taught.demos as unknown[];
-    if (perClass.length !== this.classes.length || perClass.some((d) => !Number.isInteger(d) || (d as number) < 0)) {
-      throw new Error(`${source}: taught.demos must give a count of kept demonstrations for each of the ${this.classes.length} classes`);
-    }
-    const total = (perClass as number[]).reduce((a, b) => a + b, 0);
+    const perClass = taughtDemoCounts(files, this.classes.length, source);
+    if (!perClass) return;
+    const taught = m.taught as { representation?: unknown; scoring?: unknown; choiceScores?: unknown };
+    const total = perClass.reduce((a, b) => a + b, 0);
     const tensor = files.tensors['teach.demos'];
     if (total > 0 && (!tensor || tensor.shape.length !== 2 || tensor.shape[0] !== total || tensor.shape[1] !== size)) {
       throw new Error(`${source}: tensor teach.demos must have shape [${total}, ${size}]`);
     }
     let offset = 0;
-    (perClass as number[]).forEach((count, c) => {
+    perClass.forEach((count, c) => {
       if (count === 0) return;
       const demos = Array.from({ length: count }, (_, i) => Float32Array.from(tensor.data.subarray((offset + i) * size, (offset + i + 1) * size)));
       offset += count;

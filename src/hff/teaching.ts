@@ -74,10 +74,16 @@ export function imageFeatures(shape: readonly number[] | undefined): ImageFeatur
   return shape[2] === 3 ? ['colour', 'edges'] : ['edges'];
 }
 
+/** The representations that only image models have: their image features, and the trained layers with edges. */
+function imageRepresentations(shape: readonly number[] | undefined): Representation[] {
+  const features = imageFeatures(shape);
+  return features.length > 0 ? [...features, 'layers+edges'] : [];
+}
+
 /** Whether `value` names a representation that a model with `layers` trained layers and this input shape has. */
 export function isRepresentation(value: unknown, layers: number, shape: readonly number[] | undefined): value is Representation {
   if (value === 'input' || value === 'transfer' || value === 'layers') return true;
-  if (value === 'colour' || value === 'edges' || value === 'layers+edges') return imageFeatures(shape).includes(value === 'colour' ? 'colour' : 'edges');
+  if (value === 'colour' || value === 'edges' || value === 'layers+edges') return imageRepresentations(shape).includes(value);
   const m = typeof value === 'string' ? /^layer:(\d+)$/.exec(value) : null;
   return m !== null && Number(m[1]) < layers;
 }
@@ -92,7 +98,9 @@ export function resolveTeaching(options: Partial<TeachingConfig> | undefined, la
   if (typeof o.transferCenterInput !== 'boolean')
     throw new Error(`teaching.transferCenterInput must be true or false, got ${JSON.stringify(o.transferCenterInput)}`);
   if (o.representation !== 'auto' && !isRepresentation(o.representation, layers, shape)) {
-    const features = [...imageFeatures(shape), ...(shape ? ['layers+edges'] : [])].map((f) => `'${f}', `).join('');
+    const features = imageRepresentations(shape)
+      .map((f) => `'${f}', `)
+      .join('');
     throw new Error(
       `teaching.representation must be 'auto', 'input', 'transfer', ${features}'layers' or 'layer:N' with N below ${layers}, got ${JSON.stringify(o.representation)}`,
     );

@@ -2,4 +2,4 @@ export { MODEL_FORMAT, MODEL_FORMAT_VERSION, SUPPORTED_FORMAT_VERSIONS, MANIFEST
 export { saveModelFiles, prepareModelFiles, writePreparedModel, PreparedModel, SaveHooks, SaveStep } from './save';
 export { loadModelFiles, modelExists } from './load';
 export { ModelStore, ModelStoreOptions } from './store';
-export { MODEL_KIND, NetworkModel, encodeNetwork, decodeNetwork, storedConfig, taughtClassNames } from './network';
+export { MODEL_KIND, NetworkModel, encodeNetwork, decodeNetwork, storedConfig, taughtClassNames, taughtDemoCounts } from './network';

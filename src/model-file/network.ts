@@ -118,15 +118,21 @@ export function decodeNetwork(files: ModelFiles, source = 'model'): NetworkModel
 }
 
 /**
- * Names of the classes created by teaching, from the `taught.demos` counts that TaughtClasses.writeFiles stores (a
- * class keeping demonstrations is a taught one), for readers that need no more of the teaching part (the export).
+ * The kept demonstrations per class that `taught.demos` gives (stored by TaughtClasses.writeFiles; undefined: the file
+ * has no taught classes), checked against the number of classes.
  */
-export function taughtClassNames(files: ModelFiles, classes: readonly string[], source = 'model'): string[] {
+export function taughtDemoCounts(files: ModelFiles, classCount: number, source = 'model'): number[] | undefined {
   const taught = files.manifest.taught as { demos?: unknown } | undefined;
-  if (!taught || !Array.isArray(taught.demos)) return [];
+  if (!taught || !Array.isArray(taught.demos)) return undefined;
   const perClass = taught.demos as unknown[];
-  if (perClass.length !== classes.length || perClass.some((d) => !Number.isInteger(d) || (d as number) < 0)) {
-    throw new Error(`${source}: taught.demos must give a count of kept demonstrations for each of the ${classes.length} classes`);
+  if (perClass.length !== classCount || perClass.some((d) => !Number.isInteger(d) || (d as number) < 0)) {
+    throw new Error(`${source}: taught.demos must give a count of kept demonstrations for each of the ${classCount} classes`);
   }
-  return classes.filter((_, c) => (perClass[c] as number) > 0);
+  return perClass as number[];
+}
+
+/** Names of the classes created by teaching (a class keeping demonstrations is a taught one), for readers that need no more of the teaching part (the export). */
+export function taughtClassNames(files: ModelFiles, classes: readonly string[], source = 'model'): string[] {
+  const perClass = taughtDemoCounts(files, classes.length, source) ?? [];
+  return classes.filter((_, c) => perClass[c] > 0);
 }

@@ -21,8 +21,6 @@ type Tensor2D = tfTypes.Tensor2D;
 
 const NORM_EPSILON = 1e-12;
 
-type Slot = OptimizerSlot;
-
 interface ForwardTensors {
   xn: Tensor2D;
   a: Tensor2D;
@@ -100,9 +98,9 @@ export class TfjsEngine implements Engine {
  * autodiff, which is several times slower on the wasm backend).
  */
 export class TfjsLayer implements EngineLayer {
-  private readonly weight: Slot;
-  private readonly bias: Slot;
-  private prototypes: Slot;
+  private readonly weight: OptimizerSlot;
+  private readonly bias: OptimizerSlot;
+  private prototypes: OptimizerSlot;
   /**
    * units x rows copy of the prototypes for the forward pass, kept until they change: a transpose at every call
    * costs more than the cosines themselves, and a stable tensor also keeps wasm's packed matrix-product operator.
@@ -337,7 +335,7 @@ export class TfjsLayer implements EngineLayer {
   }
 }
 
-function slot(initial: Tensor): Slot {
+function slot(initial: Tensor): OptimizerSlot {
   const t = tf();
   const param = t.variable(initial, true);
   initial.dispose();
@@ -350,7 +348,7 @@ function slot(initial: Tensor): Slot {
   return { param, m: zeros(), v: zeros() };
 }
 
-function disposeSlot(s: Slot): void {
+function disposeSlot(s: OptimizerSlot): void {
   s.param.dispose();
   s.m.dispose();
   s.v.dispose();
