@@ -209,7 +209,7 @@ export class ModelController {
     this.assertIdle('reset the model');
     const baseline = this.baseline as ModelFiles;
     const old = this.requireNetwork();
-    const fresh = HffNetwork.fromModelFiles(old.engine, copyFiles(baseline), this.dir);
+    const fresh = HffNetwork.fromModelFiles(old.engine, copyFiles(baseline), this.dir, this.dir);
     // Versions keep increasing so that listeners (and other robots) see the reset as a new state.
     fresh.version = old.version + 1;
     this.network = fresh;
@@ -289,7 +289,7 @@ export class ModelController {
     let net: HffNetwork;
     if (this.store.exists()) {
       const files = await this.store.load();
-      net = HffNetwork.fromModelFiles(engine, files, this.dir);
+      net = HffNetwork.fromModelFiles(engine, files, this.dir, this.dir);
       this.origin = 'loaded';
       this.warnIfArchitectureDiffers(net);
     } else if (this.settings.source === 'file') {

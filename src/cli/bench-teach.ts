@@ -2,8 +2,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { TeachBenchDataset } from '../bench/teach';
 import { BACKEND_CHOICES, CliContext, parseInteger, parseLayers, parsePositiveInt } from './common';
+import { type FeatureStageCliOptions, addFeatureStageOptions, featureStageOf } from './feature-stage-options';
 
-interface RawOptions {
+interface RawOptions extends FeatureStageCliOptions {
   dataset: TeachBenchDataset;
   data: string;
   baseClasses: number[];
@@ -49,7 +50,7 @@ export function parseShotList(value: string): number[] {
 }
 
 export function registerBenchTeach(program: Command, ctx?: CliContext): Command {
-  return program
+  const command = program
     .command('bench-teach')
     .description('few-shot teaching benchmark: train a base model on some classes, teach the others from a few images each')
     .addOption(
@@ -69,37 +70,38 @@ export function registerBenchTeach(program: Command, ctx?: CliContext): Command 
     .option('--seed <n>', 'base model seed (default 1)', parseInteger)
     .option('--limit <n>', 'train the base model on the first N training images only', parsePositiveInt)
     .option('--test-limit <n>', 'score on the first N test images only', parsePositiveInt)
-    .option('--width <px>', 'folder images: resize to this width (default 32, with --height)', parsePositiveInt)
-    .option('--height <px>', 'folder images: resize to this height (default 32, with --width)', parsePositiveInt)
+    .option('--width <px>', 'resize images to this width (with --height; folder images default to 32)', parsePositiveInt)
+    .option('--height <px>', 'resize images to this height (with --width)', parsePositiveInt)
     .option('--timing-classes <n>', 'time single-image prediction with N taught classes of 20 demonstrations (default 100; 0 skips)', parseInteger)
     .addOption(new Option('--backend <name>', 'compute backend (default: $HFF_BACKEND, else auto)').choices(BACKEND_CHOICES))
-    .option('--json', 'one JSON object per shot count on stdout (the table goes to stderr)')
-    .action(async (opts: RawOptions, cmd: Command) => {
-      if ((opts.width === undefined) !== (opts.height === undefined)) cmd.error('error: give --width and --height together', { exitCode: 2 });
-      if (opts.timingClasses !== undefined && opts.timingClasses < 0) cmd.error('error: --timing-classes must be 0 or more', { exitCode: 2 });
-      const { runTeachBench } = require('../bench/teach') as typeof import('../bench/teach');
-      const io = ctx?.io;
-      await runTeachBench({
-        dataset: opts.dataset,
-        data: opts.data,
-        baseClasses: opts.baseClasses,
-        shots: opts.shots,
-        seeds: opts.seeds,
-        model: opts.model,
-        saveModel: opts.saveModel,
-        layers: opts.layers,
-        epochs: opts.epochs,
-        batchSize: opts.batchSize,
-        seed: opts.seed,
-        trainLimit: opts.limit,
-        testLimit: opts.testLimit,
-        width: opts.width,
-        height: opts.height,
-        timingClasses: opts.timingClasses,
-        backend: opts.backend,
-        json: opts.json,
-        write: io ? (t) => io.out(t) : undefined,
-        log: io ? (t) => io.err(t) : undefined,
-      });
+    .option('--json', 'one JSON object per shot count on stdout (the table goes to stderr)');
+  return addFeatureStageOptions(command).action(async (opts: RawOptions, cmd: Command) => {
+    if ((opts.width === undefined) !== (opts.height === undefined)) cmd.error('error: give --width and --height together', { exitCode: 2 });
+    if (opts.timingClasses !== undefined && opts.timingClasses < 0) cmd.error('error: --timing-classes must be 0 or more', { exitCode: 2 });
+    const { runTeachBench } = require('../bench/teach') as typeof import('../bench/teach');
+    const io = ctx?.io;
+    await runTeachBench({
+      dataset: opts.dataset,
+      data: opts.data,
+      baseClasses: opts.baseClasses,
+      shots: opts.shots,
+      seeds: opts.seeds,
+      model: opts.model,
+      saveModel: opts.saveModel,
+      layers: opts.layers,
+      epochs: opts.epochs,
+      batchSize: opts.batchSize,
+      seed: opts.seed,
+      trainLimit: opts.limit,
+      testLimit: opts.testLimit,
+      width: opts.width,
+      height: opts.height,
+      timingClasses: opts.timingClasses,
+      backend: opts.backend,
+      featureStage: featureStageOf(opts),
+      json: opts.json,
+      write: io ? (t) => io.out(t) : undefined,
+      log: io ? (t) => io.err(t) : undefined,
     });
+  });
 }

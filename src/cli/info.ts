@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { describeEngine, engineFallbackReason } from '../engines/backend';
 import { BACKEND_CHOICES, CliContext, CliError, jsonLine, percent, startEngine } from './common';
 import { loadModel } from './model';
+import { stackInputSize } from '../hff/config';
 
 export interface InfoCliOptions {
   model?: string;
@@ -55,7 +56,7 @@ export async function runInfo(opts: InfoCliOptions, ctx: CliContext): Promise<vo
     const sizeBytes = files.reduce((a, f) => a + f.bytes, 0);
     const c = net.config;
     let parameters = 0;
-    let inputs = c.inputSize;
+    let inputs = stackInputSize(c);
     for (const units of c.layers) {
       parameters += inputs * units + units + net.classes.length * c.prototypesPerClass * units;
       inputs = units;
@@ -74,6 +75,7 @@ export async function runInfo(opts: InfoCliOptions, ctx: CliContext): Promise<vo
       architecture: {
         input_size: c.inputSize,
         input_shape: c.inputShape ?? null,
+        feature_stage: c.featureStage ?? null,
         layers: c.layers,
         activation: c.activation,
         parameters,
@@ -98,7 +100,13 @@ export async function runInfo(opts: InfoCliOptions, ctx: CliContext): Promise<vo
     const lines = [
       `model: ${dir}`,
       `format: ${String(manifest.format)} v${String(manifest.formatVersion)}, model version ${net.version}, saved ${String(manifest.savedAt ?? 'unknown')}`,
-      `architecture: ${[c.inputSize, ...c.layers].join('-')}${c.inputShape ? ` (input ${c.inputShape.join('x')} HxWxC)` : ''}, ${c.activation}, tau ${c.tau}, ${parameters} parameters`,
+      `architecture: ${[c.inputSize, ...(c.featureStage ? [`features ${c.featureStage.outputSize}`] : []), ...c.layers].join('-')}${c.inputShape ? ` (input ${c.inputShape.join('x')} HxWxC)` : ''}, ${c.activation}, tau ${c.tau}, ${parameters} parameters`,
+      ...(c.featureStage
+        ? [
+            `feature stage: ${c.featureStage.file} (sha256 ${c.featureStage.sha256.slice(0, 16)}..., ${c.featureStage.layout.toUpperCase()} ${c.featureStage.channelOrder.toUpperCase()}, ` +
+              `mean ${c.featureStage.mean.join(',')}, std ${c.featureStage.std.join(',')}, output ${c.featureStage.outputName})`,
+          ]
+        : []),
       `classes (${classes.length}): ${classes.map((k) => `${k.label} (${k.count})`).join(', ') || '(none)'}`,
       `backend: ${engineInfo.engine}, model saved with ${String(manifest.engine ?? 'unknown')}`,
       ...fallbackLine,

@@ -26,8 +26,9 @@ import {
   startEngine,
 } from './common';
 import { ProgressBar } from './progress';
+import { type FeatureStageCliOptions, addFeatureStageOptions, featureStageOf } from './feature-stage-options';
 
-export interface TrainCliOptions {
+export interface TrainCliOptions extends FeatureStageCliOptions {
   dataset: DatasetName;
   data: string;
   split: 'train' | 'test';
@@ -91,7 +92,7 @@ export function selectClasses(ds: Dataset, keep: readonly number[]): Dataset {
 }
 
 export function addTrainCommand(program: Command, ctx: CliContext): Command {
-  return program
+  const command = program
     .command('train')
     .description('train a network on a dataset and save it')
     .addOption(new Option('--dataset <name>', 'dataset reader').choices(DATASET_CHOICES).makeOptionMandatory())
@@ -128,11 +129,11 @@ export function addTrainCommand(program: Command, ctx: CliContext): Command {
     .option('--height <px>', 'resize images to this height (with --width)', parsePositiveInt)
     .addOption(new Option('--channels <n>', 'convert images to 1 (grey) or 3 (RGB) channels').choices(['1', '3']).argParser(Number))
     .addOption(new Option('--backend <name>', 'compute backend (default: $HFF_BACKEND, else auto)').choices(BACKEND_CHOICES))
-    .option('--json', 'print one JSON object as the last line of stdout')
-    .action(async (opts: TrainCliOptions, cmd: Command) => {
-      if ((opts.width === undefined) !== (opts.height === undefined)) cmd.error('error: give --width and --height together', { exitCode: 2 });
-      await runTrain(opts, ctx);
-    });
+    .option('--json', 'print one JSON object as the last line of stdout');
+  return addFeatureStageOptions(command).action(async (opts: TrainCliOptions, cmd: Command) => {
+    if ((opts.width === undefined) !== (opts.height === undefined)) cmd.error('error: give --width and --height together', { exitCode: 2 });
+    await runTrain(opts, ctx);
+  });
 }
 
 async function loadSplit(
@@ -200,6 +201,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
     }
   }
 
+  const featureStage = featureStageOf(opts);
   let net: HffNetwork;
   try {
     net = Network.create(
@@ -207,6 +209,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
       {
         inputSize: train.inputSize,
         inputShape: [train.height, train.width, train.channels],
+        ...(featureStage ? { featureStage: { ...featureStage, inputShape: [train.height, train.width, train.channels] } } : {}),
         ...(opts.centerInput !== undefined ? { centerInput: opts.centerInput } : {}),
         layers,
         tau,
@@ -221,7 +224,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
 
   try {
     note(
-      `training ${[train.inputSize, ...layers].join('-')} on ${train.n} examples of ${train.classes.length} classes ` +
+      `training ${[train.inputSize, ...(net.config.featureStage ? [`features ${net.config.featureStage.outputSize}`] : []), ...layers].join('-')} on ${train.n} examples of ${train.classes.length} classes ` +
         `(${epochs} epoch${epochs > 1 ? 's' : ''}, batch ${batchSize}, lr ${learningRate} ${learningRateSchedule}, seed ${seed})`,
     );
     const bar = io.errIsTTY && !opts.json ? new ProgressBar({ write: io.err, columns: io.errColumns }) : undefined;

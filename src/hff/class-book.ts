@@ -43,6 +43,8 @@ export interface LayerStack {
   readonly engine: Engine;
   readonly config: NetworkConfig;
   readonly layers: readonly EngineLayer[];
+  /** What the first layer takes for a batch of inputs (the feature stage's output, when the model has one). */
+  stackInput(x: Float32Array, batch: number): Float32Array;
 }
 
 export class ClassBook {
@@ -95,7 +97,7 @@ export class ClassBook {
     const applied = mode === 'mean' ? Math.max(0, Math.min(n, meanOf - previousCount)) : n;
     // Each demonstration is imprinted as the mean of its augmented copies (small shifts, flips for colour images).
     const aug = augmentDemonstrations(examples, n, config.inputShape, config.teaching.augment);
-    const outputs = engine.forwardStack(layers, aug.data, n * aug.copies, 'all');
+    const outputs = engine.forwardStack(layers, this.stack.stackInput(aug.data, n * aug.copies), n * aug.copies, 'all');
     const copies = aug.copies;
     const m = config.prototypesPerClass;
     const similarityBefore: (number | null)[] = [];

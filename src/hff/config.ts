@@ -1,4 +1,5 @@
 import { type Activation, type LayerDescription, type LayerSpec, type OptimizerSettings, type PrototypeUpdate, unknownLayerKind } from '../engines/types';
+import { type FeatureStageConfig, checkFeatureStageSettings } from '../feature-stage/feature-stage';
 import type { LearningRateSchedule } from './schedule';
 import { type TeachingConfig, resolveTeaching } from './teaching';
 
@@ -29,6 +30,11 @@ export interface NetworkConfig {
   inputSize: number;
   /** Height, width, channels of image input, when the model was trained on images. */
   inputShape?: [number, number, number];
+  /**
+   * An image-to-vector ONNX network run before the first layer (src/feature-stage); the layers then take its
+   * output, and `inputSize`/`inputShape` are the stage's images.
+   */
+  featureStage?: FeatureStageConfig;
   /**
    * The output width of each layer of `stack`, derived from it: what readers that only need sizes use (the taught
    * classes, fleet fingerprints, summaries). Model files store the stack under this name (see storedConfig).
@@ -164,6 +170,21 @@ export function resolveRegularisation(inputShape: readonly number[] | undefined,
  */
 export const MAX_PARAMETERS = 100_000_000;
 
+/** Width of what the first layer takes: the feature stage's output when there is one, else the input. */
+export function stackInputSize(config: Pick<NetworkConfig, 'inputSize' | 'featureStage'>): number {
+  return config.featureStage?.outputSize ?? config.inputSize;
+}
+
+/** A feature stage's settings from options or a model file, checked; it must have been opened (checksum, output size known). */
+function featureStageConfig(value: unknown): FeatureStageConfig {
+  const checked = checkFeatureStageSettings(value, 'featureStage');
+  const { sha256, inputName, outputName, outputSize } = checked;
+  if (sha256 === undefined || inputName === undefined || outputName === undefined || outputSize === undefined) {
+    throw new Error('featureStage must be opened first (FeatureStage.open records its sha256, input and output names and output size)');
+  }
+  return { ...checked, sha256, inputName, outputName, outputSize };
+}
+
 /** Width of a layer's output. */
 export function outputSize(layer: LayerDescription): number {
   switch (layer.kind) {
@@ -221,6 +242,13 @@ function layerDescription(name: string, value: unknown): LayerDescription {
 
 /** Fills defaults and validates; throws a message naming the first bad field. */
 export function resolveConfig(options: NetworkOptions): NetworkConfig {
+  const featureStage = options.featureStage === undefined ? undefined : featureStageConfig(options.featureStage);
+  if (featureStage) {
+    if (options.inputShape && options.inputShape.join('x') !== featureStage.inputShape.join('x')) {
+      throw new Error(`inputShape ${options.inputShape.join('x')} differs from the feature stage's input ${featureStage.inputShape.join('x')}`);
+    }
+    options = { ...options, inputShape: featureStage.inputShape };
+  }
   const layers = options.layers ?? DEFAULTS.layers;
   if (!Array.isArray(layers) || layers.length === 0) throw new Error('layers must list at least one layer width');
   const stack = layers.map((layer, i) => layerDescription(`layers[${i}]`, layer));
@@ -231,7 +259,8 @@ export function resolveConfig(options: NetworkOptions): NetworkConfig {
     stack,
     activation: oneOf('activation', options.activation ?? DEFAULTS.activation, ['relu', 'leaky-relu', 'tanh']),
     // On CIFAR-10 centring was worth 9 points; on grey digits it changed nothing, and flat grey inputs centre to zero.
-    centerInput: options.centerInput ?? (options.inputShape !== undefined && options.inputShape[2] === 3),
+    // A feature stage's vectors are not pixels: the reason (brightness) does not hold for them.
+    centerInput: options.centerInput ?? (featureStage === undefined && options.inputShape !== undefined && options.inputShape[2] === 3),
     normalizeInput: options.normalizeInput ?? DEFAULTS.normalizeInput,
     tau: positiveNumber('tau', options.tau ?? DEFAULTS.tau),
     margin: nonNegativeNumber('margin', options.margin ?? DEFAULTS.margin),
@@ -250,12 +279,13 @@ export function resolveConfig(options: NetworkOptions): NetworkConfig {
     scoring: oneOf('scoring', options.scoring ?? DEFAULTS.scoring, ['final', 'sum']),
     unknownThreshold: Number(options.unknownThreshold ?? DEFAULTS.unknownThreshold),
     seed: Math.floor(Number(options.seed ?? DEFAULTS.seed)),
-    teaching: resolveTeaching(options.teaching, layers.length, options.inputShape),
+    teaching: resolveTeaching(options.teaching, { layers: layers.length, inputShape: options.inputShape, featureStage: featureStage !== undefined }),
   };
-  checkParameterCount('layers', config.inputSize, config.stack);
+  if (featureStage) config.featureStage = featureStage;
+  checkParameterCount('layers', stackInputSize(config), config.stack);
   checkParameterCount(
     'teaching.transferLayers',
-    config.inputSize,
+    stackInputSize(config),
     config.teaching.transferLayers.map((units) => ({ kind: 'dense', units })),
   );
   if (config.emaRate > 1) throw new Error(`emaRate must be in (0, 1], got ${config.emaRate}`);
@@ -279,7 +309,7 @@ export function layerSpec(config: NetworkConfig, index: number): LayerSpec {
   switch (layer.kind) {
     case 'dense':
       return {
-        inputSize: index === 0 ? config.inputSize : config.layers[index - 1],
+        inputSize: index === 0 ? stackInputSize(config) : config.layers[index - 1],
         units: layer.units,
         activation: config.activation,
         centerInput: index === 0 && config.centerInput,

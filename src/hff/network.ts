@@ -6,6 +6,7 @@ import { assertClassNames } from './class-names';
 import { ClassBook, type TeachOptions, type TeachResult } from './class-book';
 import { type TaughtScores, type TaughtScoring, TaughtClasses } from './taught-classes';
 import { assertFinite, randomUnitRows } from './vectors';
+import { FeatureStage, type FeatureStageOptions } from '../feature-stage/feature-stage';
 
 export interface ClassScore {
   label: string;
@@ -49,6 +50,9 @@ export interface TrainBatchResult {
   correct: number;
 }
 
+/** Options of a new network; a feature stage is given as a user names it and opened by `create`. */
+export type NetworkCreateOptions = Omit<NetworkOptions, 'featureStage'> & { featureStage?: FeatureStageOptions };
+
 export interface NetworkMetadata {
   [key: string]: unknown;
 }
@@ -63,6 +67,8 @@ export class HffNetwork {
   version: number;
   metadata: NetworkMetadata;
   private readonly layers: EngineLayer[];
+  /** The image-to-vector network before the first layer, when the model has one (config.featureStage). */
+  private readonly stage?: FeatureStage;
   private disposed = false;
   /** The classes created by teaching, with their demonstrations, and the trained-input reference. */
   private readonly taught: TaughtClasses;
@@ -72,20 +78,30 @@ export class HffNetwork {
   private constructor(
     readonly engine: Engine,
     { config, classes, counts, version, metadata, params }: NetworkModel,
+    stage: FeatureStage | undefined,
   ) {
     this.config = config;
     this.version = version;
     this.metadata = metadata;
+    this.stage = stage;
     this.layers = params.map((p, i) => engine.createLayer(layerSpec(config, i), p, config.optimizer));
-    const layerOutputs = (x: Float32Array, batch: number) => this.engine.forwardStack(this.layers, x, batch, 'all').map((f) => f.z);
-    this.taught = new TaughtClasses({ engine, config, layerOutputs }, classes.length);
-    this.book = new ClassBook({ engine, config, layers: this.layers }, this.taught, classes, counts);
+    const stackInput = (x: Float32Array, batch: number) => this.stackInput(x, batch);
+    const layerOutputs = (x: Float32Array, batch: number) => this.engine.forwardStack(this.layers, stackInput(x, batch), batch, 'all').map((f) => f.z);
+    this.taught = new TaughtClasses({ engine, config, layerOutputs, stackInput }, classes.length);
+    this.book = new ClassBook({ engine, config, layers: this.layers, stackInput }, this.taught, classes, counts);
   }
 
   /** A freshly initialised network (seeded, so the same seed gives the same weights on every backend). */
-  static create(engine: Engine, options: NetworkOptions, classes: string[] = []): HffNetwork {
-    const config = resolveConfig(options);
+  static create(engine: Engine, options: NetworkCreateOptions, classes: string[] = []): HffNetwork {
     assertClassNames(classes);
+    const stage = options.featureStage ? FeatureStage.open(options.featureStage) : undefined;
+    let config: NetworkConfig;
+    try {
+      config = resolveConfig({ ...options, featureStage: stage?.config });
+    } catch (err) {
+      stage?.dispose();
+      throw err;
+    }
     const random = new SeededRandom(config.seed);
     const gaussian = () => random.gaussian();
     const params = config.stack.map((layer, i): LayerParams => {
@@ -102,13 +118,30 @@ export class HffNetwork {
           return unknownLayerKind(layer.kind);
       }
     });
-    return new HffNetwork(engine, { config, classes: [...classes], counts: classes.map(() => 0), version: 0, metadata: {}, params });
+    return new HffNetwork(engine, { config, classes: [...classes], counts: classes.map(() => 0), version: 0, metadata: {}, params }, stage);
   }
 
-  /** Rebuilds a network from model files, validating shapes against the architecture. */
-  static fromModelFiles(engine: Engine, files: ModelFiles, source = 'model'): HffNetwork {
-    const net = new HffNetwork(engine, decodeNetwork(files, source));
-    net.taught.readFiles(files, source);
+  /**
+   * Rebuilds a network from model files, validating shapes against the architecture. A model with a feature stage
+   * opens its ONNX file: at the recorded path, else by name in `directory` (the model's folder).
+   */
+  static fromModelFiles(engine: Engine, files: ModelFiles, source = 'model', directory?: string): HffNetwork {
+    const model = decodeNetwork(files, source);
+    let stage: FeatureStage | undefined;
+    if (model.config.featureStage) {
+      try {
+        stage = FeatureStage.open(model.config.featureStage, { directory });
+      } catch (err) {
+        throw new Error(`${source}: ${(err as Error).message}`);
+      }
+    }
+    const net = new HffNetwork(engine, model, stage);
+    try {
+      net.taught.readFiles(files, source);
+    } catch (err) {
+      net.dispose();
+      throw err;
+    }
     return net;
   }
 
@@ -137,7 +170,9 @@ export class HffNetwork {
     return this.layers.length;
   }
 
+  /** What layerForward and trainLayerBatch take: the network's input for layer 0, the layer below's z above it. */
   layerInputSize(layer: number): number {
+    if (layer === 0) return this.config.inputSize;
     return this.layerAt(layer).spec.inputSize;
   }
 
@@ -146,11 +181,18 @@ export class HffNetwork {
     return this.book.classIndex(label);
   }
 
+  /** What the first layer takes: the feature stage's vectors of the inputs, or the inputs themselves. */
+  stackInput(x: Float32Array, batch: number): Float32Array {
+    if (!this.stage) return x;
+    this.checkUsable();
+    return this.stage.run(x, batch);
+  }
+
   /** One forward pass through every layer. */
   forward(x: Float32Array, batch: number): LayerOutput[] {
     this.checkUsable();
     const outputs = this.engine
-      .forwardStack(this.layers, x, batch, 'all')
+      .forwardStack(this.layers, this.stackInput(x, batch), batch, 'all')
       .map((f) => ({ z: f.z, classScores: this.classScoresOf(f.cosines, batch) }) as LayerOutput);
     if (this.taught.any)
       outputs[0].taught = this.taught.score(
@@ -161,10 +203,13 @@ export class HffNetwork {
     return outputs;
   }
 
-  /** One layer alone, for flows that draw the network as a chain of layer nodes. */
+  /**
+   * One layer alone, for flows that draw the network as a chain of layer nodes. Layer 0 takes the network's input
+   * (and runs the feature stage); the others the z of the layer below.
+   */
   layerForward(layer: number, x: Float32Array, batch: number): LayerOutput {
     this.checkUsable();
-    const f = this.layerAt(layer).forward(x, batch);
+    const f = this.layerAt(layer).forward(layer === 0 ? this.stackInput(x, batch) : x, batch);
     const out: LayerOutput = { z: f.z, classScores: this.classScoresOf(f.cosines, batch) };
     if (layer === 0 && this.taught.any) out.taught = this.taught.score(x, batch);
     return out;
@@ -177,7 +222,7 @@ export class HffNetwork {
     if (scoring === 'final' && !this.taught.usesLayers) {
       // The decision reads only the top layer, so the layers below stay on the engine.
       this.checkUsable();
-      const [top] = this.engine.forwardStack(this.layers, x, batch, 'final');
+      const [top] = this.engine.forwardStack(this.layers, this.stackInput(x, batch), batch, 'final');
       const output: LayerOutput = { z: top.z, classScores: this.classScoresOf(top.cosines, batch) };
       if (this.taught.any) output.taught = this.taught.score(x, batch);
       return this.decide([output], batch, options);
@@ -253,7 +298,7 @@ export class HffNetwork {
     this.requireClasses();
     const losses: number[] = [];
     let correct = 0;
-    let input = x;
+    let input = this.stackInput(x, batch);
     for (const [l, layer] of this.layers.entries()) {
       if (dropout) input = dropValues(input, l === 0 ? dropout.input : dropout.hidden, dropout.random);
       const r = layer.trainStep(input, batch, labels, {
@@ -272,7 +317,7 @@ export class HffNetwork {
   /** One local training step of a single layer; returns that layer's output before the update. */
   trainLayerBatch(layer: number, x: Float32Array, batch: number, labels: Int32Array): { loss: number; correct: number; z: Float32Array } {
     this.requireClasses();
-    const r = this.layerAt(layer).trainStep(x, batch, labels, {
+    const r = this.layerAt(layer).trainStep(layer === 0 ? this.stackInput(x, batch) : x, batch, labels, {
       prototypeUpdate: this.config.prototypeUpdate,
       emaRate: this.config.emaRate,
     });
@@ -327,6 +372,7 @@ export class HffNetwork {
     this.disposed = true;
     this.layers.forEach((layer) => layer.dispose());
     this.taught.dispose();
+    this.stage?.dispose();
   }
 
   get isDisposed(): boolean {

@@ -5,7 +5,7 @@ import { HffNetwork } from './network';
 /** Loads a network saved by `saveNetwork` (or `ModelStore`), validating it fully before building anything. */
 export async function loadNetwork(dir: string, engine: Engine): Promise<HffNetwork> {
   const files = await loadModelFiles(dir);
-  return HffNetwork.fromModelFiles(engine, files, dir);
+  return HffNetwork.fromModelFiles(engine, files, dir, dir);
 }
 
 /** Saves atomically: a crash mid-save leaves the previous model loadable. */

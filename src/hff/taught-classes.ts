@@ -9,9 +9,9 @@
  */
 import type { Engine, RowMatcher } from '../engines/types';
 import { type ModelFiles, type NamedTensor, taughtDemoCounts } from '../model-file';
-import type { NetworkConfig } from './config';
+import { type NetworkConfig, stackInputSize } from './config';
 import { colourHistogram, edgeHistogram } from '../image/features';
-import { type Representation, TransferBranch, augmentDemonstrations, imageFeatures, isRepresentation } from './teaching';
+import { type Representation, type RepresentationContext, TransferBranch, augmentDemonstrations, imageFeatures, isRepresentation } from './teaching';
 import { assertFinite, dot, normalizeInPlace } from './vectors';
 
 /** Per input of a batch: each taught class's similarity (NaN for trained classes) and the input's familiarity. */
@@ -33,6 +33,8 @@ export interface LayerSource {
   readonly config: NetworkConfig;
   /** Each trained layer's unit output (batch x units) for a batch of inputs. */
   layerOutputs(x: Float32Array, batch: number): Float32Array[];
+  /** What the first layer takes for a batch of inputs: the feature stage's output, or the inputs themselves. */
+  stackInput(x: Float32Array, batch: number): Float32Array;
 }
 
 interface TaughtClass {
@@ -63,7 +65,13 @@ function candidates(config: NetworkConfig, withTrainedClasses: boolean, withRefe
   const trained = layerFamily(config);
   // Without a reference, taught classes meet trained ones on the trained layers' prototypes: only those compare.
   if (withTrainedClasses && !withReference) return trained;
-  return [...trained, 'input', ...imageFeatures(config.inputShape), ...(config.teaching.transferLayers.length > 0 ? (['transfer'] as Representation[]) : [])];
+  return [
+    ...trained,
+    ...(config.featureStage ? (['features'] as Representation[]) : []),
+    'input',
+    ...imageFeatures(config.inputShape),
+    ...(config.teaching.transferLayers.length > 0 ? (['transfer'] as Representation[]) : []),
+  ];
 }
 
 export class TaughtClasses {
@@ -403,13 +411,13 @@ export class TaughtClasses {
       this.classes.some((e) => e === null),
       this.reference !== undefined,
     );
-    const { layers, inputShape } = this.source.config;
-    if (isRepresentation(rep, layers.length, inputShape) && usable.includes(rep)) this.selected = rep;
+    const model = representationContext(this.source.config);
+    if (isRepresentation(rep, model) && usable.includes(rep)) this.selected = rep;
     if (taught.scoring === 'mean' || taught.scoring === 'nearest') this.selectedScoring = taught.scoring;
     else this.choicePending = this.any;
     if (taught.choiceScores && typeof taught.choiceScores === 'object') {
       for (const [key, v] of Object.entries(taught.choiceScores as Record<string, unknown>)) {
-        if (typeof v === 'number' && isRepresentation(key.replace(/ mean$/, ''), layers.length, inputShape)) this.choiceScores[key] = v;
+        if (typeof v === 'number' && isRepresentation(key.replace(/ mean$/, ''), model)) this.choiceScores[key] = v;
       }
     }
   }
@@ -693,7 +701,14 @@ export class TaughtClasses {
       for (let b = 0; b < batch; b++) normalizeInPlace(out.subarray(b * config.inputSize, (b + 1) * config.inputSize));
       return out;
     }
-    if (rep === 'transfer') return this.transferBranch().features(x, batch);
+    if (rep === 'transfer') return this.transferBranch().features(this.source.stackInput(x, batch), batch);
+    if (rep === 'features') {
+      const out = this.source.stackInput(x, batch);
+      const width = out.length / batch;
+      const rows = Float32Array.from(out);
+      for (let b = 0; b < batch; b++) normalizeInPlace(rows.subarray(b * width, (b + 1) * width));
+      return rows;
+    }
     if (rep === 'colour' || rep === 'edges') {
       const shape = config.inputShape;
       if (!shape) throw new Error(`internal: the '${rep}' representation needs an image shape`);
@@ -713,7 +728,7 @@ export class TaughtClasses {
       const { config, engine } = this.source;
       const t = config.teaching;
       const input = { centerInput: config.centerInput || t.transferCenterInput, normalizeInput: config.normalizeInput };
-      this.branch = new TransferBranch(engine, config.inputSize, t.transferLayers, t.transferSeed, input, config.optimizer);
+      this.branch = new TransferBranch(engine, stackInputSize(config), t.transferLayers, t.transferSeed, input, config.optimizer);
     }
     return this.branch;
   }
@@ -741,6 +756,10 @@ export class TaughtClasses {
     }
     entry.rows.clear();
   }
+}
+
+function representationContext(config: NetworkConfig): RepresentationContext {
+  return { layers: config.layers.length, inputShape: config.inputShape, featureStage: config.featureStage !== undefined };
 }
 
 function isLayerRepresentation(rep: Representation): boolean {

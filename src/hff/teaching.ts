@@ -12,11 +12,19 @@ export type TeachAugment = 'auto' | 'none';
 /**
  * A representation in which taught classes are compared with their demonstrations: 'input' (the input itself,
  * L2-normalised), 'transfer' (a fixed random ReLU branch), 'layers' (every trained layer together: the mean of their
- * cosines), 'layer:N' (one trained layer), and for images 'colour' (hue-saturation-brightness histogram, colour
- * images only), 'edges' (oriented-gradient histograms; see src/image/features.ts) and 'layers+edges' (the mean of
- * the two cosines).
+ * cosines), 'layer:N' (one trained layer), 'features' (the model's feature stage, when it has one), and for images
+ * 'colour' (hue-saturation-brightness histogram, colour images only), 'edges' (oriented-gradient histograms; see
+ * src/image/features.ts) and 'layers+edges' (the mean of the two cosines).
  */
-export type Representation = 'input' | 'transfer' | 'layers' | `layer:${number}` | ImageFeature | 'layers+edges';
+export type Representation = 'input' | 'transfer' | 'layers' | `layer:${number}` | 'features' | ImageFeature | 'layers+edges';
+
+/** What decides which representations a model has. */
+export interface RepresentationContext {
+  /** Number of trained layers. */
+  layers: number;
+  inputShape?: readonly number[];
+  featureStage: boolean;
+}
 export type ImageFeature = 'colour' | 'edges';
 
 /** How taught classes are imprinted and scored; stored in the model's config (every field has a default). */
@@ -80,15 +88,16 @@ function imageRepresentations(shape: readonly number[] | undefined): Representat
   return features.length > 0 ? [...features, 'layers+edges'] : [];
 }
 
-/** Whether `value` names a representation that a model with `layers` trained layers and this input shape has. */
-export function isRepresentation(value: unknown, layers: number, shape: readonly number[] | undefined): value is Representation {
+/** Whether `value` names a representation that a model like this has. */
+export function isRepresentation(value: unknown, model: RepresentationContext): value is Representation {
   if (value === 'input' || value === 'transfer' || value === 'layers') return true;
-  if (value === 'colour' || value === 'edges' || value === 'layers+edges') return imageRepresentations(shape).includes(value);
+  if (value === 'features') return model.featureStage;
+  if (value === 'colour' || value === 'edges' || value === 'layers+edges') return imageRepresentations(model.inputShape).includes(value);
   const m = typeof value === 'string' ? /^layer:(\d+)$/.exec(value) : null;
-  return m !== null && Number(m[1]) < layers;
+  return m !== null && Number(m[1]) < model.layers;
 }
 
-export function resolveTeaching(options: Partial<TeachingConfig> | undefined, layers: number, shape: readonly number[] | undefined): TeachingConfig {
+export function resolveTeaching(options: Partial<TeachingConfig> | undefined, model: RepresentationContext): TeachingConfig {
   const o = { ...TEACHING_DEFAULTS, ...(options ?? {}) } as TeachingConfig & Record<string, unknown>;
   for (const key of RETIRED_KEYS) delete o[key];
   if (o.augment !== 'auto' && o.augment !== 'none') throw new Error(`teaching.augment must be 'auto' or 'none', got ${JSON.stringify(o.augment)}`);
@@ -97,12 +106,10 @@ export function resolveTeaching(options: Partial<TeachingConfig> | undefined, la
   }
   if (typeof o.transferCenterInput !== 'boolean')
     throw new Error(`teaching.transferCenterInput must be true or false, got ${JSON.stringify(o.transferCenterInput)}`);
-  if (o.representation !== 'auto' && !isRepresentation(o.representation, layers, shape)) {
-    const features = imageRepresentations(shape)
-      .map((f) => `'${f}', `)
-      .join('');
+  if (o.representation !== 'auto' && !isRepresentation(o.representation, model)) {
+    const features = [...(model.featureStage ? ['features'] : []), ...imageRepresentations(model.inputShape)].map((f) => `'${f}', `).join('');
     throw new Error(
-      `teaching.representation must be 'auto', 'input', 'transfer', ${features}'layers' or 'layer:N' with N below ${layers}, got ${JSON.stringify(o.representation)}`,
+      `teaching.representation must be 'auto', 'input', 'transfer', ${features}'layers' or 'layer:N' with N below ${model.layers}, got ${JSON.stringify(o.representation)}`,
     );
   }
   if (o.representation === 'transfer' && o.transferLayers.length === 0) throw new Error("teaching.representation 'transfer' needs teaching.transferLayers");

@@ -6,7 +6,7 @@
  */
 import { type LayerParams, unknownLayerKind } from '../engines/types';
 import { assertClassNames } from '../hff/class-names';
-import { type NetworkConfig, type NetworkOptions, resolveConfig } from '../hff/config';
+import { type NetworkConfig, type NetworkOptions, resolveConfig, stackInputSize } from '../hff/config';
 import type { ModelFiles, NamedTensor } from './format';
 
 /** The manifest's `kind` for an HFF network. */
@@ -29,7 +29,7 @@ function layerShapes(config: NetworkConfig, index: number, classCount: number): 
   const layer = config.stack[index];
   switch (layer.kind) {
     case 'dense': {
-      const inputSize = index === 0 ? config.inputSize : config.layers[index - 1];
+      const inputSize = index === 0 ? stackInputSize(config) : config.layers[index - 1];
       return { weight: [inputSize, layer.units], bias: [layer.units], prototypes: [classCount * config.prototypesPerClass, layer.units] };
     }
     default:

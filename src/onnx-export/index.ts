@@ -5,7 +5,8 @@
  * included) can run it without this package.
  *
  * Graph interface:
- *   input      float32 [batch, inputSize]  the raw input vector (the graph normalises it when the model does)
+ *   input      float32 [batch, inputSize]  the raw input vector (the graph normalises it when the model does); with
+ *                                          a feature stage, the stage's output (the stage is not part of the graph)
  *   scores     float32 [batch, classes]    per class, the cosine of its closest prototype (final layer; with
  *                                          'sum' scoring the mean over layers), the `score` of a prediction
  *   label      int64   [batch]             index of the predicted class in the metadata's `classes`
@@ -15,7 +16,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cosineNodes, inferenceNodes } from '../engines/onnx/graphs';
 import { unknownLayerKind } from '../engines/types';
-import { type Scoring, layerSpec, outputSize } from '../hff/config';
+import type { FeatureStageConfig } from '../feature-stage/feature-stage';
+import { type Scoring, layerSpec, outputSize, stackInputSize } from '../hff/config';
 import type { HffNetwork } from '../hff/network';
 import { type NetworkModel, decodeNetwork, loadModelFiles, storedConfig, taughtClassNames } from '../model-file';
 import { DEFAULT_OPSET, GraphBuilder } from '../onnx/graph-builder';
@@ -53,9 +55,17 @@ export interface ExportSummary {
  * Why an exported graph may decide differently from the library: the teaching rules (nearest demonstration in the
  * chosen representation, against the kept training inputs) are not part of the graph.
  */
-export function exportWarnings(taughtClasses: readonly string[]): string[] {
-  if (taughtClasses.length === 0) return [];
+export function exportWarnings(taughtClasses: readonly string[], featureStage?: FeatureStageConfig): string[] {
+  const warnings: string[] = [];
+  if (featureStage) {
+    warnings.push(
+      `the graph takes the feature stage's output (${featureStage.outputSize} values), not images: run ${path.basename(featureStage.file)} first ` +
+        '(its settings are in the metadata field hff_feature_stage)',
+    );
+  }
+  if (taughtClasses.length === 0) return warnings;
   return [
+    ...warnings,
     `taught classes (${taughtClasses.join(', ')}) are scored by plain cosine in the ONNX graph: the library's teaching rules ` +
       '(nearest demonstration in the chosen representation, against the kept training inputs) are not exported, so labels can differ from hff-classify',
   ];
@@ -95,7 +105,8 @@ function modelToOnnx(model: NetworkModel, taughtClasses: readonly string[], opti
   const config = model.config;
   const m = config.prototypesPerClass;
   const g = new GraphBuilder('hff_network');
-  const input = g.input('input', 'float', ['batch', config.inputSize]);
+  // With a feature stage the graph starts at the stage's output (see exportWarnings).
+  const input = g.input('input', 'float', ['batch', stackInputSize(config)]);
   let x = input;
   const perLayer: string[] = [];
   let z = '';
@@ -149,7 +160,8 @@ function modelToOnnx(model: NetworkModel, taughtClasses: readonly string[], opti
     hff_model_version: String(model.version),
     hff_config: JSON.stringify(storedConfig(config)),
   };
-  if (config.inputShape) metadata.hff_input_shape = config.inputShape.join(',');
+  if (config.inputShape && !config.featureStage) metadata.hff_input_shape = config.inputShape.join(',');
+  if (config.featureStage) metadata.hff_feature_stage = JSON.stringify({ ...config.featureStage, file: path.basename(config.featureStage.file) });
   if (taughtClasses.length > 0) metadata.hff_taught_classes = JSON.stringify(taughtClasses);
   const bytes = g.build({
     opset,
@@ -186,8 +198,8 @@ export async function exportOnnx(modelDir: string, outPath: string, options: Exp
     path: target,
     bytes: bytes.byteLength,
     opset,
-    inputSize: c.inputSize,
-    ...(c.inputShape ? { inputShape: c.inputShape } : {}),
+    inputSize: stackInputSize(c),
+    ...(c.inputShape && !c.featureStage ? { inputShape: c.inputShape } : {}),
     layers: [...c.layers],
     classes: [...model.classes],
     prototypesPerClass: c.prototypesPerClass,
@@ -197,6 +209,6 @@ export async function exportOnnx(modelDir: string, outPath: string, options: Exp
     parameters,
     modelVersion: model.version,
     taughtClasses,
-    warnings: exportWarnings(taughtClasses),
+    warnings: exportWarnings(taughtClasses, c.featureStage),
   };
 }

@@ -12,6 +12,7 @@ import { loadDataset } from '../../datasets/load';
 import type { Dataset, DatasetName } from '../../datasets/types';
 import { type InputKind, inputKind } from '../../hff/config';
 import type { TeachingConfig } from '../../hff/teaching';
+import type { FeatureStageOptions } from '../../feature-stage/feature-stage';
 import { HffNetwork, type Prediction } from '../../hff/network';
 import { loadNetwork, saveNetwork } from '../../hff/persistence';
 import { SeededRandom } from '../../hff/random';
@@ -64,6 +65,8 @@ export interface TeachBenchOptions {
   /** Score on the first N test images only (default all). */
   testLimit?: number;
   backend?: string;
+  /** Base training: an image-to-vector ONNX network before the layers, taking the loaded images (see FeatureStageOptions). */
+  featureStage?: Omit<FeatureStageOptions, 'inputShape'>;
   json?: boolean;
   /** Programmatic: override the model's teaching settings (ablations). */
   teaching?: Partial<TeachingConfig>;
@@ -163,8 +166,11 @@ export async function runTeachBench(options: TeachBenchOptions): Promise<{ resul
   if (!shotCounts.length || shotCounts.some((s) => !Number.isInteger(s) || s < 1)) throw new Error('shots must be positive integers');
   if (!Number.isInteger(seeds) || seeds < 1) throw new Error('seeds must be a positive integer');
 
-  const folderSize = options.dataset === 'folder' ? { width: options.width ?? FOLDER_IMAGE_SIZE, height: options.height ?? FOLDER_IMAGE_SIZE } : {};
-  const load = (split: 'train' | 'test') => loadDataset({ name: options.dataset as DatasetName, dir: options.data, split, ...folderSize });
+  const imageSize =
+    options.width !== undefined || options.dataset === 'folder'
+      ? { width: options.width ?? FOLDER_IMAGE_SIZE, height: options.height ?? FOLDER_IMAGE_SIZE }
+      : {};
+  const load = (split: 'train' | 'test') => loadDataset({ name: options.dataset as DatasetName, dir: options.data, split, ...imageSize });
   const train = options.train ?? (await load('train'));
   const test = options.test ?? (await load('test'));
   const all = train.classes;
@@ -187,11 +193,9 @@ export async function runTeachBench(options: TeachBenchOptions): Promise<{ resul
     if (extra.length) throw new Error(`the model ${options.model} has classes outside the base classes: ${extra.join(', ')}`);
     log(`base model: ${options.model}\n`);
   } else {
-    base = HffNetwork.create(
-      engine,
-      { inputSize: size, inputShape: [train.height, train.width, train.channels], layers: options.layers, seed: options.seed },
-      baseNames,
-    );
+    const inputShape: [number, number, number] = [train.height, train.width, train.channels];
+    const featureStage = options.featureStage ? { ...options.featureStage, inputShape } : undefined;
+    base = HffNetwork.create(engine, { inputSize: size, inputShape, layers: options.layers, seed: options.seed, featureStage }, baseNames);
     const b = pick(train, baseSet, options.trainLimit);
     const labels = Int32Array.from(b.labels, (l) => baseIdx.indexOf(l));
     const t0 = Date.now();
