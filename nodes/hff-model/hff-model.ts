@@ -6,7 +6,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Node, NodeAPI } from 'node-red';
-import type { NetworkOptions } from '../../src/hff/config';
+import type { NetworkCreateOptions } from '../../src/hff/network';
 import { setEngineLog } from '../shared/engine';
 import { FLEET_CREDENTIALS, attachFleetSync, fleetSettings, type FleetCredentials } from '../shared/fleet-sync';
 import { ModelController } from './model-controller';
@@ -21,11 +21,11 @@ export = function register(RED: NodeAPI): void {
     const userDir = (RED.settings as unknown as { userDir?: string }).userDir ?? path.join(os.homedir(), '.node-red');
     const given = String(def.path ?? '').trim();
     const dir = given === '' ? path.join(userDir, 'hff-models', folderName(def.name, node.id)) : path.resolve(userDir, given);
-    let architecture: NetworkOptions;
+    let architecture: NetworkCreateOptions;
     let classes: string[] = [];
     let problem: Error | undefined;
     try {
-      architecture = architectureOf(def);
+      architecture = architectureOf(def, userDir);
       classes = classesOf(def.classes);
     } catch (err) {
       problem = err as Error;

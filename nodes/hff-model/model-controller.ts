@@ -4,8 +4,7 @@
  * that client nodes turn into their status.
  */
 import { EventEmitter } from 'node:events';
-import type { NetworkOptions } from '../../src/hff/config';
-import { HffNetwork } from '../../src/hff/network';
+import { HffNetwork, type NetworkCreateOptions } from '../../src/hff/network';
 import type { ModelFiles } from '../../src/model-file';
 import { ModelStore } from '../../src/model-file';
 import { sharedEngine } from '../shared/engine';
@@ -21,7 +20,7 @@ export interface ModelSettings {
   source: ModelSource;
   backend: string;
   /** Architecture of a new model; ignored when a model is loaded. */
-  architecture: NetworkOptions;
+  architecture: NetworkCreateOptions;
   classes: string[];
   /** Save delay after learning, ms. */
   saveDelayMs?: number;

@@ -1,7 +1,8 @@
 import type { FleetDef } from '../shared/fleet-sync';
 /** The hff-model dialog's fields turned into library options, with errors that name the field. */
 import type { NodeDef } from 'node-red';
-import type { NetworkOptions } from '../../src/hff/config';
+import * as path from 'node:path';
+import type { NetworkCreateOptions } from '../../src/hff/network';
 import type { ModelSource } from './model-controller';
 import { numberSetting } from '../shared/settings';
 
@@ -12,6 +13,12 @@ export interface HffModelDef extends NodeDef, FleetDef {
   inputSize?: string | number;
   inputShape?: string;
   centerInput?: boolean;
+  featureStage?: string;
+  featureMean?: string;
+  featureStd?: string;
+  featureLayout?: string;
+  featureBgr?: boolean;
+  featureOutput?: string;
   layers?: string;
   classes?: string;
   tau?: string | number;
@@ -30,8 +37,21 @@ export function folderName(name: string | undefined, id: string): string {
   return safe || id.replace(/[^A-Za-z0-9._-]+/g, '-');
 }
 
-/** The architecture fields of the dialog as library options; throws a message naming the bad field. */
-export function architectureOf(def: HffModelDef): NetworkOptions {
+/** "0.485, 0.456, 0.406" -> numbers; empty -> undefined. */
+function numberList(value: string | undefined, field: string): number[] | undefined {
+  const text = String(value ?? '').trim();
+  if (text === '') return undefined;
+  const parts = text.split(/[\s,]+/).map((v) => Number(v));
+  if (parts.some((v) => !Number.isFinite(v)))
+    throw new Error(`${field} must be one number or one per channel, such as 0.485,0.456,0.406, got ${JSON.stringify(value)}`);
+  return parts;
+}
+
+/**
+ * The architecture fields of the dialog as library options; throws a message naming the bad field. A relative
+ * feature stage path is taken from `baseDir` (Node-RED's user folder).
+ */
+export function architectureOf(def: HffModelDef, baseDir = process.cwd()): NetworkCreateOptions {
   const inputSize = numberSetting(def.inputSize, 'input size', { integer: true, min: 1 });
   if (inputSize === undefined) throw new Error('input size is required to create a model');
   const layersText = String(def.layers ?? '').trim();
@@ -40,7 +60,7 @@ export function architectureOf(def: HffModelDef): NetworkOptions {
     throw new Error(`layer widths must be comma-separated whole numbers such as 256,256, got ${JSON.stringify(def.layers)}`);
   }
   // Explicit, so a flow's models do not change with the library's default for colour images.
-  const options: NetworkOptions = { inputSize, layers, centerInput: def.centerInput === true };
+  const options: NetworkCreateOptions = { inputSize, layers, centerInput: def.centerInput === true };
   const shapeText = String(def.inputShape ?? '').trim();
   if (shapeText !== '') {
     const parts = shapeText.split(/\s*[x×,]\s*/).map((v) => Number(v));
@@ -48,6 +68,24 @@ export function architectureOf(def: HffModelDef): NetworkOptions {
       throw new Error(`image shape must be height x width x channels such as 28x28x1, got ${JSON.stringify(def.inputShape)}`);
     }
     options.inputShape = parts as [number, number, number];
+  }
+  const stageFile = String(def.featureStage ?? '').trim();
+  if (stageFile !== '') {
+    if (!options.inputShape) throw new Error('a feature stage needs the image shape it takes (height x width x channels, such as 224x224x3)');
+    const layout = String(def.featureLayout || 'nchw');
+    if (layout !== 'nchw' && layout !== 'nhwc') throw new Error(`feature stage layout must be nchw or nhwc, got ${JSON.stringify(def.featureLayout)}`);
+    const mean = numberList(def.featureMean, 'feature stage mean');
+    const std = numberList(def.featureStd, 'feature stage std');
+    const outputName = String(def.featureOutput ?? '').trim();
+    options.featureStage = {
+      file: path.resolve(baseDir, stageFile),
+      inputShape: options.inputShape,
+      layout,
+      channelOrder: def.featureBgr === true ? 'bgr' : 'rgb',
+      ...(mean ? { mean } : {}),
+      ...(std ? { std } : {}),
+      ...(outputName ? { outputName } : {}),
+    };
   }
   const tau = numberSetting(def.tau, 'tau', { min: 0, aboveMin: true });
   if (tau !== undefined) options.tau = tau;

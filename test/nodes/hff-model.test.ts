@@ -26,6 +26,7 @@ import {
   waitStatus,
 } from './flow-helpers';
 import { nodeRedPath } from '../../src/demo/runtime';
+import { channelMeansModel } from '../feature-stage/fixtures';
 
 describe('hff-model (config node)', function () {
   let userDir: string;
@@ -124,6 +125,34 @@ describe('hff-model (config node)', function () {
     const caught = collect('caught');
     send('classify', { payload: vector(16, 1) });
     assert.match(caughtText(await nth(caught, 1)), new RegExp(`no model file in ${dir.replace(/[/\\^$*+?.()|[\]{}]/g, '\\$&')}`));
+  });
+
+  it('creates a model with a feature stage (an ONNX file in the user folder) that teaches and classifies images, and saves its checksum', async () => {
+    fs.writeFileSync(path.join(userDir, 'means.onnx'), channelMeansModel());
+    await helper.load(ALL_NODES, flow({ inputSize: 48, inputShape: '4x4x3', featureStage: 'means.onnx', featureMean: '0.5', featureStd: '0.5', layers: '8' }));
+    const out = collect('out');
+    await waitStatus('classify', (s) => s.text === 'ready, 0 classes');
+    const plain = (rgb: number[]) => Array.from({ length: 48 }, (_, i) => rgb[i % 3]);
+    send('teach', { payload: plain([0.9, 0.1, 0.1]), label: 'red part' });
+    send('teach', { payload: plain([0.1, 0.1, 0.9]), label: 'blue part' });
+    await nth(out, 2);
+    send('classify', { payload: plain([0.8, 0.2, 0.15]) });
+    assert.equal(((await nth(out, 3)).payload as { label: string }).label, 'red part');
+    const dir = modelDir(userDir);
+    await waitFor('the debounced save', () => fs.existsSync(path.join(dir, 'model.json')));
+    const stage = (await loadModelFiles(dir)).manifest.config as { featureStage: { file: string; sha256: string; outputSize: number; mean: number[] } };
+    assert.equal(stage.featureStage.file, path.join(userDir, 'means.onnx'));
+    assert.match(stage.featureStage.sha256, /^[0-9a-f]{64}$/);
+    assert.equal(stage.featureStage.outputSize, 3);
+    assert.deepEqual(stage.featureStage.mean, [0.5, 0.5, 0.5]);
+  });
+
+  it('a feature stage file that is missing is an error a Catch node gets, naming the file', async () => {
+    await helper.load(ALL_NODES, flow({ inputSize: 48, inputShape: '4x4x3', featureStage: 'nowhere.onnx', layers: '8' }));
+    await waitStatus('classify', (s) => s.fill === 'red');
+    const caught = collect('caught');
+    send('teach', { payload: vector(48, 1), label: 'x' });
+    assert.match(caughtText(await nth(caught, 1)), /feature stage ONNX file not found: looked for .*nowhere\.onnx/);
   });
 
   it('a bad architecture is reported when the model has to be created', async () => {
