@@ -105,6 +105,18 @@ function readStageFile(file: string, directory: string | undefined): { bytes: Ui
   throw new Error(`feature stage ONNX file not found: looked for ${places.join(' and ')}`);
 }
 
+/** The bytes of the file a model records (see FeatureStage.open for where it is looked for); a different file is refused. */
+export function readRecordedStage(config: Pick<FeatureStageConfig, 'file' | 'sha256'>, directory?: string): { bytes: Uint8Array; found: string } {
+  const { bytes, found } = readStageFile(config.file, directory);
+  const sha256 = sha256Of(bytes);
+  if (sha256 !== config.sha256) {
+    throw new Error(
+      `feature stage ${found} is not the file this model was made with: its SHA-256 is ${sha256.slice(0, 16)}..., the model records ${config.sha256.slice(0, 16)}...`,
+    );
+  }
+  return { bytes, found };
+}
+
 /** An opened feature stage: runs batches of images (HWC values in [0,1], the package's image vectors) to vectors. */
 export class FeatureStage {
   readonly config: FeatureStageConfig;
@@ -128,13 +140,10 @@ export class FeatureStage {
   static open(settings: FeatureStageOptions | FeatureStageConfig, options: OpenOptions = {}): FeatureStage {
     const checked = checkFeatureStageSettings(settings);
     const recorded = 'sha256' in settings ? settings.sha256 : undefined;
-    const { bytes, found } = readStageFile(recorded ? checked.file : path.resolve(checked.file), options.directory);
-    const sha256 = sha256Of(bytes);
-    if (recorded && recorded !== sha256) {
-      throw new Error(
-        `feature stage ${found} is not the file this model was made with: its SHA-256 is ${sha256.slice(0, 16)}..., the model records ${recorded.slice(0, 16)}...`,
-      );
-    }
+    const { bytes, found } = recorded
+      ? readRecordedStage({ file: checked.file, sha256: recorded }, options.directory)
+      : readStageFile(path.resolve(checked.file), options.directory);
+    const sha256 = recorded ?? sha256Of(bytes);
     const unavailable = onnxLoadError();
     if (unavailable) throw new Error(`a feature stage needs onnxruntime-node, which is not available (${unavailable})`);
     let session: SyncSession;

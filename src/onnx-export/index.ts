@@ -6,7 +6,9 @@
  *
  * Graph interface:
  *   input      float32 [batch, inputSize]  the raw input vector (the graph normalises it when the model does); with
- *                                          a feature stage, the stage's output (the stage is not part of the graph)
+ *                                          a feature stage, the image vector, which the stage's own nodes (copied in
+ *                                          front of the layers) turn into features; a stage that cannot be merged
+ *                                          (another opset) leaves the graph taking its output, with a warning
  *   scores     float32 [batch, classes]    per class, the cosine of its closest prototype (final layer; with
  *                                          'sum' scoring the mean over layers), the `score` of a prediction
  *   label      int64   [batch]             index of the predicted class in the metadata's `classes`
@@ -16,11 +18,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cosineNodes, inferenceNodes } from '../engines/onnx/graphs';
 import { unknownLayerKind } from '../engines/types';
-import type { FeatureStageConfig } from '../feature-stage/feature-stage';
+import type { onnx as OnnxNamespace } from 'onnx-proto';
+import { type FeatureStageConfig, readRecordedStage } from '../feature-stage/feature-stage';
 import { type Scoring, layerSpec, outputSize, stackInputSize } from '../hff/config';
 import type { HffNetwork } from '../hff/network';
 import { type NetworkModel, decodeNetwork, loadModelFiles, storedConfig, taughtClassNames } from '../model-file';
-import { DEFAULT_OPSET, GraphBuilder } from '../onnx/graph-builder';
+import { DEFAULT_OPSET, GraphBuilder, onnxProto } from '../onnx/graph-builder';
 
 export interface ExportOptions {
   /** ONNX opset, 13 to 17 (default 13, the widest supported by edge runtimes). */
@@ -55,12 +58,12 @@ export interface ExportSummary {
  * Why an exported graph may decide differently from the library: the teaching rules (nearest demonstration in the
  * chosen representation, against the kept training inputs) are not part of the graph.
  */
-export function exportWarnings(taughtClasses: readonly string[], featureStage?: FeatureStageConfig): string[] {
+export function exportWarnings(taughtClasses: readonly string[], unmergedStage?: { config: FeatureStageConfig; why: string }): string[] {
   const warnings: string[] = [];
-  if (featureStage) {
+  if (unmergedStage) {
     warnings.push(
-      `the graph takes the feature stage's output (${featureStage.outputSize} values), not images: run ${path.basename(featureStage.file)} first ` +
-        '(its settings are in the metadata field hff_feature_stage)',
+      `the feature stage could not be made part of the graph (${unmergedStage.why}): the graph takes its output (${unmergedStage.config.outputSize} values), ` +
+        `not images; run ${path.basename(unmergedStage.config.file)} first (its settings are in the metadata field hff_feature_stage)`,
     );
   }
   if (taughtClasses.length === 0) return warnings;
@@ -82,7 +85,7 @@ function classScores(g: GraphBuilder, cos: string, m: number): string {
 
 /** The ONNX model bytes of a network (exposed for tests and tools that hold a network in memory). */
 export function networkToOnnx(network: HffNetwork, options: ExportOptions = {}): OnnxGraph {
-  return modelToOnnx(decodeNetwork(network.toModelFiles(), 'network'), network.taughtClassNames(), options);
+  return modelToOnnx(decodeNetwork(network.toModelFiles(), 'network'), network.taughtClassNames(), options, undefined);
 }
 
 interface OnnxGraph {
@@ -90,11 +93,46 @@ interface OnnxGraph {
   opset: number;
   scoring: Scoring;
   outputs: string[];
+  /** Why a model's feature stage is not part of the graph (then the graph takes the stage's output). */
+  unmergedStage?: { config: FeatureStageConfig; why: string };
+}
+
+/** The default-domain opset a model imports. */
+function opsetOf(model: OnnxNamespace.IModelProto): number {
+  const entry = (model.opsetImport ?? []).find((o) => !o.domain);
+  return Number(entry?.version ?? 0);
+}
+
+/**
+ * Adds the feature stage in front of the layers: the graph's input is the package's image vector (HWC in [0,1]),
+ * brought to the stage's layout, channel order and normalisation, then the stage's own nodes. Returns its output
+ * as [batch, outputSize].
+ */
+function stageNodes(g: GraphBuilder, stage: FeatureStageConfig, stageModel: OnnxNamespace.IModelProto, input: string): string {
+  const [h, w, c] = stage.inputShape;
+  let x = g.op('Reshape', [input, g.ints([-1, h, w, c])]);
+  if (stage.channelOrder === 'bgr' && c === 3) x = g.op('Gather', [x, g.ints([2, 1, 0])], { axis: 3 });
+  x = g.op('Div', [g.op('Sub', [x, g.float(stage.mean)]), g.float(stage.std)]);
+  if (stage.layout === 'nchw') x = g.op('Transpose', [x], { perm: [0, 3, 1, 2] });
+  const features = g.importGraph(stageModel, 'feature_stage/', stage.inputName, x, stage.outputName);
+  return g.op('Flatten', [features], { axis: 1 });
+}
+
+/** Why a stage cannot be merged at this opset, or undefined when it can. */
+function mergeProblem(stageModel: OnnxNamespace.IModelProto, opset: number): string | undefined {
+  const stageOpset = opsetOf(stageModel);
+  if (stageOpset !== opset)
+    return `it uses opset ${stageOpset}, the export ${opset}; export with --opset ${stageOpset} (13-17) or re-export the stage at opset ${opset}`;
+  return undefined;
 }
 
 /** The ONNX model bytes of a decoded model whose classes `taughtClasses` were taught. */
-function modelToOnnx(model: NetworkModel, taughtClasses: readonly string[], options: ExportOptions): OnnxGraph {
-  const opset = options.opset ?? DEFAULT_OPSET;
+function modelToOnnx(model: NetworkModel, taughtClasses: readonly string[], options: ExportOptions, stageFrom: string | undefined): OnnxGraph {
+  const stage = model.config.featureStage;
+  const stageModel = stage ? onnxProto().ModelProto.decode(readRecordedStage(stage, stageFrom).bytes) : undefined;
+  // Without a requested opset, a stage's own opset (13-17) is the export's: ops change meaning between opsets.
+  const stageOpset = stageModel ? opsetOf(stageModel) : undefined;
+  const opset = options.opset ?? (stageOpset !== undefined && stageOpset >= 13 && stageOpset <= 17 ? stageOpset : DEFAULT_OPSET);
   if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
     throw new Error(`opset must be an integer from ${MIN_OPSET} to ${MAX_OPSET}, got ${opset}`);
   }
@@ -105,9 +143,23 @@ function modelToOnnx(model: NetworkModel, taughtClasses: readonly string[], opti
   const config = model.config;
   const m = config.prototypesPerClass;
   const g = new GraphBuilder('hff_network');
-  // With a feature stage the graph starts at the stage's output (see exportWarnings).
-  const input = g.input('input', 'float', ['batch', stackInputSize(config)]);
-  let x = input;
+  let unmergedStage: OnnxGraph['unmergedStage'];
+  let x: string;
+  if (stage && stageModel) {
+    const problem = mergeProblem(stageModel, opset);
+    if (problem === undefined) {
+      try {
+        x = stageNodes(g, stage, stageModel, g.input('input', 'float', ['batch', config.inputSize]));
+      } catch (err) {
+        throw new Error(`the feature stage ${path.basename(stage.file)} cannot be exported with the layers: ${(err as Error).message}`);
+      }
+    } else {
+      unmergedStage = { config: stage, why: problem };
+      x = g.input('input', 'float', ['batch', stackInputSize(config)]);
+    }
+  } else {
+    x = g.input('input', 'float', ['batch', config.inputSize]);
+  }
   const perLayer: string[] = [];
   let z = '';
   model.params.forEach((params, i) => {
@@ -160,18 +212,20 @@ function modelToOnnx(model: NetworkModel, taughtClasses: readonly string[], opti
     hff_model_version: String(model.version),
     hff_config: JSON.stringify(storedConfig(config)),
   };
-  if (config.inputShape && !config.featureStage) metadata.hff_input_shape = config.inputShape.join(',');
-  if (config.featureStage) metadata.hff_feature_stage = JSON.stringify({ ...config.featureStage, file: path.basename(config.featureStage.file) });
+  if (config.inputShape && !unmergedStage) metadata.hff_input_shape = config.inputShape.join(',');
+  if (stage) metadata.hff_feature_stage = JSON.stringify({ ...stage, file: path.basename(stage.file), merged: !unmergedStage });
   if (taughtClasses.length > 0) metadata.hff_taught_classes = JSON.stringify(taughtClasses);
+  const otherDomains = (stageModel?.opsetImport ?? []).filter((o) => o.domain).map((o) => ({ domain: String(o.domain), version: Number(o.version) }));
   const bytes = g.build({
     opset,
+    otherDomains,
     metadata,
     docString:
       'Hyperspherical Forward-Forward network (node-red-contrib-hff). input: float32 [batch, inputSize]. ' +
       'scores: per-class cosine similarity; label: predicted class index into metadata "classes" (JSON); ' +
       'embedding: final-layer unit representation.',
   });
-  return { bytes, opset, scoring, outputs };
+  return { bytes, opset, scoring, outputs, unmergedStage };
 }
 
 /**
@@ -181,7 +235,7 @@ export async function exportOnnx(modelDir: string, outPath: string, options: Exp
   const files = await loadModelFiles(modelDir);
   const model = decodeNetwork(files, modelDir);
   const taughtClasses = taughtClassNames(files, model.classes, modelDir);
-  const { bytes, opset, scoring, outputs } = modelToOnnx(model, taughtClasses, options);
+  const { bytes, opset, scoring, outputs, unmergedStage } = modelToOnnx(model, taughtClasses, options, modelDir);
   const target = path.resolve(outPath);
   await fs.promises.mkdir(path.dirname(target), { recursive: true });
   const temp = `${target}.tmp-${process.pid}-${Date.now()}`;
@@ -198,8 +252,8 @@ export async function exportOnnx(modelDir: string, outPath: string, options: Exp
     path: target,
     bytes: bytes.byteLength,
     opset,
-    inputSize: stackInputSize(c),
-    ...(c.inputShape && !c.featureStage ? { inputShape: c.inputShape } : {}),
+    inputSize: unmergedStage ? stackInputSize(c) : c.inputSize,
+    ...(c.inputShape && !unmergedStage ? { inputShape: c.inputShape } : {}),
     layers: [...c.layers],
     classes: [...model.classes],
     prototypesPerClass: c.prototypesPerClass,
@@ -209,6 +263,6 @@ export async function exportOnnx(modelDir: string, outPath: string, options: Exp
     parameters,
     modelVersion: model.version,
     taughtClasses,
-    warnings: exportWarnings(taughtClasses, c.featureStage),
+    warnings: exportWarnings(taughtClasses, unmergedStage),
   };
 }

@@ -145,12 +145,52 @@ export class GraphBuilder {
     return this.op('Identity', [from], {}, to);
   }
 
-  build(options: { opset?: number; producer?: string; docString?: string; metadata?: Record<string, string> } = {}): Uint8Array {
+  /**
+   * Copies another model's graph into this one (a feature stage under exported layers): every node, initializer
+   * and value gets `prefix` before its name, except the graph input `inputName`, which reads the value `from`
+   * instead. Returns the new name of the value `outputName`. Graphs whose nodes hold subgraphs, or whose weights
+   * live in external files, are refused.
+   */
+  importGraph(model: OnnxNamespace.IModelProto, prefix: string, inputName: string, from: string, outputName: string): string {
+    const graph = model.graph;
+    if (!graph) throw new Error('the ONNX model has no graph');
+    const rename = (name: string | null | undefined): string => (!name ? '' : name === inputName ? from : prefix + name);
+    const initializers = graph.initializer ?? [];
+    const weights = new Set(initializers.map((t) => t.name));
+    const other = (graph.input ?? []).filter((i) => i.name !== inputName && !weights.has(i.name));
+    if (other.length > 0) throw new Error(`the ONNX graph has inputs besides ${inputName}: ${other.map((i) => i.name).join(', ')}`);
+    for (const tensor of initializers) {
+      if (tensor.dataLocation === onnxProto().TensorProto.DataLocation.EXTERNAL) throw new Error(`weight ${tensor.name} is stored in an external file`);
+      this.initializers.push({ ...tensor, name: rename(tensor.name) });
+    }
+    for (const node of graph.node ?? []) {
+      if ((node.attribute ?? []).some((a) => a.g || (a.graphs && a.graphs.length > 0))) {
+        throw new Error(`node ${node.name ?? ''} (${node.opType ?? ''}) holds a subgraph, which cannot be merged`);
+      }
+      this.nodes.push({
+        ...node,
+        name: rename(node.name ?? `node_${this.counter++}`),
+        input: (node.input ?? []).map(rename),
+        output: (node.output ?? []).map(rename),
+      });
+    }
+    return rename(outputName);
+  }
+
+  build(
+    options: {
+      opset?: number;
+      producer?: string;
+      docString?: string;
+      metadata?: Record<string, string>;
+      otherDomains?: { domain: string; version: number }[];
+    } = {},
+  ): Uint8Array {
     const o = onnxProto();
     const opset = options.opset ?? DEFAULT_OPSET;
     const model = o.ModelProto.create({
       irVersion: IR_VERSION_FOR_OPSET[opset] ?? 8,
-      opsetImport: [{ domain: '', version: opset }],
+      opsetImport: [{ domain: '', version: opset }, ...(options.otherDomains ?? [])],
       producerName: options.producer ?? 'node-red-contrib-hff',
       producerVersion: packageVersion(),
       docString: options.docString ?? '',

@@ -14,8 +14,26 @@ import { tempDir } from '../helpers/data';
 import { skipForEnvironment } from '../helpers/skip';
 import { COLOURS, channelMeansModel, colourImages, convTrunkModel, writeModel } from './fixtures';
 
+interface OrtModule {
+  InferenceSession: { create(path: string): Promise<{ run(feeds: Record<string, unknown>): Promise<Record<string, { data: unknown }>> }> };
+  Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => unknown;
+}
+
 const SIDE = 8;
 const SHAPE: [number, number, number] = [SIDE, SIDE, 3];
+
+/** The exported graph, run by onnxruntime-node's public API on images, gives the library's final-layer class scores. */
+async function assertExportScoresLikeLibrary(net: HffNetwork, file: string): Promise<void> {
+  const ort = require('onnxruntime-node') as OrtModule;
+  const session = await ort.InferenceSession.create(file);
+  const probe = colourImages(SIDE, 3, 7);
+  const result = await session.run({ input: new ort.Tensor('float32', probe.images, [probe.n, probe.size]) });
+  const library = net.forward(probe.images, probe.n);
+  const expected = library[library.length - 1].classScores;
+  const got = result.scores.data as Float32Array;
+  assert.equal(got.length, expected.length);
+  for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i] - expected[i]) < 1e-4, `score ${i}: ${got[i]} vs ${expected[i]}`);
+}
 
 describe('feature stage (ONNX image-to-vector network before the layers)', function () {
   let engine: Engine;
@@ -112,6 +130,8 @@ describe('feature stage (ONNX image-to-vector network before the layers)', funct
 
         const modelDir = path.join(dir, 'model');
         await saveNetwork(modelDir, net);
+        await exportOnnx(modelDir, path.join(dir, 'trunk-model.onnx'));
+        await assertExportScoresLikeLibrary(net, path.join(dir, 'trunk-model.onnx'));
         const loaded = await loadNetwork(modelDir, engine);
         try {
           assert.deepEqual(
@@ -142,8 +162,8 @@ describe('feature stage (ONNX image-to-vector network before the layers)', funct
       assert.equal(engine.liveTensors(), before, 'no engine tensors left behind');
     });
 
-    it("offers the stage's vectors to taught classes, and the export says the graph starts after the stage", async function () {
-      const stageFile = writeModel(dir, 'means.onnx', channelMeansModel());
+    it("offers the stage's vectors to taught classes, and exports stage and layers as one ONNX graph that scores like the library", async function () {
+      const stageFile = writeModel(dir, 'means.onnx', channelMeansModel({ layout: 'nhwc' }));
       const train = colourImages(SIDE, 20, 5, ['red', 'green']);
       const net = HffNetwork.create(
         engine,
@@ -152,7 +172,7 @@ describe('feature stage (ONNX image-to-vector network before the layers)', funct
           layers: [16],
           seed: 4,
           optimizer: { learningRate: 0.01 },
-          featureStage: { file: stageFile, inputShape: SHAPE },
+          featureStage: { file: stageFile, inputShape: SHAPE, layout: 'nhwc', channelOrder: 'bgr', mean: [0.2, 0.3, 0.4], std: [0.5, 0.6, 0.7] },
           teaching: { transferLayers: [] },
         },
         train.classes,
@@ -170,11 +190,20 @@ describe('feature stage (ONNX image-to-vector network before the layers)', funct
           ['blue', 'blue', 'blue', 'blue'],
         );
 
+        // The export copies the stage in front of the layers: one standard ONNX graph from image to class scores.
         const modelDir = path.join(dir, 'taught');
         await saveNetwork(modelDir, net);
-        const summary = await exportOnnx(modelDir, path.join(dir, 'taught.onnx'));
-        assert.equal(summary.inputSize, 3);
-        assert.match(summary.warnings[0], /the graph takes the feature stage's output \(3 values\), not images: run means\.onnx first/);
+        const out = path.join(dir, 'taught.onnx');
+        const summary = await exportOnnx(modelDir, out);
+        assert.equal(summary.inputSize, train.size);
+        assert.deepEqual(summary.inputShape, SHAPE);
+        assert.ok(!summary.warnings.some((w) => /feature stage/.test(w)), summary.warnings.join('\n'));
+        await assertExportScoresLikeLibrary(net, out);
+
+        // A stage at another opset than the one asked for stays outside the graph, with a warning.
+        const apart = await exportOnnx(modelDir, path.join(dir, 'apart.onnx'), { opset: 15 });
+        assert.equal(apart.inputSize, 3);
+        assert.match(apart.warnings[0], /the feature stage could not be made part of the graph \(it uses opset 13, the export 15.*run means\.onnx first/);
       } finally {
         net.dispose();
       }

@@ -1,0 +1,98 @@
+/**
+ * What a feature stage costs per camera frame: `node bench/feature-stage.js --stage file.onnx --size 224x224`.
+ * Times, at batch 1 (one frame as it arrives), the stage alone and a whole prediction (stage, then HFF layers and
+ * the class decision) and prints the median and 95th percentile, with the CPU and the onnxruntime-node version.
+ */
+import * as os from 'node:os';
+import { createEngine } from '../../engines/backend';
+import { FeatureStage } from '../../feature-stage/feature-stage';
+import { HffNetwork } from '../../hff/network';
+import { resolveThreads } from '../../engines/onnx/runtime';
+
+interface Options {
+  stage: string;
+  shapes: [number, number, number][];
+  frames: number;
+  layers: number[];
+  classes: number;
+  threads?: number;
+}
+
+function parseShape(text: string): [number, number, number] {
+  const parts = text.split('x').map(Number);
+  if ((parts.length !== 2 && parts.length !== 3) || parts.some((v) => !Number.isInteger(v) || v < 1)) {
+    throw new Error(`--size takes HxW or HxWxC such as 224x224, got ${text}`);
+  }
+  return [parts[0], parts[1], parts[2] ?? 3];
+}
+
+function parse(argv: string[]): Options {
+  const o: Partial<Options> = { frames: 200, layers: [256, 256], classes: 20, shapes: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const next = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${argv[i - 1]} needs a value`);
+      return v;
+    };
+    const a = argv[i];
+    if (a === '--stage') o.stage = next();
+    else if (a === '--size') o.shapes = [...(o.shapes ?? []), ...next().split(',').map(parseShape)];
+    else if (a === '--frames') o.frames = Number(next());
+    else if (a === '--layers') o.layers = next().split(',').map(Number);
+    else if (a === '--classes') o.classes = Number(next());
+    else if (a === '--threads') o.threads = Number(next());
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(
+        'usage: node bench/feature-stage.js --stage FILE.onnx --size 224x224[,64x64] [--frames 200] [--layers 256,256] [--classes 20] [--threads N]\n',
+      );
+      process.exit(0);
+    } else throw new Error(`unknown option ${a}`);
+  }
+  if (!o.stage) throw new Error('--stage FILE.onnx is required');
+  if (!o.shapes?.length) throw new Error('--size HxW is required');
+  if (!Number.isInteger(o.frames) || (o.frames as number) < 10) throw new Error('--frames must be a whole number >= 10');
+  return o as Options;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
+function time(frames: number, run: () => void): { median: number; p95: number } {
+  for (let i = 0; i < Math.min(10, frames); i++) run();
+  const ms: number[] = [];
+  for (let i = 0; i < frames; i++) {
+    const t0 = process.hrtime.bigint();
+    run();
+    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  ms.sort((a, b) => a - b);
+  return { median: percentile(ms, 0.5), p95: percentile(ms, 0.95) };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const o = parse(argv);
+  const engine = await createEngine('onnx');
+  const ort = require('onnxruntime-node/package.json') as { version: string };
+  process.stdout.write(
+    `feature stage ${o.stage}, batch 1, ${o.frames} frames; CPU ${os.cpus()[0]?.model ?? 'unknown'}, onnxruntime-node ${ort.version}, ` +
+      `${resolveThreads(o.threads)} thread(s), HFF layers ${o.layers.join(',')} on ${engine.name}, load ${os.loadavg()[0].toFixed(2)}\n`,
+  );
+  process.stdout.write('| frame | output | stage ms (median / p95) | prediction ms (median / p95) | frames/s |\n|---|---|---|---|---|\n');
+  for (const shape of o.shapes) {
+    const stage = FeatureStage.open({ file: o.stage, inputShape: shape }, { threads: o.threads });
+    const classes = Array.from({ length: o.classes }, (_, c) => `class ${c}`);
+    const net = HffNetwork.create(engine, { inputSize: shape[0] * shape[1] * shape[2], layers: o.layers, featureStage: stage.config }, classes);
+    const frame = Float32Array.from({ length: shape[0] * shape[1] * shape[2] }, (_, i) => (i % 251) / 250);
+    try {
+      const alone = time(o.frames, () => stage.run(frame, 1));
+      const whole = time(o.frames, () => net.predict(frame, 1));
+      process.stdout.write(
+        `| ${shape.join('x')} | ${stage.config.outputSize} | ${alone.median.toFixed(2)} / ${alone.p95.toFixed(2)} | ${whole.median.toFixed(2)} / ${whole.p95.toFixed(2)} | ${(1000 / whole.median).toFixed(0)} |\n`,
+      );
+    } finally {
+      stage.dispose();
+      net.dispose();
+    }
+  }
+}
