@@ -1,0 +1,106 @@
+/**
+ * The local loss every HFF layer kind trains its output with, written once against LayerOps: softmax cross-entropy
+ * over the cosines of the layer's unit output rows z to its unit prototypes, divided by a temperature tau, with an
+ * additive margin taken off the true class's cosines. With M prototypes per class a class's logit is the LogSumExp
+ * of its prototypes' scaled cosines (M = 1: the plain cosine softmax).
+ *
+ *   cos = z P^T          logits_c = LSE_m((cos_cm - margin [c = y]) / tau)          L = mean CE(softmax(logits), y)
+ *
+ * and its hand-written gradients with respect to z and to the prototypes (tangent to the sphere, since prototypes
+ * stay unit length). A layer kind chains dL/dz back through its own forward pass.
+ */
+import type { LayerOps } from './ops';
+
+export interface LossSettings {
+  /** Softmax temperature of the cosine logits. */
+  tau: number;
+  /** Additive margin subtracted from the true class's cosines. */
+  margin: number;
+  prototypesPerClass: number;
+}
+
+/** The labels in the form the loss takes them, built by `lossTargets`. */
+export interface LossTargets<V> {
+  /** [batch, classes], one at each row's class. */
+  onehot: V;
+  /** [batch, prototype rows], the margin on the true class's prototypes; absent when the margin is zero. */
+  shift?: V;
+  /** The scalar 1 / (batch tau): the mean over the batch and the 1/tau of the cosine scale. */
+  gradScale: V;
+}
+
+export interface LocalLoss<V> {
+  /** [batch, prototype rows] cosines of z to the prototypes. */
+  cos: V;
+  /** [batch, classes]; the loss and accuracy follow from them and the labels (`lossAndCorrect`). */
+  logits: V;
+  /** dL/dz. */
+  dZ: V;
+  /** dL/dP, projected on the tangent space of each prototype. */
+  dP: V;
+}
+
+/** Cosines [batch, prototype rows] of unit rows z to unit prototype rows. */
+export function cosines<V>(ops: LayerOps<V>, z: V, prototypes: V): V {
+  return ops.matMul(z, prototypes, false, true);
+}
+
+export function localLoss<V>(ops: LayerOps<V>, settings: LossSettings, z: V, prototypes: V, targets: LossTargets<V>): LocalLoss<V> {
+  const m = settings.prototypesPerClass;
+  const cos = cosines(ops, z, prototypes);
+  const shifted = targets.shift ? ops.sub(cos, targets.shift) : cos;
+  const scaled = ops.mul(shifted, ops.scalar(1 / settings.tau));
+  const logits = m === 1 ? scaled : ops.groupLogSumExp(scaled, m);
+  // dL/dlogits times tau (gradScale holds the 1/tau of the cosine scale), then through the LogSumExp to dL/dcos.
+  const dLogits = ops.mul(ops.sub(ops.softmax(logits), targets.onehot), targets.gradScale);
+  const dCos = m === 1 ? dLogits : ops.groupLogSumExpGradient(scaled, dLogits, m);
+  const dZ = ops.matMul(dCos, prototypes, false, false);
+  const dPRaw = ops.matMul(dCos, z, true, false);
+  const dP = ops.sub(dPRaw, ops.mul(prototypes, ops.rowSums(ops.mul(prototypes, dPRaw))));
+  return { cos, logits, dZ, dP };
+}
+
+/** The loss targets of `labels` as arrays, row-major, for an engine to turn into its values. */
+export function lossTargets(
+  settings: LossSettings,
+  labels: Int32Array,
+  classes: number,
+): { onehot: Float32Array; shift: Float32Array | undefined; gradScale: number } {
+  const batch = labels.length;
+  const m = settings.prototypesPerClass;
+  const rows = classes * m;
+  const onehot = new Float32Array(batch * classes);
+  for (let b = 0; b < batch; b++) onehot[b * classes + labels[b]] = 1;
+  let shift: Float32Array | undefined;
+  if (settings.margin !== 0) {
+    shift = new Float32Array(batch * rows);
+    for (let b = 0; b < batch; b++) shift.fill(settings.margin, b * rows + labels[b] * m, b * rows + (labels[b] + 1) * m);
+  }
+  return { onehot, shift, gradScale: 1 / (batch * settings.tau) };
+}
+
+/**
+ * Mean cross-entropy of softmax(logits) and the number of rows whose highest logit is the label (the first maximum
+ * wins ties), in float64.
+ */
+export function lossAndCorrect(logits: ArrayLike<number>, labels: Int32Array, classes: number): { loss: number; correct: number } {
+  const batch = labels.length;
+  let total = 0;
+  let correct = 0;
+  for (let b = 0; b < batch; b++) {
+    const o = b * classes;
+    let max = -Infinity;
+    let arg = 0;
+    for (let c = 0; c < classes; c++) {
+      if (logits[o + c] > max) {
+        max = logits[o + c];
+        arg = c;
+      }
+    }
+    let sum = 0;
+    for (let c = 0; c < classes; c++) sum += Math.exp(logits[o + c] - max);
+    total += max + Math.log(sum) - logits[o + labels[b]];
+    if (arg === labels[b]) correct += 1;
+  }
+  return { loss: total / batch, correct };
+}
