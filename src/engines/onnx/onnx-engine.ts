@@ -1,6 +1,6 @@
 /**
  * The onnx engine: HFF layers on onnxruntime-node's CPU provider. Each layer's forward pass and local-loss
- * gradients are ONNX graphs (./graphs.ts) whose parameters are inputs, fed straight from the Float32Arrays the
+ * gradients are ONNX graphs generated from the layer definition (./graphs.ts) whose parameters are inputs, fed straight from the Float32Arrays the
  * layer owns; gradients land in preallocated arrays and the optimiser updates the parameters in place
  * (./kernels.ts). Sessions depend only on the layer's shape and loss settings, so the engine shares them
  * between layers and models. Results equal the tfjs engine's within float32 rounding.
