@@ -3,21 +3,17 @@
  * the shared local loss, and the hand-written gradients of the weight and bias). The tfjs engine evaluates these
  * on tensors, the onnx engine generates its graphs from them, and the tests run them in float64.
  *
- *   xc = x - rowmean(x)  (optional)             xn = xc / ||xc||  (optional)
- *   h = act(xn W + b)                           z = h / max(||h||, 1e-12)
- *   dH = (dZ - z <z, dZ>) / max(||h||, 1e-12)   dA = act'(.) dH      dW = xn^T dA      db = sum over rows of dA
+ *   xc = x - rowmean(x)  (optional)     xn = xc / ||xc||  (optional)     h = act(xn W + b)
+ *   local loss of h (./local-loss.ts) -> dH      dA = act'(.) dH      dW = xn^T dA      db = sum over rows of dA
  */
 import type { LayerSpec } from '../types';
-import { type LossTargets, localLoss } from './local-loss';
+import { type LossTargets, type UnitRows, localLoss, unitRows } from './local-loss';
 import { LEAKY_SLOPE, type LayerOps } from './ops';
 
-export interface DenseForward<V> {
+export interface DenseForward<V> extends UnitRows<V> {
   /** The input as the dense map sees it (centred and normalised when the layer says so). */
   xn: V;
   h: V;
-  /** max(||h||, 1e-12) per row, as a column. */
-  hNorm: V;
-  z: V;
 }
 
 export interface DenseTraining<V> {
@@ -63,8 +59,7 @@ function activationGradient<V>(ops: LayerOps<V>, spec: LayerSpec, h: V, dH: V): 
 export function denseForward<V>(ops: LayerOps<V>, spec: LayerSpec, x: V, weight: V, bias: V): DenseForward<V> {
   const xn = preparedInput(ops, spec, x);
   const h = denseActivations(ops, spec, xn, weight, bias);
-  const hNorm = ops.rowNorms(h);
-  return { xn, h, hNorm, z: ops.div(h, hNorm) };
+  return { xn, h, ...unitRows(ops, h) };
 }
 
 /** The forward pass for prediction: just z, each normalisation as one op where the engine has it. */
@@ -81,15 +76,14 @@ export function denseTraining<V>(
   targets: LossTargets<V>,
 ): DenseTraining<V> {
   const f = denseForward(ops, spec, x, params.weight, params.bias);
-  const loss = localLoss(ops, spec, f.z, params.prototypes, targets);
-  const dH = ops.div(ops.sub(loss.dZ, ops.mul(f.z, ops.rowSums(ops.mul(f.z, loss.dZ)))), f.hNorm);
-  const dA = activationGradient(ops, spec, f.h, dH);
+  const loss = localLoss(ops, spec, f, params.prototypes, targets);
+  const dA = activationGradient(ops, spec, f.h, loss.dRows);
   return {
     z: f.z,
     cos: loss.cos,
     logits: loss.logits,
     gradWeight: ops.matMul(f.xn, dA, true, false),
     gradBias: ops.columnSums(dA),
-    gradPrototypes: loss.dP,
+    gradPrototypes: loss.dPrototypes,
   };
 }

@@ -1,13 +1,15 @@
 /**
- * The local loss every HFF layer kind trains its output with, written once against LayerOps: softmax cross-entropy
- * over the cosines of the layer's unit output rows z to its unit prototypes, divided by a temperature tau, with an
- * additive margin taken off the true class's cosines. With M prototypes per class a class's logit is the LogSumExp
- * of its prototypes' scaled cosines (M = 1: the plain cosine softmax).
+ * The local loss every HFF layer kind trains its output with, written once against LayerOps. A layer's output rows
+ * h (a dense map's activations; a convolution's pooled feature maps, flattened) are made unit length, z, and scored
+ * by softmax cross-entropy over their cosines to unit prototypes, divided by a temperature tau, with an additive
+ * margin taken off the true class's cosines. With M prototypes per class a class's logit is the LogSumExp of its
+ * prototypes' scaled cosines (M = 1: the plain cosine softmax).
  *
- *   cos = z P^T          logits_c = LSE_m((cos_cm - margin [c = y]) / tau)          L = mean CE(softmax(logits), y)
+ *   z = h / max(||h||, 1e-12)     cos = z P^T     logits_c = LSE_m((cos_cm - margin [c = y]) / tau)
+ *   L = mean over the batch of CE(softmax(logits), y)
  *
- * and its hand-written gradients with respect to z and to the prototypes (tangent to the sphere, since prototypes
- * stay unit length). A layer kind chains dL/dz back through its own forward pass.
+ * with its hand-written gradients with respect to h and to the prototypes (tangent to the sphere, since prototypes
+ * stay unit length). A layer kind chains dL/dh back through the rest of its own forward pass.
  */
 import type { LayerOps } from './ops';
 
@@ -29,15 +31,27 @@ export interface LossTargets<V> {
   gradScale: V;
 }
 
+/** A layer's output rows made unit length, with the norms the gradient through that needs. */
+export interface UnitRows<V> {
+  z: V;
+  /** max(||h||, 1e-12) per row, as a column. */
+  norms: V;
+}
+
 export interface LocalLoss<V> {
   /** [batch, prototype rows] cosines of z to the prototypes. */
   cos: V;
   /** [batch, classes]; the loss and accuracy follow from them and the labels (`lossAndCorrect`). */
   logits: V;
-  /** dL/dz. */
-  dZ: V;
+  /** dL/dh, the gradient of the rows before their normalisation. */
+  dRows: V;
   /** dL/dP, projected on the tangent space of each prototype. */
-  dP: V;
+  dPrototypes: V;
+}
+
+export function unitRows<V>(ops: LayerOps<V>, h: V): UnitRows<V> {
+  const norms = ops.rowNorms(h);
+  return { z: ops.div(h, norms), norms };
 }
 
 /** Cosines [batch, prototype rows] of unit rows z to unit prototype rows. */
@@ -45,7 +59,8 @@ export function cosines<V>(ops: LayerOps<V>, z: V, prototypes: V): V {
   return ops.matMul(z, prototypes, false, true);
 }
 
-export function localLoss<V>(ops: LayerOps<V>, settings: LossSettings, z: V, prototypes: V, targets: LossTargets<V>): LocalLoss<V> {
+export function localLoss<V>(ops: LayerOps<V>, settings: LossSettings, output: UnitRows<V>, prototypes: V, targets: LossTargets<V>): LocalLoss<V> {
+  const { z, norms } = output;
   const m = settings.prototypesPerClass;
   const cos = cosines(ops, z, prototypes);
   const shifted = targets.shift ? ops.sub(cos, targets.shift) : cos;
@@ -56,8 +71,10 @@ export function localLoss<V>(ops: LayerOps<V>, settings: LossSettings, z: V, pro
   const dCos = m === 1 ? dLogits : ops.groupLogSumExpGradient(scaled, dLogits, m);
   const dZ = ops.matMul(dCos, prototypes, false, false);
   const dPRaw = ops.matMul(dCos, z, true, false);
-  const dP = ops.sub(dPRaw, ops.mul(prototypes, ops.rowSums(ops.mul(prototypes, dPRaw))));
-  return { cos, logits, dZ, dP };
+  const dPrototypes = ops.sub(dPRaw, ops.mul(prototypes, ops.rowSums(ops.mul(prototypes, dPRaw))));
+  // z = h / ||h||: the radial part of dZ does not move z; the rest scales with 1 / ||h||.
+  const dRows = ops.div(ops.sub(dZ, ops.mul(z, ops.rowSums(ops.mul(z, dZ)))), norms);
+  return { cos, logits, dRows, dPrototypes };
 }
 
 /** The loss targets of `labels` as arrays, row-major, for an engine to turn into its values. */
