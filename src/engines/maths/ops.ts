@@ -4,6 +4,10 @@
  * generates the engine's graphs), or float64 arrays (the tests' reference). Values are 2-D, rows by columns,
  * except that `columnSums` gives a vector, and biases are vectors; the binary operations broadcast a column
  * ([rows, 1]), a vector ([cols]) or a scalar against a matrix.
+ *
+ * A new layer kind adds the few primitives it needs here (a convolutional kind: the convolution, its filter
+ * gradient, pooling and the pooling gradient), implements them in each engine's ops and in the float64 reference,
+ * and writes one definition beside ./dense.ts that hands its output rows to `localLoss` (./local-loss.ts).
  */
 export interface LayerOps<V> {
   /** x W + b, with W [in, out] and b [out]. */
