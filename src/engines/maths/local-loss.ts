@@ -66,7 +66,7 @@ export function localLoss<V>(ops: LayerOps<V>, settings: LossSettings, output: U
   const shifted = targets.shift ? ops.sub(cos, targets.shift) : cos;
   const scaled = ops.mul(shifted, ops.scalar(1 / settings.tau));
   const logits = m === 1 ? scaled : ops.groupLogSumExp(scaled, m);
-  // dL/dlogits times tau (gradScale holds the 1/tau of the cosine scale), then through the LogSumExp to dL/dcos.
+  // dL/dlogits with the cosine scale's 1/tau folded in (gradScale = 1 / (batch tau)); through the LogSumExp, dL/dcos.
   const dLogits = ops.mul(ops.sub(ops.softmax(logits), targets.onehot), targets.gradScale);
   const dCos = m === 1 ? dLogits : ops.groupLogSumExpGradient(scaled, dLogits, m);
   const dZ = ops.matMul(dCos, prototypes, false, false);
