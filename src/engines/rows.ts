@@ -1,6 +1,5 @@
 /** Row arithmetic on plain Float32Array matrices that both engines do outside their tensor libraries. */
-
-const NORM_EPSILON = 1e-12;
+import { NORM_EPSILON } from './maths/ops';
 
 /** Subtracts each row's mean from it, in place (the first layer's optional input centring). */
 export function centerRowsInPlace(x: Float32Array, units: number): void {

@@ -16,7 +16,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cosineNodes, inferenceNodes } from '../engines/onnx/graphs';
+import { denseInference } from '../engines/maths/dense';
+import { cosines } from '../engines/maths/local-loss';
+import { GraphOps } from '../engines/onnx/graph-ops';
 import { unknownLayerKind } from '../engines/types';
 import type { onnx as OnnxNamespace } from 'onnx-proto';
 import { type FeatureStageConfig, readRecordedStage } from '../feature-stage/feature-stage';
@@ -143,6 +145,7 @@ function modelToOnnx(model: NetworkModel, taughtClasses: readonly string[], opti
   const config = model.config;
   const m = config.prototypesPerClass;
   const g = new GraphBuilder('hff_network');
+  const ops = new GraphOps(g);
   let unmergedStage: OnnxGraph['unmergedStage'];
   let x: string;
   if (stage && stageModel) {
@@ -170,14 +173,14 @@ function modelToOnnx(model: NetworkModel, taughtClasses: readonly string[], opti
         const { inputSize, units } = spec;
         const w = g.floatTensor(`layers.${i}.weight`, [inputSize, units], params.weight);
         const b = g.floatTensor(`layers.${i}.bias`, [units], params.bias);
-        z = inferenceNodes(g, spec, x, w, b);
+        z = denseInference(ops, spec, x, w, b);
         break;
       }
       default:
         unknownLayerKind(layer.kind);
     }
     const p = g.floatTensor(`layers.${i}.prototypes`, [classes.length * m, outputSize(layer)], params.prototypes);
-    perLayer.push(classScores(g, cosineNodes(g, z, p), m));
+    perLayer.push(classScores(g, cosines(ops, z, p), m));
     x = z;
   });
   if (scoring === 'final' || perLayer.length === 1) {

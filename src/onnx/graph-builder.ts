@@ -177,6 +177,18 @@ export class GraphBuilder {
     return rename(outputName);
   }
 
+  /**
+   * Gives the value `from` the name `to` (a graph output's, say): the node computing it is renamed, with no copy;
+   * a graph input or constant, which no node computes, gets an Identity node.
+   */
+  rename(from: string, to: string): string {
+    const producer = this.nodes.find((node) => node.output?.includes(from));
+    if (!producer?.output) return this.alias(from, to);
+    producer.output = producer.output.map((name) => (name === from ? to : name));
+    for (const node of this.nodes) node.input = node.input?.map((name) => (name === from ? to : name));
+    return to;
+  }
+
   build(
     options: {
       opset?: number;

@@ -11,7 +11,7 @@ import { tf } from '../../src/engines/tfjs/tf';
 import type { Activation, Engine, OptimizerSettings, PrototypeUpdate } from '../../src/engines/types';
 import { DEFAULTS } from '../../src/hff/config';
 import { HffNetwork, evaluateNetwork, trainNetwork } from '../../src/hff';
-import { ENGINE_CHOICES, blobs, engineOrSkip, makeCase, maxAbsDiff, referenceLoss, relativeError } from './reference';
+import { ENGINE_CHOICES, blobs, engineOrSkip, makeCase, maxAbsDiff, referenceGradients, relativeError } from './reference';
 
 const ADAM: OptimizerSettings = { ...DEFAULTS.optimizer, learningRate: 0.01 };
 
@@ -38,29 +38,12 @@ for (const choice of ENGINE_CHOICES) {
           const layer = engine.createLayer(c.spec, c.params, DEFAULTS.optimizer);
           try {
             const g = layer.gradients(c.x, c.batch, c.labels);
-            const x = Float64Array.from(c.x);
-            const w = Float64Array.from(c.params.weight);
-            const b = Float64Array.from(c.params.bias);
-            const p = Float64Array.from(c.params.prototypes);
-            const loss = () => referenceLoss(c.spec, x, c.batch, c.labels, w, b, p);
-            assert.ok(Math.abs(g.loss - loss()) < 1e-4, `loss ${g.loss} vs reference ${loss()}`);
-            const numeric = (values: Float64Array) => {
-              const out = new Float64Array(values.length);
-              const eps = 1e-6;
-              for (let i = 0; i < values.length; i++) {
-                const keep = values[i];
-                values[i] = keep + eps;
-                const up = loss();
-                values[i] = keep - eps;
-                const down = loss();
-                values[i] = keep;
-                out[i] = (up - down) / (2 * eps);
-              }
-              return out;
-            };
-            assert.ok(relativeError(g.weight, numeric(w)) < 1e-3, `weight rel. error ${relativeError(g.weight, numeric(w))}`);
-            assert.ok(relativeError(g.bias, numeric(b)) < 1e-3, `bias rel. error ${relativeError(g.bias, numeric(b))}`);
-            assert.ok(relativeError(g.prototypes, numeric(p)) < 1e-3, `prototype rel. error ${relativeError(g.prototypes, numeric(p))}`);
+            const numeric = referenceGradients(c);
+            assert.ok(Math.abs(g.loss - numeric.loss) < 1e-4, `loss ${g.loss} vs reference ${numeric.loss}`);
+            for (const name of ['weight', 'bias', 'prototypes'] as const) {
+              const error = relativeError(g[name], numeric[name]);
+              assert.ok(error < 1e-3, `${name} gradient: relative error ${error}`);
+            }
           } finally {
             layer.dispose();
           }

@@ -78,6 +78,29 @@ export function referenceLoss(
   return total / batch;
 }
 
+/**
+ * The loss of a case written plainly in float64 and its central finite differences with respect to the weight,
+ * the bias and the (raw) prototypes.
+ */
+export function referenceGradients(c: LayerCase): { loss: number; weight: Float64Array; bias: Float64Array; prototypes: Float64Array } {
+  const x = Float64Array.from(c.x);
+  const w = Float64Array.from(c.params.weight);
+  const b = Float64Array.from(c.params.bias);
+  const p = Float64Array.from(c.params.prototypes);
+  const loss = () => referenceLoss(c.spec, x, c.batch, c.labels, w, b, p);
+  const eps = 1e-6;
+  const numeric = (values: Float64Array) =>
+    values.map((keep, i) => {
+      values[i] = keep + eps;
+      const up = loss();
+      values[i] = keep - eps;
+      const down = loss();
+      values[i] = keep;
+      return (up - down) / (2 * eps);
+    });
+  return { loss: loss(), weight: numeric(w), bias: numeric(b), prototypes: numeric(p) };
+}
+
 export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let diff = 0;
   let norm = 0;

@@ -1,6 +1,6 @@
 /**
  * The onnx engine: HFF layers on onnxruntime-node's CPU provider. Each layer's forward pass and local-loss
- * gradients are ONNX graphs (./graphs.ts) whose parameters are inputs, fed straight from the Float32Arrays the
+ * gradients are ONNX graphs generated from the layer definition (./graphs.ts) whose parameters are inputs, fed straight from the Float32Arrays the
  * layer owns; gradients land in preallocated arrays and the optimiser updates the parameters in place
  * (./kernels.ts). Sessions depend only on the layer's shape and loss settings, so the engine shares them
  * between layers and models. Results equal the tfjs engine's within float32 rounding.
@@ -20,7 +20,9 @@ import type {
 import { checkBatch, checkLabels, checkMatcherRows, checkParams, prototypeRowsOf } from '../layer-checks';
 import { layerForwardModel, layerFrozenForwardModel, layerTrainModel, matcherModel } from './graphs';
 import { normalizeRowsInPlace } from '../rows';
-import { adamUpdate, emaPrototypes, lossAndCorrect, sgdUpdate } from './kernels';
+import { adamUpdate, sgdUpdate } from './kernels';
+import { emaPrototypes } from '../maths/ema-prototypes';
+import { lossAndCorrect, lossTargets } from '../maths/local-loss';
 import { type OnnxSessionOptions, type OrtTensor, SyncSession, floatTensor, loadOnnxRuntime, onnxLoadError, resolveThreads } from './runtime';
 import { AdamBlock } from './simd-adam';
 
@@ -214,24 +216,19 @@ export class OnnxLayer implements EngineLayer {
 
   /** Runs the training graph: fills the gradient arrays and returns z, cos and the loss figures. */
   private runGradients(x: Float32Array, batch: number, labels: Int32Array) {
-    const { inputSize, units, prototypesPerClass: m, margin, tau } = this.spec;
+    const { inputSize, units, prototypesPerClass: m } = this.spec;
     const rows = this.prototypeRows;
     const classes = rows / m;
-    const onehot = new Float32Array(batch * classes);
-    for (let b = 0; b < batch; b++) onehot[b * classes + labels[b]] = 1;
+    const targets = lossTargets(this.spec, labels, classes);
     const feeds: Record<string, OrtTensor> = {
       x: floatTensor(x, [batch, inputSize]),
       weight: this.weightT,
       bias: this.biasT,
       prototypes: this.prototypesT,
-      onehot: floatTensor(onehot, [batch, classes]),
-      gradScale: floatTensor(Float32Array.of(1 / (batch * tau)), []),
+      onehot: floatTensor(targets.onehot, [batch, classes]),
+      gradScale: floatTensor(Float32Array.of(targets.gradScale), []),
     };
-    if (margin !== 0) {
-      const shift = new Float32Array(batch * rows);
-      for (let b = 0; b < batch; b++) shift.fill(margin, b * rows + labels[b] * m, b * rows + (labels[b] + 1) * m);
-      feeds.shift = floatTensor(shift, [batch, rows]);
-    }
+    if (targets.shift) feeds.shift = floatTensor(targets.shift, [batch, rows]);
     const z = new Float32Array(batch * units);
     const cos = new Float32Array(batch * rows);
     const logits = new Float32Array(batch * classes);

@@ -3,6 +3,10 @@ import { tf } from './tf';
 import { type OptimizerSlot, optimizerStep } from './optimizer';
 import { checkBatch, checkLabels, checkMatcherRows, checkParams, prototypeRowsOf } from '../layer-checks';
 import { centerRowsInPlace, normalizeRowsInPlace } from '../rows';
+import { denseActivations, denseForward, denseTraining } from '../maths/dense';
+import { cosines, lossAndCorrect, lossTargets } from '../maths/local-loss';
+import { TfjsOps } from './tfjs-ops';
+import { emaPrototypes } from '../maths/ema-prototypes';
 import type {
   Engine,
   EngineLayer,
@@ -18,16 +22,6 @@ import type {
 
 type Tensor = tfTypes.Tensor;
 type Tensor2D = tfTypes.Tensor2D;
-
-const NORM_EPSILON = 1e-12;
-
-interface ForwardTensors {
-  xn: Tensor2D;
-  a: Tensor2D;
-  hNorm: Tensor2D;
-  z: Tensor2D;
-  cos: Tensor2D;
-}
 
 export class TfjsEngine implements Engine {
   constructor(readonly name: string) {}
@@ -93,10 +87,7 @@ export class TfjsEngine implements Engine {
   }
 }
 
-/**
- * One HFF layer on tfjs with its local loss and hand-written gradients (explicit transposes instead of
- * autodiff, which is several times slower on the wasm backend).
- */
+/** One HFF layer on tfjs: the dense layer definition (src/engines/maths/dense.ts) evaluated with TfjsOps. */
 export class TfjsLayer implements EngineLayer {
   private readonly weight: OptimizerSlot;
   private readonly bias: OptimizerSlot;
@@ -128,17 +119,9 @@ export class TfjsLayer implements EngineLayer {
     else if (this.disposed) throw new Error('layer used after it was disposed');
   }
 
-  /** Builds the forward tensors; call inside tidy. */
-  private forwardTensors(x: Float32Array, batch: number): ForwardTensors {
-    const t = tf();
-    const input = t.tensor2d(x, [batch, this.spec.inputSize]);
-    const centred = this.spec.centerInput ? (t.sub(input, t.mean(input, 1, true)) as Tensor2D) : input;
-    const xn = this.spec.normalizeInput ? normalizeRows(centred) : centred;
-    const a = t.add(t.matMul(xn, this.weight.param as Tensor2D), this.bias.param) as Tensor2D;
-    const h = activate(a, this.spec.activation);
-    const hNorm = rowNorms(h);
-    const z = t.div(h, hNorm) as Tensor2D;
-    return { xn, a, hNorm, z, cos: this.cosinesOf(z, batch) };
+  /** The ops to run the layer definition with, inside tidy; they reuse the held transpose of the prototypes. */
+  private ops(): TfjsOps {
+    return new TfjsOps(new Map([[this.prototypes.param, this.transposedPrototypes()]]));
   }
 
   /**
@@ -151,11 +134,9 @@ export class TfjsLayer implements EngineLayer {
     const t = tf();
     const products = withCosines && this.prototypeRows > 0;
     const tensors = t.tidy(() => {
-      const h = activate(
-        t.add(t.matMul(t.tensor2d(rows, [batch, this.spec.inputSize]), this.weight.param as Tensor2D), this.bias.param) as Tensor2D,
-        this.spec.activation,
-      );
-      return products ? [h, t.matMul(h, this.transposedPrototypes())] : [h];
+      const ops = this.ops();
+      const h = denseActivations(ops, this.spec, t.tensor2d(rows, [batch, this.spec.inputSize]), this.weight.param, this.bias.param);
+      return products ? [h, cosines(ops, h, this.prototypes.param)] : [h];
     });
     const z = tensors[0].dataSync() as Float32Array;
     const raw = products ? (tensors[1].dataSync() as Float32Array) : new Float32Array(0);
@@ -167,11 +148,6 @@ export class TfjsLayer implements EngineLayer {
       for (let j = b * rowsOfPrototypes; j < (b + 1) * rowsOfPrototypes; j++) raw[j] *= scales[b];
     }
     return { z, cosines: raw };
-  }
-
-  private cosinesOf(z: Tensor2D, batch: number): Tensor2D {
-    // A model grown by teaching starts with no prototypes; XNNPACK refuses a product with no output columns.
-    return (this.prototypeRows === 0 ? tf().zeros([batch, 0]) : tf().matMul(z, this.transposedPrototypes())) as Tensor2D;
   }
 
   private transposedPrototypes(): Tensor2D {
@@ -191,8 +167,9 @@ export class TfjsLayer implements EngineLayer {
     checkBatch(this.spec, this.disposed, x, batch);
     const t = tf();
     const [z, cos] = t.tidy(() => {
-      const f = this.forwardTensors(x, batch);
-      return [f.z, f.cos];
+      const ops = this.ops();
+      const f = denseForward(ops, this.spec, t.tensor2d(x, [batch, this.spec.inputSize]), this.weight.param, this.bias.param);
+      return [f.z, cosines(ops, f.z, this.prototypes.param)];
     });
     const out = { z: z.dataSync() as Float32Array, cosines: cos.dataSync() as Float32Array };
     z.dispose();
@@ -200,39 +177,22 @@ export class TfjsLayer implements EngineLayer {
     return out;
   }
 
-  /**
-   * Loss and gradients of the local loss. Logits per class are LogSumExp over that class's prototypes of
-   * (cos - margin*[true class]) / tau; with one prototype per class that is the plain cosine softmax.
-   */
-  private lossAndGradientTensors(f: ForwardTensors, labels: Int32Array, batch: number) {
+  /** The training pass of the layer definition on one batch; call inside tidy. */
+  private training(x: Float32Array, batch: number, labels: Int32Array) {
     const t = tf();
-    const { tau, margin, prototypesPerClass: m } = this.spec;
-    const classes = this.prototypeRows / m;
-    const labelTensor = t.tensor1d(labels, 'int32');
-    const classOneHot = t.oneHot(labelTensor, classes).toFloat() as Tensor2D;
-    // Per-prototype mask of the true class's rows, for the margin.
-    const rowMask = t.reshape(t.tile(t.expandDims(classOneHot, 2), [1, 1, m]), [batch, classes * m]);
-    const shifted = margin !== 0 ? t.sub(f.cos, t.mul(rowMask, margin)) : f.cos;
-    const scaled = t.reshape(t.div(shifted, tau), [batch, classes, m]);
-    const logits = (m === 1 ? t.reshape(scaled, [batch, classes]) : t.logSumExp(scaled, 2)) as Tensor2D;
-    const logProb = t.logSoftmax(logits);
-    const loss = t.neg(t.mean(t.sum(t.mul(classOneHot, logProb), 1)));
-    const correct = t.sum(t.equal(t.argMax(logits, 1), labelTensor).toInt());
-    // dL/dlogits, then through the LogSumExp (softmax weights within the class) and the 1/tau scale.
-    const dLogits = t.div(t.sub(t.exp(logProb), classOneHot), batch);
-    const withinClass = m === 1 ? t.onesLike(scaled) : t.softmax(scaled, 2);
-    const dCos = t.reshape(t.div(t.mul(t.expandDims(dLogits, 2), withinClass), tau), [batch, classes * m]) as Tensor2D;
-    const p = this.prototypes.param as Tensor2D;
-    const dZ = t.matMul(dCos, p);
-    const dPRaw = matMul(dCos, f.z, true, false);
-    // Prototypes stay unit length, so only the tangent component moves them.
-    const dP = t.sub(dPRaw, t.mul(p, t.sum(t.mul(p, dPRaw), 1, true)));
-    // z = h/||h||: project out the radial part and divide by the norm.
-    const dH = t.div(t.sub(dZ, t.mul(f.z, t.sum(t.mul(f.z, dZ), 1, true))), f.hNorm);
-    const dA = activationGradient(f.a, dH, this.spec.activation);
-    const dW = matMul(f.xn, dA, true, false);
-    const dB = t.sum(dA, 0);
-    return { loss, correct, dW, dB, dP };
+    const classes = this.prototypeRows / this.spec.prototypesPerClass;
+    const targets = lossTargets(this.spec, labels, classes);
+    return denseTraining(
+      this.ops(),
+      this.spec,
+      t.tensor2d(x, [batch, this.spec.inputSize]),
+      { weight: this.weight.param, bias: this.bias.param, prototypes: this.prototypes.param },
+      {
+        onehot: t.tensor2d(targets.onehot, [batch, classes]),
+        shift: targets.shift && t.tensor2d(targets.shift, [batch, this.prototypeRows]),
+        gradScale: t.scalar(targets.gradScale),
+      },
+    );
   }
 
   gradients(x: Float32Array, batch: number, labels: Int32Array): LayerGradients {
@@ -240,12 +200,13 @@ export class TfjsLayer implements EngineLayer {
     checkLabels(this.spec, this.prototypeRows, labels, batch);
     const t = tf();
     const tensors = t.tidy(() => {
-      const g = this.lossAndGradientTensors(this.forwardTensors(x, batch), labels, batch);
-      return [g.loss, g.dW, g.dB, g.dP];
+      const r = this.training(x, batch, labels);
+      return [r.logits, r.gradWeight, r.gradBias, r.gradPrototypes];
     });
-    const [loss, dW, dB, dP] = tensors.map((tensor) => tensor.dataSync() as Float32Array);
+    const [logits, dW, dB, dP] = tensors.map((tensor) => tensor.dataSync() as Float32Array);
     tensors.forEach((tensor) => tensor.dispose());
-    return { loss: loss[0], weight: dW, bias: dB, prototypes: dP };
+    const { loss } = lossAndCorrect(logits, labels, this.prototypeRows / this.spec.prototypesPerClass);
+    return { loss, weight: dW, bias: dB, prototypes: dP };
   }
 
   trainStep(x: Float32Array, batch: number, labels: Int32Array, options: { prototypeUpdate: PrototypeUpdate; emaRate: number }): LayerStepResult {
@@ -253,55 +214,27 @@ export class TfjsLayer implements EngineLayer {
     checkLabels(this.spec, this.prototypeRows, labels, batch);
     const t = tf();
     this.step += 1;
-    const [loss, correct, z] = t.tidy(() => {
-      const f = this.forwardTensors(x, batch);
-      const g = this.lossAndGradientTensors(f, labels, batch);
-      optimizerStep(this.weight, g.dW, this.optimizer, this.step, this.optimizer.weightDecay);
-      optimizerStep(this.bias, g.dB, this.optimizer, this.step, 0);
+    const classes = this.prototypeRows / this.spec.prototypesPerClass;
+    const [logits, z, cos] = t.tidy(() => {
+      const r = this.training(x, batch, labels);
+      optimizerStep(this.weight, r.gradWeight, this.optimizer, this.step, this.optimizer.weightDecay);
+      optimizerStep(this.bias, r.gradBias, this.optimizer, this.step, 0);
       if (options.prototypeUpdate === 'gradient') {
-        optimizerStep(this.prototypes, g.dP, this.optimizer, this.step, 0);
-        this.prototypes.param.assign(normalizeRows(this.prototypes.param as Tensor2D));
-      } else {
-        this.prototypes.param.assign(this.emaPrototypes(f.z, f.cos, labels, batch, options.emaRate));
+        optimizerStep(this.prototypes, r.gradPrototypes, this.optimizer, this.step, 0);
+        this.prototypes.param.assign(new TfjsOps().normalizeRows(this.prototypes.param));
+        this.prototypesChanged();
       }
-      this.prototypesChanged();
-      return [g.loss, g.correct, f.z];
+      return options.prototypeUpdate === 'gradient' ? [r.logits, r.z] : [r.logits, r.z, r.cos];
     });
-    const result = {
-      loss: (loss.dataSync() as Float32Array)[0],
-      correct: (correct.dataSync() as Int32Array)[0],
-      z: z.dataSync() as Float32Array,
-    };
-    loss.dispose();
-    correct.dispose();
-    z.dispose();
-    return result;
-  }
-
-  /**
-   * Moves each prototype toward the normalised mean of the batch rows assigned to it (the row's class, and
-   * within it the most similar of the class's prototypes).
-   */
-  private emaPrototypes(z: Tensor2D, cos: Tensor2D, labels: Int32Array, batch: number, rate: number): Tensor2D {
-    const t = tf();
-    const m = this.spec.prototypesPerClass;
-    const rows = this.prototypeRows;
-    let assigned: Tensor;
-    const labelTensor = t.tensor1d(labels, 'int32');
-    if (m === 1) {
-      assigned = labelTensor;
-    } else {
-      const classes = rows / m;
-      const ownRows = t.reshape(t.tile(t.expandDims(t.oneHot(labelTensor, classes), 2), [1, 1, m]), [batch, rows]);
-      const masked = t.where(t.cast(ownRows, 'bool'), cos, t.fill([batch, rows], -Infinity));
-      assigned = t.argMax(masked, 1);
+    const result = { ...lossAndCorrect(logits.dataSync() as Float32Array, labels, classes), z: z.dataSync() as Float32Array };
+    if (cos) {
+      const prototypes = this.readPrototypes();
+      emaPrototypes(prototypes, this.spec.units, this.spec.prototypesPerClass, result.z, cos.dataSync() as Float32Array, labels, options.emaRate);
+      t.tidy(() => this.prototypes.param.assign(t.tensor2d(prototypes, [this.prototypeRows, this.spec.units])));
+      this.prototypesChanged();
     }
-    const assignment = t.oneHot(assigned as tfTypes.Tensor1D, rows).toFloat();
-    const sums = matMul(assignment as Tensor2D, z, true, false);
-    const present = t.greater(t.sum(assignment, 0), 0).reshape([rows, 1]);
-    const target = normalizeRows(sums as Tensor2D);
-    const moved = normalizeRows(t.add(t.mul(this.prototypes.param, 1 - rate), t.mul(target, rate)) as Tensor2D);
-    return t.where(present, moved, this.prototypes.param as Tensor) as Tensor2D;
+    for (const tensor of [logits, z, cos]) tensor?.dispose();
+    return result;
   }
 
   readParams(): LayerParams {
@@ -352,54 +285,4 @@ function disposeSlot(s: OptimizerSlot): void {
   s.param.dispose();
   s.m.dispose();
   s.v.dispose();
-}
-
-/**
- * Matrix product with transposes done as separate ops: the wasm backend sends transposed operands to a naive
- * loop that is about ten times slower than its XNNPACK path for plain operands.
- */
-function matMul(a: Tensor2D, b: Tensor2D, transposeA: boolean, transposeB: boolean): Tensor2D {
-  const t = tf();
-  return t.matMul(transposeA ? t.transpose(a) : a, transposeB ? t.transpose(b) : b);
-}
-
-/**
- * max(||row||, epsilon) per row, as a column. Spelled out because tf.norm costs three times as much on wasm, which
- * shows in single-image latency.
- */
-function rowNorms(x: Tensor2D): Tensor2D {
-  const t = tf();
-  return t.sqrt(t.maximum(t.sum(t.square(x), 1, true), NORM_EPSILON * NORM_EPSILON)) as Tensor2D;
-}
-
-function normalizeRows(x: Tensor2D): Tensor2D {
-  return tf().div(x, rowNorms(x)) as Tensor2D;
-}
-
-const LEAKY_SLOPE = 0.01;
-
-function activate(a: Tensor2D, activation: LayerSpec['activation']): Tensor2D {
-  const t = tf();
-  switch (activation) {
-    case 'relu':
-      return t.relu(a);
-    case 'leaky-relu':
-      return t.leakyRelu(a, LEAKY_SLOPE);
-    case 'tanh':
-      return t.tanh(a);
-  }
-}
-
-function activationGradient(a: Tensor2D, dH: Tensor, activation: LayerSpec['activation']): Tensor2D {
-  const t = tf();
-  switch (activation) {
-    case 'relu':
-      return t.mul(dH, t.step(a, 0)) as Tensor2D;
-    case 'leaky-relu':
-      return t.mul(dH, t.where(t.greater(a, 0), t.onesLike(a), t.fill(a.shape, LEAKY_SLOPE))) as Tensor2D;
-    case 'tanh': {
-      const th = t.tanh(a);
-      return t.mul(dH, t.sub(1, t.square(th))) as Tensor2D;
-    }
-  }
 }
