@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import sharp from 'sharp';
+import { channelMeansModel } from '../feature-stage/fixtures';
 import {
   ALL_NODES,
   assertNoUnhandledRejection,
@@ -153,6 +156,37 @@ describe('hff-image', function () {
       /hff-image makes vectors of 5x5x1 = 25 values but model tiny takes 16: set width, height and channels to match/,
     );
     assert.equal(caught.length, 0);
+  });
+
+  it("scales camera frames of another size to a feature stage's input, and the classifier names them", async () => {
+    const userDir = initNodeRed4();
+    fs.writeFileSync(path.join(userDir, 'means.onnx'), channelMeansModel());
+    await helper.load(ALL_NODES, [
+      ...flow({ width: 2, height: 2, fit: 'cover', wires: [['classify']] }, { inputSize: 48, inputShape: '4x4x3', featureStage: 'means.onnx', layers: '8' }),
+      onTab({ id: 'teach', type: 'hff-teach', model: 'model', mode: 'mean', wires: [['out']] }),
+      onTab({ id: 'classify', type: 'hff-classify', model: 'model', wires: [['out'], ['out']] }),
+    ]);
+    const out = collect('out');
+    await waitStatus('image', (s) => s.fill === 'green' && s.text === 'ready');
+    const solid = (rgb: number[]) => Array.from({ length: 48 }, (_, i) => rgb[i % 3]);
+    send('teach', { payload: solid([1, 0, 0]), label: 'red' });
+    send('teach', { payload: solid([0, 0, 1]), label: 'blue' });
+    await nth(out, 2);
+    // A 40x30 camera frame, red with a blue band on the right: 'cover' keeps its centre square, mostly red.
+    const frame = Buffer.alloc(40 * 30 * 3);
+    for (let p = 0; p < 40 * 30; p++) frame[p * 3 + (p % 40 < 32 ? 0 : 2)] = 255;
+    send('image', {
+      payload: await sharp(frame, { raw: { width: 40, height: 30, channels: 3 } })
+        .png()
+        .toBuffer(),
+    });
+    const m = await nth(out, 3);
+    assert.equal((m.payload as { label: string }).label, 'red');
+    assert.deepEqual(
+      [(m.image as Meta).outWidth, (m.image as Meta).outHeight, (m.image as Meta).channels],
+      [4, 4, 3],
+      "the stage's input, not the node's own size",
+    );
   });
 
   it('reports undecodable pictures, unsupported encodings, bad sizes and a missing model to a Catch node', async () => {
