@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import { denseInference } from '../engines/maths/dense';
 import { cosines } from '../engines/maths/local-loss';
 import { GraphOps } from '../engines/onnx/graph-ops';
-import { unknownLayerKind } from '../engines/types';
+import { isConv2dSpec, unknownLayerKind } from '../engines/types';
 import type { onnx as OnnxNamespace } from 'onnx-proto';
 import { type FeatureStageConfig, readRecordedStage } from '../feature-stage/feature-stage';
 import { type Scoring, layerSpec, outputSize, stackInputSize } from '../hff/config';
@@ -170,14 +170,19 @@ function modelToOnnx(model: NetworkModel, taughtClasses: readonly string[], opti
     switch (layer.kind) {
       case 'dense': {
         const spec = layerSpec(config, i);
+        if (isConv2dSpec(spec)) throw new Error('internal: a dense layer with a conv2d spec');
         const { inputSize, units } = spec;
         const w = g.floatTensor(`layers.${i}.weight`, [inputSize, units], params.weight);
         const b = g.floatTensor(`layers.${i}.bias`, [units], params.bias);
         z = denseInference(ops, spec, x, w, b);
         break;
       }
+      case 'conv2d':
+        // The engine has the block's graph (src/engines/onnx/graphs.ts); exporting it needs the passed-up maps
+        // chained to the layer above and the model's input as images, which the export does not do yet.
+        throw new Error(`layer ${i} is a conv2d layer: hff export writes networks of dense layers only so far`);
       default:
-        unknownLayerKind(layer.kind);
+        unknownLayerKind(layer);
     }
     const p = g.floatTensor(`layers.${i}.prototypes`, [classes.length * m, outputSize(layer)], params.prototypes);
     perLayer.push(classScores(g, cosines(ops, z, p), m));

@@ -10,43 +10,20 @@
  * (HWC order) and made unit length, so the layer above sees unit rows as it does above a dense layer; what its
  * prototypes (width `filters`) are matched against, and what the class book imprints, is z, the unit g.
  */
-import type { Activation } from '../types';
+import { type Conv2dLayerSpec, type MapShape, conv2dOutputShape } from '../types';
 import { activate, activationGradient } from './activation';
-import { type LossSettings, type LossTargets, type UnitRows, localLoss, unitRows } from './local-loss';
-import { type LayerOps, type MapShape, mapSize } from './ops';
+import { type LossTargets, type UnitRows, localLoss, unitRows } from './local-loss';
+import type { LayerOps } from './ops';
 
-export interface Conv2dSpec extends LossSettings {
-  /** The shape of each input image (or of the maps of the block below). */
-  input: MapShape;
-  filters: number;
-  /** Odd kernel size: 'same' padding is (kernel - 1) / 2 on every side. */
-  kernel: number;
-  /** Max pooling window and stride; 1 for none. */
-  pool: number;
-  activation: Activation;
-}
-
-/** The shape of the maps a block passes up (after pooling). */
-export function conv2dOutputShape(spec: Conv2dSpec): MapShape {
-  return { height: Math.floor(spec.input.height / spec.pool), width: Math.floor(spec.input.width / spec.pool), channels: spec.filters };
-}
-
-/** Values per image a block passes up. */
-export function conv2dOutputSize(spec: Conv2dSpec): number {
-  return mapSize(conv2dOutputShape(spec));
-}
-
-/** Filter values: the [kernel * kernel * channels, filters] matrix. */
-export function conv2dFilterSize(spec: Conv2dSpec): number {
-  return spec.kernel * spec.kernel * spec.input.channels * spec.filters;
-}
+/** The block as the definition needs it (the engines' Conv2dLayerSpec without its tag). */
+export type Conv2dSpec = Omit<Conv2dLayerSpec, 'kind'>;
 
 export interface Conv2dForward<V> extends UnitRows<V> {
   maps: V;
   /** act(conv + b), before pooling. */
   h: V;
   pooled: V;
-  /** What the block passes up: pooled as unit rows [batch, conv2dOutputSize]. */
+  /** What the block passes up: pooled as unit rows [batch, passedWidth]. */
   output: V;
 }
 

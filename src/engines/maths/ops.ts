@@ -1,3 +1,5 @@
+import type { MapShape } from '../types';
+
 /**
  * The primitive operations an HFF layer's maths is written against (./dense.ts, ./conv2d.ts, ./local-loss.ts).
  * Each engine supplies them for its own values: tfjs tensors (evaluated at once), ONNX graph values (the
@@ -76,13 +78,6 @@ export interface LayerOps<V> {
   globalAveragePool(maps: V, shape: MapShape): V;
   /** dL/dmaps of globalAveragePool from dL/drows [batch, channels]: each row value spread evenly over the positions. */
   globalAveragePoolGradient(gradient: V, shape: MapShape): V;
-}
-
-/** The spatial shape of a batch of feature maps. */
-export interface MapShape {
-  height: number;
-  width: number;
-  channels: number;
 }
 
 /** Values per image of maps of `shape`. */

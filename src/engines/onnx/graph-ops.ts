@@ -4,7 +4,8 @@
  * (ReduceSum takes axes as an input, ReduceMean/ReduceL2/ReduceLogSumExp as an attribute).
  */
 import type { GraphBuilder } from '../../onnx/graph-builder';
-import { type LayerOps, type MapShape, NORM_EPSILON } from '../maths/ops';
+import { type LayerOps, NORM_EPSILON } from '../maths/ops';
+import type { MapShape } from '../types';
 
 export class GraphOps implements LayerOps<string> {
   /** [rows, groups, size] reshapes already emitted, by `${value}:${size}`, so that a value is grouped once. */

@@ -5,7 +5,8 @@
  */
 import type * as tfTypes from '@tensorflow/tfjs';
 import { tf } from './tf';
-import { type LayerOps, type MapShape, NORM_EPSILON } from '../maths/ops';
+import { type LayerOps, NORM_EPSILON } from '../maths/ops';
+import type { MapShape } from '../types';
 
 type Tensor = tfTypes.Tensor;
 type Tensor2D = tfTypes.Tensor2D;

@@ -4,25 +4,26 @@
  * it within float32 rounding.
  */
 import assert from 'node:assert/strict';
-import { type Conv2dSpec, type Conv2dTraining, conv2dFilterSize, conv2dForward, conv2dOutputSize, conv2dTraining } from '../../../src/engines/maths/conv2d';
+import { type Conv2dTraining, conv2dForward, conv2dTraining } from '../../../src/engines/maths/conv2d';
 import { localLoss, lossAndCorrect, lossTargets } from '../../../src/engines/maths/local-loss';
 import { mapSize } from '../../../src/engines/maths/ops';
 import { onnxAvailability } from '../../../src/engines/backend';
-import { GraphOps } from '../../../src/engines/onnx/graph-ops';
+import { conv2dTrainModel } from '../../../src/engines/onnx/graphs';
 import { SyncSession, floatTensor } from '../../../src/engines/onnx/runtime';
 import { TfjsOps } from '../../../src/engines/tfjs/tfjs-ops';
 import { tf } from '../../../src/engines/tfjs/tf';
-import { GraphBuilder } from '../../../src/onnx/graph-builder';
 import { SeededRandom } from '../../../src/hff/random';
 import { randomUnitRows } from '../../../src/hff/vectors';
 import { skipForEnvironment } from '../../helpers/skip';
 import { ENGINE_CHOICES, engineOrSkip, maxAbsDiff, relativeError } from '../reference';
+import { DEFAULTS } from '../../../src/hff/config';
+import { type Conv2dLayerSpec, passedWidth, weightRows } from '../../../src/engines/types';
 import { Float64Ops, Matrix } from './float64-ops';
 
 const ops = new Float64Ops();
 
 interface ConvCase {
-  spec: Conv2dSpec;
+  spec: Conv2dLayerSpec;
   batch: number;
   classes: number;
   x: Float32Array;
@@ -33,9 +34,10 @@ interface ConvCase {
 }
 
 /** `flat`: each image channel one value, so that windows inside the image tie and max pooling must pick the first. */
-function makeConvCase(seed: number, overrides: Partial<Conv2dSpec>, flat = false): ConvCase {
+function makeConvCase(seed: number, overrides: Partial<Conv2dLayerSpec>, flat = false): ConvCase {
   const random = new SeededRandom(seed);
-  const spec: Conv2dSpec = {
+  const spec: Conv2dLayerSpec = {
+    kind: 'conv2d',
     input: { height: 5, width: 5, channels: 2 },
     filters: 3,
     kernel: 3,
@@ -56,14 +58,14 @@ function makeConvCase(seed: number, overrides: Partial<Conv2dSpec>, flat = false
     x: flat
       ? Float32Array.from({ length: batch * mapSize(spec.input) }, (_, i) => 0.2 + (i % spec.input.channels) * 0.5 + Math.floor(i / mapSize(spec.input)) * 0.1)
       : Float32Array.from({ length: batch * mapSize(spec.input) }, () => random.next() * 2 - 0.5),
-    weight: gaussians(conv2dFilterSize(spec), 0.5),
+    weight: gaussians(weightRows(spec) * spec.filters, 0.5),
     bias: gaussians(spec.filters, 0.1, 0.1),
     prototypes: randomUnitRows(classes * spec.prototypesPerClass, spec.filters, () => random.gaussian()),
     labels: Int32Array.from({ length: batch }, (_, i) => i % classes),
   };
 }
 
-const CASES: [string, Partial<Conv2dSpec>, boolean?][] = [
+const CASES: [string, Partial<Conv2dLayerSpec>, boolean?][] = [
   ['5x5x2, 3 filters k3, relu, no pooling', {}],
   ['5x5x2, 3 filters k3, relu, pool 2', { pool: 2 }],
   ['5x5x2, 3 filters k3, tanh, pool 2, M=2, no margin', { activation: 'tanh', pool: 2, prototypesPerClass: 2, margin: 0 }],
@@ -88,7 +90,7 @@ function float64Targets(c: ConvCase) {
 function float64Params(c: ConvCase, weight: ArrayLike<number> = c.weight, bias: ArrayLike<number> = c.bias, prototypes: ArrayLike<number> = c.prototypes) {
   const { spec } = c;
   return {
-    weight: Matrix.of(weight, conv2dFilterSize(spec) / spec.filters, spec.filters),
+    weight: Matrix.of(weight, weightRows(spec), spec.filters),
     bias: Matrix.of(bias, 1, spec.filters),
     // Unit rows in float64: the finite differences are taken with respect to the raw prototypes.
     prototypes: ops.normalizeRows(Matrix.of(prototypes, prototypes.length / spec.filters, spec.filters)),
@@ -147,7 +149,7 @@ function tfjsTraining(c: ConvCase): EngineResult {
       spec,
       t.tensor2d(c.x, [c.batch, mapSize(spec.input)]),
       {
-        weight: t.tensor2d(c.weight, [conv2dFilterSize(spec) / spec.filters, spec.filters]),
+        weight: t.tensor2d(c.weight, [weightRows(spec), spec.filters]),
         bias: t.tensor1d(c.bias),
         prototypes: t.tensor2d(c.prototypes, [rows, spec.filters]),
       },
@@ -164,30 +166,12 @@ function tfjsTraining(c: ConvCase): EngineResult {
   return Object.fromEntries(RESULT_NAMES.map((name, i) => [name, arrays[i]])) as unknown as EngineResult;
 }
 
+/** The engine's training graph of the block (src/engines/onnx/graphs.ts), run on the case. */
 function onnxTraining(c: ConvCase): EngineResult {
   const { spec } = c;
-  const g = new GraphBuilder('conv2d_training_test');
-  const graphOps = new GraphOps(g);
-  const filterRows = conv2dFilterSize(spec) / spec.filters;
+  const filterRows = weightRows(spec);
   const rows = c.classes * spec.prototypesPerClass;
-  const x = g.input('x', 'float', ['batch', mapSize(spec.input)]);
-  const weight = g.input('weight', 'float', [filterRows, spec.filters]);
-  const bias = g.input('bias', 'float', [spec.filters]);
-  const prototypes = g.input('prototypes', 'float', ['rows', spec.filters]);
-  const onehot = g.input('onehot', 'float', ['batch', 'classes']);
-  const gradScale = g.input('gradScale', 'float', []);
-  const shift = spec.margin !== 0 ? g.input('shift', 'float', ['batch', 'rows']) : undefined;
-  const r = conv2dTraining(graphOps, spec, x, { weight, bias, prototypes }, { onehot, shift, gradScale });
-  const shapes: Record<(typeof RESULT_NAMES)[number], (string | number)[]> = {
-    z: ['batch', spec.filters],
-    output: ['batch', conv2dOutputSize(spec)],
-    logits: ['batch', 'classes'],
-    gradWeight: [filterRows, spec.filters],
-    gradBias: [spec.filters],
-    gradPrototypes: ['rows', spec.filters],
-  };
-  for (const name of RESULT_NAMES) g.output(graphOps.name(r[name], name), 'float', shapes[name]);
-  const session = new SyncSession(g.build(), { threads: 1 });
+  const session = new SyncSession(conv2dTrainModel(spec), { threads: 1 });
   try {
     const targets = lossTargets(spec, c.labels, c.classes);
     const out = session.run(
@@ -200,7 +184,8 @@ function onnxTraining(c: ConvCase): EngineResult {
         gradScale: floatTensor(Float32Array.of(targets.gradScale), []),
         ...(targets.shift ? { shift: floatTensor(targets.shift, [c.batch, rows]) } : {}),
       },
-      Object.fromEntries(RESULT_NAMES.map((name) => [name, null])),
+      // Every output: onnxruntime-node 1.16 pairs fetches with the graph's outputs by position.
+      Object.fromEntries(session.outputNames.map((name) => [name, null])),
     );
     return Object.fromEntries(RESULT_NAMES.map((name) => [name, out[name].data as Float32Array])) as unknown as EngineResult;
   } finally {
@@ -222,7 +207,7 @@ describe('conv2d layer definition', function () {
         const error = relativeError(analytic.data, expected);
         assert.ok(error < 1e-6, `${name} gradient: relative error ${error}`);
       }
-      assert.equal(r.output.cols, conv2dOutputSize(c.spec));
+      assert.equal(r.output.cols, passedWidth(c.spec));
       for (let b = 0; b < c.batch; b++) {
         const norm = Math.hypot(...r.output.data.subarray(b * r.output.cols, (b + 1) * r.output.cols));
         assert.ok(Math.abs(norm - 1) < 1e-12, `output row ${b} has norm ${norm}`);
@@ -268,6 +253,41 @@ describe('conv2d layer definition', function () {
         for (const name of ['gradWeight', 'gradBias', 'gradPrototypes'] as const) {
           const error = relativeError(actual[name], expected[name].data);
           assert.ok(error < 1e-5, `${what}: ${name} relative error ${error}`);
+        }
+      }
+    });
+  }
+
+  for (const choice of ENGINE_CHOICES) {
+    it(`engine ${choice}: a conv2d EngineLayer gives the definition's gradients, z, output and cosines, and trains`, async function () {
+      const engine = await engineOrSkip(this, choice);
+      for (const [what, overrides, flat] of CASES) {
+        const c = makeConvCase(13, { input: { height: 6, width: 7, channels: 2 }, filters: 4, ...overrides }, flat);
+        const spec = c.spec;
+        const expected = float64Training(c);
+        const layer = engine.createLayer(spec, { weight: c.weight, bias: c.bias, prototypes: c.prototypes }, { ...DEFAULTS.optimizer, learningRate: 0.01 });
+        try {
+          const g = layer.gradients(c.x, c.batch, c.labels);
+          assert.ok(Math.abs(g.loss - expected.loss) < 1e-5, `${what}: loss ${g.loss} vs ${expected.loss}`);
+          for (const [name, actual, wanted] of [
+            ['filter', g.weight, expected.gradWeight],
+            ['bias', g.bias, expected.gradBias],
+            ['prototype', g.prototypes, expected.gradPrototypes],
+          ] as const) {
+            const error = relativeError(actual, wanted.data);
+            assert.ok(error < 1e-5, `${what}: ${name} gradient relative error ${error}`);
+          }
+          const f = layer.forward(c.x, c.batch);
+          assert.ok(maxAbsDiff(f.z, expected.z.data) < 1e-5, `${what}: z differs by ${maxAbsDiff(f.z, expected.z.data)}`);
+          assert.ok(maxAbsDiff(f.output, expected.output.data) < 1e-5, `${what}: output differs by ${maxAbsDiff(f.output, expected.output.data)}`);
+          assert.ok(maxAbsDiff(f.cosines, expected.cos.data) < 1e-5, `${what}: cosines differ by ${maxAbsDiff(f.cosines, expected.cos.data)}`);
+          const before = layer.trainStep(c.x, c.batch, c.labels, { prototypeUpdate: 'gradient', emaRate: 0.1 });
+          assert.ok(maxAbsDiff(before.output, expected.output.data) < 1e-5, `${what}: trainStep's output is not the one before the update`);
+          for (let step = 0; step < 20; step++) layer.trainStep(c.x, c.batch, c.labels, { prototypeUpdate: 'gradient', emaRate: 0.1 });
+          const after = layer.gradients(c.x, c.batch, c.labels).loss;
+          assert.ok(after < g.loss, `${what}: loss ${g.loss} before 21 steps, ${after} after`);
+        } finally {
+          layer.dispose();
         }
       }
     });

@@ -2,7 +2,8 @@
  * LayerOps on plain float64 matrices: the reference the layer definitions (src/engines/maths) are run with in the
  * tests, checked against finite differences, and that every engine must agree with within float32 rounding.
  */
-import { type LayerOps, type MapShape, NORM_EPSILON, mapSize } from '../../../src/engines/maths/ops';
+import { type LayerOps, NORM_EPSILON, mapSize } from '../../../src/engines/maths/ops';
+import type { MapShape } from '../../../src/engines/types';
 
 /** A row-major matrix; vectors (a bias, column sums) are one row, scalars one row of one column. */
 export class Matrix {
