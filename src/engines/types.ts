@@ -24,8 +24,9 @@ export interface Conv2dLayer {
 
 /**
  * One layer of a network's stack as the model config describes it, tagged by `kind`. Every switch on `kind` ends in
- * `unknownLayerKind`, so adding a kind fails to compile wherever it must be handled (initialisation, engine
- * layers, model-file tensors, the ONNX export); the config reader (LAYER_READERS) must list it too.
+ * `unknownLayerKind`, so adding a kind fails to compile wherever it must be handled (initialisation, model-file
+ * tensors, the engine spec in config.ts layerSpecs); the config reader (LAYER_READERS) must list it too. Engines
+ * and the ONNX export branch on the engine spec (EngineLayerSpec), which a new kind joins.
  */
 export type LayerDescription = DenseLayer | Conv2dLayer;
 

@@ -1,7 +1,7 @@
 /**
  * Networks with convolutional HFF blocks (layers {kind: 'conv2d'}): they learn a small image problem with local
- * losses only, on every engine, survive their model files, take taught classes, and are refused where they are
- * not supported yet (the ONNX export) with a clear error.
+ * losses only, on every engine, survive their model files, take taught classes, and refuse impossible stacks.
+ * (Their ONNX export is checked in test/onnx-export/export.test.ts.)
  */
 import assert from 'node:assert/strict';
 import type { Engine } from '../../src/engines/types';
@@ -9,7 +9,6 @@ import { HffNetwork, evaluateNetwork, trainNetwork } from '../../src/hff';
 import type { LabelledData } from '../../src/hff';
 import { resolveConfig } from '../../src/hff/config';
 import { SeededRandom } from '../../src/hff/random';
-import { networkToOnnx } from '../../src/onnx-export';
 import { ENGINE_CHOICES, engineOrSkip, maxAbsDiff } from '../engines/reference';
 
 const SIDE = 12;
@@ -115,15 +114,5 @@ describe('networks with conv2d layers', function () {
         }),
       /pool 8 is larger than its 6x6/,
     );
-  });
-
-  it('is refused by the ONNX export with a clear error', async function () {
-    const engine = await engineOrSkip(this, ENGINE_CHOICES[0]);
-    const net = convNet(engine);
-    try {
-      assert.throws(() => networkToOnnx(net), /conv2d layer: hff export writes networks of dense layers only/);
-    } finally {
-      net.dispose();
-    }
   });
 });
