@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { BACKEND_CHOICES, createEngine } from '../engines/backend';
 import type { Engine } from '../engines/types';
-import type { LayerOption } from '../hff/config';
+import { type LayerOption, parseLayerStack } from '../hff/config';
 import { DATASET_NAMES } from '../datasets/types';
 
 /** Where a command writes. Tests pass their own to capture output; the binary uses the process streams. */
@@ -128,30 +128,13 @@ export function parseLayers(value: string): number[] {
   return parts.map(Number);
 }
 
-const CONV_LAYER = /^c(\d+)k(\d+)(?:p(\d+))?$/;
-
-/**
- * A layer stack as `hff train --layers` takes it: dense widths and convolutional blocks written c<filters>k<kernel>
- * [p<pool>], e.g. `c32k3p2,c64k3p2,256` (two blocks of 3x3 kernels with 2x2 max pooling, then a dense layer of 256).
- */
-export function parseLayerStack(value: string): LayerOption[] {
-  const parts = value.split(',').map((s) => s.trim());
-  return parts.map((part) => {
-    if (/^\+?\d+$/.test(part) && Number(part) >= 1) return Number(part);
-    const conv = CONV_LAYER.exec(part);
-    if (conv && Number(conv[1]) >= 1 && Number(conv[2]) % 2 === 1 && (conv[3] === undefined || Number(conv[3]) >= 1)) {
-      return { kind: 'conv2d', filters: Number(conv[1]), kernel: Number(conv[2]), pool: conv[3] === undefined ? 1 : Number(conv[3]) };
-    }
-    throw new InvalidArgumentError(
-      `'${part}' is not a layer: expected dense widths and convolutional blocks c<filters>k<odd kernel>[p<pool>], e.g. c32k3p2,c64k3p2,256.`,
-    );
-  });
-}
-
-/** A layer of a stack as parseLayerStack reads it: `1000`, `c32k3p2`. */
-export function layerLabel(layer: LayerOption): string {
-  if (typeof layer === 'number') return String(layer);
-  return layer.kind === 'dense' ? String(layer.units) : `c${layer.filters}k${layer.kernel}${layer.pool > 1 ? `p${layer.pool}` : ''}`;
+/** `hff train --layers`: the library's layer stack syntax (parseLayerStack), its errors as usage errors. */
+export function layerStackOption(value: string): LayerOption[] {
+  try {
+    return parseLayerStack(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`${(err as Error).message}.`);
+  }
 }
 
 /** "a,b" -> ["a", "b"] with every entry one of `allowed`, no repeats. */

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Dataset, DatasetName } from '../datasets/types';
-import { DEFAULTS, type LayerOption, resolveRegularisation } from '../hff/config';
+import { DEFAULTS, type LayerOption, layerLabel, resolveRegularisation } from '../hff/config';
 import type { HffNetwork } from '../hff/network';
 import { LEARNING_RATE_SCHEDULES, type LearningRateSchedule } from '../hff/schedule';
 import type { EpochSummary, Evaluation } from '../hff/training';
@@ -20,8 +20,7 @@ import {
   parseCount,
   parseFraction,
   parseRotation,
-  layerLabel,
-  parseLayerStack,
+  layerStackOption,
   percent,
   round,
   startEngine,
@@ -104,7 +103,7 @@ export function addTrainCommand(program: Command, ctx: CliContext): Command {
     .option(
       '--layers <layers>',
       'comma-separated dense widths and conv blocks c<filters>k<kernel>[p<pool>] (default 1000,1000,1000; e.g. c32k3p2,c64k3p2,256)',
-      parseLayerStack,
+      layerStackOption,
     )
     .option('--epochs <n>', `passes over the training data (default ${DEFAULTS.epochs})`, parsePositiveInt)
     .option('--seed <n>', 'seed of the initial weights and the shuffles (default 1)', parseInteger)

@@ -254,6 +254,31 @@ function layerDescription(name: string, value: unknown): LayerDescription {
   );
 }
 
+const CONV_LAYER = /^c(\d+)k(\d+)(?:p(\d+))?$/;
+
+/**
+ * A layer stack written as text, as `hff train --layers` and the hff-model dialog take it: dense widths and
+ * convolutional blocks c<filters>k<odd kernel>[p<pool>], separated by commas (or spaces); `c32k3p2,c64k3p2,256` is
+ * two blocks of 3x3 kernels with 2x2 max pooling, then a dense layer of 256.
+ */
+export function parseLayerStack(text: string): LayerOption[] {
+  const parts = text.trim().split(/[\s,]+/);
+  return parts.map((part) => {
+    if (/^\+?\d+$/.test(part) && Number(part) >= 1) return Number(part);
+    const conv = CONV_LAYER.exec(part);
+    if (conv && Number(conv[1]) >= 1 && Number(conv[2]) % 2 === 1 && (conv[3] === undefined || Number(conv[3]) >= 1)) {
+      return { kind: 'conv2d', filters: Number(conv[1]), kernel: Number(conv[2]), pool: conv[3] === undefined ? 1 : Number(conv[3]) };
+    }
+    throw new Error(`'${part}' is not a layer: expected dense widths and convolutional blocks c<filters>k<odd kernel>[p<pool>], e.g. c32k3p2,c64k3p2,256`);
+  });
+}
+
+/** A layer as parseLayerStack reads it: `1000`, `c32k3p2`. */
+export function layerLabel(layer: LayerOption): string {
+  if (typeof layer === 'number') return String(layer);
+  return layer.kind === 'dense' ? String(layer.units) : `c${layer.filters}k${layer.kernel}${layer.pool > 1 ? `p${layer.pool}` : ''}`;
+}
+
 /** Fills defaults and validates; throws a message naming the first bad field. */
 export function resolveConfig(options: NetworkOptions): NetworkConfig {
   const featureStage = options.featureStage === undefined ? undefined : featureStageConfig(options.featureStage);
