@@ -16,7 +16,7 @@ import type { Tensor } from '@tensorflow/tfjs';
 import { SeededRandom } from '../../../src/hff/random';
 import { randomUnitRows } from '../../../src/hff/vectors';
 import { skipForEnvironment } from '../../helpers/skip';
-import { ENGINE_CHOICES, engineOrSkip, maxAbsDiff, relativeError } from '../reference';
+import { ENGINE_CHOICES, assertGradientsMatch, engineOrSkip, maxAbsDiff, relativeError } from '../reference';
 import { DEFAULTS } from '../../../src/hff/config';
 import { type Conv2dLayerSpec, passedWidth, weightRows } from '../../../src/engines/types';
 import { Float64Ops, Matrix } from './float64-ops';
@@ -303,15 +303,7 @@ describe('conv2d layer definition', function () {
         const layer = engine.createLayer(spec, { weight: c.weight, bias: c.bias, prototypes: c.prototypes }, { ...DEFAULTS.optimizer, learningRate: 0.01 });
         try {
           const g = layer.gradients(c.x, c.batch, c.labels);
-          assert.ok(Math.abs(g.loss - expected.loss) < 1e-5, `${what}: loss ${g.loss} vs ${expected.loss}`);
-          for (const [name, actual, wanted] of [
-            ['filter', g.weight, expected.gradWeight],
-            ['bias', g.bias, expected.gradBias],
-            ['prototype', g.prototypes, expected.gradPrototypes],
-          ] as const) {
-            const error = relativeError(actual, wanted.data);
-            assert.ok(error < 1e-5, `${what}: ${name} gradient relative error ${error}`);
-          }
+          assertGradientsMatch(what, g, expected);
           const f = layer.forward(c.x, c.batch);
           assert.ok(maxAbsDiff(f.z, expected.z.data) < 1e-5, `${what}: z differs by ${maxAbsDiff(f.z, expected.z.data)}`);
           assert.ok(maxAbsDiff(f.output, expected.output.data) < 1e-5, `${what}: output differs by ${maxAbsDiff(f.output, expected.output.data)}`);
