@@ -77,9 +77,10 @@ export = function register(RED: NodeAPI): void {
       const taught = continues ? prior.taught : out.taught;
       if (taught) info.taught = taught;
       if (trained) info.trained = trained;
-      msg.payload = batched ? splitRows(out.z, batch) : ownBuffer(out.z);
+      const passed = out.output ?? out.z;
+      msg.payload = batched ? splitRows(passed, batch) : ownBuffer(passed);
       msg.hff = info;
-      const units = out.z.length / batch;
+      const units = passed.length / batch;
       status.activity(() => ({
         colour: 'green',
         text: trained ? t('status.trained', { layer: prefix, loss: trained.loss.toFixed(3) }) : t('status.forward', { layer: prefix, units }),

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Node, NodeAPI } from 'node-red';
 import type { NetworkCreateOptions } from '../../src/hff/network';
+import { layerLabel } from '../../src/hff/config';
 import { setEngineLog } from '../shared/engine';
 import { FLEET_CREDENTIALS, attachFleetSync, fleetSettings, type FleetCredentials } from '../shared/fleet-sync';
 import { ModelController } from './model-controller';
@@ -62,7 +63,9 @@ export = function register(RED: NodeAPI): void {
     controller.ready().then(
       (net) => {
         const origin = controller.state.origin === 'loaded' ? 'loaded' : 'created';
-        node.log(`${origin} ${dir} (${net.engine.name}, input ${net.inputSize}, layers ${net.config.layers.join(',')}, ${net.classes.length} classes)`);
+        node.log(
+          `${origin} ${dir} (${net.engine.name}, input ${net.inputSize}, layers ${net.config.stack.map(layerLabel).join(',')}, ${net.classes.length} classes)`,
+        );
         const taught = net.taughtClassNames();
         if (taught.length > 0) {
           const { representation, scoring, score: chosen } = net.teachingRepresentation;

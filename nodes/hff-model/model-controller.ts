@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { HffNetwork, type NetworkCreateOptions } from '../../src/hff/network';
+import { layerLabel } from '../../src/hff/config';
 import type { ModelFiles } from '../../src/model-file';
 import { ModelStore } from '../../src/model-file';
 import { sharedEngine } from '../shared/engine';
@@ -310,11 +311,12 @@ export class ModelController {
     if (this.settings.source === 'file') return;
     const a = this.settings.architecture;
     const sameInput = a.inputSize === net.config.inputSize;
-    const sameLayers = !a.layers || a.layers.join(',') === net.config.layers.join(',');
+    const loaded = net.config.stack.map(layerLabel).join(',');
+    const sameLayers = !a.layers || a.layers.map(layerLabel).join(',') === loaded;
     if (!sameInput || !sameLayers) {
       this.log.warn(
-        `model ${this.label}: loaded ${this.dir} (input ${net.config.inputSize}, layers ${net.config.layers.join(',')}); ` +
-          `the architecture in the dialog (input ${a.inputSize}, layers ${(a.layers ?? []).join(',')}) is ignored. ` +
+        `model ${this.label}: loaded ${this.dir} (input ${net.config.inputSize}, layers ${loaded}); ` +
+          `the architecture in the dialog (input ${a.inputSize}, layers ${(a.layers ?? []).map(layerLabel).join(',')}) is ignored. ` +
           'Choose another folder or delete this one to create a new model.',
       );
     }

@@ -2,6 +2,7 @@ import type { FleetDef } from '../shared/fleet-sync';
 /** The hff-model dialog's fields turned into library options, with errors that name the field. */
 import type { NodeDef } from 'node-red';
 import * as path from 'node:path';
+import { type LayerOption, parseLayerStack } from '../../src/hff/config';
 import type { NetworkCreateOptions } from '../../src/hff/network';
 import type { ModelSource } from './model-controller';
 import { numberSetting } from '../shared/settings';
@@ -55,9 +56,11 @@ export function architectureOf(def: HffModelDef, baseDir = process.cwd()): Netwo
   const inputSize = numberSetting(def.inputSize, 'input size', { integer: true, min: 1 });
   if (inputSize === undefined) throw new Error('input size is required to create a model');
   const layersText = String(def.layers ?? '').trim();
-  const layers = layersText === '' ? undefined : layersText.split(/[\s,]+/).map((w) => Number(w));
-  if (layers && layers.some((w) => !Number.isInteger(w) || w < 1)) {
-    throw new Error(`layer widths must be comma-separated whole numbers such as 256,256, got ${JSON.stringify(def.layers)}`);
+  let layers: LayerOption[] | undefined;
+  try {
+    layers = layersText === '' ? undefined : parseLayerStack(layersText);
+  } catch (err) {
+    throw new Error(`layers ${JSON.stringify(def.layers)}: ${(err as Error).message}`);
   }
   // Explicit, so a flow's models do not change with the library's default for colour images.
   const options: NetworkCreateOptions = { inputSize, layers, centerInput: def.centerInput === true };

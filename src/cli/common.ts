@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { BACKEND_CHOICES, createEngine } from '../engines/backend';
 import type { Engine } from '../engines/types';
+import { type LayerOption, parseLayerStack } from '../hff/config';
 import { DATASET_NAMES } from '../datasets/types';
 
 /** Where a command writes. Tests pass their own to capture output; the binary uses the process streams. */
@@ -125,6 +126,15 @@ export function parseLayers(value: string): number[] {
     throw new InvalidArgumentError('expected a comma-separated list of positive layer widths, e.g. 1000,1000,1000.');
   }
   return parts.map(Number);
+}
+
+/** `hff train --layers`: the library's layer stack syntax (parseLayerStack), its errors as usage errors. */
+export function layerStackOption(value: string): LayerOption[] {
+  try {
+    return parseLayerStack(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`${(err as Error).message}.`);
+  }
 }
 
 /** "a,b" -> ["a", "b"] with every entry one of `allowed`, no repeats. */

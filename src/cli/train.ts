@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Dataset, DatasetName } from '../datasets/types';
-import { DEFAULTS, resolveRegularisation } from '../hff/config';
+import { DEFAULTS, type LayerOption, layerLabel, resolveRegularisation } from '../hff/config';
 import type { HffNetwork } from '../hff/network';
 import { LEARNING_RATE_SCHEDULES, type LearningRateSchedule } from '../hff/schedule';
 import type { EpochSummary, Evaluation } from '../hff/training';
@@ -20,7 +20,7 @@ import {
   parseCount,
   parseFraction,
   parseRotation,
-  parseLayers,
+  layerStackOption,
   percent,
   round,
   startEngine,
@@ -32,7 +32,7 @@ export interface TrainCliOptions extends FeatureStageCliOptions {
   dataset: DatasetName;
   data: string;
   split: 'train' | 'test';
-  layers?: number[];
+  layers?: LayerOption[];
   epochs?: number;
   seed?: number;
   out: string;
@@ -100,7 +100,11 @@ export function addTrainCommand(program: Command, ctx: CliContext): Command {
     .requiredOption('--out <dir>', 'model directory to write')
     .option('--force', 'replace the model already in --out (its taught classes are lost)')
     .addOption(new Option('--split <split>', 'split to train on').choices(['train', 'test']).default('train'))
-    .option('--layers <widths>', 'comma-separated layer widths (default 1000,1000,1000)', parseLayers)
+    .option(
+      '--layers <layers>',
+      'comma-separated dense widths and conv blocks c<filters>k<kernel>[p<pool>] (default 1000,1000,1000; e.g. c32k3p2,c64k3p2,256)',
+      layerStackOption,
+    )
     .option('--epochs <n>', `passes over the training data (default ${DEFAULTS.epochs})`, parsePositiveInt)
     .option('--seed <n>', 'seed of the initial weights and the shuffles (default 1)', parseInteger)
     .option('--classes <list>', 'train on these classes only, by index: 0-7, 0,2,5 (labels renumbered, names kept)', parseClassList)
@@ -169,7 +173,8 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
     if (!opts.json) io.err(`${text}\n`);
   };
 
-  const layers = opts.layers ?? DEFAULTS.layers;
+  const layers: LayerOption[] = opts.layers ?? DEFAULTS.layers;
+  const layerLabels = layers.map(layerLabel);
   const epochs = opts.epochs ?? DEFAULTS.epochs;
   const seed = opts.seed ?? DEFAULTS.seed;
   const batchSize = opts.batchSize ?? DEFAULTS.batchSize;
@@ -224,7 +229,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
 
   try {
     note(
-      `training ${[train.inputSize, ...(net.config.featureStage ? [`features ${net.config.featureStage.outputSize}`] : []), ...layers].join('-')} on ${train.n} examples of ${train.classes.length} classes ` +
+      `training ${[train.inputSize, ...(net.config.featureStage ? [`features ${net.config.featureStage.outputSize}`] : []), ...layerLabels].join('-')} on ${train.n} examples of ${train.classes.length} classes ` +
         `(${epochs} epoch${epochs > 1 ? 's' : ''}, batch ${batchSize}, lr ${learningRate} ${learningRateSchedule}, seed ${seed})`,
     );
     const bar = io.errIsTTY && !opts.json ? new ProgressBar({ write: io.err, columns: io.errColumns }) : undefined;
@@ -335,7 +340,7 @@ export async function runTrain(opts: TrainCliOptions, ctx: CliContext): Promise<
       );
     } else {
       const lines = [
-        `trained ${[train.inputSize, ...layers].join('-')} on ${opts.dataset} ${opts.split} (${train.n} examples, ${train.classes.length} classes), backend ${engine.name}`,
+        `trained ${[train.inputSize, ...layerLabels].join('-')} on ${opts.dataset} ${opts.split} (${train.n} examples, ${train.classes.length} classes), backend ${engine.name}`,
         ...epochSummaries.map((e) => `  epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, running train accuracy ${percent(e.accuracy)}, ${e.seconds.toFixed(1)} s`),
         `train accuracy (last epoch, running): ${percent(last.accuracy)}`,
         evaluation ? `test accuracy: ${percent(evaluation.accuracy)} (${evaluation.correct}/${evaluation.n})` : 'test accuracy: not measured',

@@ -4,7 +4,7 @@
  * weights stay as they are); a class created by teaching is imprinted from the mean representation of its
  * demonstrations and keeps them in the taught classes (TaughtClasses).
  */
-import type { Engine, EngineLayer } from '../engines/types';
+import { type Engine, type EngineLayer, prototypeWidth } from '../engines/types';
 import type { NetworkConfig } from './config';
 import { assertClassName, assertClassNames } from './class-names';
 import type { TaughtClasses } from './taught-classes';
@@ -103,7 +103,7 @@ export class ClassBook {
     const similarityBefore: (number | null)[] = [];
     const sums: Float32Array[] = [];
     layers.forEach((layer, l) => {
-      const units = layer.spec.units;
+      const units = prototypeWidth(layer.spec);
       const sum = new Float32Array(units);
       for (let b = 0; b < applied * copies; b++) {
         const z = row(outputs[l].z, b, units);
@@ -163,8 +163,8 @@ export class ClassBook {
       throw new Error(`expected prototypes for ${layers.length} layers, got ${perLayer.length}`);
     }
     perLayer.forEach((v, l) => {
-      if (v.length !== layers[l].spec.units) {
-        throw new Error(`layer ${l}: expected a prototype of length ${layers[l].spec.units}, got ${v.length}`);
+      if (v.length !== prototypeWidth(layers[l].spec)) {
+        throw new Error(`layer ${l}: expected a prototype of length ${prototypeWidth(layers[l].spec)}, got ${v.length}`);
       }
       assertFinite(`prototype of layer ${l}`, v);
     });
@@ -174,7 +174,7 @@ export class ClassBook {
     const index = created ? this.classes.length : known;
     const m = config.prototypesPerClass;
     layers.forEach((layer, l) => {
-      const units = layer.spec.units;
+      const units = prototypeWidth(layer.spec);
       const unit = normalizeInPlace(Float32Array.from(perLayer[l]));
       const current = layer.readPrototypes();
       const next = created ? new Float32Array(current.length + m * units) : current;
@@ -196,7 +196,7 @@ export class ClassBook {
     const index = this.requireClass(label);
     const m = this.stack.config.prototypesPerClass;
     for (const layer of this.stack.layers) {
-      const units = layer.spec.units;
+      const units = prototypeWidth(layer.spec);
       const current = layer.readPrototypes();
       const kept = new Float32Array(current.length - m * units);
       kept.set(current.subarray(0, index * m * units));

@@ -1,4 +1,16 @@
-import { type Activation, type LayerDescription, type LayerSpec, type OptimizerSettings, type PrototypeUpdate, unknownLayerKind } from '../engines/types';
+import {
+  type Activation,
+  type EngineLayerSpec,
+  type LayerDescription,
+  type OptimizerSettings,
+  type PrototypeUpdate,
+  conv2dOutputShape,
+  isConv2dSpec,
+  passedWidth,
+  prototypeWidth,
+  unknownLayerKind,
+  weightRows,
+} from '../engines/types';
 import { type FeatureStageConfig, checkFeatureStageSettings } from '../feature-stage/feature-stage';
 import type { LearningRateSchedule } from './schedule';
 import { type TeachingConfig, resolveTeaching } from './teaching';
@@ -185,36 +197,31 @@ function featureStageConfig(value: unknown): FeatureStageConfig {
   return { ...checked, sha256, inputName, outputName, outputSize };
 }
 
-/** Width of a layer's output. */
+/**
+ * Width of a layer's z and of its prototypes: a dense layer's units, a convolutional block's filters. (What a block
+ * passes up, its pooled maps, depends on its input's shape: see `passedWidth` of its layerSpec.)
+ */
 export function outputSize(layer: LayerDescription): number {
   switch (layer.kind) {
     case 'dense':
       return layer.units;
+    case 'conv2d':
+      return layer.filters;
     default:
-      return unknownLayerKind(layer.kind);
+      return unknownLayerKind(layer);
   }
 }
 
-/** Weights and biases of a layer fed `inputSize` values (prototypes, which grow with the classes, aside). */
-function parameterCount(layer: LayerDescription, inputSize: number): number {
-  switch (layer.kind) {
-    case 'dense':
-      return (inputSize + 1) * layer.units;
-    default:
-      return unknownLayerKind(layer.kind);
-  }
+/** Weights and biases of a layer (prototypes, which grow with the classes, aside). */
+function parameterCount(spec: EngineLayerSpec): number {
+  return (weightRows(spec) + 1) * prototypeWidth(spec);
 }
 
-function checkParameterCount(name: string, inputSize: number, stack: readonly LayerDescription[]): void {
-  let total = 0;
-  let from = inputSize;
-  for (const layer of stack) {
-    total += parameterCount(layer, from);
-    from = outputSize(layer);
-  }
+function checkParameterCount(name: string, inputSize: number, specs: readonly EngineLayerSpec[]): void {
+  const total = specs.reduce((sum, spec) => sum + parameterCount(spec), 0);
   if (total > MAX_PARAMETERS) {
     throw new Error(
-      `${name} [${stack.map(outputSize).join(', ')}] on an input of ${inputSize} would hold ${total.toExponential(2)} weights; at most ${MAX_PARAMETERS.toExponential(0)} are accepted`,
+      `${name} [${specs.map(prototypeWidth).join(', ')}] on an input of ${inputSize} would hold ${total.toExponential(2)} weights; at most ${MAX_PARAMETERS.toExponential(0)} are accepted`,
     );
   }
 }
@@ -225,6 +232,13 @@ const LAYER_READERS: { [K in LayerDescription['kind']]: (name: string, fields: R
     const unknown = Object.keys(extra);
     if (unknown.length > 0) throw new Error(`${name}: a dense layer has only kind and units, got ${unknown.join(', ')} too`);
     return { kind: 'dense', units: positiveInteger(`${name}.units`, units) };
+  },
+  conv2d: (name, { kind: _kind, filters, kernel, pool = 1, ...extra }) => {
+    const unknown = Object.keys(extra);
+    if (unknown.length > 0) throw new Error(`${name}: a conv2d layer has only kind, filters, kernel and pool, got ${unknown.join(', ')} too`);
+    const k = positiveInteger(`${name}.kernel`, kernel);
+    if (k % 2 === 0) throw new Error(`${name}.kernel must be odd ('same' padding is (kernel - 1) / 2 on each side), got ${k}`);
+    return { kind: 'conv2d', filters: positiveInteger(`${name}.filters`, filters), kernel: k, pool: positiveInteger(`${name}.pool`, pool) };
   },
 };
 
@@ -238,6 +252,31 @@ function layerDescription(name: string, value: unknown): LayerDescription {
   throw new Error(
     `${name} must be a width (a positive integer) or a layer of kind ${Object.keys(LAYER_READERS).join(', ')} such as {"kind": "dense", "units": 1000}, got ${JSON.stringify(value)}`,
   );
+}
+
+const CONV_LAYER = /^c(\d+)k(\d+)(?:p(\d+))?$/;
+
+/**
+ * A layer stack written as text, as `hff train --layers` and the hff-model dialog take it: dense widths and
+ * convolutional blocks c<filters>k<odd kernel>[p<pool>], separated by commas (or spaces); `c32k3p2,c64k3p2,256` is
+ * two blocks of 3x3 kernels with 2x2 max pooling, then a dense layer of 256.
+ */
+export function parseLayerStack(text: string): LayerOption[] {
+  const parts = text.trim().split(/[\s,]+/);
+  return parts.map((part) => {
+    if (/^\+?\d+$/.test(part) && Number(part) >= 1) return Number(part);
+    const conv = CONV_LAYER.exec(part);
+    if (conv && Number(conv[1]) >= 1 && Number(conv[2]) % 2 === 1 && (conv[3] === undefined || Number(conv[3]) >= 1)) {
+      return { kind: 'conv2d', filters: Number(conv[1]), kernel: Number(conv[2]), pool: conv[3] === undefined ? 1 : Number(conv[3]) };
+    }
+    throw new Error(`'${part}' is not a layer: expected dense widths and convolutional blocks c<filters>k<odd kernel>[p<pool>], e.g. c32k3p2,c64k3p2,256`);
+  });
+}
+
+/** A layer as parseLayerStack reads it: `1000`, `c32k3p2`. */
+export function layerLabel(layer: LayerOption): string {
+  if (typeof layer === 'number') return String(layer);
+  return layer.kind === 'dense' ? String(layer.units) : `c${layer.filters}k${layer.kernel}${layer.pool > 1 ? `p${layer.pool}` : ''}`;
 }
 
 /** Fills defaults and validates; throws a message naming the first bad field. */
@@ -282,17 +321,6 @@ export function resolveConfig(options: NetworkOptions): NetworkConfig {
     teaching: resolveTeaching(options.teaching, { layers: layers.length, inputShape: options.inputShape, featureStage: featureStage !== undefined }),
   };
   if (featureStage) config.featureStage = featureStage;
-  checkParameterCount('layers', stackInputSize(config), config.stack);
-  checkParameterCount(
-    'teaching.transferLayers',
-    stackInputSize(config),
-    config.teaching.transferLayers.map((units) => ({ kind: 'dense', units })),
-  );
-  if (config.emaRate > 1) throw new Error(`emaRate must be in (0, 1], got ${config.emaRate}`);
-  if (!(config.unknownThreshold >= -1 && config.unknownThreshold <= 1)) {
-    throw new Error(`unknownThreshold must be a cosine between -1 and 1, got ${options.unknownThreshold}`);
-  }
-  if (!Number.isFinite(config.seed)) throw new Error(`seed must be a number, got ${JSON.stringify(options.seed)}`);
   if (options.inputShape) {
     const [h, w, c] = options.inputShape;
     if (h * w * c !== config.inputSize) {
@@ -300,25 +328,89 @@ export function resolveConfig(options: NetworkOptions): NetworkConfig {
     }
     config.inputShape = [h, w, c];
   }
+  checkParameterCount('layers', stackInputSize(config), layerSpecs(config));
+  checkParameterCount(
+    'teaching.transferLayers',
+    stackInputSize(config),
+    config.teaching.transferLayers.map((units, i, all) => ({
+      ...denseSpec(config, i === 0 ? stackInputSize(config) : all[i - 1], units),
+      normalizeInput: false,
+    })),
+  );
+  if (config.emaRate > 1) throw new Error(`emaRate must be in (0, 1], got ${config.emaRate}`);
+  if (!(config.unknownThreshold >= -1 && config.unknownThreshold <= 1)) {
+    throw new Error(`unknownThreshold must be a cosine between -1 and 1, got ${options.unknownThreshold}`);
+  }
+  if (!Number.isFinite(config.seed)) throw new Error(`seed must be a number, got ${JSON.stringify(options.seed)}`);
   return config;
 }
 
-/** What the engine computes for layer `index` of a network (the first layer alone centres and normalises its input). */
-export function layerSpec(config: NetworkConfig, index: number): LayerSpec {
-  const layer = config.stack[index];
-  switch (layer.kind) {
-    case 'dense':
-      return {
-        inputSize: index === 0 ? stackInputSize(config) : config.layers[index - 1],
-        units: layer.units,
-        activation: config.activation,
-        centerInput: index === 0 && config.centerInput,
-        normalizeInput: index === 0 ? config.normalizeInput : false,
-        tau: config.tau,
-        margin: config.margin,
-        prototypesPerClass: config.prototypesPerClass,
-      };
-    default:
-      return unknownLayerKind(layer.kind);
+function denseSpec(config: NetworkConfig, inputSize: number, units: number): EngineLayerSpec {
+  return {
+    inputSize,
+    units,
+    activation: config.activation,
+    normalizeInput: false,
+    tau: config.tau,
+    margin: config.margin,
+    prototypesPerClass: config.prototypesPerClass,
+  };
+}
+
+/**
+ * What the engine computes for each layer of a network, bottom first. The first layer alone centres and normalises
+ * its input (a dense one; a convolutional block takes the images as they are); a layer above takes what the one
+ * below passes up. A convolutional block takes images (config.inputShape, without a feature stage) or the maps of
+ * the block below, so it cannot sit above a dense layer.
+ */
+export function layerSpecs(config: NetworkConfig): EngineLayerSpec[] {
+  const specs: EngineLayerSpec[] = [];
+  for (const [index, layer] of config.stack.entries()) {
+    const below = specs[index - 1];
+    switch (layer.kind) {
+      case 'dense':
+        specs.push({
+          ...denseSpec(config, below ? passedWidth(below) : stackInputSize(config), layer.units),
+          centerInput: index === 0 && config.centerInput,
+          normalizeInput: index === 0 ? config.normalizeInput : false,
+        });
+        break;
+      case 'conv2d': {
+        const where = `layers[${index}] (conv2d)`;
+        let input;
+        if (below) {
+          if (!isConv2dSpec(below)) throw new Error(`${where} must sit on images or on another conv2d layer, not on a dense layer`);
+          input = conv2dOutputShape(below);
+        } else {
+          if (config.featureStage) throw new Error(`${where} takes images, but the network's feature stage gives vectors`);
+          if (!config.inputShape) throw new Error(`${where} takes images: give the input's shape (inputShape, height x width x channels)`);
+          const [height, width, channels] = config.inputShape;
+          input = { height, width, channels };
+        }
+        if (layer.pool > Math.min(input.height, input.width)) {
+          throw new Error(`${where}: pool ${layer.pool} is larger than its ${input.height}x${input.width} input maps`);
+        }
+        specs.push({
+          kind: 'conv2d',
+          input,
+          filters: layer.filters,
+          kernel: layer.kernel,
+          pool: layer.pool,
+          activation: config.activation,
+          tau: config.tau,
+          margin: config.margin,
+          prototypesPerClass: config.prototypesPerClass,
+        });
+        break;
+      }
+      default:
+        return unknownLayerKind(layer);
+    }
   }
+  return specs;
+}
+
+/** What the engine computes for layer `index` of a network (see layerSpecs). */
+export function layerSpec(config: NetworkConfig, index: number): EngineLayerSpec {
+  return layerSpecs(config)[index];
 }

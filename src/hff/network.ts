@@ -1,4 +1,4 @@
-import { type Engine, type EngineLayer, type LayerParams, unknownLayerKind } from '../engines/types';
+import { type Engine, type EngineLayer, type LayerParams, inputWidth, prototypeWidth, unknownLayerKind, weightRows } from '../engines/types';
 import { type ModelFiles, type NetworkModel, decodeNetwork, encodeNetwork } from '../model-file';
 import { type NetworkConfig, type NetworkOptions, type Scoring, layerSpec, resolveConfig } from './config';
 import { SeededRandom } from './random';
@@ -32,8 +32,10 @@ export interface PredictOptions {
 }
 
 export interface LayerOutput {
-  /** batch x units unit vectors. */
+  /** batch x units unit vectors (a convolutional block's: its pooled maps averaged, batch x filters). */
   z: Float32Array;
+  /** What the layer passes up, the next layer's input, where it is not z: a convolutional block's unit pooled maps. */
+  output?: Float32Array;
   /** batch x classes: per class, the cosine of its closest prototype. */
   classScores: Float32Array;
   /**
@@ -106,16 +108,19 @@ export class HffNetwork {
     const gaussian = () => random.gaussian();
     const params = config.stack.map((layer, i): LayerParams => {
       switch (layer.kind) {
-        case 'dense': {
-          // He initialisation keeps ReLU activations alive at every depth.
-          const { inputSize, units } = layerSpec(config, i);
-          const scale = Math.sqrt(2 / inputSize);
-          const weight = new Float32Array(inputSize * units);
+        case 'dense':
+        case 'conv2d': {
+          // He initialisation keeps ReLU activations alive at every depth; a block's fan-in is its kernel taps x channels.
+          const spec = layerSpec(config, i);
+          const fanIn = weightRows(spec);
+          const units = prototypeWidth(spec);
+          const scale = Math.sqrt(2 / fanIn);
+          const weight = new Float32Array(fanIn * units);
           for (let j = 0; j < weight.length; j++) weight[j] = gaussian() * scale;
           return { weight, bias: new Float32Array(units), prototypes: randomUnitRows(classes.length * config.prototypesPerClass, units, gaussian) };
         }
         default:
-          return unknownLayerKind(layer.kind);
+          return unknownLayerKind(layer);
       }
     });
     return new HffNetwork(engine, { config, classes: [...classes], counts: classes.map(() => 0), version: 0, metadata: {}, params }, stage);
@@ -170,10 +175,10 @@ export class HffNetwork {
     return this.layers.length;
   }
 
-  /** What layerForward and trainLayerBatch take: the network's input for layer 0, the layer below's z above it. */
+  /** What layerForward and trainLayerBatch take: the network's input for layer 0, the layer below's output above it. */
   layerInputSize(layer: number): number {
     if (layer === 0) return this.config.inputSize;
-    return this.layerAt(layer).spec.inputSize;
+    return inputWidth(this.layerAt(layer).spec);
   }
 
   /** Resolves a class by name or index; undefined when a name is unknown. */
@@ -210,7 +215,7 @@ export class HffNetwork {
   layerForward(layer: number, x: Float32Array, batch: number): LayerOutput {
     this.checkUsable();
     const f = this.layerAt(layer).forward(layer === 0 ? this.stackInput(x, batch) : x, batch);
-    const out: LayerOutput = { z: f.z, classScores: this.classScoresOf(f.cosines, batch) };
+    const out: LayerOutput = { z: f.z, ...(f.output !== f.z ? { output: f.output } : {}), classScores: this.classScoresOf(f.cosines, batch) };
     if (layer === 0 && this.taught.any) out.taught = this.taught.score(x, batch);
     return out;
   }
@@ -307,7 +312,7 @@ export class HffNetwork {
       });
       losses.push(r.loss);
       correct = r.correct;
-      input = r.z;
+      input = r.output;
     }
     this.book.recordTraining(labels);
     this.version += 1;
@@ -315,7 +320,7 @@ export class HffNetwork {
   }
 
   /** One local training step of a single layer; returns that layer's output before the update. */
-  trainLayerBatch(layer: number, x: Float32Array, batch: number, labels: Int32Array): { loss: number; correct: number; z: Float32Array } {
+  trainLayerBatch(layer: number, x: Float32Array, batch: number, labels: Int32Array): { loss: number; correct: number; z: Float32Array; output: Float32Array } {
     this.requireClasses();
     const r = this.layerAt(layer).trainStep(layer === 0 ? this.stackInput(x, batch) : x, batch, labels, {
       prototypeUpdate: this.config.prototypeUpdate,

@@ -2,7 +2,7 @@
  * Few-shot teaching settings and helpers: augmentation of demonstrations and the fixed random-feature "transfer"
  * branch. The taught classes themselves are src/hff/taught-classes.ts. See bench/TEACH.md for the measurements.
  */
-import type { Engine, EngineLayer, LayerSpec, OptimizerSettings } from '../engines/types';
+import { type Engine, type EngineLayer, type LayerSpec, type OptimizerSettings, prototypeWidth } from '../engines/types';
 import { SeededRandom } from './random';
 import { shiftImage, warpImage } from '../image/warp';
 import { randomUnitRows } from './vectors';
@@ -238,7 +238,7 @@ export class TransferBranch {
   }
 
   get units(): number {
-    return this.layers[this.layers.length - 1].spec.units;
+    return prototypeWidth(this.layers[this.layers.length - 1].spec);
   }
 
   /** Unit feature rows (batch x units) of the last random layer. */

@@ -4,9 +4,9 @@
  * teaching add their own part (TaughtClasses.writeFiles and readFiles), which the network writes and reads beside
  * this one. Everything that reads a network's parameters from files (the network, the ONNX export) decodes here.
  */
-import { type LayerParams, unknownLayerKind } from '../engines/types';
+import { type LayerParams, prototypeWidth, unknownLayerKind, weightRows } from '../engines/types';
 import { assertClassNames } from '../hff/class-names';
-import { type NetworkConfig, type NetworkOptions, resolveConfig, stackInputSize } from '../hff/config';
+import { type NetworkConfig, type NetworkOptions, layerSpec, resolveConfig } from '../hff/config';
 import type { ModelFiles, NamedTensor } from './format';
 
 /** The manifest's `kind` for an HFF network. */
@@ -28,12 +28,15 @@ export interface NetworkModel {
 function layerShapes(config: NetworkConfig, index: number, classCount: number): Record<keyof LayerParams, number[]> {
   const layer = config.stack[index];
   switch (layer.kind) {
-    case 'dense': {
-      const inputSize = index === 0 ? stackInputSize(config) : config.layers[index - 1];
-      return { weight: [inputSize, layer.units], bias: [layer.units], prototypes: [classCount * config.prototypesPerClass, layer.units] };
+    case 'dense':
+    case 'conv2d': {
+      // A block's weight is its [kernel, kernel, channels, filters] kernel as a matrix (src/engines/maths/ops.ts conv2d).
+      const spec = layerSpec(config, index);
+      const units = prototypeWidth(spec);
+      return { weight: [weightRows(spec), units], bias: [units], prototypes: [classCount * config.prototypesPerClass, units] };
     }
     default:
-      return unknownLayerKind(layer.kind);
+      return unknownLayerKind(layer);
   }
 }
 

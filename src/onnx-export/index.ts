@@ -1,11 +1,12 @@
 /**
  * `hff export`: a saved HFF model as a standard ONNX graph (opset 13 by default) of the single forward pass:
- * every layer's dense map, activation and normalisation, the cosine class scores and the argmax, with the class
+ * every layer's dense map (or convolutional block: convolution, pooling, and the average over positions its
+ * prototypes are matched against), activation and normalisation, the cosine class scores and the argmax, with the class
  * names in the model's metadata. It uses only core ONNX operators, so any ONNX runtime (edge accelerators
  * included) can run it without this package.
  *
  * Graph interface:
- *   input      float32 [batch, inputSize]  the raw input vector (the graph normalises it when the model does); with
+ *   input      float32 [batch, inputSize]  the raw input vector (images in HWC order; the graph normalises it when the model does); with
  *                                          a feature stage, the image vector, which the stage's own nodes (copied in
  *                                          front of the layers) turn into features; a stage that cannot be merged
  *                                          (another opset) leaves the graph taking its output, with a warning
@@ -17,12 +18,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { denseInference } from '../engines/maths/dense';
+import { conv2dForward } from '../engines/maths/conv2d';
 import { cosines } from '../engines/maths/local-loss';
 import { GraphOps } from '../engines/onnx/graph-ops';
-import { unknownLayerKind } from '../engines/types';
+import { isConv2dSpec, prototypeWidth, weightRows } from '../engines/types';
 import type { onnx as OnnxNamespace } from 'onnx-proto';
 import { type FeatureStageConfig, readRecordedStage } from '../feature-stage/feature-stage';
-import { type Scoring, layerSpec, outputSize, stackInputSize } from '../hff/config';
+import { type Scoring, layerSpec, stackInputSize } from '../hff/config';
 import type { HffNetwork } from '../hff/network';
 import { type NetworkModel, decodeNetwork, loadModelFiles, storedConfig, taughtClassNames } from '../model-file';
 import { DEFAULT_OPSET, GraphBuilder, onnxProto } from '../onnx/graph-builder';
@@ -166,22 +168,21 @@ function modelToOnnx(model: NetworkModel, taughtClasses: readonly string[], opti
   const perLayer: string[] = [];
   let z = '';
   model.params.forEach((params, i) => {
-    const layer = config.stack[i];
-    switch (layer.kind) {
-      case 'dense': {
-        const spec = layerSpec(config, i);
-        const { inputSize, units } = spec;
-        const w = g.floatTensor(`layers.${i}.weight`, [inputSize, units], params.weight);
-        const b = g.floatTensor(`layers.${i}.bias`, [units], params.bias);
-        z = denseInference(ops, spec, x, w, b);
-        break;
-      }
-      default:
-        unknownLayerKind(layer.kind);
+    const spec = layerSpec(config, i);
+    const w = g.floatTensor(`layers.${i}.weight`, [weightRows(spec), prototypeWidth(spec)], params.weight);
+    const b = g.floatTensor(`layers.${i}.bias`, [prototypeWidth(spec)], params.bias);
+    // What the layer passes up: z, or a convolutional block's unit pooled maps (in HWC order, as the engines).
+    let passed: string;
+    if (isConv2dSpec(spec)) {
+      const f = conv2dForward(ops, spec, x, w, b);
+      z = f.z;
+      passed = f.output;
+    } else {
+      z = passed = denseInference(ops, spec, x, w, b);
     }
-    const p = g.floatTensor(`layers.${i}.prototypes`, [classes.length * m, outputSize(layer)], params.prototypes);
+    const p = g.floatTensor(`layers.${i}.prototypes`, [classes.length * m, prototypeWidth(spec)], params.prototypes);
     perLayer.push(classScores(g, cosines(ops, z, p), m));
-    x = z;
+    x = passed;
   });
   if (scoring === 'final' || perLayer.length === 1) {
     const final = perLayer[perLayer.length - 1];

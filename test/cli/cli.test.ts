@@ -72,6 +72,21 @@ describe('hff command line', function () {
   });
 
   describe('train, eval, predict, teach, info', () => {
+    it('train --layers takes convolutional blocks (c<filters>k<kernel>p<pool>) and refuses malformed ones', async () => {
+      const out = path.join(root, 'conv-model');
+      const args = ['train', '--dataset', 'mnist', '--data', data, '--layers', 'c8k3p2,16', '--epochs', '3', '--batch-size', '16', '--seed', '3'];
+      const r = await runHff([...args, '--out', out, '--json']);
+      assert.equal(r.code, 0, explain(r));
+      const j = lastJson(r);
+      // Three classes: chance is 0.33 (the learning itself is checked in test/hff/conv2d-network.test.ts).
+      assert.ok((j.accuracy as number) > 0.5, `test accuracy ${j.accuracy}`);
+      const manifest = JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8'));
+      assert.deepEqual(manifest.config.layers[0], { kind: 'conv2d', filters: 8, kernel: 3, pool: 2 });
+      const bad = await runHff(['train', '--dataset', 'mnist', '--data', data, '--layers', 'c8k2,16', '--out', path.join(root, 'bad')]);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /'c8k2' is not a layer: expected dense widths and convolutional blocks/);
+    });
+
     it('train --json trains, evaluates on the test split, saves, and reports the run', async () => {
       const args = [
         'train',

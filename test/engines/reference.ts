@@ -1,6 +1,7 @@
 /** Shared pieces of the engine-level tests: the engines to run, float64 reference math and small cases. */
 import { createEngine, onnxAvailability } from '../../src/engines/backend';
-import type { Activation, Engine, LayerParams, LayerSpec } from '../../src/engines/types';
+import type { Activation, Engine, LayerGradients, LayerParams, LayerSpec } from '../../src/engines/types';
+import assert from 'node:assert/strict';
 import type { LabelledData } from '../../src/hff';
 import { SeededRandom } from '../../src/hff/random';
 import { randomUnitRows } from '../../src/hff/vectors';
@@ -109,6 +110,27 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
     norm += b[i] ** 2;
   }
   return Math.sqrt(diff) / Math.max(Math.sqrt(norm), 1e-12);
+}
+
+/** What a layer definition's training pass gives in float64, as the engines' gradients are checked against it. */
+export interface ExpectedGradients {
+  loss: number;
+  gradWeight: { data: ArrayLike<number> };
+  gradBias: { data: ArrayLike<number> };
+  gradPrototypes: { data: ArrayLike<number> };
+}
+
+/** An engine layer's loss and gradients against the definition's in float64, within float32 rounding. */
+export function assertGradientsMatch(what: string, g: LayerGradients, expected: ExpectedGradients): void {
+  assert.ok(Math.abs(g.loss - expected.loss) < 1e-5, `${what}: loss ${g.loss} vs ${expected.loss}`);
+  for (const [name, actual, wanted] of [
+    ['weight', g.weight, expected.gradWeight],
+    ['bias', g.bias, expected.gradBias],
+    ['prototype', g.prototypes, expected.gradPrototypes],
+  ] as const) {
+    const error = relativeError(actual, wanted.data);
+    assert.ok(error < 1e-5, `${what}: ${name} gradient relative error ${error}`);
+  }
 }
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

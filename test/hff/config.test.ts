@@ -17,8 +17,13 @@ describe('hff/config: layers', function () {
     assert.throws(bad({ kind: 'dense', units: 2.5 }), /^Error: layers\[1\]\.units must be a positive integer, got 2\.5$/);
     assert.throws(bad({ kind: 'dense', units: 3, stride: 2 }), /^Error: layers\[1\]: a dense layer has only kind and units, got stride too$/);
     assert.throws(
-      bad({ kind: 'conv2d', filters: 8 }),
-      /layers\[1\] must be a width \(a positive integer\) or a layer of kind dense such as \{"kind": "dense", "units": 1000\}, got \{"kind":"conv2d","filters":8\}/,
+      bad({ kind: 'pool', size: 2 }),
+      /layers\[1\] must be a width \(a positive integer\) or a layer of kind dense, conv2d such as \{"kind": "dense", "units": 1000\}, got \{"kind":"pool","size":2\}/,
+    );
+    assert.throws(bad({ kind: 'conv2d', filters: 8 }), /^Error: layers\[1\]\.kernel must be a positive integer, got undefined$/);
+    assert.throws(
+      bad({ kind: 'conv2d', filters: 8, kernel: 3, stride: 2 }),
+      /^Error: layers\[1\]: a conv2d layer has only kind, filters, kernel and pool, got stride too$/,
     );
     assert.throws(bad(null), /layers\[1\] must be a width/);
     assert.throws(bad({ kind: 'toString' }), /layers\[1\] must be a width/);

@@ -96,10 +96,10 @@ describe('model-file: network codec', function () {
     assert.equal('stack' in stored, false, 'one list of layers in the file');
     assert.deepEqual(Object.keys(stored).slice(0, 2), ['inputSize', 'layers']);
     assert.deepEqual(decodeNetwork(files).config, old.config);
-    const unknownKind = { ...files, manifest: { ...files.manifest, config: { ...stored, layers: [{ kind: 'conv2d', filters: 8 }] } } };
+    const unknownKind = { ...files, manifest: { ...files.manifest, config: { ...stored, layers: [{ kind: 'lstm', units: 8 }] } } };
     assert.throws(
       () => decodeNetwork(unknownKind, '/m'),
-      /\/m: invalid architecture: layers\[0\] must be a width \(a positive integer\) or a layer of kind dense/,
+      /\/m: invalid architecture: layers\[0\] must be a width \(a positive integer\) or a layer of kind dense, conv2d/,
     );
   });
 

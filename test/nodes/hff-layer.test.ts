@@ -51,10 +51,10 @@ describe('hff-layer', function () {
   after(removeTempDirs);
 
   /** inject -> layer 0 -> layer 1 -> classify, plus a direct classify for comparison. */
-  function flow(opts: { learn?: boolean; scoring?: string; classes?: string } = {}) {
+  function flow(opts: { learn?: boolean; scoring?: string; classes?: string; architecture?: Record<string, unknown> } = {}) {
     return [
       TAB,
-      modelConfig({ classes: opts.classes ?? 'a,b' }),
+      modelConfig({ classes: opts.classes ?? 'a,b', ...opts.architecture }),
       onTab({ id: 'l0', type: 'hff-layer', model: 'model', layer: 0, learn: opts.learn ?? false, wires: [['l1', 'after0']] }),
       onTab({ id: 'l1', type: 'hff-layer', model: 'model', layer: 1, learn: opts.learn ?? false, wires: [['chain', 'after1']] }),
       onTab({ id: 'chain', type: 'hff-classify', model: 'model', scoring: opts.scoring ?? '', wires: [['chainOut'], ['chainOut']] }),
@@ -95,6 +95,28 @@ describe('hff-layer', function () {
     assert.equal(chained.label, direct.label);
     assert.ok(Math.abs(chained.score - direct.score) < 1e-5);
     await waitStatus('l0', (s) => s.text === 'L0 → 32');
+  });
+
+  it('a chain through a conv2d block passes its pooled maps (unit rows) up and decides as one pass', async () => {
+    await helper.load(ALL_NODES, flow({ scoring: 'sum', architecture: { inputSize: 16, inputShape: '4x4x1', layers: 'c4k3p2,8' } }));
+    const after0 = collect('after0');
+    const chainOut = collect('chainOut');
+    const directOut = collect('directOut');
+    send('l0', { payload: [vector(16, 1), vector(16, 2)] });
+    send('direct', { payload: [vector(16, 1), vector(16, 2)] });
+    const maps = (await nth(after0, 1)).payload as Float32Array[];
+    assert.deepEqual(
+      maps.map((m) => m.length),
+      [16, 16],
+      '2x2 pooled maps of 4 filters',
+    );
+    maps.forEach((m) => assert.ok(Math.abs(norm(m) - 1) < 1e-4, 'unit length'));
+    const chained = (await nth(chainOut, 1)).payload as { label: string; score: number }[];
+    const direct = (await nth(directOut, 1)).payload as { label: string; score: number }[];
+    chained.forEach((c, i) => {
+      assert.equal(c.label, direct[i].label);
+      assert.ok(Math.abs(c.score - direct[i].score) < 1e-5);
+    });
   });
 
   it("'sum' scoring at the end of a full chain matches the one-pass decision", async () => {

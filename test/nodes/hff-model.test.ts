@@ -81,6 +81,26 @@ describe('hff-model (config node)', function () {
     assert.equal((files.manifest.config as { centerInput: boolean }).centerInput, true);
   });
 
+  it('creates a model with convolutional blocks from the readable layer spec, which teaches and classifies images', async () => {
+    await helper.load(ALL_NODES, flow({ inputSize: 64, inputShape: '8x8x1', layers: 'c4k3p2, c6k3, 8' }));
+    const out = collect('out');
+    await waitStatus('classify', (s) => s.text === 'ready, 0 classes');
+    send('teach', { payload: vector(64, 1), label: 'bolt' });
+    send('teach', { payload: vector(64, 2), label: 'nut' });
+    await nth(out, 2);
+    send('classify', { payload: vector(64, 2) });
+    const decision = await nth(out, 3);
+    assert.equal((decision.payload as { label: string }).label, 'nut');
+    const dir = modelDir(userDir);
+    await waitFor('the debounced save', () => fs.existsSync(path.join(dir, 'model.json')));
+    const files = await loadModelFiles(dir);
+    assert.deepEqual((files.manifest.config as { layers: unknown[] }).layers, [
+      { kind: 'conv2d', filters: 4, kernel: 3, pool: 2 },
+      { kind: 'conv2d', filters: 6, kernel: 3, pool: 1 },
+      { kind: 'dense', units: 8 },
+    ]);
+  });
+
   it('loads the model saved in its folder (architecture fields ignored, with a warning)', async () => {
     const dir = modelDir(userDir, 'saved');
     const engine = await createEngine('auto');
@@ -160,7 +180,7 @@ describe('hff-model (config node)', function () {
     await waitStatus('classify', (s) => s.fill === 'red');
     const caught = collect('caught');
     send('teach', { payload: vector(16, 1), label: 'x' });
-    assert.match(caughtText(await nth(caught, 1)), /layer widths must be comma-separated whole numbers/);
+    assert.match(caughtText(await nth(caught, 1)), /layers "32,abc": 'abc' is not a layer: expected dense widths and convolutional blocks/);
   });
 
   it('a client whose model is missing says so in its status and its errors', async () => {

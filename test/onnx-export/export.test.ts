@@ -57,6 +57,15 @@ describe('hff export (ONNX)', function () {
     { name: 'three prototypes per class, sum scoring, tanh, opset 17', extra: { prototypesPerClass: 3, scoring: 'sum', activation: 'tanh' }, opset: 17 },
     { name: 'single layer, leaky-relu, no input normalisation', extra: { layers: [20], activation: 'leaky-relu', normalizeInput: false } },
     { name: 'no input centring (models written before it)', extra: { centerInput: false } },
+    {
+      name: 'two conv2d blocks (pooled, then not) under a dense layer, sum scoring, opset 17',
+      extra: {
+        inputShape: [4, 4, 1],
+        layers: [{ kind: 'conv2d', filters: 6, kernel: 3, pool: 2 }, { kind: 'conv2d', filters: 5, kernel: 1, pool: 1 }, 12],
+        scoring: 'sum',
+      },
+      opset: 17,
+    },
   ];
 
   for (const c of cases) {

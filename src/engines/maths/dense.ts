@@ -7,8 +7,9 @@
  *   local loss of h (./local-loss.ts) -> dH      dA = act'(.) dH      dW = xn^T dA      db = sum over rows of dA
  */
 import type { LayerSpec } from '../types';
+import { activate, activationGradient } from './activation';
 import { type LossTargets, type UnitRows, localLoss, unitRows } from './local-loss';
-import { LEAKY_SLOPE, type LayerOps } from './ops';
+import type { LayerOps } from './ops';
 
 export interface DenseForward<V> extends UnitRows<V> {
   /** The input as the dense map sees it (centred and normalised when the layer says so). */
@@ -32,27 +33,7 @@ function preparedInput<V>(ops: LayerOps<V>, spec: LayerSpec, x: V): V {
 
 /** act(xn W + b): the layer's output before its normalisation to z. */
 export function denseActivations<V>(ops: LayerOps<V>, spec: LayerSpec, xn: V, weight: V, bias: V): V {
-  const a = ops.affine(xn, weight, bias);
-  switch (spec.activation) {
-    case 'relu':
-      return ops.relu(a);
-    case 'leaky-relu':
-      return ops.leakyRelu(a, LEAKY_SLOPE);
-    case 'tanh':
-      return ops.tanh(a);
-  }
-}
-
-/** dL/da from dL/dh, through the activation's derivative written with its output h. */
-function activationGradient<V>(ops: LayerOps<V>, spec: LayerSpec, h: V, dH: V): V {
-  switch (spec.activation) {
-    case 'relu':
-      return ops.positiveGate(h, dH, 0);
-    case 'leaky-relu':
-      return ops.positiveGate(h, dH, LEAKY_SLOPE);
-    case 'tanh':
-      return ops.mul(dH, ops.sub(ops.scalar(1), ops.mul(h, h)));
-  }
+  return activate(ops, spec.activation, ops.affine(xn, weight, bias));
 }
 
 /** The forward pass with the values its gradients need. */
@@ -77,7 +58,7 @@ export function denseTraining<V>(
 ): DenseTraining<V> {
   const f = denseForward(ops, spec, x, params.weight, params.bias);
   const loss = localLoss(ops, spec, f, params.prototypes, targets);
-  const dA = activationGradient(ops, spec, f.h, loss.dRows);
+  const dA = activationGradient(ops, spec.activation, f.h, loss.dRows);
   return {
     z: f.z,
     cos: loss.cos,

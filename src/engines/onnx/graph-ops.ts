@@ -5,10 +5,14 @@
  */
 import type { GraphBuilder } from '../../onnx/graph-builder';
 import { type LayerOps, NORM_EPSILON } from '../maths/ops';
+import type { MapShape } from '../types';
 
 export class GraphOps implements LayerOps<string> {
   /** [rows, groups, size] reshapes already emitted, by `${value}:${size}`, so that a value is grouped once. */
   private readonly grouped = new Map<string, string>();
+
+  /** The argmax indices of each max-pooled value, which its gradient routes by. */
+  private readonly poolIndices = new Map<string, string>();
 
   constructor(readonly graph: GraphBuilder) {}
 
@@ -91,6 +95,68 @@ export class GraphOps implements LayerOps<string> {
     const weights = this.graph.op('Softmax', [this.groups(x, size)], { axis: 2 });
     const spread = this.graph.op('Mul', [this.graph.op('Unsqueeze', [upstream, this.graph.ints([2])]), weights]);
     return this.graph.op('Reshape', [spread, this.graph.ints([0, -1])]);
+  }
+
+  /** Maps are NCHW, the only layout of ONNX's Conv and MaxPool; ORT cancels the transposes between two blocks. */
+  toMaps(rows: string, shape: MapShape): string {
+    const nhwc = this.graph.op('Reshape', [rows, this.graph.ints([0, shape.height, shape.width, shape.channels])]);
+    return this.graph.op('Transpose', [nhwc], { perm: [0, 3, 1, 2] });
+  }
+
+  fromMaps(maps: string): string {
+    return this.graph.op('Reshape', [this.graph.op('Transpose', [maps], { perm: [0, 2, 3, 1] }), this.graph.ints([0, -1])]);
+  }
+
+  conv2d(maps: string, shape: MapShape, filter: string, bias: string, kernel: number): string {
+    const hwio = this.graph.op('Reshape', [filter, this.graph.ints([kernel, kernel, shape.channels, -1])]);
+    const oihw = this.graph.op('Transpose', [hwio], { perm: [3, 2, 0, 1] });
+    const pad = (kernel - 1) / 2;
+    return this.graph.op('Conv', [maps, oihw, bias], { kernel_shape: [kernel, kernel], pads: [pad, pad, pad, pad] });
+  }
+
+  /**
+   * A Conv with batch and channels swapped: the input as [channels, batch, H, W] convolved with the output gradient
+   * as a [filters, batch, H, W] kernel, padded as the forward pass, gives [channels, filters, kernel, kernel].
+   */
+  conv2dFilterGradient(maps: string, shape: MapShape, gradient: string, filters: number, kernel: number): string {
+    const swap = (value: string) => this.graph.op('Transpose', [value], { perm: [1, 0, 2, 3] });
+    const pad = (kernel - 1) / 2;
+    const byChannel = this.graph.op('Conv', [swap(maps), swap(gradient)], { pads: [pad, pad, pad, pad] });
+    const hwio = this.graph.op('Transpose', [byChannel], { perm: [2, 3, 0, 1] });
+    return this.graph.op('Reshape', [hwio, this.graph.ints([kernel * kernel * shape.channels, filters])]);
+  }
+
+  mapChannelSums(maps: string): string {
+    return this.graph.op('ReduceSum', [maps, this.graph.ints([0, 2, 3])], { keepdims: 0 });
+  }
+
+  maxPool(maps: string, _shape: MapShape, size: number): string {
+    const [pooled, indices] = this.graph.opN('MaxPool', [maps], 2, { kernel_shape: [size, size], strides: [size, size] });
+    this.poolIndices.set(pooled, indices);
+    return pooled;
+  }
+
+  /** Scatters the gradient to the maxima MaxPool found (its indices count over the whole flattened batch). */
+  maxPoolGradient(maps: string, pooled: string, gradient: string): string {
+    const indices = this.poolIndices.get(pooled);
+    if (!indices) throw new Error(`internal: ${pooled} is not the output of maxPool in this graph`);
+    const g = this.graph;
+    const flat = g.ints([-1]);
+    const shape = g.op('Shape', [maps]);
+    const zeros = g.op('Reshape', [g.op('ConstantOfShape', [shape]), flat]);
+    const routed = g.op('ScatterElements', [zeros, g.op('Reshape', [indices, flat]), g.op('Reshape', [gradient, flat])], { axis: 0 });
+    return g.op('Reshape', [routed, shape]);
+  }
+
+  globalAveragePool(maps: string): string {
+    return this.graph.op('ReduceMean', [maps], { axes: [2, 3], keepdims: 0 });
+  }
+
+  globalAveragePoolGradient(gradient: string, shape: MapShape): string {
+    const g = this.graph;
+    const column = g.op('Unsqueeze', [gradient, g.ints([2, 3])]);
+    const spread = this.mul(column, g.float(1 / (shape.height * shape.width)));
+    return g.op('Expand', [spread, g.ints([1, shape.channels, shape.height, shape.width])]);
   }
 
   private groups(x: string, size: number): string {

@@ -6,9 +6,11 @@
  * Parameters are graph inputs (not initializers) so that one session serves a layer for its whole life while the
  * engine updates the parameters in place. Batch size and prototype rows are symbolic.
  */
-import type { LayerSpec } from '../types';
+import { type Conv2dLayerSpec, type EngineLayerSpec, type LayerSpec, inputWidth, passedWidth, prototypeWidth, weightRows } from '../types';
 import { type Dim, GraphBuilder } from '../../onnx/graph-builder';
+import { conv2dForward, conv2dTraining } from '../maths/conv2d';
 import { denseInference, denseTraining } from '../maths/dense';
+import { mapSize } from '../maths/ops';
 import { cosines } from '../maths/local-loss';
 import { GraphOps } from './graph-ops';
 
@@ -58,6 +60,19 @@ export function matcherModel(rows: Float32Array, count: number, dim: number): Ui
   return g.build();
 }
 
+/** The inputs of a training graph: the batch, the parameters and the loss targets (shift only with a margin). */
+function trainingInputs(g: GraphBuilder, spec: EngineLayerSpec) {
+  const width = prototypeWidth(spec);
+  const x = g.input('x', 'float', ['batch', inputWidth(spec)]);
+  const weight = g.input('weight', 'float', [weightRows(spec), width]);
+  const bias = g.input('bias', 'float', [width]);
+  const prototypes = g.input('prototypes', 'float', ['rows', width]);
+  const onehot = g.input('onehot', 'float', ['batch', 'classes']);
+  const gradScale = g.input('gradScale', 'float', []);
+  const shift = spec.margin !== 0 ? g.input('shift', 'float', ['batch', 'rows']) : undefined;
+  return { x, params: { weight, bias, prototypes }, targets: { onehot, shift, gradScale } };
+}
+
 /**
  * The training graph of one layer: inputs x, weight, bias, prototypes, onehot[batch, classes], gradScale and, only
  * when the margin is non-zero, shift[batch, rows] (the loss targets, src/engines/maths/local-loss.ts). Outputs z
@@ -67,14 +82,8 @@ export function matcherModel(rows: Float32Array, count: number, dim: number): Ui
 export function layerTrainModel(spec: LayerSpec): Uint8Array {
   const g = new GraphBuilder('hff_layer_train');
   const ops = new GraphOps(g);
-  const x = g.input('x', 'float', ['batch', spec.inputSize]);
-  const weight = g.input('weight', 'float', [spec.inputSize, spec.units]);
-  const bias = g.input('bias', 'float', [spec.units]);
-  const prototypes = g.input('prototypes', 'float', ['rows', spec.units]);
-  const onehot = g.input('onehot', 'float', ['batch', 'classes']);
-  const gradScale = g.input('gradScale', 'float', []);
-  const shift = spec.margin !== 0 ? g.input('shift', 'float', ['batch', 'rows']) : undefined;
-  const r = denseTraining(ops, spec, x, { weight, bias, prototypes }, { onehot, shift, gradScale });
+  const { x, params, targets } = trainingInputs(g, spec);
+  const r = denseTraining(ops, spec, x, params, targets);
   const outputs: [string, string, Dim[]][] = [
     [r.z, 'z', ['batch', spec.units]],
     [r.cos, 'cos', ['batch', 'rows']],
@@ -82,6 +91,46 @@ export function layerTrainModel(spec: LayerSpec): Uint8Array {
     [r.gradWeight, 'gradWeight', [spec.inputSize, spec.units]],
     [r.gradBias, 'gradBias', [spec.units]],
     [r.gradPrototypes, 'gradPrototypes', ['rows', spec.units]],
+  ];
+  for (const [value, name, shape] of outputs) g.output(ops.name(value, name), 'float', shape);
+  return g.build();
+}
+
+/**
+ * The forward graph of a convolutional block: inputs x[batch, H*W*C], weight[k*k*C, filters], bias[filters],
+ * prototypes[rows, filters]; outputs z (the unit pooled vector), cos, and output (the unit pooled maps, passed up).
+ */
+export function conv2dForwardModel(spec: Conv2dLayerSpec): Uint8Array {
+  const g = new GraphBuilder('hff_conv2d_forward');
+  const ops = new GraphOps(g);
+  const x = g.input('x', 'float', ['batch', mapSize(spec.input)]);
+  const w = g.input('weight', 'float', [weightRows(spec), spec.filters]);
+  const b = g.input('bias', 'float', [spec.filters]);
+  const p = g.input('prototypes', 'float', ['rows', spec.filters]);
+  const f = conv2dForward(ops, spec, x, w, b);
+  const z = ops.name(f.z, 'z');
+  ops.name(cosines(ops, z, p), 'cos');
+  ops.name(f.output, 'output');
+  g.output('z', 'float', ['batch', spec.filters]);
+  g.output('cos', 'float', ['batch', 'rows']);
+  g.output('output', 'float', ['batch', passedWidth(spec)]);
+  return g.build();
+}
+
+/** The training graph of a convolutional block: layerTrainModel's inputs and outputs, plus output (what it passes up). */
+export function conv2dTrainModel(spec: Conv2dLayerSpec): Uint8Array {
+  const g = new GraphBuilder('hff_conv2d_train');
+  const ops = new GraphOps(g);
+  const { x, params, targets } = trainingInputs(g, spec);
+  const r = conv2dTraining(ops, spec, x, params, targets);
+  const outputs: [string, string, Dim[]][] = [
+    [r.z, 'z', ['batch', spec.filters]],
+    [r.output, 'output', ['batch', passedWidth(spec)]],
+    [r.cos, 'cos', ['batch', 'rows']],
+    [r.logits, 'logits', ['batch', 'classes']],
+    [r.gradWeight, 'gradWeight', [weightRows(spec), spec.filters]],
+    [r.gradBias, 'gradBias', [spec.filters]],
+    [r.gradPrototypes, 'gradPrototypes', ['rows', spec.filters]],
   ];
   for (const [value, name, shape] of outputs) g.output(ops.name(value, name), 'float', shape);
   return g.build();

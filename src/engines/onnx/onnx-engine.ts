@@ -10,15 +10,16 @@ import type {
   EngineLayer,
   LayerForward,
   LayerGradients,
+  EngineLayerSpec,
   LayerParams,
-  LayerSpec,
   LayerStepResult,
   OptimizerSettings,
   PrototypeUpdate,
   RowMatcher,
 } from '../types';
+import { inputWidth, isConv2dSpec, passedWidth, prototypeWidth, weightRows } from '../types';
 import { checkBatch, checkLabels, checkMatcherRows, checkParams, prototypeRowsOf } from '../layer-checks';
-import { layerForwardModel, layerFrozenForwardModel, layerTrainModel, matcherModel } from './graphs';
+import { conv2dForwardModel, conv2dTrainModel, layerForwardModel, layerFrozenForwardModel, layerTrainModel, matcherModel } from './graphs';
 import { normalizeRowsInPlace } from '../rows';
 import { adamUpdate, sgdUpdate } from './kernels';
 import { emaPrototypes } from '../maths/ema-prototypes';
@@ -50,7 +51,7 @@ export class OnnxEngine implements Engine {
     this.threads = resolveThreads(options.threads);
   }
 
-  createLayer(spec: LayerSpec, params: LayerParams, optimizer: OptimizerSettings): EngineLayer {
+  createLayer(spec: EngineLayerSpec, params: LayerParams, optimizer: OptimizerSettings): EngineLayer {
     const layer = new OnnxLayer(this, spec, params, optimizer);
     this.liveLayers += 1;
     return layer;
@@ -64,7 +65,7 @@ export class OnnxEngine implements Engine {
       if (!(layer instanceof OnnxLayer)) throw new Error(`${this.name}: forwardStack got a layer of another engine`);
       const f = layer.forward(input, batch);
       result.push(f);
-      input = f.z;
+      input = f.output;
     }
     return outputs === 'all' ? result : result.slice(-1);
   }
@@ -161,11 +162,12 @@ export class OnnxLayer implements EngineLayer {
 
   constructor(
     private readonly engine: OnnxEngine,
-    readonly spec: LayerSpec,
+    readonly spec: EngineLayerSpec,
     params: LayerParams,
     private readonly optimizer: OptimizerSettings,
   ) {
-    const { inputSize, units } = spec;
+    const inputSize = weightRows(spec);
+    const units = prototypeWidth(spec);
     this.prototypeRows = checkParams(spec, params);
     this.weightBlock = new AdamBlock(inputSize * units);
     this.weight = this.weightBlock.param;
@@ -187,41 +189,56 @@ export class OnnxLayer implements EngineLayer {
     this.gradWeightT = floatTensor(this.gradWeight, [inputSize, units]);
     this.gradBiasT = floatTensor(this.gradBias, [units]);
     this.gradPrototypesT = floatTensor(this.gradPrototypes, [this.prototypeRows, units]);
-    const shape = `${inputSize}x${units}:${spec.activation}:${spec.centerInput ? 'c' : ''}${spec.normalizeInput ? 'n' : 'r'}`;
+    const shape = isConv2dSpec(spec)
+      ? `conv2d:${spec.input.height}x${spec.input.width}x${spec.input.channels}:${spec.filters}k${spec.kernel}p${spec.pool}:${spec.activation}`
+      : `${inputSize}x${units}:${spec.activation}:${spec.centerInput ? 'c' : ''}${spec.normalizeInput ? 'n' : 'r'}`;
     this.forwardKey = `forward:${shape}`;
     this.trainKey = `train:${shape}:${spec.tau}:${spec.margin}:${spec.prototypesPerClass}`;
+    // The frozen-weights session is the dense graph's; a block always feeds its weights as inputs.
+    if (isConv2dSpec(spec)) this.freezeAfter = 0;
   }
 
   forward(x: Float32Array, batch: number): LayerForward {
     checkBatch(this.spec, this.disposed, x, batch);
-    const { inputSize, units } = this.spec;
+    const spec = this.spec;
+    const units = prototypeWidth(spec);
     const z = new Float32Array(batch * units);
     const cosines = new Float32Array(batch * this.prototypeRows);
     const fetches = { z: floatTensor(z, [batch, units]), cos: floatTensor(cosines, [batch, this.prototypeRows]) };
-    const input = floatTensor(x, [batch, inputSize]);
+    const input = floatTensor(x, [batch, inputWidth(spec)]);
+    if (isConv2dSpec(spec)) {
+      const output = new Float32Array(batch * passedWidth(spec));
+      const session = this.engine.session(this.forwardKey, () => conv2dForwardModel(spec));
+      session.run(
+        { x: input, weight: this.weightT, bias: this.biasT, prototypes: this.prototypesT },
+        { ...fetches, output: floatTensor(output, [batch, passedWidth(spec)]) },
+      );
+      return { z, output, cosines };
+    }
     this.stableForwards += 1;
     if (!this.frozen && this.freezeAfter > 0 && this.stableForwards >= this.freezeAfter) {
-      this.frozen = this.engine.newSession(layerFrozenForwardModel(this.spec, this.weight, this.bias));
+      this.frozen = this.engine.newSession(layerFrozenForwardModel(spec, this.weight, this.bias));
       this.frozenUses = 0;
     }
     if (this.frozen) {
       this.frozenUses += 1;
       this.frozen.run({ x: input, prototypes: this.prototypesT }, fetches);
     } else {
-      const session = this.engine.session(this.forwardKey, () => layerForwardModel(this.spec, true));
+      const session = this.engine.session(this.forwardKey, () => layerForwardModel(spec, true));
       session.run({ x: input, weight: this.weightT, bias: this.biasT, prototypes: this.prototypesT }, fetches);
     }
-    return { z, cosines };
+    return { z, output: z, cosines };
   }
 
   /** Runs the training graph: fills the gradient arrays and returns z, cos and the loss figures. */
   private runGradients(x: Float32Array, batch: number, labels: Int32Array) {
-    const { inputSize, units, prototypesPerClass: m } = this.spec;
+    const spec = this.spec;
+    const units = prototypeWidth(spec);
     const rows = this.prototypeRows;
-    const classes = rows / m;
-    const targets = lossTargets(this.spec, labels, classes);
+    const classes = rows / spec.prototypesPerClass;
+    const targets = lossTargets(spec, labels, classes);
     const feeds: Record<string, OrtTensor> = {
-      x: floatTensor(x, [batch, inputSize]),
+      x: floatTensor(x, [batch, inputWidth(spec)]),
       weight: this.weightT,
       bias: this.biasT,
       prototypes: this.prototypesT,
@@ -232,16 +249,20 @@ export class OnnxLayer implements EngineLayer {
     const z = new Float32Array(batch * units);
     const cos = new Float32Array(batch * rows);
     const logits = new Float32Array(batch * classes);
-    const session = this.engine.session(this.trainKey, () => layerTrainModel(this.spec));
+    const output = isConv2dSpec(spec) ? new Float32Array(batch * passedWidth(spec)) : z;
+    const session = isConv2dSpec(spec)
+      ? this.engine.session(this.trainKey, () => conv2dTrainModel(spec))
+      : this.engine.session(this.trainKey, () => layerTrainModel(spec));
     session.run(feeds, {
       z: floatTensor(z, [batch, units]),
+      ...(output !== z ? { output: floatTensor(output, [batch, passedWidth(spec)]) } : {}),
       cos: floatTensor(cos, [batch, rows]),
       logits: floatTensor(logits, [batch, classes]),
       gradWeight: this.gradWeightT,
       gradBias: this.gradBiasT,
       gradPrototypes: this.gradPrototypesT,
     });
-    return { z, cos, ...lossAndCorrect(logits, labels, classes) };
+    return { z, output, cos, ...lossAndCorrect(logits, labels, classes) };
   }
 
   gradients(x: Float32Array, batch: number, labels: Int32Array): LayerGradients {
@@ -268,11 +289,11 @@ export class OnnxLayer implements EngineLayer {
     this.update(this.bias, this.gradBias, this.biasM, this.biasV, 0);
     if (options.prototypeUpdate === 'gradient') {
       this.update(this.prototypes, this.gradPrototypes, this.prototypesM, this.prototypesV, 0);
-      normalizeRowsInPlace(this.prototypes, this.spec.units);
+      normalizeRowsInPlace(this.prototypes, prototypeWidth(this.spec));
     } else {
-      emaPrototypes(this.prototypes, this.spec.units, this.spec.prototypesPerClass, r.z, r.cos, labels, options.emaRate);
+      emaPrototypes(this.prototypes, prototypeWidth(this.spec), this.spec.prototypesPerClass, r.z, r.cos, labels, options.emaRate);
     }
-    return { loss: r.loss, correct: r.correct, z: r.z };
+    return { loss: r.loss, correct: r.correct, z: r.z, output: r.output };
   }
 
   /** Drops the session built for the previous weights. */
@@ -303,7 +324,7 @@ export class OnnxLayer implements EngineLayer {
 
   setPrototypes(prototypes: Float32Array): void {
     this.checkUsable();
-    const units = this.spec.units;
+    const units = prototypeWidth(this.spec);
     const rows = prototypeRowsOf(prototypes, units);
     this.prototypes = Float32Array.from(prototypes);
     this.prototypesM = new Float32Array(prototypes.length);

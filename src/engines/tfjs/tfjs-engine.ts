@@ -3,6 +3,7 @@ import { tf } from './tf';
 import { type OptimizerSlot, optimizerStep } from './optimizer';
 import { checkBatch, checkLabels, checkMatcherRows, checkParams, prototypeRowsOf } from '../layer-checks';
 import { centerRowsInPlace, normalizeRowsInPlace } from '../rows';
+import { conv2dForward, conv2dTraining } from '../maths/conv2d';
 import { denseActivations, denseForward, denseTraining } from '../maths/dense';
 import { cosines, lossAndCorrect, lossTargets } from '../maths/local-loss';
 import { TfjsOps } from './tfjs-ops';
@@ -10,15 +11,16 @@ import { emaPrototypes } from '../maths/ema-prototypes';
 import type {
   Engine,
   EngineLayer,
+  EngineLayerSpec,
   LayerForward,
   LayerGradients,
   LayerParams,
-  LayerSpec,
   LayerStepResult,
   OptimizerSettings,
   PrototypeUpdate,
   RowMatcher,
 } from '../types';
+import { inputWidth, isConv2dSpec, passedWidth, prototypeWidth, weightRows } from '../types';
 
 type Tensor = tfTypes.Tensor;
 type Tensor2D = tfTypes.Tensor2D;
@@ -26,7 +28,7 @@ type Tensor2D = tfTypes.Tensor2D;
 export class TfjsEngine implements Engine {
   constructor(readonly name: string) {}
 
-  createLayer(spec: LayerSpec, params: LayerParams, optimizer: OptimizerSettings): EngineLayer {
+  createLayer(spec: EngineLayerSpec, params: LayerParams, optimizer: OptimizerSettings): EngineLayer {
     return new TfjsLayer(spec, params, optimizer);
   }
 
@@ -39,8 +41,8 @@ export class TfjsEngine implements Engine {
     stack[0].checkInput(x, batch);
     stack.forEach((layer, i) => {
       layer.checkInput(undefined, batch);
-      if (i > 0 && layer.spec.inputSize !== stack[i - 1].spec.units) {
-        throw new Error(`forwardStack: layer ${i} takes ${layer.spec.inputSize} inputs, layer ${i - 1} gives ${stack[i - 1].spec.units}`);
+      if (i > 0 && inputWidth(layer.spec) !== passedWidth(stack[i - 1].spec)) {
+        throw new Error(`forwardStack: layer ${i} takes ${inputWidth(layer.spec)} inputs, layer ${i - 1} gives ${passedWidth(stack[i - 1].spec)}`);
       }
     });
     const result: LayerForward[] = [];
@@ -48,15 +50,16 @@ export class TfjsEngine implements Engine {
     stack.forEach((layer, i) => {
       const wanted = outputs === 'all' || i === stack.length - 1;
       // The layers above the first get unit rows (the z below), so only the first may need centring or normalising.
+      const spec = layer.spec;
       let rows = input;
-      if (i === 0 && (layer.spec.centerInput || layer.spec.normalizeInput)) {
+      if (i === 0 && !isConv2dSpec(spec) && (spec.centerInput || spec.normalizeInput)) {
         rows = Float32Array.from(input);
-        if (layer.spec.centerInput) centerRowsInPlace(rows, layer.spec.inputSize);
-        if (layer.spec.normalizeInput) normalizeRowsInPlace(rows, layer.spec.inputSize);
+        if (spec.centerInput) centerRowsInPlace(rows, spec.inputSize);
+        if (spec.normalizeInput) normalizeRowsInPlace(rows, spec.inputSize);
       }
       const f = layer.inferRows(rows, batch, wanted);
       if (wanted) result.push(f);
-      input = f.z;
+      input = f.output;
     });
     return result;
   }
@@ -87,7 +90,7 @@ export class TfjsEngine implements Engine {
   }
 }
 
-/** One HFF layer on tfjs: the dense layer definition (src/engines/maths/dense.ts) evaluated with TfjsOps. */
+/** One HFF layer on tfjs: its definition (src/engines/maths: dense.ts or conv2d.ts) evaluated with TfjsOps. */
 export class TfjsLayer implements EngineLayer {
   private readonly weight: OptimizerSlot;
   private readonly bias: OptimizerSlot;
@@ -102,15 +105,15 @@ export class TfjsLayer implements EngineLayer {
   prototypeRows: number;
 
   constructor(
-    readonly spec: LayerSpec,
+    readonly spec: EngineLayerSpec,
     params: LayerParams,
     private readonly optimizer: OptimizerSettings,
   ) {
     const t = tf();
     this.prototypeRows = checkParams(spec, params);
-    this.weight = slot(t.tensor2d(params.weight, [spec.inputSize, spec.units]));
+    this.weight = slot(t.tensor2d(params.weight, [weightRows(spec), prototypeWidth(spec)]));
     this.bias = slot(t.tensor1d(params.bias));
-    this.prototypes = slot(t.tensor2d(params.prototypes, [this.prototypeRows, spec.units]));
+    this.prototypes = slot(t.tensor2d(params.prototypes, [this.prototypeRows, prototypeWidth(spec)]));
   }
 
   /** @internal Argument checks of forward (x undefined: only the layer's state and the batch). */
@@ -131,23 +134,25 @@ export class TfjsLayer implements EngineLayer {
    * mostly op count).
    */
   inferRows(rows: Float32Array, batch: number, withCosines: boolean): LayerForward {
+    const spec = this.spec;
+    if (isConv2dSpec(spec)) return this.forward(rows, batch);
     const t = tf();
     const products = withCosines && this.prototypeRows > 0;
     const tensors = t.tidy(() => {
       const ops = this.ops();
-      const h = denseActivations(ops, this.spec, t.tensor2d(rows, [batch, this.spec.inputSize]), this.weight.param, this.bias.param);
+      const h = denseActivations(ops, spec, t.tensor2d(rows, [batch, spec.inputSize]), this.weight.param, this.bias.param);
       return products ? [h, cosines(ops, h, this.prototypes.param)] : [h];
     });
     const z = tensors[0].dataSync() as Float32Array;
     const raw = products ? (tensors[1].dataSync() as Float32Array) : new Float32Array(0);
     for (const tensor of tensors) tensor.dispose();
     // cos(z, p) = (h . p) / max(||h||, epsilon) for unit prototypes: the products scale with z's rows.
-    const scales = normalizeRowsInPlace(z, this.spec.units);
+    const scales = normalizeRowsInPlace(z, spec.units);
     const rowsOfPrototypes = products ? this.prototypeRows : 0;
     for (let b = 0; b < batch; b++) {
       for (let j = b * rowsOfPrototypes; j < (b + 1) * rowsOfPrototypes; j++) raw[j] *= scales[b];
     }
-    return { z, cosines: raw };
+    return { z, output: z, cosines: raw };
   }
 
   private transposedPrototypes(): Tensor2D {
@@ -166,33 +171,36 @@ export class TfjsLayer implements EngineLayer {
   forward(x: Float32Array, batch: number): LayerForward {
     checkBatch(this.spec, this.disposed, x, batch);
     const t = tf();
-    const [z, cos] = t.tidy(() => {
+    const spec = this.spec;
+    const tensors = t.tidy(() => {
       const ops = this.ops();
-      const f = denseForward(ops, this.spec, t.tensor2d(x, [batch, this.spec.inputSize]), this.weight.param, this.bias.param);
-      return [f.z, cosines(ops, f.z, this.prototypes.param)];
+      const input = t.tensor2d(x, [batch, inputWidth(spec)]);
+      const f = isConv2dSpec(spec)
+        ? conv2dForward(ops, spec, input, this.weight.param, this.bias.param)
+        : { ...denseForward(ops, spec, input, this.weight.param, this.bias.param), output: undefined };
+      return [f.z, cosines(ops, f.z, this.prototypes.param), ...(f.output ? [f.output] : [])];
     });
-    const out = { z: z.dataSync() as Float32Array, cosines: cos.dataSync() as Float32Array };
-    z.dispose();
-    cos.dispose();
-    return out;
+    const [z, cos, output] = tensors.map((tensor) => tensor.dataSync() as Float32Array);
+    tensors.forEach((tensor) => tensor.dispose());
+    return { z, output: output ?? z, cosines: cos };
   }
 
   /** The training pass of the layer definition on one batch; call inside tidy. */
   private training(x: Float32Array, batch: number, labels: Int32Array) {
     const t = tf();
-    const classes = this.prototypeRows / this.spec.prototypesPerClass;
-    const targets = lossTargets(this.spec, labels, classes);
-    return denseTraining(
-      this.ops(),
-      this.spec,
-      t.tensor2d(x, [batch, this.spec.inputSize]),
-      { weight: this.weight.param, bias: this.bias.param, prototypes: this.prototypes.param },
-      {
-        onehot: t.tensor2d(targets.onehot, [batch, classes]),
-        shift: targets.shift && t.tensor2d(targets.shift, [batch, this.prototypeRows]),
-        gradScale: t.scalar(targets.gradScale),
-      },
-    );
+    const spec = this.spec;
+    const classes = this.prototypeRows / spec.prototypesPerClass;
+    const targets = lossTargets(spec, labels, classes);
+    const input = t.tensor2d(x, [batch, inputWidth(spec)]);
+    const params = { weight: this.weight.param, bias: this.bias.param, prototypes: this.prototypes.param };
+    const lossTargetTensors = {
+      onehot: t.tensor2d(targets.onehot, [batch, classes]),
+      shift: targets.shift && t.tensor2d(targets.shift, [batch, this.prototypeRows]),
+      gradScale: t.scalar(targets.gradScale),
+    };
+    if (isConv2dSpec(spec)) return conv2dTraining(this.ops(), spec, input, params, lossTargetTensors);
+    const r = denseTraining(this.ops(), spec, input, params, lossTargetTensors);
+    return { ...r, output: r.z };
   }
 
   gradients(x: Float32Array, batch: number, labels: Int32Array): LayerGradients {
@@ -215,7 +223,7 @@ export class TfjsLayer implements EngineLayer {
     const t = tf();
     this.step += 1;
     const classes = this.prototypeRows / this.spec.prototypesPerClass;
-    const [logits, z, cos] = t.tidy(() => {
+    const [logits, z, output, cos] = t.tidy(() => {
       const r = this.training(x, batch, labels);
       optimizerStep(this.weight, r.gradWeight, this.optimizer, this.step, this.optimizer.weightDecay);
       optimizerStep(this.bias, r.gradBias, this.optimizer, this.step, 0);
@@ -224,16 +232,23 @@ export class TfjsLayer implements EngineLayer {
         this.prototypes.param.assign(new TfjsOps().normalizeRows(this.prototypes.param));
         this.prototypesChanged();
       }
-      return options.prototypeUpdate === 'gradient' ? [r.logits, r.z] : [r.logits, r.z, r.cos];
+      // The dense output is z itself: passed as the same tensor, it is read once.
+      return options.prototypeUpdate === 'gradient' ? [r.logits, r.z, r.output] : [r.logits, r.z, r.output, r.cos];
     });
-    const result = { ...lossAndCorrect(logits.dataSync() as Float32Array, labels, classes), z: z.dataSync() as Float32Array };
+    const zRows = z.dataSync() as Float32Array;
+    const result = {
+      ...lossAndCorrect(logits.dataSync() as Float32Array, labels, classes),
+      z: zRows,
+      output: output === z ? zRows : (output.dataSync() as Float32Array),
+    };
     if (cos) {
+      const width = prototypeWidth(this.spec);
       const prototypes = this.readPrototypes();
-      emaPrototypes(prototypes, this.spec.units, this.spec.prototypesPerClass, result.z, cos.dataSync() as Float32Array, labels, options.emaRate);
-      t.tidy(() => this.prototypes.param.assign(t.tensor2d(prototypes, [this.prototypeRows, this.spec.units])));
+      emaPrototypes(prototypes, width, this.spec.prototypesPerClass, result.z, cos.dataSync() as Float32Array, labels, options.emaRate);
+      t.tidy(() => this.prototypes.param.assign(t.tensor2d(prototypes, [this.prototypeRows, width])));
       this.prototypesChanged();
     }
-    for (const tensor of [logits, z, cos]) tensor?.dispose();
+    for (const tensor of new Set([logits, z, output, cos])) tensor?.dispose();
     return result;
   }
 
@@ -250,8 +265,8 @@ export class TfjsLayer implements EngineLayer {
   }
 
   setPrototypes(prototypes: Float32Array): void {
-    const rows = prototypeRowsOf(prototypes, this.spec.units);
-    const next = slot(tf().tensor2d(prototypes, [rows, this.spec.units]));
+    const rows = prototypeRowsOf(prototypes, prototypeWidth(this.spec));
+    const next = slot(tf().tensor2d(prototypes, [rows, prototypeWidth(this.spec)]));
     disposeSlot(this.prototypes);
     this.prototypesChanged();
     this.prototypes = next;

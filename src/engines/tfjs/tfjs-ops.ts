@@ -6,9 +6,11 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 import { tf } from './tf';
 import { type LayerOps, NORM_EPSILON } from '../maths/ops';
+import type { MapShape } from '../types';
 
 type Tensor = tfTypes.Tensor;
 type Tensor2D = tfTypes.Tensor2D;
+type Tensor4D = tfTypes.Tensor4D;
 
 export class TfjsOps implements LayerOps<Tensor> {
   /**
@@ -106,6 +108,89 @@ export class TfjsOps implements LayerOps<Tensor> {
   groupLogSumExpGradient(x: Tensor, upstream: Tensor, size: number): Tensor {
     const t = tf();
     return t.reshape(t.mul(t.expandDims(upstream, 2), t.softmax(this.groups(x, size))), x.shape);
+  }
+
+  /** Maps are NHWC, the layout of tfjs's convolutions: rows in HWC order reshape to them without a copy. */
+  toMaps(rows: Tensor, shape: MapShape): Tensor {
+    return tf().reshape(rows, [-1, shape.height, shape.width, shape.channels]);
+  }
+
+  fromMaps(maps: Tensor): Tensor {
+    return tf().reshape(maps, [maps.shape[0], -1]);
+  }
+
+  conv2d(maps: Tensor, shape: MapShape, filter: Tensor, bias: Tensor, kernel: number): Tensor {
+    const t = tf();
+    const kernel4d = t.reshape(filter, [kernel, kernel, shape.channels, -1]) as Tensor4D;
+    return t.fused.conv2d({ x: maps as Tensor4D, filter: kernel4d, strides: 1, pad: 'same', bias });
+  }
+
+  /**
+   * The wasm backend has no filter-gradient kernel, so this is the convolution it does have, with the batch as the
+   * channels: the padded input [channels, H + 2p, W + 2p, batch] convolved ('valid') with the output gradient as a
+   * [H, W, batch, filters] kernel gives [channels, kernel, kernel, filters].
+   */
+  conv2dFilterGradient(maps: Tensor, shape: MapShape, gradient: Tensor, filters: number, kernel: number): Tensor {
+    const t = tf();
+    const pad = (kernel - 1) / 2;
+    const input = t.pad(t.transpose(maps, [3, 1, 2, 0]), [
+      [0, 0],
+      [pad, pad],
+      [pad, pad],
+      [0, 0],
+    ]) as Tensor4D;
+    const byChannel = t.conv2d(input, t.transpose(gradient, [1, 2, 0, 3]) as Tensor4D, 1, 'valid');
+    return t.reshape(t.transpose(byChannel, [1, 2, 0, 3]), [kernel * kernel * shape.channels, filters]);
+  }
+
+  mapChannelSums(maps: Tensor): Tensor {
+    return tf().sum(maps, [0, 1, 2]);
+  }
+
+  maxPool(maps: Tensor, _shape: MapShape, size: number): Tensor {
+    return tf().maxPool(maps as Tensor4D, size, size, 'valid');
+  }
+
+  /**
+   * Written out with argMax over each window's values rather than with the backends' gradient kernels: on wasm,
+   * MaxPoolGrad and MaxPoolWithArgmax take the maximum of a window of negative values to be 0 (tfjs 4.22). The
+   * one-hot is cast rather than asked for as float32, which the wasm OneHot ignores (it writes integer bits).
+   */
+  maxPoolGradient(maps: Tensor, _pooled: Tensor, gradient: Tensor, shape: MapShape, size: number): Tensor {
+    const t = tf();
+    const { height, width, channels } = shape;
+    const batch = maps.shape[0];
+    const ph = Math.floor(height / size);
+    const pw = Math.floor(width / size);
+    const covered = ph * size === height && pw * size === width ? maps : t.slice(maps, [0, 0, 0, 0], [batch, ph * size, pw * size, channels]);
+    const windows = t.reshape(t.transpose(t.reshape(covered, [batch, ph, size, pw, size, channels]), [0, 1, 3, 5, 2, 4]), [
+      batch,
+      ph,
+      pw,
+      channels,
+      size * size,
+    ]);
+    const first = t.cast(t.oneHot(t.argMax(windows, 4), size * size), 'float32');
+    const routed = t.mul(first, t.expandDims(gradient, 4));
+    const back = t.reshape(t.transpose(t.reshape(routed, [batch, ph, pw, channels, size, size]), [0, 1, 4, 2, 5, 3]), [batch, ph * size, pw * size, channels]);
+    if (back.shape[1] === height && back.shape[2] === width) return back;
+    return t.pad(back, [
+      [0, 0],
+      [0, height - ph * size],
+      [0, width - pw * size],
+      [0, 0],
+    ]);
+  }
+
+  globalAveragePool(maps: Tensor): Tensor {
+    return tf().mean(maps, [1, 2]);
+  }
+
+  globalAveragePoolGradient(gradient: Tensor, shape: MapShape): Tensor {
+    const t = tf();
+    const batch = gradient.shape[0];
+    const spread = t.mul(t.reshape(gradient, [batch, 1, 1, shape.channels]), 1 / (shape.height * shape.width));
+    return t.broadcastTo(spread, [batch, shape.height, shape.width, shape.channels]);
   }
 
   private groups(x: Tensor, size: number): Tensor {

@@ -7,7 +7,7 @@ import { denseForward, denseTraining } from '../../../src/engines/maths/dense';
 import { cosines, lossAndCorrect, lossTargets } from '../../../src/engines/maths/local-loss';
 import type { Activation, LayerSpec } from '../../../src/engines/types';
 import { DEFAULTS } from '../../../src/hff/config';
-import { ENGINE_CHOICES, type LayerCase, engineOrSkip, makeCase, maxAbsDiff, referenceGradients, relativeError } from '../reference';
+import { ENGINE_CHOICES, type LayerCase, assertGradientsMatch, engineOrSkip, makeCase, maxAbsDiff, referenceGradients, relativeError } from '../reference';
 import { Float64Ops, Matrix } from './float64-ops';
 
 const ops = new Float64Ops();
@@ -93,16 +93,7 @@ describe('dense layer definition', function () {
         const layer = engine.createLayer(c.spec, c.params, DEFAULTS.optimizer);
         try {
           const what = describeCase(m, activation, overrides);
-          const g = layer.gradients(c.x, c.batch, c.labels);
-          assert.ok(Math.abs(g.loss - expected.loss) < 1e-5, `${what}: loss ${g.loss} vs ${expected.loss}`);
-          for (const [name, actual, wanted] of [
-            ['weight', g.weight, expected.gradWeight],
-            ['bias', g.bias, expected.gradBias],
-            ['prototype', g.prototypes, expected.gradPrototypes],
-          ] as const) {
-            const error = relativeError(actual, wanted.data);
-            assert.ok(error < 1e-5, `${what}: ${name} gradient relative error ${error}`);
-          }
+          assertGradientsMatch(what, layer.gradients(c.x, c.batch, c.labels), expected);
           const f = layer.forward(c.x, c.batch);
           assert.ok(maxAbsDiff(f.z, forward.z.data) < 1e-6, `${what}: z differs by ${maxAbsDiff(f.z, forward.z.data)}`);
           assert.ok(maxAbsDiff(f.cosines, forward.cos.data) < 1e-6, `${what}: cosines differ by ${maxAbsDiff(f.cosines, forward.cos.data)}`);

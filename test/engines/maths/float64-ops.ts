@@ -2,7 +2,8 @@
  * LayerOps on plain float64 matrices: the reference the layer definitions (src/engines/maths) are run with in the
  * tests, checked against finite differences, and that every engine must agree with within float32 rounding.
  */
-import { type LayerOps, NORM_EPSILON } from '../../../src/engines/maths/ops';
+import { type LayerOps, NORM_EPSILON, mapSize } from '../../../src/engines/maths/ops';
+import type { MapShape } from '../../../src/engines/types';
 
 /** A row-major matrix; vectors (a bias, column sums) are one row, scalars one row of one column. */
 export class Matrix {
@@ -162,10 +163,144 @@ export class Float64Ops implements LayerOps<Matrix> {
   groupLogSumExpGradient(x: Matrix, upstream: Matrix, size: number): Matrix {
     return perGroup(x, size, size, (group, r, g) => softmaxOf(group).map((w) => w * upstream.at(r, g)));
   }
+
+  /** Maps are rows in HWC order here: the layout the definitions hand over is already this one. */
+  toMaps(rows: Matrix, shape: MapShape): Matrix {
+    checkMaps(rows, shape);
+    return rows;
+  }
+
+  fromMaps(maps: Matrix, shape: MapShape): Matrix {
+    checkMaps(maps, shape);
+    return maps;
+  }
+
+  conv2d(maps: Matrix, shape: MapShape, filter: Matrix, bias: Matrix, kernel: number): Matrix {
+    checkMaps(maps, shape);
+    const { height, width, channels } = shape;
+    const filters = filter.cols;
+    const out = new Matrix(maps.rows, height * width * filters);
+    forEachTap(maps.rows, shape, kernel, (b, i, j, ki, kj, c, inIndex) => {
+      const tap = (ki * kernel + kj) * channels + c;
+      const o = b * out.cols + (i * width + j) * filters;
+      for (let f = 0; f < filters; f++) out.data[o + f] += maps.data[inIndex] * filter.at(tap, f);
+    });
+    for (let b = 0; b < maps.rows; b++) {
+      for (let p = 0; p < height * width; p++) for (let f = 0; f < filters; f++) out.data[b * out.cols + p * filters + f] += bias.data[f];
+    }
+    return out;
+  }
+
+  conv2dFilterGradient(maps: Matrix, shape: MapShape, gradient: Matrix, filters: number, kernel: number): Matrix {
+    checkMaps(maps, shape);
+    const { width, channels } = shape;
+    const out = new Matrix(kernel * kernel * channels, filters);
+    forEachTap(maps.rows, shape, kernel, (b, i, j, ki, kj, c, inIndex) => {
+      const tap = (ki * kernel + kj) * channels + c;
+      const g = b * gradient.cols + (i * width + j) * filters;
+      for (let f = 0; f < filters; f++) out.data[tap * filters + f] += maps.data[inIndex] * gradient.data[g + f];
+    });
+    return out;
+  }
+
+  mapChannelSums(maps: Matrix, shape: MapShape): Matrix {
+    checkMaps(maps, shape);
+    const out = new Matrix(1, shape.channels);
+    for (let i = 0; i < maps.data.length; i++) out.data[i % shape.channels] += maps.data[i];
+    return out;
+  }
+
+  maxPool(maps: Matrix, shape: MapShape, size: number): Matrix {
+    return poolWindows(maps, shape, size).pooled;
+  }
+
+  maxPoolGradient(maps: Matrix, _pooled: Matrix, gradient: Matrix, shape: MapShape, size: number): Matrix {
+    const out = new Matrix(maps.rows, maps.cols);
+    poolWindows(maps, shape, size).argmax.forEach((from, to) => (out.data[from] = gradient.data[to]));
+    return out;
+  }
+
+  globalAveragePool(maps: Matrix, shape: MapShape): Matrix {
+    checkMaps(maps, shape);
+    const positions = shape.height * shape.width;
+    const out = new Matrix(maps.rows, shape.channels);
+    for (let b = 0; b < maps.rows; b++) {
+      for (let i = 0; i < maps.cols; i++) out.data[b * shape.channels + (i % shape.channels)] += maps.data[b * maps.cols + i] / positions;
+    }
+    return out;
+  }
+
+  globalAveragePoolGradient(gradient: Matrix, shape: MapShape): Matrix {
+    const positions = shape.height * shape.width;
+    const out = new Matrix(gradient.rows, mapSize(shape));
+    for (let b = 0; b < gradient.rows; b++) {
+      for (let i = 0; i < out.cols; i++) out.data[b * out.cols + i] = gradient.at(b, i % shape.channels) / positions;
+    }
+    return out;
+  }
+}
+
+function checkMaps(maps: Matrix, shape: MapShape): void {
+  if (maps.cols !== mapSize(shape)) throw new Error(`maps of ${maps.cols} values per row, expected ${shape.height}x${shape.width}x${shape.channels}`);
+}
+
+/**
+ * Every (output position, kernel tap, input channel) of a stride-1 'same' convolution whose tap falls inside the
+ * image, with the index of the input value in the maps.
+ */
+function forEachTap(
+  batch: number,
+  shape: MapShape,
+  kernel: number,
+  visit: (b: number, i: number, j: number, ki: number, kj: number, c: number, inIndex: number) => void,
+): void {
+  const { height, width, channels } = shape;
+  const pad = (kernel - 1) / 2;
+  for (let b = 0; b < batch; b++) {
+    for (let i = 0; i < height; i++) {
+      for (let j = 0; j < width; j++) {
+        for (let ki = 0; ki < kernel; ki++) {
+          const y = i + ki - pad;
+          if (y < 0 || y >= height) continue;
+          for (let kj = 0; kj < kernel; kj++) {
+            const x = j + kj - pad;
+            if (x < 0 || x >= width) continue;
+            for (let c = 0; c < channels; c++) visit(b, i, j, ki, kj, c, b * height * width * channels + (y * width + x) * channels + c);
+          }
+        }
+      }
+    }
+  }
 }
 
 function transpose(x: Matrix): Matrix {
   const out = new Matrix(x.cols, x.rows);
   for (let r = 0; r < x.rows; r++) for (let c = 0; c < x.cols; c++) out.data[c * x.rows + r] = x.at(r, c);
   return out;
+}
+
+/** The first maximum of every pooling window of every image and channel, and its index in `maps`. */
+function poolWindows(maps: Matrix, shape: MapShape, size: number): { pooled: Matrix; argmax: Int32Array } {
+  checkMaps(maps, shape);
+  const { height, width, channels } = shape;
+  const ph = Math.floor(height / size);
+  const pw = Math.floor(width / size);
+  const pooled = new Matrix(maps.rows, ph * pw * channels);
+  pooled.data.fill(-Infinity);
+  const argmax = new Int32Array(pooled.data.length);
+  for (let b = 0; b < maps.rows; b++) {
+    for (let i = 0; i < ph * size; i++) {
+      for (let j = 0; j < pw * size; j++) {
+        for (let c = 0; c < channels; c++) {
+          const from = b * maps.cols + (i * width + j) * channels + c;
+          const to = b * pooled.cols + (Math.floor(i / size) * pw + Math.floor(j / size)) * channels + c;
+          if (maps.data[from] > pooled.data[to]) {
+            pooled.data[to] = maps.data[from];
+            argmax[to] = from;
+          }
+        }
+      }
+    }
+  }
+  return { pooled, argmax };
 }
