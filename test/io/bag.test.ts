@@ -285,8 +285,17 @@ describe('io/bag: rosbag2 MCAP writing, reading and replay', function () {
   });
 
   it('stop() also abandons a consumer that never settles', async () => {
-    const replay = replayBag(file, { speed: 0, onMessage: () => new Promise<void>(() => {}) });
-    await new Promise((r) => setTimeout(r, 30));
+    let delivered: () => void = () => {};
+    const first = new Promise<void>((resolve) => (delivered = resolve));
+    const replay = replayBag(file, {
+      speed: 0,
+      onMessage: () => {
+        delivered();
+        return new Promise<void>(() => {});
+      },
+    });
+    // Stopped once the consumer holds the first message (not after a guessed delay, which load can outlast).
+    await first;
     const summary = await replay.stop();
     assert.equal(summary.messages, 1);
     assert.equal(summary.stopped, true);
