@@ -161,17 +161,16 @@ export class FeatureStage {
       if (!session.outputNames.includes(outputName)) {
         throw new Error(`feature stage ${found} has no output ${JSON.stringify(outputName)} (its outputs: ${session.outputNames.join(', ')})`);
       }
-      const draft: FeatureStageConfig = { ...checked, file: path.resolve(found), sha256, inputName, outputName, outputSize: checked.outputSize ?? 1 };
-      const probe = new FeatureStage(draft, found, session, false);
-      const [h, w, c] = draft.inputShape;
-      const oneRow = probe.runRows(new Float32Array(h * w * c).fill(0.5), 1);
+      const [h, w, c] = checked.inputShape;
+      const settings = { ...checked, inputName, outputName };
+      const oneRow = runRows(session, settings, found, new Float32Array(h * w * c).fill(0.5), 1);
       if (checked.outputSize !== undefined && oneRow.dims !== checked.outputSize) {
         throw new Error(`feature stage ${found} gives ${oneRow.dims} values per image, the model records ${checked.outputSize}`);
       }
-      const config: FeatureStageConfig = { ...draft, file: recorded ? checked.file : path.resolve(found), outputSize: oneRow.dims };
+      const config: FeatureStageConfig = { ...settings, file: recorded ? checked.file : path.resolve(found), sha256, outputSize: oneRow.dims };
       let oneRowAtATime = false;
       try {
-        new FeatureStage(config, found, session, false).runRows(new Float32Array(2 * h * w * c).fill(0.5), 2);
+        runRows(session, settings, found, new Float32Array(2 * h * w * c).fill(0.5), 2);
       } catch {
         oneRowAtATime = true;
       }
@@ -187,9 +186,10 @@ export class FeatureStage {
     const [h, w, c] = this.config.inputShape;
     const size = h * w * c;
     if (x.length < batch * size) throw new Error(`feature stage: expected ${batch} image(s) of ${h}x${w}x${c} values, got ${x.length} values`);
-    if (!this.oneRowAtATime) return this.checkedOutput(this.runRows(x, batch).data, batch);
+    if (!this.oneRowAtATime) return this.checkedOutput(runRows(this.session, this.config, this.path, x, batch).data, batch);
     const out = new Float32Array(batch * this.config.outputSize);
-    for (let b = 0; b < batch; b++) out.set(this.runRows(x.subarray(b * size, (b + 1) * size), 1).data, b * this.config.outputSize);
+    for (let b = 0; b < batch; b++)
+      out.set(runRows(this.session, this.config, this.path, x.subarray(b * size, (b + 1) * size), 1).data, b * this.config.outputSize);
     return this.checkedOutput(out, batch);
   }
 
@@ -204,34 +204,37 @@ export class FeatureStage {
     }
     return out;
   }
+}
 
-  private runRows(x: Float32Array, batch: number): { data: Float32Array; dims: number } {
-    const { inputShape, layout, channelOrder, mean, std, inputName, outputName } = this.config;
-    const [h, w, c] = inputShape;
-    const plane = h * w;
-    const input = new Float32Array(batch * plane * c);
-    for (let b = 0; b < batch; b++) {
-      const src = b * plane * c;
-      for (let p = 0; p < plane; p++) {
-        for (let ch = 0; ch < c; ch++) {
-          // The package's images are RGB; a BGR stage takes the channels reversed.
-          const from = channelOrder === 'bgr' ? c - 1 - ch : ch;
-          const value = (x[src + p * c + from] - mean[ch]) / std[ch];
-          input[layout === 'nchw' ? src + ch * plane + p : src + p * c + ch] = value;
-        }
+type RunSettings = Pick<FeatureStageConfig, 'inputShape' | 'layout' | 'channelOrder' | 'mean' | 'std' | 'inputName' | 'outputName'>;
+
+/** One run of the stage's graph on batch images (HWC in [0,1]): the output values and their number per image. */
+function runRows(session: SyncSession, settings: RunSettings, file: string, x: Float32Array, batch: number): { data: Float32Array; dims: number } {
+  const { inputShape, layout, channelOrder, mean, std, inputName, outputName } = settings;
+  const [h, w, c] = inputShape;
+  const plane = h * w;
+  const input = new Float32Array(batch * plane * c);
+  for (let b = 0; b < batch; b++) {
+    const src = b * plane * c;
+    for (let p = 0; p < plane; p++) {
+      for (let ch = 0; ch < c; ch++) {
+        // The package's images are RGB; a BGR stage takes the channels reversed.
+        const from = channelOrder === 'bgr' ? c - 1 - ch : ch;
+        const value = (x[src + p * c + from] - mean[ch]) / std[ch];
+        input[layout === 'nchw' ? src + ch * plane + p : src + p * c + ch] = value;
       }
     }
-    const dims = layout === 'nchw' ? [batch, c, h, w] : [batch, h, w, c];
-    let result;
-    try {
-      result = this.session.run({ [inputName]: floatTensor(input, dims) }, { [outputName]: null })[outputName];
-    } catch (err) {
-      throw new Error(`feature stage ${this.path} failed on input [${dims.join(', ')}]: ${(err as Error).message.split('\n')[0]}`);
-    }
-    if (result.type !== 'float32') throw new Error(`feature stage ${this.path}: output ${outputName} is ${result.type}, expected float32`);
-    if (result.dims[0] !== batch)
-      throw new Error(`feature stage ${this.path}: output ${outputName} has shape [${result.dims.join(', ')}], expected the batch (${batch}) first`);
-    const data = result.data as Float32Array;
-    return { data, dims: data.length / batch };
   }
+  const dims = layout === 'nchw' ? [batch, c, h, w] : [batch, h, w, c];
+  let result;
+  try {
+    result = session.run({ [inputName]: floatTensor(input, dims) }, { [outputName]: null })[outputName];
+  } catch (err) {
+    throw new Error(`feature stage ${file} failed on input [${dims.join(', ')}]: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (result.type !== 'float32') throw new Error(`feature stage ${file}: output ${outputName} is ${result.type}, expected float32`);
+  if (result.dims[0] !== batch)
+    throw new Error(`feature stage ${file}: output ${outputName} has shape [${result.dims.join(', ')}], expected the batch (${batch}) first`);
+  const data = result.data as Float32Array;
+  return { data, dims: data.length / batch };
 }

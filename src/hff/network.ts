@@ -187,7 +187,7 @@ export class HffNetwork {
   }
 
   /** What the first layer takes: the feature stage's vectors of the inputs, or the inputs themselves. */
-  stackInput(x: Float32Array, batch: number): Float32Array {
+  private stackInput(x: Float32Array, batch: number): Float32Array {
     if (!this.stage) return x;
     this.checkUsable();
     return this.stage.run(x, batch);
@@ -196,15 +196,11 @@ export class HffNetwork {
   /** One forward pass through every layer. */
   forward(x: Float32Array, batch: number): LayerOutput[] {
     this.checkUsable();
+    const stackInput = this.stackInput(x, batch);
     const outputs = this.engine
-      .forwardStack(this.layers, this.stackInput(x, batch), batch, 'all')
+      .forwardStack(this.layers, stackInput, batch, 'all')
       .map((f) => ({ z: f.z, classScores: this.classScoresOf(f.cosines, batch) }) as LayerOutput);
-    if (this.taught.any)
-      outputs[0].taught = this.taught.score(
-        x,
-        batch,
-        outputs.map((o) => o.z),
-      );
+    if (this.taught.any) outputs[0].taught = this.taught.score(x, batch, { layers: outputs.map((o) => o.z), stackInput });
     return outputs;
   }
 
@@ -214,9 +210,10 @@ export class HffNetwork {
    */
   layerForward(layer: number, x: Float32Array, batch: number): LayerOutput {
     this.checkUsable();
-    const f = this.layerAt(layer).forward(layer === 0 ? this.stackInput(x, batch) : x, batch);
+    const input = layer === 0 ? this.stackInput(x, batch) : x;
+    const f = this.layerAt(layer).forward(input, batch);
     const out: LayerOutput = { z: f.z, ...(f.output !== f.z ? { output: f.output } : {}), classScores: this.classScoresOf(f.cosines, batch) };
-    if (layer === 0 && this.taught.any) out.taught = this.taught.score(x, batch);
+    if (layer === 0 && this.taught.any) out.taught = this.taught.score(x, batch, { stackInput: input });
     return out;
   }
 
@@ -227,9 +224,10 @@ export class HffNetwork {
     if (scoring === 'final' && !this.taught.usesLayers) {
       // The decision reads only the top layer, so the layers below stay on the engine.
       this.checkUsable();
-      const [top] = this.engine.forwardStack(this.layers, this.stackInput(x, batch), batch, 'final');
+      const stackInput = this.stackInput(x, batch);
+      const [top] = this.engine.forwardStack(this.layers, stackInput, batch, 'final');
       const output: LayerOutput = { z: top.z, classScores: this.classScoresOf(top.cosines, batch) };
-      if (this.taught.any) output.taught = this.taught.score(x, batch);
+      if (this.taught.any) output.taught = this.taught.score(x, batch, { stackInput });
       return this.decide([output], batch, options);
     }
     return this.decide(this.forward(x, batch), batch, options);

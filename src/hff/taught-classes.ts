@@ -27,6 +27,14 @@ export interface TaughtScores {
 
 export type TaughtScoring = 'nearest' | 'mean';
 
+/** What a caller has already computed for a batch, so that scoring does not compute it again. */
+export interface Computed {
+  /** Each trained layer's unit output. */
+  layers?: Float32Array[];
+  /** What the first layer took (the feature stage's output, when the model has one). */
+  stackInput?: Float32Array;
+}
+
 /** What the taught classes need from their network: its settings and its trained layers' outputs. */
 export interface LayerSource {
   readonly engine: Engine;
@@ -213,14 +221,14 @@ export class TaughtClasses {
     if (this.any) this.choose();
   }
 
-  /** Similarities of a batch to the taught classes and to the reference; `layers` when the caller has them. */
-  score(x: Float32Array, batch: number, layers?: Float32Array[]): TaughtScores {
+  /** Similarities of a batch to the taught classes and to the reference; `computed`: what the caller already has. */
+  score(x: Float32Array, batch: number, computed: Computed = {}): TaughtScores {
     const k = this.classes.length;
     const scores = new Float32Array(batch * k).fill(NaN);
     const familiarity = new Float32Array(batch).fill(NaN);
     const rep = this.representation;
     if (!rep) return { scores, familiarity };
-    const q = this.represent(rep, x, batch, layers);
+    const q = this.represent(rep, x, batch, computed);
     const { matcher, owners } = this.prototypesOnEngine(rep);
     const dots = matcher.dots(q, batch);
     const rows = matcher.count;
@@ -624,7 +632,7 @@ export class TaughtClasses {
         const c = caches[fi];
         c.query.length = have;
         c.mean.length = have;
-        const z = this.represent(f, aug.data, rows, layers);
+        const z = this.represent(f, aug.data, rows, { layers });
         const dim = z.length / rows;
         for (let i = 0; i < n; i++) {
           const mean = new Float32Array(dim);
@@ -686,7 +694,7 @@ export class TaughtClasses {
       // One pass through the layers serves every layer representation.
       const layers = isLayerRepresentation(rep) ? this.source.layerOutputs(this.reference, this.referenceSamples) : undefined;
       for (const r of isLayerRepresentation(rep) ? layerFamily(this.source.config) : [rep]) {
-        this.referenceRows.set(r, this.represent(r, this.reference, this.referenceSamples, layers));
+        this.referenceRows.set(r, this.represent(r, this.reference, this.referenceSamples, { layers }));
       }
       rows = this.referenceRows.get(rep) as Float32Array;
     }
@@ -694,16 +702,17 @@ export class TaughtClasses {
   }
 
   /** Unit rows (batch x width) of a batch in a representation. */
-  private represent(rep: Representation, x: Float32Array, batch: number, layers?: Float32Array[]): Float32Array {
+  private represent(rep: Representation, x: Float32Array, batch: number, computed: Computed = {}): Float32Array {
     const config = this.source.config;
+    const stacked = () => computed.stackInput ?? this.source.stackInput(x, batch);
     if (rep === 'input') {
       const out = Float32Array.from(x.subarray(0, batch * config.inputSize));
       for (let b = 0; b < batch; b++) normalizeInPlace(out.subarray(b * config.inputSize, (b + 1) * config.inputSize));
       return out;
     }
-    if (rep === 'transfer') return this.transferBranch().features(this.source.stackInput(x, batch), batch);
+    if (rep === 'transfer') return this.transferBranch().features(stacked(), batch);
     if (rep === 'features') {
-      const out = this.source.stackInput(x, batch);
+      const out = stacked();
       const width = out.length / batch;
       const rows = Float32Array.from(out);
       for (let b = 0; b < batch; b++) normalizeInPlace(rows.subarray(b * width, (b + 1) * width));
@@ -715,10 +724,10 @@ export class TaughtClasses {
       return rep === 'colour' ? colourHistogram(x, batch, shape) : edgeHistogram(x, batch, shape);
     }
     if (rep === 'layers+edges') {
-      const both = [this.represent('layers', x, batch, layers), this.represent('edges', x, batch)];
+      const both = [this.represent('layers', x, batch, computed), this.represent('edges', x, batch)];
       return concatenateUnitRows(both, batch);
     }
-    const z = layers ?? this.source.layerOutputs(x, batch);
+    const z = computed.layers ?? this.source.layerOutputs(x, batch);
     if (rep !== 'layers') return z[Number(rep.slice('layer:'.length))];
     return concatenateUnitRows(z, batch);
   }

@@ -23,16 +23,7 @@ export function inSettings(def: HffRos2InDef, bridge: boolean): { topic: string;
   const rawType = String(def.msgType ?? '').trim();
   if (rawType === '' && !bridge) throw new Error('no message type is set: enter it, e.g. sensor_msgs/msg/Image (see ros2 topic info)');
   const type = rawType === '' ? '' : normalizeTypeName(rawType);
-  const depth = numberSetting(def.depth, 'depth', { integer: true, min: 0, max: 100000 }) ?? CAMERA_QOS.depth;
-  const qos = resolveQos(
-    {
-      reliability: (def.reliability as QosSettings['reliability']) || CAMERA_QOS.reliability,
-      durability: (def.durability as QosSettings['durability']) || CAMERA_QOS.durability,
-      history: 'keep-last',
-      depth,
-    },
-    CAMERA_QOS,
-  );
+  const qos = qosOf(def, CAMERA_QOS);
   const drop = def.dropWhileBusy === undefined ? true : def.dropWhileBusy === true || def.dropWhileBusy === 'true';
   return { topic, type, qos, drop, timeoutMs: busyTimeoutMs(def.busyTimeout) };
 }
@@ -50,15 +41,19 @@ export function outSettings(def: HffRos2OutDef): { topic: string; type: string; 
   const topic = String(def.topic ?? '').trim();
   if (topic === '') throw new Error('no topic is set: enter the ROS 2 topic to publish on, e.g. /hff/result');
   const type = normalizeTypeName(String(def.msgType ?? '').trim() || STRING_TYPE);
-  const depth = numberSetting(def.depth, 'depth', { integer: true, min: 0, max: 100000 }) ?? DEFAULT_QOS.depth;
-  const qos = resolveQos(
+  return { topic, type, qos: qosOf(def, DEFAULT_QOS) };
+}
+
+/** The dialog's QoS fields (reliability, durability, depth; keep-last history), each empty one from `defaults`. */
+function qosOf(def: { reliability?: string; durability?: string; depth?: string | number }, defaults: QosSettings): QosSettings {
+  const depth = numberSetting(def.depth, 'depth', { integer: true, min: 0, max: 100000 }) ?? defaults.depth;
+  return resolveQos(
     {
-      reliability: (def.reliability as QosSettings['reliability']) || DEFAULT_QOS.reliability,
-      durability: (def.durability as QosSettings['durability']) || DEFAULT_QOS.durability,
+      reliability: (def.reliability as QosSettings['reliability']) || defaults.reliability,
+      durability: (def.durability as QosSettings['durability']) || defaults.durability,
       history: 'keep-last',
       depth,
     },
-    DEFAULT_QOS,
+    defaults,
   );
-  return { topic, type, qos };
 }
