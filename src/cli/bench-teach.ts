@@ -1,29 +1,15 @@
 /** `hff bench-teach`: the few-shot class-incremental benchmark (src/bench/teach), option parsing only. */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { TeachBenchDataset } from '../bench/teach';
+import type { TeachBenchOptions } from '../bench/teach';
 import { BACKEND_CHOICES, CliContext, parseInteger, parseLayers, parsePositiveInt } from './common';
 import { type FeatureStageCliOptions, addFeatureStageOptions, featureStageOf } from './feature-stage-options';
 
-interface RawOptions extends FeatureStageCliOptions {
-  dataset: TeachBenchDataset;
-  data: string;
-  baseClasses: number[];
-  shots: number[];
-  seeds: number;
-  model?: string;
-  saveModel?: string;
-  layers?: number[];
-  epochs?: number;
-  batchSize?: number;
-  seed?: number;
-  limit?: number;
-  testLimit?: number;
-  width?: number;
-  height?: number;
-  timingClasses?: number;
-  backend?: string;
-  json?: boolean;
-}
+/**
+ * The library's options as commander gives them (the type alone is imported, so the benchmark still loads lazily):
+ * `--limit` is trainLimit, the feature stage comes as its flags, and the lists have their defaults.
+ */
+type RawOptions = Omit<TeachBenchOptions, 'trainLimit' | 'featureStage' | 'teaching' | 'train' | 'test' | 'write' | 'log'> &
+  FeatureStageCliOptions & { baseClasses: number[]; shots: number[]; seeds: number; limit?: number };
 
 /** "0-4", "0,2,4" or "0-2,7" -> [0,1,2,...]. */
 export function parseClassList(value: string): number[] {

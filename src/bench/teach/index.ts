@@ -43,7 +43,7 @@ export interface TeachBenchOptions {
   data: string;
   /** Class indices of the base model; every other class of the dataset is taught. Default 0..4. */
   baseClasses?: number[];
-  /** Image folders: resize to this width and height (default FOLDER_IMAGE_SIZE square). */
+  /** Resize the images to this width and height (image folders: default FOLDER_IMAGE_SIZE square). */
   width?: number;
   height?: number;
   /** Time single-image prediction with this many taught classes of 20 demonstrations (default 100; 0: skip). */
