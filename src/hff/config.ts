@@ -217,8 +217,12 @@ function parameterCount(spec: EngineLayerSpec): number {
   return (weightRows(spec) + 1) * prototypeWidth(spec);
 }
 
+function stackParameterCount(specs: readonly EngineLayerSpec[]): number {
+  return specs.reduce((sum, spec) => sum + parameterCount(spec), 0);
+}
+
 function checkParameterCount(name: string, inputSize: number, specs: readonly EngineLayerSpec[]): void {
-  const total = specs.reduce((sum, spec) => sum + parameterCount(spec), 0);
+  const total = stackParameterCount(specs);
   if (total > MAX_PARAMETERS) {
     throw new Error(
       `${name} [${specs.map(prototypeWidth).join(', ')}] on an input of ${inputSize} would hold ${total.toExponential(2)} weights; at most ${MAX_PARAMETERS.toExponential(0)} are accepted`,
@@ -292,6 +296,7 @@ export function resolveConfig(options: NetworkOptions): NetworkConfig {
   if (!Array.isArray(layers) || layers.length === 0) throw new Error('layers must list at least one layer width');
   const stack = layers.map((layer, i) => layerDescription(`layers[${i}]`, layer));
   const o = { ...DEFAULTS.optimizer, ...(options.optimizer ?? {}) };
+  const representationContext = { layers: layers.length, inputShape: options.inputShape, featureStage: featureStage !== undefined };
   const config: NetworkConfig = {
     inputSize: positiveInteger('inputSize', options.inputSize),
     layers: stack.map(outputSize),
@@ -318,7 +323,7 @@ export function resolveConfig(options: NetworkOptions): NetworkConfig {
     scoring: oneOf('scoring', options.scoring ?? DEFAULTS.scoring, ['final', 'sum']),
     unknownThreshold: Number(options.unknownThreshold ?? DEFAULTS.unknownThreshold),
     seed: Math.floor(Number(options.seed ?? DEFAULTS.seed)),
-    teaching: resolveTeaching(options.teaching, { layers: layers.length, inputShape: options.inputShape, featureStage: featureStage !== undefined }),
+    teaching: resolveTeaching(options.teaching, representationContext),
   };
   if (featureStage) config.featureStage = featureStage;
   if (options.inputShape) {
@@ -329,14 +334,17 @@ export function resolveConfig(options: NetworkOptions): NetworkConfig {
     config.inputShape = [h, w, c];
   }
   checkParameterCount('layers', stackInputSize(config), layerSpecs(config));
-  checkParameterCount(
-    'teaching.transferLayers',
-    stackInputSize(config),
+  const transferSpecs = () =>
     config.teaching.transferLayers.map((units, i, all) => ({
       ...denseSpec(config, i === 0 ? stackInputSize(config) : all[i - 1], units),
       normalizeInput: false,
-    })),
-  );
+    }));
+  // The default random branch is dense on the raw input: on large images (224x224x3 = 150,528 values) its first
+  // layer alone would pass the weight limit, so such models go without it unless teaching.transferLayers asks.
+  if (options.teaching?.transferLayers === undefined && stackParameterCount(transferSpecs()) > MAX_PARAMETERS) {
+    config.teaching = resolveTeaching({ ...options.teaching, transferLayers: [] }, representationContext);
+  }
+  checkParameterCount('teaching.transferLayers', stackInputSize(config), transferSpecs());
   if (config.emaRate > 1) throw new Error(`emaRate must be in (0, 1], got ${config.emaRate}`);
   if (!(config.unknownThreshold >= -1 && config.unknownThreshold <= 1)) {
     throw new Error(`unknownThreshold must be a cosine between -1 and 1, got ${options.unknownThreshold}`);

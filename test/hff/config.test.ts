@@ -29,3 +29,22 @@ describe('hff/config: layers', function () {
     assert.throws(bad({ kind: 'toString' }), /layers\[1\] must be a width/);
   });
 });
+
+describe('hff/config: the default random teaching branch', function () {
+  const conv = [{ kind: 'conv2d' as const, filters: 8, kernel: 3, pool: 2 }];
+
+  it('is kept for images it fits and left out, unasked, where its first layer would pass the weight limit', function () {
+    const small = resolveConfig({ inputSize: 64 * 64 * 3, inputShape: [64, 64, 3], layers: conv });
+    assert.deepEqual(small.teaching.transferLayers, [1000, 1000, 1000]);
+    const large = resolveConfig({ inputSize: 224 * 224 * 3, inputShape: [224, 224, 3], layers: conv });
+    assert.deepEqual(large.teaching.transferLayers, [], '150528 x 1000 weights would pass the 1e8 limit');
+    assert.deepEqual(large.stack, conv);
+  });
+
+  it('is still refused when asked for explicitly on such images', function () {
+    assert.throws(
+      () => resolveConfig({ inputSize: 224 * 224 * 3, inputShape: [224, 224, 3], layers: conv, teaching: { transferLayers: [1000] } }),
+      /teaching.transferLayers \[1000\] on an input of 150528 would hold 1\.51e\+8 weights/,
+    );
+  });
+});

@@ -8,6 +8,7 @@ import { createEngine } from '../../engines/backend';
 import { FeatureStage } from '../../feature-stage/feature-stage';
 import { HffNetwork } from '../../hff/network';
 import { resolveThreads } from '../../engines/onnx/runtime';
+import { parseImageShape } from '../image-shape';
 
 interface Options {
   stage: string;
@@ -16,14 +17,6 @@ interface Options {
   layers: number[];
   classes: number;
   threads?: number;
-}
-
-function parseShape(text: string): [number, number, number] {
-  const parts = text.split('x').map(Number);
-  if ((parts.length !== 2 && parts.length !== 3) || parts.some((v) => !Number.isInteger(v) || v < 1)) {
-    throw new Error(`--size takes HxW or HxWxC such as 224x224, got ${text}`);
-  }
-  return [parts[0], parts[1], parts[2] ?? 3];
 }
 
 function parse(argv: string[]): Options {
@@ -36,7 +29,7 @@ function parse(argv: string[]): Options {
     };
     const a = argv[i];
     if (a === '--stage') o.stage = next();
-    else if (a === '--size') o.shapes = [...(o.shapes ?? []), ...next().split(',').map(parseShape)];
+    else if (a === '--size') o.shapes = [...(o.shapes ?? []), ...next().split(',').map((t) => parseImageShape(t, '--size'))];
     else if (a === '--frames') o.frames = Number(next());
     else if (a === '--layers') o.layers = next().split(',').map(Number);
     else if (a === '--classes') o.classes = Number(next());
