@@ -14,7 +14,14 @@ export class GraphOps implements LayerOps<string> {
   /** The argmax indices of each max-pooled value, which its gradient routes by. */
   private readonly poolIndices = new Map<string, string>();
 
-  constructor(readonly graph: GraphBuilder) {}
+  /**
+   * @param poolIndices MaxPool also gives the argmax indices that maxPoolGradient routes by: for training graphs only,
+   *   since ORT's MaxPool is slower with that second output and cannot then use its blocked (NCHWc) kernels.
+   */
+  constructor(
+    readonly graph: GraphBuilder,
+    private readonly options: { poolIndices?: boolean } = {},
+  ) {}
 
   /** Gives `value` the name `name` (of a graph output) without a copy. */
   name(value: string, name: string): string {
@@ -131,7 +138,9 @@ export class GraphOps implements LayerOps<string> {
   }
 
   maxPool(maps: string, _shape: MapShape, size: number): string {
-    const [pooled, indices] = this.graph.opN('MaxPool', [maps], 2, { kernel_shape: [size, size], strides: [size, size] });
+    const attributes = { kernel_shape: [size, size], strides: [size, size] };
+    if (!this.options.poolIndices) return this.graph.op('MaxPool', [maps], attributes);
+    const [pooled, indices] = this.graph.opN('MaxPool', [maps], 2, attributes);
     this.poolIndices.set(pooled, indices);
     return pooled;
   }
@@ -139,7 +148,7 @@ export class GraphOps implements LayerOps<string> {
   /** Scatters the gradient to the maxima MaxPool found (its indices count over the whole flattened batch). */
   maxPoolGradient(maps: string, pooled: string, gradient: string): string {
     const indices = this.poolIndices.get(pooled);
-    if (!indices) throw new Error(`internal: ${pooled} is not the output of maxPool in this graph`);
+    if (!indices) throw new Error(`internal: ${pooled} is not the output of maxPool in this graph, or its GraphOps has no poolIndices`);
     const g = this.graph;
     const flat = g.ints([-1]);
     const shape = g.op('Shape', [maps]);

@@ -99,13 +99,15 @@ export function layerTrainModel(spec: LayerSpec): Uint8Array {
 /**
  * The forward graph of a convolutional block: inputs x[batch, H*W*C], weight[k*k*C, filters], bias[filters],
  * prototypes[rows, filters]; outputs z (the unit pooled vector), cos, and output (the unit pooled maps, passed up).
+ * With `frozen`, the weight and bias are constants instead of inputs, as layerFrozenForwardModel's: ORT then folds
+ * the filter's reshaping away and runs Conv and MaxPool in its blocked NCHWc layout with prepacked filters.
  */
-export function conv2dForwardModel(spec: Conv2dLayerSpec): Uint8Array {
-  const g = new GraphBuilder('hff_conv2d_forward');
+export function conv2dForwardModel(spec: Conv2dLayerSpec, frozen?: { weight: Float32Array; bias: Float32Array }): Uint8Array {
+  const g = new GraphBuilder(frozen ? 'hff_conv2d_forward_frozen' : 'hff_conv2d_forward');
   const ops = new GraphOps(g);
   const x = g.input('x', 'float', ['batch', mapSize(spec.input)]);
-  const w = g.input('weight', 'float', [weightRows(spec), spec.filters]);
-  const b = g.input('bias', 'float', [spec.filters]);
+  const w = frozen ? g.floatTensor('weight', [weightRows(spec), spec.filters], frozen.weight) : g.input('weight', 'float', [weightRows(spec), spec.filters]);
+  const b = frozen ? g.floatTensor('bias', [spec.filters], frozen.bias) : g.input('bias', 'float', [spec.filters]);
   const p = g.input('prototypes', 'float', ['rows', spec.filters]);
   const f = conv2dForward(ops, spec, x, w, b);
   const z = ops.name(f.z, 'z');
@@ -120,7 +122,7 @@ export function conv2dForwardModel(spec: Conv2dLayerSpec): Uint8Array {
 /** The training graph of a convolutional block: layerTrainModel's inputs and outputs, plus output (what it passes up). */
 export function conv2dTrainModel(spec: Conv2dLayerSpec): Uint8Array {
   const g = new GraphBuilder('hff_conv2d_train');
-  const ops = new GraphOps(g);
+  const ops = new GraphOps(g, { poolIndices: true });
   const { x, params, targets } = trainingInputs(g, spec);
   const r = conv2dTraining(ops, spec, x, params, targets);
   const outputs: [string, string, Dim[]][] = [

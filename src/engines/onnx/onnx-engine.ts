@@ -194,8 +194,6 @@ export class OnnxLayer implements EngineLayer {
       : `${inputSize}x${units}:${spec.activation}:${spec.centerInput ? 'c' : ''}${spec.normalizeInput ? 'n' : 'r'}`;
     this.forwardKey = `forward:${shape}`;
     this.trainKey = `train:${shape}:${spec.tau}:${spec.margin}:${spec.prototypesPerClass}`;
-    // The frozen-weights session is the dense graph's; a block always feeds its weights as inputs.
-    if (isConv2dSpec(spec)) this.freezeAfter = 0;
   }
 
   forward(x: Float32Array, batch: number): LayerForward {
@@ -204,30 +202,24 @@ export class OnnxLayer implements EngineLayer {
     const units = prototypeWidth(spec);
     const z = new Float32Array(batch * units);
     const cosines = new Float32Array(batch * this.prototypeRows);
-    const fetches = { z: floatTensor(z, [batch, units]), cos: floatTensor(cosines, [batch, this.prototypeRows]) };
+    const fetches: Record<string, OrtTensor> = { z: floatTensor(z, [batch, units]), cos: floatTensor(cosines, [batch, this.prototypeRows]) };
     const input = floatTensor(x, [batch, inputWidth(spec)]);
-    if (isConv2dSpec(spec)) {
-      const output = new Float32Array(batch * passedWidth(spec));
-      const session = this.engine.session(this.forwardKey, () => conv2dForwardModel(spec));
-      session.run(
-        { x: input, weight: this.weightT, bias: this.biasT, prototypes: this.prototypesT },
-        { ...fetches, output: floatTensor(output, [batch, passedWidth(spec)]) },
-      );
-      return { z, output, cosines };
-    }
+    const output = isConv2dSpec(spec) ? new Float32Array(batch * passedWidth(spec)) : z;
+    if (output !== z) fetches.output = floatTensor(output, [batch, passedWidth(spec)]);
     this.stableForwards += 1;
     if (!this.frozen && this.freezeAfter > 0 && this.stableForwards >= this.freezeAfter) {
-      this.frozen = this.engine.newSession(layerFrozenForwardModel(spec, this.weight, this.bias));
+      const frozen = { weight: this.weight, bias: this.bias };
+      this.frozen = this.engine.newSession(isConv2dSpec(spec) ? conv2dForwardModel(spec, frozen) : layerFrozenForwardModel(spec, frozen.weight, frozen.bias));
       this.frozenUses = 0;
     }
     if (this.frozen) {
       this.frozenUses += 1;
       this.frozen.run({ x: input, prototypes: this.prototypesT }, fetches);
     } else {
-      const session = this.engine.session(this.forwardKey, () => layerForwardModel(spec, true));
+      const session = this.engine.session(this.forwardKey, () => (isConv2dSpec(spec) ? conv2dForwardModel(spec) : layerForwardModel(spec, true)));
       session.run({ x: input, weight: this.weightT, bias: this.biasT, prototypes: this.prototypesT }, fetches);
     }
-    return { z, output: z, cosines };
+    return { z, output, cosines };
   }
 
   /** Runs the training graph: fills the gradient arrays and returns z, cos and the loss figures. */
