@@ -29,6 +29,7 @@ describe('e2e: hff bench-flow', function () {
     const j = JSON.parse(lines[0]) as Record<string, any>;
     assert.equal(j.inputSize, 3072);
     assert.deepEqual(j.layers, [256, 256]);
+    assert.equal(j.network, '32x32x3-256-256');
     for (const p of ['library', 'flow']) {
       assert.equal(j[p].frames, 120, `${p} frames`);
       assert.ok(j[p].fps > 0, `${p} fps`);
@@ -49,5 +50,17 @@ describe('e2e: hff bench-flow', function () {
     const bad = await run(['bench-flow', '--frames', 'many']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /option '--frames <n>' argument 'many' is invalid/);
+  });
+
+  it('times an untrained convolutional network given by --layers and --input-shape instead of a model', async () => {
+    const r = await run(['bench-flow', '--layers', 'c8k3p2,c8k3p2', '--input-shape', '24x24x3', '--frames', '40', '--warmup', '10', '--block', '20', '--json']);
+    assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+    const j = JSON.parse(r.stdout.trim()) as Record<string, any>;
+    assert.equal(j.network, '24x24x3-c8k3p2-c8k3p2');
+    assert.equal(j.inputSize, 24 * 24 * 3);
+    for (const p of ['library', 'flow']) assert.ok(j[p].frames === 40 && j[p].fps > 0, `${p}: ${JSON.stringify(j[p])}`);
+    const bad = await run(['bench-flow', '--layers', 'c8k3p2', '--input-shape', '24x24x']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--input-shape takes HxW or HxWxC such as 224x224x3, got 24x24x/);
   });
 });

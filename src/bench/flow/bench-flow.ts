@@ -18,12 +18,16 @@ import { Command } from 'commander';
 import { prepareUserDir } from '../../demo/userdir';
 import { declareBenchFlowOptions } from './options';
 import type { EmbeddedRuntime } from '../../demo/runtime';
+import { type LayerOption, layerLabel } from '../../hff/config';
 
 /** The share of the library's frames per second that a flow must keep (issue 21). */
 export const FLOW_TARGET = 0.9;
 
 export interface BenchFlowOptions {
   model: string;
+  /** Instead of `model`: an untrained network of these layers on images of `inputShape`, with 10 classes. */
+  layers?: LayerOption[];
+  inputShape?: [number, number, number];
   bag: string;
   frames: number;
   warmup: number;
@@ -46,6 +50,8 @@ export interface PathStats {
 }
 
 export interface BenchFlowResult {
+  /** Input and layers: `32x32x3-c32k3p2-c64k3p2-c128k3p2` (the input size instead of a shape for vectors). */
+  network: string;
   inputSize: number;
   layers: number[];
   concurrency: number;
@@ -174,7 +180,14 @@ export async function runBenchFlow(options: BenchFlowOptions, log: (line: string
   const frames = await readFrames(options.bag);
   const lib = require('../../index') as typeof import('../../index');
   const engine = await lib.createEngine(options.backend);
-  const net = await lib.loadNetwork(options.model, engine);
+  const shapeOfLayers = options.inputShape ?? [32, 32, 3];
+  const net = options.layers
+    ? lib.HffNetwork.create(
+        engine,
+        { inputSize: shapeOfLayers[0] * shapeOfLayers[1] * shapeOfLayers[2], inputShape: shapeOfLayers, layers: options.layers },
+        Array.from({ length: 10 }, (_, i) => `class${i}`),
+      )
+    : await lib.loadNetwork(options.model, engine);
   const imageOptions: BenchImageOptions = { width: 28, height: 28, channels: 1, fit: 'cover', centerCrop: 1, normalize: 'unit' };
   const shape = net.config.inputShape;
   if (shape) Object.assign(imageOptions, { height: shape[0], width: shape[1], channels: shape[2] });
@@ -190,7 +203,8 @@ export async function runBenchFlow(options: BenchFlowOptions, log: (line: string
   // Node-RED in this process, with a throw-away user directory holding a copy of the model.
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hff-bench-flow-'));
   prepareUserDir({ userDir, flows: 'none' });
-  fs.cpSync(options.model, path.join(userDir, 'hff-models', 'bench'), { recursive: true });
+  if (options.layers) await lib.saveNetwork(path.join(userDir, 'hff-models', 'bench'), net);
+  else fs.cpSync(options.model, path.join(userDir, 'hff-models', 'bench'), { recursive: true });
   // Frames in flight, by the number the flow carries in msg.benchFrame.
   const pending = new Map<number, (error?: unknown) => void>();
   let sent = 0;
@@ -288,6 +302,7 @@ export async function runBenchFlow(options: BenchFlowOptions, log: (line: string
     const libraryStats = stats('library', lat.library, elapsed.library);
     const flowStats = stats('flow', lat.flow, elapsed.flow);
     return {
+      network: [net.config.inputShape?.join('x') ?? String(net.inputSize), ...net.config.stack.map(layerLabel)].join('-'),
       inputSize: net.inputSize,
       layers: [...net.config.layers],
       concurrency: options.concurrency,
@@ -314,7 +329,7 @@ export function formatResult(r: BenchFlowResult): string {
   const row = (s: PathStats) =>
     `| ${s.path === 'library' ? 'library (imageToVector + predict)' : 'flow (hff-image -> hff-classify)'} | ${s.frames} | ${s.fps.toFixed(1)} | ${s.p50Ms.toFixed(3)} | ${s.p95Ms.toFixed(3)} | ${s.p99Ms.toFixed(3)} |`;
   return [
-    `bench-flow: ${r.inputSize}-${r.layers.join('-')} model, backend ${r.backend}, ${r.concurrency === 1 ? 'one frame at a time' : `${r.concurrency} frames in flight`}, Node-RED ${r.nodeRed}, Node ${r.node}, ${r.cpus} CPUs`,
+    `bench-flow: ${r.network} model, backend ${r.backend}, ${r.concurrency === 1 ? 'one frame at a time' : `${r.concurrency} frames in flight`}, Node-RED ${r.nodeRed}, Node ${r.node}, ${r.cpus} CPUs`,
     '',
     '| path | frames | frames/s | p50 ms | p95 ms | p99 ms |',
     '|---|---:|---:|---:|---:|---:|',

@@ -2,6 +2,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES } from '../../engines/backend';
 import { demoAssets, packageRoot } from '../../demo/userdir';
+import { layerStackOption } from '../../cli/common';
+import { parseImageShape } from '../image-shape';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -9,11 +11,25 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function imageShapeOption(value: string): [number, number, number] {
+  try {
+    return parseImageShape(value, '--input-shape');
+  } catch (err) {
+    throw new InvalidArgumentError(`${(err as Error).message}.`);
+  }
+}
+
 export function declareBenchFlowOptions(cmd: Command): Command {
   const assets = demoAssets(packageRoot());
   return cmd
     .description('frames per second and latency of hff-image -> hff-classify in Node-RED vs direct library calls')
     .option('--model <dir>', 'model directory', assets.model)
+    .option(
+      '--layers <layers>',
+      'instead of --model, an untrained network of these layers (as hff train --layers: c32k3p2,c64k3p2,c128k3p2) with 10 classes: its speed is a trained one\'s',
+      layerStackOption,
+    )
+    .option('--input-shape <HxWxC>', 'the images of the --layers network', imageShapeOption, [32, 32, 3])
     .option('--bag <file>', 'MCAP bag with sensor_msgs/Image or CompressedImage frames on /camera/image_raw', assets.bag)
     .option('--frames <n>', 'measured frames per path', positiveInt, 2000)
     .option('--warmup <n>', 'unmeasured frames per path first', positiveInt, 200)
