@@ -221,6 +221,8 @@ function modelToOnnx(model: NetworkModel, taughtClasses: readonly string[], opti
   if (taughtClasses.length > 0) metadata.hff_taught_classes = JSON.stringify(taughtClasses);
   const otherDomains = (stageModel?.opsetImport ?? []).filter((o) => o.domain).map((o) => ({ domain: String(o.domain), version: Number(o.version) }));
   const bytes = g.build({
+    // Scores of layers the decision does not read, and the rows of blocks whose maps go straight up, are not made.
+    prune: true,
     opset,
     otherDomains,
     metadata,

@@ -189,6 +189,22 @@ export class GraphBuilder {
     return to;
   }
 
+  /**
+   * The nodes and initializers the outputs depend on: a definition may compute values only some graphs use (a
+   * convolutional block's rows, when the block above takes its maps directly), and ORT would run them all.
+   */
+  private reachable(): { nodes: OnnxNamespace.INodeProto[]; initializers: OnnxNamespace.ITensorProto[] } {
+    const needed = new Set(this.outputs.map((v) => v.name as string));
+    const kept = new Set<OnnxNamespace.INodeProto>();
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const node = this.nodes[i];
+      if (!(node.output ?? []).some((name) => needed.has(name))) continue;
+      kept.add(node);
+      for (const name of node.input ?? []) needed.add(name);
+    }
+    return { nodes: this.nodes.filter((node) => kept.has(node)), initializers: this.initializers.filter((t) => needed.has(t.name as string)) };
+  }
+
   build(
     options: {
       opset?: number;
@@ -196,10 +212,13 @@ export class GraphBuilder {
       docString?: string;
       metadata?: Record<string, string>;
       otherDomains?: { domain: string; version: number }[];
+      /** Leave out the nodes and initializers that no output depends on. */
+      prune?: boolean;
     } = {},
   ): Uint8Array {
     const o = onnxProto();
     const opset = options.opset ?? DEFAULT_OPSET;
+    const { nodes, initializers } = options.prune ? this.reachable() : { nodes: this.nodes, initializers: this.initializers };
     const model = o.ModelProto.create({
       irVersion: IR_VERSION_FOR_OPSET[opset] ?? 8,
       opsetImport: [{ domain: '', version: opset }, ...(options.otherDomains ?? [])],
@@ -208,10 +227,10 @@ export class GraphBuilder {
       docString: options.docString ?? '',
       graph: {
         name: this.name,
-        node: this.nodes,
+        node: nodes,
         input: this.inputs,
         output: this.outputs,
-        initializer: this.initializers,
+        initializer: initializers,
       },
       metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
     });

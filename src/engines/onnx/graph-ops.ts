@@ -14,6 +14,10 @@ export class GraphOps implements LayerOps<string> {
   /** The argmax indices of each max-pooled value, which its gradient routes by. */
   private readonly poolIndices = new Map<string, string>();
 
+  /** Rows made by fromMaps, and unit rows made of those by normalizeRows: the NCHW maps each came from. */
+  private readonly rowsOfMaps = new Map<string, string>();
+  private readonly unitRowsOfMaps = new Map<string, string>();
+
   /**
    * @param poolIndices MaxPool also gives the argmax indices that maxPoolGradient routes by: for training graphs only,
    *   since ORT's MaxPool is slower with that second output and cannot then use its blocked (NCHWc) kernels.
@@ -87,7 +91,10 @@ export class GraphOps implements LayerOps<string> {
   }
 
   normalizeRows(x: string): string {
-    return this.graph.op('LpNormalization', [x], { axis: 1, p: 2 });
+    const unit = this.graph.op('LpNormalization', [x], { axis: 1, p: 2 });
+    const maps = this.rowsOfMaps.get(x);
+    if (maps !== undefined) this.unitRowsOfMaps.set(unit, maps);
+    return unit;
   }
 
   softmax(x: string): string {
@@ -104,14 +111,26 @@ export class GraphOps implements LayerOps<string> {
     return this.graph.op('Reshape', [spread, this.graph.ints([0, -1])]);
   }
 
-  /** Maps are NCHW, the only layout of ONNX's Conv and MaxPool; ORT cancels the transposes between two blocks. */
+  /**
+   * Maps are NCHW, the only layout of ONNX's Conv and MaxPool. Unit rows of maps made in this graph (a block's
+   * output, when the block above is in the same graph) are normalised in NCHW instead, with no transposes: a row's
+   * norm does not depend on the order of its values. (ORT cannot cancel the two transposes around the normalisation.)
+   */
   toMaps(rows: string, shape: MapShape): string {
-    const nhwc = this.graph.op('Reshape', [rows, this.graph.ints([0, shape.height, shape.width, shape.channels])]);
-    return this.graph.op('Transpose', [nhwc], { perm: [0, 3, 1, 2] });
+    const g = this.graph;
+    const maps = this.unitRowsOfMaps.get(rows);
+    if (maps !== undefined) {
+      const unit = g.op('LpNormalization', [g.op('Reshape', [maps, g.ints([0, -1])])], { axis: 1, p: 2 });
+      return g.op('Reshape', [unit, g.ints([0, shape.channels, shape.height, shape.width])]);
+    }
+    const nhwc = g.op('Reshape', [rows, g.ints([0, shape.height, shape.width, shape.channels])]);
+    return g.op('Transpose', [nhwc], { perm: [0, 3, 1, 2] });
   }
 
   fromMaps(maps: string): string {
-    return this.graph.op('Reshape', [this.graph.op('Transpose', [maps], { perm: [0, 2, 3, 1] }), this.graph.ints([0, -1])]);
+    const rows = this.graph.op('Reshape', [this.graph.op('Transpose', [maps], { perm: [0, 2, 3, 1] }), this.graph.ints([0, -1])]);
+    this.rowsOfMaps.set(rows, maps);
+    return rows;
   }
 
   conv2d(maps: string, shape: MapShape, filter: string, bias: string, kernel: number): string {

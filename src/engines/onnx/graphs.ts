@@ -6,7 +6,7 @@
  * Parameters are graph inputs (not initializers) so that one session serves a layer for its whole life while the
  * engine updates the parameters in place. Batch size and prototype rows are symbolic.
  */
-import { type Conv2dLayerSpec, type EngineLayerSpec, type LayerSpec, inputWidth, passedWidth, prototypeWidth, weightRows } from '../types';
+import { type Conv2dLayerSpec, type EngineLayerSpec, type LayerSpec, inputWidth, isConv2dSpec, passedWidth, prototypeWidth, weightRows } from '../types';
 import { type Dim, GraphBuilder } from '../../onnx/graph-builder';
 import { conv2dForward, conv2dTraining } from '../maths/conv2d';
 import { denseInference, denseTraining } from '../maths/dense';
@@ -136,4 +136,39 @@ export function conv2dTrainModel(spec: Conv2dLayerSpec): Uint8Array {
   ];
   for (const [value, name, shape] of outputs) g.output(ops.name(value, name), 'float', shape);
   return g.build();
+}
+
+/**
+ * The forward graph of a whole stack of layers with unchanging weights (constants, as in the frozen single-layer
+ * graphs), for predictions that read only the top layer: input x[batch, first layer's input] and the top layer's
+ * prototypes[rows, width]; outputs the top layer's z, cos and output. In one graph, a convolutional block hands its
+ * maps to the block above without leaving ORT's layout (GraphOps.toMaps), and only the top layer's scores are made.
+ */
+export function stackFrozenForwardModel(layers: readonly { spec: EngineLayerSpec; weight: Float32Array; bias: Float32Array }[]): Uint8Array {
+  const g = new GraphBuilder('hff_stack_forward_frozen');
+  const ops = new GraphOps(g);
+  let x = g.input('x', 'float', ['batch', inputWidth(layers[0].spec)]);
+  let z = x;
+  layers.forEach(({ spec, weight, bias }, i) => {
+    const w = g.floatTensor(`layers.${i}.weight`, [weightRows(spec), prototypeWidth(spec)], weight);
+    const b = g.floatTensor(`layers.${i}.bias`, [prototypeWidth(spec)], bias);
+    if (isConv2dSpec(spec)) {
+      const f = conv2dForward(ops, spec, x, w, b);
+      z = f.z;
+      x = f.output;
+    } else {
+      z = x = denseInference(ops, spec, x, w, b);
+    }
+  });
+  const top = layers[layers.length - 1].spec;
+  const p = g.input('prototypes', 'float', ['rows', prototypeWidth(top)]);
+  const cos = cosines(ops, z, p);
+  const outputs: [string, string, Dim[]][] = [
+    [z, 'z', ['batch', prototypeWidth(top)]],
+    [cos, 'cos', ['batch', 'rows']],
+  ];
+  for (const [value, name, shape] of outputs) g.output(ops.name(value, name), 'float', shape);
+  // A dense top layer passes up z itself; a block its unit maps. The rows of the blocks below are not made.
+  if (x !== z) g.output(ops.name(x, 'output'), 'float', ['batch', passedWidth(top)]);
+  return g.build({ prune: true });
 }

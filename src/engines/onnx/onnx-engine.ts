@@ -19,7 +19,15 @@ import type {
 } from '../types';
 import { inputWidth, isConv2dSpec, passedWidth, prototypeWidth, weightRows } from '../types';
 import { checkBatch, checkLabels, checkMatcherRows, checkParams, prototypeRowsOf } from '../layer-checks';
-import { conv2dForwardModel, conv2dTrainModel, layerForwardModel, layerFrozenForwardModel, layerTrainModel, matcherModel } from './graphs';
+import {
+  conv2dForwardModel,
+  conv2dTrainModel,
+  layerForwardModel,
+  layerFrozenForwardModel,
+  layerTrainModel,
+  matcherModel,
+  stackFrozenForwardModel,
+} from './graphs';
 import { normalizeRowsInPlace } from '../rows';
 import { adamUpdate, sgdUpdate } from './kernels';
 import { emaPrototypes } from '../maths/ema-prototypes';
@@ -39,12 +47,56 @@ const FREEZE_AFTER_FORWARDS = process.env.HFF_ONNX_FREEZE_AFTER !== undefined ? 
 /** Buffers a layer holds: weight, bias, prototypes and an m and v moment for each (as the tfjs engine counts). */
 const BUFFERS_PER_LAYER = 9;
 
+/**
+ * A session with unchanging weights as constants, built once they have served FREEZE_AFTER_FORWARDS forward calls
+ * unchanged. Building costs tens of milliseconds for a 1000x1000 layer, so when training keeps interrupting short
+ * runs of predictions the next one waits 4x longer (up to 4096 calls).
+ */
+class FrozenForward {
+  private current?: SyncSession;
+  private stableForwards = 0;
+  /** Calls the current session served. */
+  private uses = 0;
+  private after = FREEZE_AFTER_FORWARDS;
+
+  /** Counts a forward call; the session for the current weights, when it exists or is due (`build` makes it). */
+  session(build: () => SyncSession): SyncSession | undefined {
+    this.stableForwards += 1;
+    if (!this.current && this.after > 0 && this.stableForwards >= this.after) {
+      this.current = build();
+      this.uses = 0;
+    }
+    if (this.current) this.uses += 1;
+    return this.current;
+  }
+
+  /** The weights changed: drops the session built for the previous ones. */
+  weightsChanged(): void {
+    this.stableForwards = 0;
+    if (!this.current) return;
+    this.current.dispose();
+    this.current = undefined;
+    this.after = this.uses < 64 ? Math.min(this.after * 4, 4096) : FREEZE_AFTER_FORWARDS;
+  }
+}
+
+/**
+ * Whether a stack gains from one graph for all its layers: when a convolutional block sits on another, which then
+ * hands over its maps without the two transposes and the copy out of ORT that a graph per layer costs.
+ */
+function fusesWell(layers: readonly OnnxLayer[]): boolean {
+  return layers.slice(1).some((layer) => isConv2dSpec(layer.spec));
+}
+
 export class OnnxEngine implements Engine {
   readonly name = ONNX_ENGINE_NAME;
   readonly threads: number;
   private readonly sessions = new Map<string, SyncSession>();
   private liveLayers = 0;
   private liveMatchers = 0;
+  /** Frozen whole-stack sessions for predictions, by the ids of the stack's layers (see fusesWell). */
+  private readonly stacks = new Map<string, { layers: OnnxLayer[]; versions: number[]; frozen: FrozenForward }>();
+  private nextLayerId = 0;
 
   constructor(private readonly options: OnnxSessionOptions = {}) {
     if (!loadOnnxRuntime()) throw new Error(`onnxruntime-node is not available (${onnxLoadError()})`);
@@ -57,12 +109,22 @@ export class OnnxEngine implements Engine {
     return layer;
   }
 
-  /** Layer by layer: each native run already reads into arrays the next run takes without copying. */
+  /**
+   * Layer by layer: each native run already reads into arrays the next run takes without copying. For the top
+   * layer alone, a stack whose blocks sit on blocks runs as one graph once its weights have stopped changing.
+   */
   forwardStack(layers: readonly EngineLayer[], x: Float32Array, batch: number, outputs: 'all' | 'final'): LayerForward[] {
+    const own = layers.map((layer) => {
+      if (!(layer instanceof OnnxLayer)) throw new Error(`${this.name}: forwardStack got a layer of another engine`);
+      return layer;
+    });
+    if (outputs === 'final' && fusesWell(own)) {
+      const top = this.frozenStackForward(own, x, batch);
+      if (top) return [top];
+    }
     const result: LayerForward[] = [];
     let input = x;
-    for (const layer of layers) {
-      if (!(layer instanceof OnnxLayer)) throw new Error(`${this.name}: forwardStack got a layer of another engine`);
+    for (const layer of own) {
       const f = layer.forward(input, batch);
       result.push(f);
       input = f.output;
@@ -95,13 +157,41 @@ export class OnnxEngine implements Engine {
     };
   }
 
+  /** The top layer's forward through the stack's frozen session, once it is due; undefined before. */
+  private frozenStackForward(layers: OnnxLayer[], x: Float32Array, batch: number): LayerForward | undefined {
+    layers[0].checkInput(x, batch);
+    const key = layers.map((layer) => layer.id).join(',');
+    const versions = layers.map((layer) => layer.weightsVersion);
+    let entry = this.stacks.get(key);
+    if (!entry) {
+      entry = { layers, versions, frozen: new FrozenForward() };
+      this.stacks.set(key, entry);
+    } else if (entry.versions.some((v, i) => v !== versions[i])) {
+      entry.frozen.weightsChanged();
+      entry.versions = versions;
+    }
+    const session = entry.frozen.session(() => this.newSession(stackFrozenForwardModel(layers.map((layer) => layer.frozenParams()))));
+    if (!session) return undefined;
+    return layers[layers.length - 1].runFrozen(session, x, batch, inputWidth(layers[0].spec));
+  }
+
   liveTensors(): number {
     return this.liveLayers * BUFFERS_PER_LAYER + this.liveMatchers;
   }
 
   /** @internal */
-  layerDisposed(): void {
+  layerDisposed(layer: OnnxLayer): void {
     this.liveLayers -= 1;
+    for (const [key, entry] of this.stacks) {
+      if (!entry.layers.includes(layer)) continue;
+      entry.frozen.weightsChanged();
+      this.stacks.delete(key);
+    }
+  }
+
+  /** @internal */
+  newLayerId(): number {
+    return this.nextLayerId++;
   }
 
   /** @internal A cached session for a graph identified by `key`. */
@@ -151,12 +241,11 @@ export class OnnxLayer implements EngineLayer {
   private gradPrototypesT: OrtTensor;
   private step = 0;
   private disposed = false;
-  /** Forward calls since the weights last changed, and the session built for the unchanged weights. */
-  private stableForwards = 0;
-  private frozen?: SyncSession;
-  /** Calls the frozen session served; the threshold grows when sessions die young (training between few predictions). */
-  private frozenUses = 0;
-  private freezeAfter = FREEZE_AFTER_FORWARDS;
+  private readonly frozen = new FrozenForward();
+  /** @internal Identifies the layer in the engine's stack sessions. */
+  readonly id: number;
+  /** @internal Increases with every weight change. */
+  weightsVersion = 0;
   private readonly forwardKey: string;
   private readonly trainKey: string;
 
@@ -194,31 +283,53 @@ export class OnnxLayer implements EngineLayer {
       : `${inputSize}x${units}:${spec.activation}:${spec.centerInput ? 'c' : ''}${spec.normalizeInput ? 'n' : 'r'}`;
     this.forwardKey = `forward:${shape}`;
     this.trainKey = `train:${shape}:${spec.tau}:${spec.margin}:${spec.prototypesPerClass}`;
+    this.id = engine.newLayerId();
   }
 
-  forward(x: Float32Array, batch: number): LayerForward {
+  /** @internal Checks a batch for this layer's input. */
+  checkInput(x: Float32Array, batch: number): void {
     checkBatch(this.spec, this.disposed, x, batch);
+  }
+
+  /** @internal The definition and current weights, for a frozen graph. */
+  frozenParams(): { spec: EngineLayerSpec; weight: Float32Array; bias: Float32Array } {
+    return { spec: this.spec, weight: this.weight, bias: this.bias };
+  }
+
+  /**
+   * @internal Runs a frozen graph whose top is this layer (its own, or a whole stack's: then x is the stack's input
+   * of `inputSize` values per row): z, cosines to this layer's prototypes, and what it passes up.
+   */
+  runFrozen(session: SyncSession, x: Float32Array, batch: number, inputSize = inputWidth(this.spec)): LayerForward {
+    const { z, output, cosines, fetches } = this.forwardArrays(batch);
+    session.run({ x: floatTensor(x, [batch, inputSize]), prototypes: this.prototypesT }, fetches);
+    return { z, output, cosines };
+  }
+
+  /** Arrays for a forward pass's results, and the fetches over them. */
+  private forwardArrays(batch: number) {
     const spec = this.spec;
     const units = prototypeWidth(spec);
     const z = new Float32Array(batch * units);
     const cosines = new Float32Array(batch * this.prototypeRows);
     const fetches: Record<string, OrtTensor> = { z: floatTensor(z, [batch, units]), cos: floatTensor(cosines, [batch, this.prototypeRows]) };
-    const input = floatTensor(x, [batch, inputWidth(spec)]);
     const output = isConv2dSpec(spec) ? new Float32Array(batch * passedWidth(spec)) : z;
     if (output !== z) fetches.output = floatTensor(output, [batch, passedWidth(spec)]);
-    this.stableForwards += 1;
-    if (!this.frozen && this.freezeAfter > 0 && this.stableForwards >= this.freezeAfter) {
-      const frozen = { weight: this.weight, bias: this.bias };
-      this.frozen = this.engine.newSession(isConv2dSpec(spec) ? conv2dForwardModel(spec, frozen) : layerFrozenForwardModel(spec, frozen.weight, frozen.bias));
-      this.frozenUses = 0;
-    }
-    if (this.frozen) {
-      this.frozenUses += 1;
-      this.frozen.run({ x: input, prototypes: this.prototypesT }, fetches);
-    } else {
-      const session = this.engine.session(this.forwardKey, () => (isConv2dSpec(spec) ? conv2dForwardModel(spec) : layerForwardModel(spec, true)));
-      session.run({ x: input, weight: this.weightT, bias: this.biasT, prototypes: this.prototypesT }, fetches);
-    }
+    return { z, output, cosines, fetches };
+  }
+
+  forward(x: Float32Array, batch: number): LayerForward {
+    checkBatch(this.spec, this.disposed, x, batch);
+    const spec = this.spec;
+    const frozen = this.frozen.session(() =>
+      this.engine.newSession(
+        isConv2dSpec(spec) ? conv2dForwardModel(spec, { weight: this.weight, bias: this.bias }) : layerFrozenForwardModel(spec, this.weight, this.bias),
+      ),
+    );
+    if (frozen) return this.runFrozen(frozen, x, batch);
+    const { z, output, cosines, fetches } = this.forwardArrays(batch);
+    const session = this.engine.session(this.forwardKey, () => (isConv2dSpec(spec) ? conv2dForwardModel(spec) : layerForwardModel(spec, true)));
+    session.run({ x: floatTensor(x, [batch, inputWidth(spec)]), weight: this.weightT, bias: this.biasT, prototypes: this.prototypesT }, fetches);
     return { z, output, cosines };
   }
 
@@ -288,15 +399,9 @@ export class OnnxLayer implements EngineLayer {
     return { loss: r.loss, correct: r.correct, z: r.z, output: r.output };
   }
 
-  /** Drops the session built for the previous weights. */
   private weightsChanged(): void {
-    this.stableForwards = 0;
-    if (this.frozen) {
-      this.frozen.dispose();
-      this.frozen = undefined;
-      // Building costs tens of milliseconds for a 1000x1000 layer: wait longer next time if this one barely paid off.
-      this.freezeAfter = this.frozenUses < 64 ? Math.min(this.freezeAfter * 4, 4096) : FREEZE_AFTER_FORWARDS;
-    }
+    this.weightsVersion += 1;
+    this.frozen.weightsChanged();
   }
 
   private update(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, weightDecay: number): void {
@@ -335,6 +440,6 @@ export class OnnxLayer implements EngineLayer {
     if (this.disposed) return;
     this.disposed = true;
     this.weightsChanged();
-    this.engine.layerDisposed();
+    this.engine.layerDisposed(this);
   }
 }

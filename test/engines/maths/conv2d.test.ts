@@ -331,4 +331,47 @@ describe('conv2d layer definition', function () {
       }
     });
   }
+
+  for (const choice of ENGINE_CHOICES) {
+    it(`engine ${choice}: a stack of blocks gives the top layer's results through forwardStack, layer by layer or as one graph`, async function () {
+      const engine = await engineOrSkip(this, choice);
+      // Blocks on blocks (pooled, then not, then pooled with a cropped edge) under a dense layer, as one network has them.
+      const first = makeConvCase(21, { input: { height: 9, width: 7, channels: 3 }, filters: 4, pool: 2 });
+      const second = makeConvCase(22, { input: { height: 4, width: 3, channels: 4 }, filters: 5, pool: 1 });
+      const third = makeConvCase(23, { input: { height: 4, width: 3, channels: 5 }, filters: 3, kernel: 1, pool: 3 });
+      const cases = [first, second, third];
+      const optimizer = { ...DEFAULTS.optimizer, learningRate: 0.01 };
+      const layers = cases.map((c) => engine.createLayer(c.spec, { weight: c.weight, bias: c.bias, prototypes: c.prototypes }, optimizer));
+      const dense = { inputSize: passedWidth(third.spec), units: 6, activation: 'relu' as const, normalizeInput: false, tau: 0.2, margin: 0, prototypesPerClass: 1 };
+      const random = new SeededRandom(24);
+      const gaussians = (n: number) => Float32Array.from({ length: n }, () => random.gaussian() * 0.5);
+      layers.push(engine.createLayer(dense, { weight: gaussians(dense.inputSize * 6), bias: gaussians(6), prototypes: randomUnitRows(3, 6, () => random.gaussian()) }, optimizer));
+      const { x, batch, labels } = first;
+      try {
+        const byLayer = () => engine.forwardStack(layers, x, batch, 'all');
+        for (let round = 0; round < 2; round++) {
+          const expected = byLayer();
+          const top = expected[expected.length - 1];
+          // Enough calls for an engine to switch to a session for the whole stack (it waits longer after training).
+          for (let call = 0; call < 40; call++) {
+            const [f] = engine.forwardStack(layers, x, batch, 'final');
+            const where = `round ${round}, call ${call}`;
+            assert.ok(maxAbsDiff(f.z, top.z) < 1e-5, `${where}: z differs by ${maxAbsDiff(f.z, top.z)}`);
+            assert.ok(maxAbsDiff(f.cosines, top.cosines) < 1e-5, `${where}: cosines differ by ${maxAbsDiff(f.cosines, top.cosines)}`);
+          }
+          // Training changes the weights: the stack must follow.
+          let input = x;
+          for (const layer of layers) input = layer.trainStep(input, batch, labels, { prototypeUpdate: 'gradient', emaRate: 0.1 }).output;
+          const [after] = engine.forwardStack(layers, x, batch, 'final');
+          assert.ok(maxAbsDiff(after.cosines, top.cosines) > 1e-4, `round ${round}: the top layer's cosines did not change with training`);
+          const fresh = byLayer();
+          assert.ok(maxAbsDiff(after.cosines, fresh[fresh.length - 1].cosines) < 1e-5, `round ${round}: the stack gave the weights before training`);
+        }
+      } finally {
+        layers.forEach((layer) => layer.dispose());
+      }
+      assert.equal(engine.liveTensors(), 0);
+    });
+  }
 });
+
