@@ -17,11 +17,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { denseInference } from '../engines/maths/dense';
-import { conv2dForward } from '../engines/maths/conv2d';
 import { cosines } from '../engines/maths/local-loss';
 import { GraphOps } from '../engines/onnx/graph-ops';
-import { isConv2dSpec, prototypeWidth, weightRows } from '../engines/types';
+import { constantLayerForward } from '../engines/onnx/graphs';
+import { prototypeWidth } from '../engines/types';
 import type { onnx as OnnxNamespace } from 'onnx-proto';
 import { type FeatureStageConfig, readRecordedStage } from '../feature-stage/feature-stage';
 import { type Scoring, layerSpec, stackInputSize } from '../hff/config';
@@ -169,17 +168,8 @@ function modelToOnnx(model: NetworkModel, taughtClasses: readonly string[], opti
   let z = '';
   model.params.forEach((params, i) => {
     const spec = layerSpec(config, i);
-    const w = g.floatTensor(`layers.${i}.weight`, [weightRows(spec), prototypeWidth(spec)], params.weight);
-    const b = g.floatTensor(`layers.${i}.bias`, [prototypeWidth(spec)], params.bias);
-    // What the layer passes up: z, or a convolutional block's unit pooled maps (in HWC order, as the engines).
     let passed: string;
-    if (isConv2dSpec(spec)) {
-      const f = conv2dForward(ops, spec, x, w, b);
-      z = f.z;
-      passed = f.output;
-    } else {
-      z = passed = denseInference(ops, spec, x, w, b);
-    }
+    ({ z, passed } = constantLayerForward(ops, i, spec, x, params.weight, params.bias));
     const p = g.floatTensor(`layers.${i}.prototypes`, [classes.length * m, prototypeWidth(spec)], params.prototypes);
     perLayer.push(classScores(g, cosines(ops, z, p), m));
     x = passed;

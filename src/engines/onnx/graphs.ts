@@ -139,6 +139,30 @@ export function conv2dTrainModel(spec: Conv2dLayerSpec): Uint8Array {
 }
 
 /**
+ * Layer `index` of a network, inference only, with its weight and bias as constants (`layers.<index>.weight`,
+ * `.bias`): its z, and what it passes up (z, or a convolutional block's unit pooled maps, in HWC order as the
+ * engines pass them).
+ */
+export function constantLayerForward(
+  ops: GraphOps,
+  index: number,
+  spec: EngineLayerSpec,
+  x: string,
+  weight: Float32Array,
+  bias: Float32Array,
+): { z: string; passed: string } {
+  const g = ops.graph;
+  const w = g.floatTensor(`layers.${index}.weight`, [weightRows(spec), prototypeWidth(spec)], weight);
+  const b = g.floatTensor(`layers.${index}.bias`, [prototypeWidth(spec)], bias);
+  if (!isConv2dSpec(spec)) {
+    const z = denseInference(ops, spec, x, w, b);
+    return { z, passed: z };
+  }
+  const f = conv2dForward(ops, spec, x, w, b);
+  return { z: f.z, passed: f.output };
+}
+
+/**
  * The forward graph of a whole stack of layers with unchanging weights (constants, as in the frozen single-layer
  * graphs), for predictions that read only the top layer: input x[batch, first layer's input] and the top layer's
  * prototypes[rows, width]; outputs the top layer's z, cos and output. In one graph, a convolutional block hands its
@@ -150,15 +174,7 @@ export function stackFrozenForwardModel(layers: readonly { spec: EngineLayerSpec
   let x = g.input('x', 'float', ['batch', inputWidth(layers[0].spec)]);
   let z = x;
   layers.forEach(({ spec, weight, bias }, i) => {
-    const w = g.floatTensor(`layers.${i}.weight`, [weightRows(spec), prototypeWidth(spec)], weight);
-    const b = g.floatTensor(`layers.${i}.bias`, [prototypeWidth(spec)], bias);
-    if (isConv2dSpec(spec)) {
-      const f = conv2dForward(ops, spec, x, w, b);
-      z = f.z;
-      x = f.output;
-    } else {
-      z = x = denseInference(ops, spec, x, w, b);
-    }
+    ({ z, passed: x } = constantLayerForward(ops, i, spec, x, weight, bias));
   });
   const top = layers[layers.length - 1].spec;
   const p = g.input('prototypes', 'float', ['rows', prototypeWidth(top)]);
