@@ -6,3 +6,8 @@ export function parseImageShape(text: string, option: string): [number, number, 
   }
   return [parts[0], parts[1], parts[2] ?? 3];
 }
+
+/** A comma-separated list of image shapes: 64x64x3,224x224x3. */
+export function parseImageShapes(text: string, option: string): [number, number, number][] {
+  return text.split(',').map((shape) => parseImageShape(shape, option));
+}

@@ -43,4 +43,3 @@ describe('GraphBuilder', function () {
     assert.equal(decode(g.build())?.node?.length, 5, 'every node without prune');
   });
 });
-

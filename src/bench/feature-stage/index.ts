@@ -8,7 +8,7 @@ import { createEngine } from '../../engines/backend';
 import { FeatureStage } from '../../feature-stage/feature-stage';
 import { HffNetwork } from '../../hff/network';
 import { resolveThreads } from '../../engines/onnx/runtime';
-import { parseImageShape } from '../image-shape';
+import { parseImageShapes } from '../image-shape';
 
 interface Options {
   stage: string;
@@ -29,7 +29,7 @@ function parse(argv: string[]): Options {
     };
     const a = argv[i];
     if (a === '--stage') o.stage = next();
-    else if (a === '--size') o.shapes = [...(o.shapes ?? []), ...next().split(',').map((t) => parseImageShape(t, '--size'))];
+    else if (a === '--size') o.shapes = (o.shapes ?? []).concat(parseImageShapes(next(), a));
     else if (a === '--frames') o.frames = Number(next());
     else if (a === '--layers') o.layers = next().split(',').map(Number);
     else if (a === '--classes') o.classes = Number(next());

@@ -26,7 +26,7 @@ export function declareBenchFlowOptions(cmd: Command): Command {
     .option('--model <dir>', 'model directory', assets.model)
     .option(
       '--layers <layers>',
-      'instead of --model, an untrained network of these layers (as hff train --layers: c32k3p2,c64k3p2,c128k3p2) with 10 classes: its speed is a trained one\'s',
+      "instead of --model, an untrained network of these layers (as hff train --layers: c32k3p2,c64k3p2,c128k3p2) with 10 classes: its speed is a trained one's",
       layerStackOption,
     )
     .option('--input-shape <HxWxC>', 'the images of the --layers network', imageShapeOption, [32, 32, 3])

@@ -22,7 +22,7 @@ import type { Engine } from '../../engines/types';
 import { type LayerOption, layerLabel, parseLayerStack } from '../../hff/config';
 import { HffNetwork } from '../../hff/network';
 import { SeededRandom } from '../../hff/random';
-import { parseImageShape } from '../image-shape';
+import { parseImageShape, parseImageShapes } from '../image-shape';
 
 export interface SpeedOptions {
   engines: string[];
@@ -226,7 +226,9 @@ export async function runSpeed(o: SpeedOptions, log: (line: string) => void = (l
   const build = (engine: Engine, inputShape: [number, number, number] | undefined) =>
     HffNetwork.create(
       engine,
-      inputShape ? { inputSize: inputShape[0] * inputShape[1] * inputShape[2], inputShape, layers: o.layers, seed: 1 } : { inputSize, layers: o.layers, seed: 1 },
+      inputShape
+        ? { inputSize: inputShape[0] * inputShape[1] * inputShape[2], inputShape, layers: o.layers, seed: 1 }
+        : { inputSize, layers: o.layers, seed: 1 },
       classNames,
     );
   const subjects: Subject[] = [];
@@ -419,7 +421,7 @@ export function parseSpeedArgs(argv: string[]): SpeedOptions {
     else if (a === '--threads') o.threads = positive(next());
     else if (a === '--layers') o.layers = parseLayerStack(next());
     else if (a === '--input-shape') o.inputShape = parseImageShape(next(), a);
-    else if (a === '--infer-shapes') o.inferShapes = next().split(',').map((t) => parseImageShape(t, a));
+    else if (a === '--infer-shapes') o.inferShapes = parseImageShapes(next(), a);
     else if (a === '--input-size') o.inputSize = positive(next());
     else if (a === '--classes') o.classes = positive(next());
     else if (a === '--batch') o.batch = positive(next());

@@ -40,7 +40,7 @@ describe('speed benchmark', function () {
     assert.throws(() => parseSpeedArgs(['--layers', 'c32k4']), /'c32k4' is not a layer/);
   });
 
-  it('times a convolutional network at its image size and at the other sizes, with issue 20\'s targets', async function () {
+  it("times a convolutional network at its image size and at the other sizes, with issue 20's targets", async function () {
     const engines = onnxAvailability().available ? ['onnx', 'wasm'] : ['wasm'];
     const report = await runSpeed(
       {
@@ -75,4 +75,3 @@ describe('speed benchmark', function () {
     assert.match(text, new RegExp(`\\| ${first.name} \\| 1\\.00x met \\| 2\\.00x MISSED \\| 1\\.00x \\| 0\\.25x met \\|`));
   });
 });
-

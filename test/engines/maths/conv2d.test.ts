@@ -322,7 +322,10 @@ describe('conv2d layer definition', function () {
           const trained = layer.forward(c.x, c.batch);
           for (let call = 0; call < 20; call++) {
             const f = layer.forward(c.x, c.batch);
-            assert.ok(maxAbsDiff(f.output, trained.output) < 1e-5, `${what}, call ${call} after training: output differs by ${maxAbsDiff(f.output, trained.output)}`);
+            assert.ok(
+              maxAbsDiff(f.output, trained.output) < 1e-5,
+              `${what}, call ${call} after training: output differs by ${maxAbsDiff(f.output, trained.output)}`,
+            );
             assert.ok(maxAbsDiff(f.cosines, trained.cosines) < 1e-5, `${what}, call ${call} after training: cosines differ`);
           }
         } finally {
@@ -342,10 +345,24 @@ describe('conv2d layer definition', function () {
       const cases = [first, second, third];
       const optimizer = { ...DEFAULTS.optimizer, learningRate: 0.01 };
       const layers = cases.map((c) => engine.createLayer(c.spec, { weight: c.weight, bias: c.bias, prototypes: c.prototypes }, optimizer));
-      const dense = { inputSize: passedWidth(third.spec), units: 6, activation: 'relu' as const, normalizeInput: false, tau: 0.2, margin: 0, prototypesPerClass: 1 };
+      const dense = {
+        inputSize: passedWidth(third.spec),
+        units: 6,
+        activation: 'relu' as const,
+        normalizeInput: false,
+        tau: 0.2,
+        margin: 0,
+        prototypesPerClass: 1,
+      };
       const random = new SeededRandom(24);
       const gaussians = (n: number) => Float32Array.from({ length: n }, () => random.gaussian() * 0.5);
-      layers.push(engine.createLayer(dense, { weight: gaussians(dense.inputSize * 6), bias: gaussians(6), prototypes: randomUnitRows(3, 6, () => random.gaussian()) }, optimizer));
+      layers.push(
+        engine.createLayer(
+          dense,
+          { weight: gaussians(dense.inputSize * 6), bias: gaussians(6), prototypes: randomUnitRows(3, 6, () => random.gaussian()) },
+          optimizer,
+        ),
+      );
       const { x, batch, labels } = first;
       try {
         const byLayer = () => engine.forwardStack(layers, x, batch, 'all');
@@ -374,4 +391,3 @@ describe('conv2d layer definition', function () {
     });
   }
 });
-
