@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES } from '../../engines/backend';
 import { demoAssets, packageRoot } from '../../demo/userdir';
-import { layerStackOption } from '../../cli/common';
+import { parseLayerStack } from '../../hff/config';
 import { parseImageShape } from '../image-shape';
 
 function positiveInt(value: string): number {
@@ -11,12 +11,15 @@ function positiveInt(value: string): number {
   return n;
 }
 
-function imageShapeOption(value: string): [number, number, number] {
-  try {
-    return parseImageShape(value, '--input-shape');
-  } catch (err) {
-    throw new InvalidArgumentError(`${(err as Error).message}.`);
-  }
+/** `parse`, with its errors reported by commander as an invalid argument of the option. */
+function argument<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (err) {
+      throw new InvalidArgumentError(`${(err as Error).message}.`);
+    }
+  };
 }
 
 export function declareBenchFlowOptions(cmd: Command): Command {
@@ -27,9 +30,14 @@ export function declareBenchFlowOptions(cmd: Command): Command {
     .option(
       '--layers <layers>',
       "instead of --model, an untrained network of these layers (as hff train --layers: c32k3p2,c64k3p2,c128k3p2) with 10 classes: its speed is a trained one's",
-      layerStackOption,
+      argument(parseLayerStack),
     )
-    .option('--input-shape <HxWxC>', 'the images of the --layers network', imageShapeOption, [32, 32, 3])
+    .option(
+      '--input-shape <HxWxC>',
+      'the images of the --layers network',
+      argument((value) => parseImageShape(value, '--input-shape')),
+      [32, 32, 3],
+    )
     .option('--bag <file>', 'MCAP bag with sensor_msgs/Image or CompressedImage frames on /camera/image_raw', assets.bag)
     .option('--frames <n>', 'measured frames per path', positiveInt, 2000)
     .option('--warmup <n>', 'unmeasured frames per path first', positiveInt, 200)
