@@ -121,6 +121,8 @@ export interface PredictionTiming {
   base_ms: number;
   /** The same with `classes` taught classes of `demonstrations` demonstrations each. */
   taught_ms: number;
+  /** What the taught classes were scored in ('<representation> mean': one prototype per class). */
+  representation: string;
   /** Medians of the process's CPU time for the same calls. */
   base_cpu_ms: number;
   taught_cpu_ms: number;
@@ -357,7 +359,7 @@ export async function runTeachBench(options: TeachBenchOptions): Promise<{ resul
     `novel-input threshold before teaching (best similarity, max TPR-FPR): ${fmt(results[0].unknown_threshold)} ` +
       `(keeps ${fmt(results[0].unknown_threshold_tpr)} of known inputs, passes ${fmt(results[0].unknown_threshold_fpr)} of novel ones); AUROC ${fmt(results[0].novel_auroc)}`,
     timing
-      ? `single-image prediction: ${timing.base_ms.toFixed(3)} ms with no taught class, ${timing.taught_ms.toFixed(3)} ms with ${timing.classes} taught classes of ${timing.demonstrations} demonstrations (${timing.ratio.toFixed(2)}x; CPU time ${timing.base_cpu_ms.toFixed(3)} and ${timing.taught_cpu_ms.toFixed(3)} ms, ${timing.cpu_ratio.toFixed(2)}x)`
+      ? `single-image prediction: ${timing.base_ms.toFixed(3)} ms with no taught class, ${timing.taught_ms.toFixed(3)} ms with ${timing.classes} taught classes of ${timing.demonstrations} demonstrations scored in ${timing.representation} (${timing.ratio.toFixed(2)}x; CPU time ${timing.base_cpu_ms.toFixed(3)} and ${timing.taught_cpu_ms.toFixed(3)} ms, ${timing.cpu_ratio.toFixed(2)}x)`
       : '',
     '',
   ].join('\n');
@@ -411,7 +413,9 @@ function timePredictions(fresh: () => HffNetwork, train: Dataset, pool: number[]
       samples(taught, round === 0 ? { wall: [], cpu: [] } : after);
     }
     const m = { base: median(before.wall), taught: median(after.wall), baseCpu: median(before.cpu), taughtCpu: median(after.cpu) };
+    const { representation, scoring } = taught.teachingRepresentation;
     return {
+      representation: `${representation}${scoring === 'mean' ? ' mean' : ''}`,
       base_ms: m.base,
       taught_ms: m.taught,
       base_cpu_ms: m.baseCpu,
