@@ -179,7 +179,10 @@ export interface EngineLayer {
 /** Fixed rows (count x dim) held on the engine, matched against batches by dot products. */
 export interface RowMatcher {
   readonly count: number;
-  /** batch x count dot products of each input row with each held row. */
+  /**
+   * batch x count dot products of each input row with each held row; the onnx engine computes them in int8 (within
+   * about 1e-3 on unit rows) once the rows hold a million values or more (QUANTIZED_MATCHER_FROM).
+   */
   dots(x: Float32Array, batch: number): Float32Array;
   dispose(): void;
 }

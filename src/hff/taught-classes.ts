@@ -109,6 +109,8 @@ export class TaughtClasses {
   private referenceRows = new Map<Representation, Float32Array>();
   private branch: TransferBranch | undefined;
   /** Every taught class's prototypes, and the reference, on the engine for matching (rebuilt when they change). */
+  /** Which taught classes exist and at which version, built once per change (every prediction compares it). */
+  private classesKey: string | undefined;
   private prototypeMatcher: { key: string; matcher: RowMatcher; owners: Int32Array } | undefined;
   /**
    * The reference on the engine, per representation: every teach compares every candidate with it, and building an
@@ -167,6 +169,7 @@ export class TaughtClasses {
   /** A trained class was added (index = the new last class). */
   addTrainedClass(): void {
     this.classes.push(null);
+    this.classesKey = undefined;
   }
 
   /**
@@ -184,16 +187,19 @@ export class TaughtClasses {
     for (let i = 0; i < n; i++) entry.demos.push(Float32Array.from(x.subarray(i * size, (i + 1) * size)));
     this.dropRedundant(entry);
     entry.version += 1;
+    this.classesKey = undefined;
     this.choose();
   }
 
   /** Class `c` was trained by gradient: it is no longer a taught class. */
   markTrained(c: number): void {
     if (this.classes[c]) this.classes[c] = null;
+    this.classesKey = undefined;
   }
 
   removeClass(c: number): void {
     this.classes.splice(c, 1);
+    this.classesKey = undefined;
     if (this.any) {
       this.choose();
       return;
@@ -329,7 +335,8 @@ export class TaughtClasses {
   }
 
   private prototypesOnEngine(rep: Representation): { matcher: RowMatcher; owners: Int32Array } {
-    const key = `${rep}|${this.selectedScoring}|${this.weights}|${this.classes.map((e, c) => (e ? `${c}:${e.uid}:${e.version}` : '')).join(',')}`;
+    this.classesKey ??= this.classes.map((e, c) => (e ? `${c}:${e.uid}:${e.version}` : '')).join(',');
+    const key = `${rep}|${this.selectedScoring}|${this.weights}|${this.classesKey}`;
     if (this.prototypeMatcher?.key !== key) {
       const parts = this.classes.flatMap((e, c) => (e ? [{ c, ...this.prototypesOf(e, rep) }] : []));
       const dim = parts[0].rows.length / parts[0].count;
@@ -412,6 +419,7 @@ export class TaughtClasses {
       const demos = Array.from({ length: count }, (_, i) => Float32Array.from(tensor.data.subarray((offset + i) * size, (offset + i + 1) * size)));
       offset += count;
       this.classes[c] = { uid: this.nextUid++, demos, version: 1, rows: new Map() };
+      this.classesKey = undefined;
     });
     const rep = taught.representation;
     const usable = candidates(

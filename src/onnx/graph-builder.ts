@@ -90,6 +90,13 @@ export class GraphBuilder {
     return name;
   }
 
+  /** An int8 initializer (quantized weights for the com.microsoft quantized matrix products). */
+  int8Tensor(name: string, dims: number[], data: Int8Array): string {
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.initializers.push({ name, dims, dataType: onnxProto().TensorProto.DataType.INT8, rawData: Buffer.from(bytes) });
+    return name;
+  }
+
   int64Tensor(name: string, dims: number[], values: number[]): string {
     const data = new BigInt64Array(values.map((v) => BigInt(v)));
     this.initializers.push({ name, dims, dataType: elemTypeCode('int64'), rawData: Buffer.from(data.buffer) });

@@ -121,9 +121,16 @@ export interface PredictionTiming {
   base_ms: number;
   /** The same with `classes` taught classes of `demonstrations` demonstrations each. */
   taught_ms: number;
+  /** What the taught classes were scored in ('<representation> mean': one prototype per class). */
+  representation: string;
+  /** Medians of the process's CPU time for the same calls. */
+  base_cpu_ms: number;
+  taught_cpu_ms: number;
   classes: number;
   demonstrations: number;
+  /** taught_ms / base_ms, and the same for CPU time. */
   ratio: number;
+  cpu_ratio: number;
 }
 
 interface Split {
@@ -352,7 +359,7 @@ export async function runTeachBench(options: TeachBenchOptions): Promise<{ resul
     `novel-input threshold before teaching (best similarity, max TPR-FPR): ${fmt(results[0].unknown_threshold)} ` +
       `(keeps ${fmt(results[0].unknown_threshold_tpr)} of known inputs, passes ${fmt(results[0].unknown_threshold_fpr)} of novel ones); AUROC ${fmt(results[0].novel_auroc)}`,
     timing
-      ? `single-image prediction: ${timing.base_ms.toFixed(3)} ms with no taught class, ${timing.taught_ms.toFixed(3)} ms with ${timing.classes} taught classes of ${timing.demonstrations} demonstrations (${timing.ratio.toFixed(2)}x)`
+      ? `single-image prediction: ${timing.base_ms.toFixed(3)} ms with no taught class, ${timing.taught_ms.toFixed(3)} ms with ${timing.classes} taught classes of ${timing.demonstrations} demonstrations scored in ${timing.representation} (${timing.ratio.toFixed(2)}x; CPU time ${timing.base_cpu_ms.toFixed(3)} and ${timing.taught_cpu_ms.toFixed(3)} ms, ${timing.cpu_ratio.toFixed(2)}x)`
       : '',
     '',
   ].join('\n');
@@ -364,37 +371,68 @@ function base0Shape(ds: Dataset): [number, number, number] | undefined {
   return ds.height * ds.width * ds.channels === ds.inputSize ? [ds.height, ds.width, ds.channels] : undefined;
 }
 
-/** Median time of one single-image prediction, before and after teaching `classes` classes of 20 training images. */
+/**
+ * Median time of one single-image prediction, before and after teaching `classes` classes of 20 training images: the
+ * two networks take turns over several rounds, so that load from other processes falls on both alike, and the CPU
+ * time of the same calls is kept beside the wall-clock time (a call preempted by another process counts only there).
+ */
 function timePredictions(fresh: () => HffNetwork, train: Dataset, pool: number[], classes: number): PredictionTiming {
   const size = train.inputSize;
   const demonstrations = 20;
   const random = new SeededRandom(99);
-  const median = (net: HffNetwork): number => {
-    const times: number[] = [];
-    for (let i = 0; i < 220; i++) {
-      const row = pool[random.int(pool.length)];
-      const x = train.images.subarray(row * size, (row + 1) * size);
+  const inputs = Array.from({ length: 40 }, () => {
+    const row = pool[random.int(pool.length)];
+    return train.images.subarray(row * size, (row + 1) * size);
+  });
+  const samples = (net: HffNetwork, into: { wall: number[]; cpu: number[] }) => {
+    for (const x of inputs) {
+      const c0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       net.predict(x, 1);
-      if (i >= 20) times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      into.wall.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      const c = process.cpuUsage(c0);
+      into.cpu.push((c.user + c.system) / 1000);
     }
-    times.sort((a, b) => a - b);
-    return times[times.length >> 1];
   };
-  const net = fresh();
+  const base = fresh();
+  const taught = fresh();
   try {
-    const base = median(net);
     for (let c = 0; c < classes; c++) {
       const data = new Float32Array(demonstrations * size);
       for (let d = 0; d < demonstrations; d++) {
         const row = pool[random.int(pool.length)];
         data.set(train.images.subarray(row * size, (row + 1) * size), d * size);
       }
-      net.teach(`timing ${c}`, data, demonstrations);
+      taught.teach(`timing ${c}`, data, demonstrations);
     }
-    const taught = median(net);
-    return { base_ms: base, taught_ms: taught, classes, demonstrations, ratio: taught / base };
+    const before = { wall: [] as number[], cpu: [] as number[] };
+    const after = { wall: [] as number[], cpu: [] as number[] };
+    // The first round warms both up (sessions, caches) and is not counted.
+    for (let round = 0; round < 6; round++) {
+      samples(base, round === 0 ? { wall: [], cpu: [] } : before);
+      samples(taught, round === 0 ? { wall: [], cpu: [] } : after);
+    }
+    const m = { base: median(before.wall), taught: median(after.wall), baseCpu: median(before.cpu), taughtCpu: median(after.cpu) };
+    const { representation, scoring } = taught.teachingRepresentation;
+    return {
+      representation: `${representation}${scoring === 'mean' ? ' mean' : ''}`,
+      base_ms: m.base,
+      taught_ms: m.taught,
+      base_cpu_ms: m.baseCpu,
+      taught_cpu_ms: m.taughtCpu,
+      classes,
+      demonstrations,
+      ratio: m.taught / m.base,
+      cpu_ratio: m.taughtCpu / m.baseCpu,
+    };
   } finally {
-    net.dispose();
+    base.dispose();
+    taught.dispose();
   }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }

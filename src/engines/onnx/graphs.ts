@@ -50,14 +50,44 @@ export function layerFrozenForwardModel(spec: LayerSpec, weight: Float32Array, b
   return g.build();
 }
 
+/**
+ * From this many held values (count x dim) on, a matcher keeps its rows as int8 (one scale per row) and multiplies
+ * with ORT's DynamicQuantizeMatMul. Matching one input against 100 taught classes of 16 prototypes in a 3000-wide
+ * representation is a matrix-vector product over 19 MB of float32, bound by memory bandwidth: int8 reads a quarter of
+ * that and ran 7x faster here (AMD EPYC, 0.09 against 0.65 ms), for dot products within about 1e-3 of float32 on unit
+ * rows. Smaller matrices stay exact: they are cheap, and what tests and exports compare.
+ */
+export const QUANTIZED_MATCHER_FROM = 1 << 20;
+
 /** Input x[batch, dim]; output dots[batch, count] = x rows^T, with the rows as a constant. */
 export function matcherModel(rows: Float32Array, count: number, dim: number): Uint8Array {
   const g = new GraphBuilder('hff_row_matcher');
   const x = g.input('x', 'float', ['batch', dim]);
-  const r = g.floatTensor('rows', [count, dim], rows);
-  g.op('Gemm', [x, r], { transB: 1 }, 'dots');
   g.output('dots', 'float', ['batch', count]);
-  return g.build();
+  if (count * dim < QUANTIZED_MATCHER_FROM) {
+    const r = g.floatTensor('rows', [count, dim], rows);
+    g.op('Gemm', [x, r], { transB: 1 }, 'dots');
+    return g.build();
+  }
+  const { columns, scales } = quantizeRows(rows, count, dim);
+  const b = g.int8Tensor('rows_int8', [dim, count], columns);
+  const s = g.floatTensor('rows_scale', [count], scales);
+  g.op('DynamicQuantizeMatMul', [x, b, s], {}, 'dots', 'com.microsoft');
+  return g.build({ otherDomains: [{ domain: 'com.microsoft', version: 1 }] });
+}
+
+/** Symmetric int8 per row, laid out dim x count (one column per row) as DynamicQuantizeMatMul takes it. */
+export function quantizeRows(rows: Float32Array, count: number, dim: number): { columns: Int8Array; scales: Float32Array } {
+  const columns = new Int8Array(count * dim);
+  const scales = new Float32Array(count);
+  for (let r = 0; r < count; r++) {
+    let largest = 0;
+    for (let j = 0; j < dim; j++) largest = Math.max(largest, Math.abs(rows[r * dim + j]));
+    const scale = largest > 0 ? largest / 127 : 1;
+    scales[r] = scale;
+    for (let j = 0; j < dim; j++) columns[j * count + r] = Math.round(rows[r * dim + j] / scale);
+  }
+  return { columns, scales };
 }
 
 /** The inputs of a training graph: the batch, the parameters and the loss targets (shift only with a margin). */

@@ -437,6 +437,9 @@ describe('bench-teach end to end (tiny synthetic data)', function () {
     assert.deepEqual(all[2].prediction_timing, timing);
     assert.equal(timing?.classes, 4);
     assert.ok((timing?.taught_ms as number) > 0 && (timing?.base_ms as number) > 0);
+    assert.ok((timing?.taught_cpu_ms as number) >= 0 && (timing?.base_cpu_ms as number) >= 0);
+    assert.equal(timing?.ratio, (timing?.taught_ms as number) / (timing?.base_ms as number));
+    assert.match(timing?.representation as string, /^[a-z:0-9+]+( mean)?$/);
     assert.deepEqual(
       objects.map((o) => o.shots),
       [1, 3],
