@@ -78,7 +78,7 @@ export async function runExportStage(opts: ExportStageCliOptions, ctx: CliContex
   }
   const [h, w, c] = summary.inputShape;
   ctx.io.out(
-    `wrote ${summary.path} (${summary.bytes} bytes): images ${h}x${w}x${c} (NCHW, RGB in [0,1]) -> blocks ${summary.blocks.join(',')} -> ` +
+    `wrote ${summary.path} (${summary.bytes} bytes): images ${h}x${w}x${c} (NCHW, ${c === 3 ? 'RGB' : 'grey'} in [0,1]) -> blocks ${summary.blocks.join(',')} -> ` +
       `${summary.outputSize} features (${summary.vector}); use it with --feature-stage ${summary.path} --width ${w} --height ${h}\n`,
   );
 }

@@ -96,7 +96,7 @@ export function featureStageToOnnx(
       hff_input_shape: shape.join(','),
     },
     docString:
-      `Feature stage from the convolutional HFF blocks ${blocks.join(',')} (node-red-contrib-hff). input: float32 [batch, ${c}, ${h}, ${w}], RGB in [0,1]. ` +
+      `Feature stage from the convolutional HFF blocks ${blocks.join(',')} (node-red-contrib-hff). input: float32 [batch, ${c}, ${h}, ${w}], ${c === 3 ? 'RGB' : 'grey'} in [0,1]. ` +
       `features: float32 [batch, ${outputSize}], ${vector === 'last' ? 'the top block' : 'every block'}'s globally pooled unit vector.`,
   });
   return { bytes, inputShape: [h, w, c], outputSize, blocks };
