@@ -4,6 +4,7 @@ import type { NodeDef } from 'node-red';
 import * as path from 'node:path';
 import { type LayerOption, parseLayerStack } from '../../src/hff/config';
 import type { NetworkCreateOptions } from '../../src/hff/network';
+import { isStageName, shippedStage } from '../../src/feature-stage/shipped';
 import type { ModelSource } from './model-controller';
 import { numberSetting } from '../shared/settings';
 
@@ -50,7 +51,8 @@ function numberList(value: string | undefined, field: string): number[] | undefi
 
 /**
  * The architecture fields of the dialog as library options; throws a message naming the bad field. A relative
- * feature stage path is taken from `baseDir` (Node-RED's user folder).
+ * feature stage path is taken from `baseDir` (Node-RED's user folder); a name (no folder, no .onnx) is a stage
+ * shipped in the package, which brings its own image shape when the dialog gives none.
  */
 export function architectureOf(def: HffModelDef, baseDir = process.cwd()): NetworkCreateOptions {
   const inputSize = numberSetting(def.inputSize, 'input size', { integer: true, min: 1 });
@@ -73,7 +75,11 @@ export function architectureOf(def: HffModelDef, baseDir = process.cwd()): Netwo
     options.inputShape = parts as [number, number, number];
   }
   const stageFile = String(def.featureStage ?? '').trim();
-  if (stageFile !== '') {
+  if (stageFile !== '' && isStageName(stageFile)) {
+    // A shipped stage: its own settings; the dialog hides the ones for a file of the user's.
+    const stage = shippedStage(stageFile);
+    options.featureStage = { file: stage.name, inputShape: options.inputShape ?? stage.inputShape };
+  } else if (stageFile !== '') {
     if (!options.inputShape) throw new Error('a feature stage needs the image shape it takes (height x width x channels, such as 224x224x3)');
     const layout = String(def.featureLayout || 'nchw');
     if (layout !== 'nchw' && layout !== 'nhwc') throw new Error(`feature stage layout must be nchw or nhwc, got ${JSON.stringify(def.featureLayout)}`);

@@ -12,7 +12,7 @@ import { addBenchFleetCommand } from './bench-fleet';
 import { registerBenchTeach } from './bench-teach';
 import { BACKEND_CHOICES, CliContext, CliError, CliIO, processIO } from './common';
 import { addEvalCommand } from './eval';
-import { addExportCommand } from './export';
+import { addExportCommand, addExportStageCommand } from './export';
 import { addInfoCommand, packageVersion } from './info';
 import { addPredictCommand } from './predict';
 import { addTeachCommand } from './teach';
@@ -48,6 +48,7 @@ export function buildProgram(ctx: CliContext): Command {
   addTeachCommand(program, ctx);
   addInfoCommand(program, ctx);
   addExportCommand(program, ctx);
+  addExportStageCommand(program, ctx);
   addBenchCommand(program, ctx);
   registerBenchTeach(program, ctx);
   addBenchFlowCommand(program, ctx);

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SyncSession, floatTensor, onnxLoadError } from '../engines/onnx/runtime';
 import { describe } from '../describe';
+import { isStageName, shippedStage, shippedStagePath, shippedStageWithChecksum } from './shipped';
 
 export type FeatureLayout = 'nchw' | 'nhwc';
 export type ChannelOrder = 'rgb' | 'bgr';
@@ -32,6 +33,7 @@ export interface FeatureStageConfig {
 
 /** A feature stage as a user gives it; what is left out is read from the file or defaults. */
 export interface FeatureStageOptions {
+  /** The path of an ONNX file, or the name of a stage shipped in the package (src/feature-stage/shipped.ts). */
   file: string;
   inputShape: [number, number, number];
   layout?: FeatureLayout;
@@ -95,10 +97,14 @@ export function checkFeatureStageSettings(
   return { ...o, file: o.file, inputShape: [shape[0], shape[1], shape[2]], layout, channelOrder, mean, std };
 }
 
-/** The file's bytes: at its path, else (with `directory`) by its name in that folder. */
-function readStageFile(file: string, directory: string | undefined): { bytes: Uint8Array; found: string } {
+/**
+ * The file's bytes: at its path, else (with `directory`) by its name in that folder, else (with `shipped`) the
+ * package's own copy of a shipped stage (a model made in another installation of the package).
+ */
+function readStageFile(file: string, directory: string | undefined, shipped?: string): { bytes: Uint8Array; found: string } {
   const places = [file];
   if (directory) places.push(path.join(directory, path.basename(file)));
+  if (shipped) places.push(shipped);
   for (const place of places) {
     if (fs.existsSync(place)) return { bytes: fs.readFileSync(place), found: place };
   }
@@ -107,11 +113,29 @@ function readStageFile(file: string, directory: string | undefined): { bytes: Ui
 
 /** The bytes of the file a model records (see FeatureStage.open for where it is looked for); a different file is refused. */
 export function readRecordedStage(config: Pick<FeatureStageConfig, 'file' | 'sha256'>, directory?: string): { bytes: Uint8Array; found: string } {
-  const { bytes, found } = readStageFile(config.file, directory);
+  const shipped = shippedStageWithChecksum(config.sha256);
+  const { bytes, found } = readStageFile(config.file, directory, shipped && shippedStagePath(shipped));
   const sha256 = sha256Of(bytes);
   if (sha256 !== config.sha256) {
     throw new Error(
       `feature stage ${found} is not the file this model was made with: its SHA-256 is ${sha256.slice(0, 16)}..., the model records ${config.sha256.slice(0, 16)}...`,
+    );
+  }
+  return { bytes, found };
+}
+
+/** A shipped stage's file, checked against its recorded checksum and the image shape asked for. */
+function readShippedStage(name: string, inputShape: readonly number[]): { bytes: Uint8Array; found: string } {
+  const stage = shippedStage(name);
+  if (inputShape.join('x') !== stage.inputShape.join('x')) {
+    throw new Error(`the shipped feature stage ${name} takes ${stage.inputShape.join('x')} images (height x width x channels), got ${inputShape.join('x')}`);
+  }
+  const file = shippedStagePath(stage);
+  const { bytes, found } = readStageFile(file, undefined);
+  const sha256 = sha256Of(bytes);
+  if (sha256 !== stage.sha256) {
+    throw new Error(
+      `the shipped feature stage ${found} is damaged or replaced: its SHA-256 is ${sha256.slice(0, 16)}..., the package records ${stage.sha256.slice(0, 16)}...`,
     );
   }
   return { bytes, found };
@@ -142,7 +166,9 @@ export class FeatureStage {
     const recorded = 'sha256' in settings ? settings.sha256 : undefined;
     const { bytes, found } = recorded
       ? readRecordedStage({ file: checked.file, sha256: recorded }, options.directory)
-      : readStageFile(path.resolve(checked.file), options.directory);
+      : isStageName(checked.file)
+        ? readShippedStage(checked.file, checked.inputShape)
+        : readStageFile(path.resolve(checked.file), options.directory);
     const sha256 = recorded ?? sha256Of(bytes);
     const unavailable = onnxLoadError();
     if (unavailable) throw new Error(`a feature stage needs onnxruntime-node, which is not available (${unavailable})`);

@@ -224,14 +224,8 @@ function modelToOnnx(model: NetworkModel, taughtClasses: readonly string[], opti
   return { bytes, opset, scoring, outputs, unmergedStage };
 }
 
-/**
- * Writes `outPath` (atomically: a temporary file renamed into place) from the model directory `modelDir`.
- */
-export async function exportOnnx(modelDir: string, outPath: string, options: ExportOptions = {}): Promise<ExportSummary> {
-  const files = await loadModelFiles(modelDir);
-  const model = decodeNetwork(files, modelDir);
-  const taughtClasses = taughtClassNames(files, model.classes, modelDir);
-  const { bytes, opset, scoring, outputs, unmergedStage } = modelToOnnx(model, taughtClasses, options, modelDir);
+/** Writes an ONNX file atomically (a temporary file renamed into place), making its folder; returns its absolute path. */
+export async function writeOnnxFile(outPath: string, bytes: Uint8Array): Promise<string> {
   const target = path.resolve(outPath);
   await fs.promises.mkdir(path.dirname(target), { recursive: true });
   const temp = `${target}.tmp-${process.pid}-${Date.now()}`;
@@ -242,6 +236,18 @@ export async function exportOnnx(modelDir: string, outPath: string, options: Exp
     await fs.promises.rm(temp, { force: true });
     throw err;
   }
+  return target;
+}
+
+/**
+ * Writes `outPath` (atomically: a temporary file renamed into place) from the model directory `modelDir`.
+ */
+export async function exportOnnx(modelDir: string, outPath: string, options: ExportOptions = {}): Promise<ExportSummary> {
+  const files = await loadModelFiles(modelDir);
+  const model = decodeNetwork(files, modelDir);
+  const taughtClasses = taughtClassNames(files, model.classes, modelDir);
+  const { bytes, opset, scoring, outputs, unmergedStage } = modelToOnnx(model, taughtClasses, options, modelDir);
+  const target = await writeOnnxFile(outPath, bytes);
   const c = model.config;
   const parameters = model.params.reduce((sum, p) => sum + p.weight.length + p.bias.length + p.prototypes.length, 0);
   return {

@@ -345,4 +345,40 @@ describe('e2e: the editor in Chromium (playwright-core)', function () {
     if (externalFailures.length) console.log(`      (outside addresses not reached: ${[...new Set(externalFailures)].join('; ')})`);
     assert.deepEqual(pageErrors, [], 'browser errors');
   });
+  it("the hff-model dialog's feature stage choice: a shipped stage by name sets the image shape; a file shows its path and settings", async () => {
+    await page.evaluate(() => {
+      const def = RED.nodes.getType('hff-model');
+      const n: Record<string, unknown> = { id: RED.nodes.id(), type: 'hff-model', _def: def, z: '', users: [] };
+      for (const d in def.defaults) if (def.defaults[d].value !== undefined) n[d] = JSON.parse(JSON.stringify(def.defaults[d].value));
+      RED.nodes.add(n);
+      RED.editor.editConfig('', 'hff-model', n.id);
+    });
+    await page.waitForSelector('#hff-model-stage-choice', { state: 'visible', timeout: 15_000 });
+    const read = () =>
+      page.evaluate(() => ({
+        choice: String($('#hff-model-stage-choice').val()),
+        stage: String($('#node-config-input-featureStage').val()),
+        pathShown: $('#node-config-input-featureStage').is(':visible'),
+        settingsShown: $('#node-config-input-featureMean').is(':visible'),
+        shape: String($('#node-config-input-inputShape').val()),
+        size: String($('#node-config-input-inputSize').val()),
+      }));
+    const choose = (value: string) => page.evaluate((v: string) => $('#hff-model-stage-choice').val(v).trigger('change'), value);
+    const none = await read();
+    assert.deepEqual([none.choice, none.stage, none.pathShown, none.settingsShown], ['', '', false, false]);
+    await choose('cifar10-conv');
+    const shipped = await read();
+    assert.deepEqual([shipped.stage, shipped.pathShown, shipped.settingsShown, shipped.shape, shipped.size], ['cifar10-conv', false, false, '32x32x3', '3072']);
+    await choose('file');
+    const file = await read();
+    assert.deepEqual([file.stage, file.pathShown, file.settingsShown], ['', true, false]);
+    await page.evaluate(() => $('#node-config-input-featureStage').val('mobilenet.onnx').trigger('input'));
+    assert.equal((await read()).settingsShown, true);
+    await choose('');
+    const cleared = await read();
+    assert.deepEqual([cleared.stage, cleared.pathShown, cleared.settingsShown], ['', false, false]);
+    await page.click('#node-config-dialog-cancel');
+    await page.waitForSelector('#node-config-dialog-ok', { state: 'detached', timeout: 15_000 });
+    assert.deepEqual(pageErrors, [], 'browser errors');
+  });
 });

@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { freePort } from '../../src/demo/broker';
+import { SHIPPED_STAGES } from '../../src/feature-stage/shipped';
 import { writeIdxSplit, writePatternPng } from '../cli/fixtures';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
     check('the demo recording and model are shipped (hff bench-flow needs them)', shipped.has('demo/camera.mcap') && shipped.has('demo/model/model.json'));
     // Both are made from Fruits-360 photos, whose MIT licence asks for its notice with every copy.
     check('the Fruits-360 licence notice is shipped with them', shipped.has('demo/LICENSE-fruits360'));
+    for (const stage of SHIPPED_STAGES) check(`the shipped feature stage ${stage.name} is in the package`, shipped.has(stage.file), stage.file);
 
     // 2. A plain install, as README tells a user: no .npmrc of ours, no environment variable.
     const t0 = Date.now();
@@ -261,6 +263,30 @@ async function main(): Promise<void> {
       ['teach', '--model', model, '--label', 'ring', ...images],
       ['info', '--model', model],
       ['export', '--model', model, '--onnx', path.join(work, 'm.onnx')],
+      ['train', '--dataset', 'mnist', '--data', data, '--layers', 'c4k3p2,16', '--epochs', '1', '--out', path.join(work, 'conv-model')],
+      ['export-stage', '--model', path.join(work, 'conv-model'), '--onnx', path.join(work, 'stage.onnx')],
+      // The shipped stage, by name, from the installed package (its 32x32 colour input: the digits scaled and made RGB).
+      ...SHIPPED_STAGES.map((stage) => [
+        'train',
+        '--dataset',
+        'mnist',
+        '--data',
+        data,
+        '--width',
+        String(stage.inputShape[1]),
+        '--height',
+        String(stage.inputShape[0]),
+        '--channels',
+        '3',
+        '--feature-stage',
+        stage.name,
+        '--layers',
+        '16',
+        '--epochs',
+        '1',
+        '--out',
+        path.join(work, `model-${stage.name}`),
+      ]),
       ['bench', '--dataset', 'mnist', '--data', data, '--methods', 'hff,ff,bp', '--epochs', '1', '--layers', '32', '--quick'],
       ['bench-teach', '--dataset', 'mnist', '--data', data, '--base-classes', '0-4', '--shots', '1', '--seeds', '1', '--layers', '32,32', '--epochs', '1'],
       ['bench-flow', '--frames', '40', '--warmup', '10', '--block', '20'],

@@ -27,6 +27,7 @@ import {
 } from './flow-helpers';
 import { nodeRedPath } from '../../src/demo/runtime';
 import { channelMeansModel } from '../feature-stage/fixtures';
+import { shippedStage, shippedStagePath } from '../../src/feature-stage/shipped';
 
 describe('hff-model (config node)', function () {
   let userDir: string;
@@ -147,12 +148,11 @@ describe('hff-model (config node)', function () {
     assert.match(caughtText(await nth(caught, 1)), new RegExp(`no model file in ${dir.replace(/[/\\^$*+?.()|[\]{}]/g, '\\$&')}`));
   });
 
-  it('creates a model with a feature stage (an ONNX file in the user folder) that teaches and classifies images, and saves its checksum', async () => {
-    fs.writeFileSync(path.join(userDir, 'means.onnx'), channelMeansModel());
-    await helper.load(ALL_NODES, flow({ inputSize: 48, inputShape: '4x4x3', featureStage: 'means.onnx', featureMean: '0.5', featureStd: '0.5', layers: '8' }));
+  /** Teaches a red and a blue part (flat colours, `size` values), checks a reddish input is the red part, and waits for the save; the model's folder. */
+  async function teachRedAndBlueThenClassify(size: number): Promise<string> {
     const out = collect('out');
     await waitStatus('classify', (s) => s.text === 'ready, 0 classes');
-    const plain = (rgb: number[]) => Array.from({ length: 48 }, (_, i) => rgb[i % 3]);
+    const plain = (rgb: number[]) => Array.from({ length: size }, (_, i) => rgb[i % 3]);
     send('teach', { payload: plain([0.9, 0.1, 0.1]), label: 'red part' });
     send('teach', { payload: plain([0.1, 0.1, 0.9]), label: 'blue part' });
     await nth(out, 2);
@@ -160,6 +160,13 @@ describe('hff-model (config node)', function () {
     assert.equal(((await nth(out, 3)).payload as { label: string }).label, 'red part');
     const dir = modelDir(userDir);
     await waitFor('the debounced save', () => fs.existsSync(path.join(dir, 'model.json')));
+    return dir;
+  }
+
+  it('creates a model with a feature stage (an ONNX file in the user folder) that teaches and classifies images, and saves its checksum', async () => {
+    fs.writeFileSync(path.join(userDir, 'means.onnx'), channelMeansModel());
+    await helper.load(ALL_NODES, flow({ inputSize: 48, inputShape: '4x4x3', featureStage: 'means.onnx', featureMean: '0.5', featureStd: '0.5', layers: '8' }));
+    const dir = await teachRedAndBlueThenClassify(48);
     const stage = (await loadModelFiles(dir)).manifest.config as { featureStage: { file: string; sha256: string; outputSize: number; mean: number[] } };
     assert.equal(stage.featureStage.file, path.join(userDir, 'means.onnx'));
     assert.match(stage.featureStage.sha256, /^[0-9a-f]{64}$/);
@@ -173,6 +180,25 @@ describe('hff-model (config node)', function () {
     const caught = collect('caught');
     send('teach', { payload: vector(48, 1), label: 'x' });
     assert.match(caughtText(await nth(caught, 1)), /feature stage ONNX file not found: looked for .*nowhere\.onnx/);
+  });
+
+  it('creates a model on the shipped feature stage chosen by name (its image shape when the dialog gives none)', async () => {
+    await helper.load(ALL_NODES, flow({ inputSize: 3072, featureStage: 'cifar10-conv', featureLayout: 'nchw', layers: '8' }));
+    const dir = await teachRedAndBlueThenClassify(3072);
+    const config = (await loadModelFiles(dir)).manifest.config as { inputShape: number[]; featureStage: { file: string; sha256: string; outputSize: number } };
+    const shipped = shippedStage('cifar10-conv');
+    assert.equal(config.featureStage.file, shippedStagePath(shipped));
+    assert.equal(config.featureStage.sha256, shipped.sha256);
+    assert.equal(config.featureStage.outputSize, shipped.outputSize);
+    assert.deepEqual(config.inputShape, [32, 32, 3]);
+  });
+
+  it('an unknown feature stage name is an error a Catch node gets, listing the shipped stages', async () => {
+    await helper.load(ALL_NODES, flow({ inputSize: 3072, featureStage: 'imagenet', layers: '8' }));
+    await waitStatus('classify', (s) => s.fill === 'red');
+    const caught = collect('caught');
+    send('teach', { payload: vector(3072, 1), label: 'x' });
+    assert.match(caughtText(await nth(caught, 1)), /unknown feature stage name "imagenet": the shipped stages are cifar10-conv/);
   });
 
   it('a bad architecture is reported when the model has to be created', async () => {

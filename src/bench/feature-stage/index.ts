@@ -1,11 +1,15 @@
 /**
- * What a feature stage costs per camera frame: `node bench/feature-stage.js --stage file.onnx --size 224x224`.
+ * What a feature stage costs per camera frame: `node bench/feature-stage.js --stage file.onnx --size 224x224`, or a
+ * shipped stage by name (`--stage cifar10-conv`), whose frames are scaled to its input first.
  * Times, at batch 1 (one frame as it arrives), the stage alone and a whole prediction (stage, then HFF layers and
  * the class decision) and prints the median and 95th percentile, with the CPU and the onnxruntime-node version.
  */
 import * as os from 'node:os';
 import { createEngine } from '../../engines/backend';
+import type { Engine } from '../../engines/types';
 import { FeatureStage } from '../../feature-stage/feature-stage';
+import { isStageName, shippedStage } from '../../feature-stage/shipped';
+import { imageToVector } from '../../image/vector';
 import { HffNetwork } from '../../hff/network';
 import { resolveThreads } from '../../engines/onnx/runtime';
 import { parseImageShapes } from '../image-shape';
@@ -36,7 +40,7 @@ function parse(argv: string[]): Options {
     else if (a === '--threads') o.threads = Number(next());
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: node bench/feature-stage.js --stage FILE.onnx --size 224x224[,64x64] [--frames 200] [--layers 256,256] [--classes 20] [--threads N]\n',
+        'usage: node bench/feature-stage.js --stage FILE.onnx|NAME --size 224x224[,64x64] [--frames 200] [--layers 256,256] [--classes 20] [--threads N]\n',
       );
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
@@ -63,6 +67,53 @@ function time(frames: number, run: () => void): { median: number; p95: number } 
   return { median: percentile(ms, 0.5), p95: percentile(ms, 0.95) };
 }
 
+async function timeAsync(frames: number, run: () => Promise<unknown>): Promise<{ median: number; p95: number }> {
+  for (let i = 0; i < Math.min(10, frames); i++) await run();
+  const ms: number[] = [];
+  for (let i = 0; i < frames; i++) {
+    const t0 = process.hrtime.bigint();
+    await run();
+    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  ms.sort((a, b) => a - b);
+  return { median: percentile(ms, 0.5), p95: percentile(ms, 0.95) };
+}
+
+/** An rgb8 sensor_msgs/Image camera frame of this shape (what hff-image gets from a camera). */
+function cameraFrame([h, w]: [number, number, number]): { width: number; height: number; encoding: string; step: number; data: Uint8Array } {
+  return { width: w, height: h, encoding: 'rgb8', step: w * 3, data: Uint8Array.from({ length: h * w * 3 }, (_, i) => (i * 7) % 256) };
+}
+
+/**
+ * A shipped stage takes images of its own size: each --size is then a camera frame that hff-image scales to it
+ * (timed apart, and inside the prediction), as a flow does.
+ */
+async function mainShipped(o: Options, engine: Engine, stageShape: [number, number, number]): Promise<void> {
+  const stage = FeatureStage.open({ file: o.stage, inputShape: stageShape }, { threads: o.threads });
+  const classes = Array.from({ length: o.classes }, (_, c) => `class ${c}`);
+  const net = HffNetwork.create(engine, { inputSize: stageShape[0] * stageShape[1] * stageShape[2], layers: o.layers, featureStage: stage.config }, classes);
+  const scaling = { width: stageShape[1], height: stageShape[0], channels: 3 as const };
+  try {
+    process.stdout.write(
+      '| camera frame | scaled to | output | scaling ms (median / p95) | stage ms (median / p95) | frame to prediction ms (median / p95) | frames/s |\n|---|---|---|---|---|---|---|\n',
+    );
+    for (const shape of o.shapes) {
+      const frame = cameraFrame(shape);
+      const { vector } = await imageToVector(frame, scaling);
+      const scale = await timeAsync(o.frames, () => imageToVector(frame, scaling));
+      const alone = time(o.frames, () => stage.run(vector, 1));
+      const whole = await timeAsync(o.frames, async () => net.predict((await imageToVector(frame, scaling)).vector, 1));
+      process.stdout.write(
+        `| ${shape.join('x')} | ${stageShape.join('x')} | ${stage.config.outputSize} | ${scale.median.toFixed(2)} / ${scale.p95.toFixed(2)} | ` +
+          `${alone.median.toFixed(2)} / ${alone.p95.toFixed(2)} | ${whole.median.toFixed(2)} / ${whole.p95.toFixed(2)} | ${(1000 / whole.median).toFixed(0)} |\n`,
+      );
+    }
+  } finally {
+    stage.dispose();
+    net.dispose();
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
   const o = parse(argv);
   const engine = await createEngine('onnx');
@@ -71,6 +122,7 @@ export async function main(argv: string[]): Promise<void> {
     `feature stage ${o.stage}, batch 1, ${o.frames} frames; CPU ${os.cpus()[0]?.model ?? 'unknown'}, onnxruntime-node ${ort.version}, ` +
       `${resolveThreads(o.threads)} thread(s), HFF layers ${o.layers.join(',')} on ${engine.name}, load ${os.loadavg()[0].toFixed(2)}\n`,
   );
+  if (isStageName(o.stage)) return mainShipped(o, engine, shippedStage(o.stage).inputShape);
   process.stdout.write('| frame | output | stage ms (median / p95) | prediction ms (median / p95) | frames/s |\n|---|---|---|---|---|\n');
   for (const shape of o.shapes) {
     const stage = FeatureStage.open({ file: o.stage, inputShape: shape }, { threads: o.threads });
