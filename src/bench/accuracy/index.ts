@@ -521,7 +521,7 @@ export async function benchmark(options: BenchOptions): Promise<BenchResult[]> {
   const backendOf = (method: BenchMethod) => (method === 'hff' || (method === 'bp' && engine.name === ONNX_ENGINE_NAME) ? engine.name : baselineBackend);
   r.log(
     `bench: ${r.dataset} from ${r.data}, methods ${r.methods.join(',')}, ${r.epochs} epoch(s), layers ${r.layers.map(layerLabel).join('-')}, ` +
-      `backend ${engine.name}${baselineBackend !== engine.name ? ` (HFF and backprop; forward-forward on ${baselineBackend})` : ''}\n`,
+      `backend ${engine.name}${baselineBackend !== engine.name && r.methods.includes('ff') ? ` (HFF and backprop; forward-forward on ${baselineBackend})` : ''}\n`,
   );
   const loadStart = Date.now();
   const train = await loadDataset({ name: r.dataset, dir: r.data, split: 'train', limit: r.trainLimit });
