@@ -15,6 +15,8 @@ run() {
 run mnist          --dataset mnist         --data "$DATA/mnist"         --methods hff,ff,bp --epochs 3 --backend wasm
 run fashion-mnist  --dataset fashion-mnist --data "$DATA/fashion-mnist" --methods hff,ff,bp --epochs 3 --backend wasm
 run cifar10        --dataset cifar10       --data "$DATA/cifar10-jpg"   --methods hff,ff,bp --epochs 3 --backend wasm
+# Issue 20: the HFF CNN and the same-size backprop CNN, both on onnxruntime, one thread:
+HFF_ONNX_THREADS=1 run cifar10-conv-bench-c32-c64-c128-4 --dataset cifar10 --data "$DATA/cifar10-jpg" --methods hff,bp --layers c32k3p2,c64k3p2,c128k3p2 --epochs 4 --backend onnx
 # HFF alone at the default budget, on the onnx engine, one thread.
 export HFF_ONNX_THREADS=1
 run fashion-mnist-hff-12-cosine --dataset fashion-mnist --data "$DATA/fashion-mnist" --methods hff --epochs 12 --backend onnx

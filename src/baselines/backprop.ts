@@ -1,21 +1,32 @@
 /**
- * The backprop baseline: an MLP with the same hidden widths as the HFF network (dense + ReLU, He initialisation)
- * and a linear softmax head, trained end to end by cross-entropy with hand-written backprop gradients (explicit
- * transposes, see `matMulT`) and the same optimiser as HFF (Adam, learning rate 0.001 by default). Inputs are the
- * dataset's [0,1] pixels as they are.
+ * The backprop baseline: the same layer stack as the HFF network, trained end to end by cross-entropy with
+ * hand-written backprop gradients (./backprop-maths.ts) and the same optimiser as HFF (Adam, learning rate 0.001 by
+ * default). Dense layers are dense + ReLU (He initialisation); convolutional blocks are HFF's
+ * (src/engines/maths/conv2d.ts): 'same' convolution of stride 1 with a bias, ReLU, then max pooling. A linear softmax
+ * head takes the last layer's output: a dense layer's activations, or a block's pooled maps flattened (HWC order;
+ * what HFF's block passes up, before its unit-length scaling). Inputs are the dataset's [0,1] pixels as they are
+ * (HFF's blocks take them so too). This class runs on tfjs; ./backprop-onnx.ts runs the same maths on onnxruntime.
  */
 import { tf } from '../engines/tfjs/tf';
 import { optimizerStep } from '../engines/tfjs/optimizer';
-import type { OptimizerSettings } from '../engines/types';
-import { DEFAULTS } from '../hff/config';
+import type { LayerOps } from '../engines/maths/ops';
+import { TfjsOps } from '../engines/tfjs/tfjs-ops';
+import { type EngineLayerSpec, type LayerDescription, type OptimizerSettings, passedWidth, prototypeWidth, weightRows } from '../engines/types';
+import { DEFAULTS, type LayerOption, layerSpecs, resolveConfig } from '../hff/config';
 import { SeededRandom } from '../hff/random';
-import { type DenseParams, DenseStack, argMaxRows, checkBatch, checkLabels, checkWidths, heWeights, matMulT, resolveOptimizer, type Tensor2D } from './common';
+import { type BackpropValues, backpropGradients, backpropLogits } from './backprop-maths';
+import { type DenseParams, DenseStack, type Tensor, type WeightShape, argMaxRows, checkBatch, checkLabels, heWeights, resolveOptimizer } from './common';
 
 export interface BackpropOptions {
   inputSize: number;
   classes: number;
-  /** Hidden layer widths; default the HFF default widths. */
-  layers?: number[];
+  /**
+   * Hidden layers, bottom first, as an HFF network takes them: dense widths and convolutional blocks (on the images
+   * or on another block; they need `inputShape`). Default the HFF default widths.
+   */
+  layers?: readonly LayerOption[];
+  /** Height, width and channels of the images (needed by convolutional blocks). */
+  inputShape?: [number, number, number];
   optimizer?: Partial<OptimizerSettings>;
   seed?: number;
 }
@@ -23,53 +34,82 @@ export interface BackpropOptions {
 export interface BackpropConfig {
   inputSize: number;
   classes: number;
-  layers: number[];
+  layers: LayerDescription[];
+  inputShape?: [number, number, number];
   optimizer: OptimizerSettings;
   seed: number;
 }
 
-/** Parameters: hidden layers then the head: weight (inputSize x units, row-major) and bias. */
+/** Parameters: hidden layers then the head: weight (rows x units, row-major; a block's [kernel, kernel, channels, filters]) and bias. */
 export type BackpropParams = DenseParams;
 
-export class BackpropMlp extends DenseStack {
+/** The options checked and completed (the layer stack as an HFF network reads it, which also checks where blocks may sit). */
+export function resolveBackpropConfig(options: BackpropOptions): BackpropConfig {
+  const { inputSize, classes } = options;
+  if (!Number.isInteger(inputSize) || inputSize < 1) throw new Error(`inputSize must be a positive integer, got ${inputSize}`);
+  if (!Number.isInteger(classes) || classes < 2) throw new Error(`classes must be an integer >= 2, got ${classes}`);
+  const network = resolveConfig({ inputSize, inputShape: options.inputShape, layers: options.layers ?? DEFAULTS.layers, centerInput: false });
+  if (network.activation !== 'relu') throw new Error(`the backprop baseline uses ReLU, got ${network.activation}`);
+  const config: BackpropConfig = {
+    inputSize,
+    classes,
+    layers: network.stack,
+    optimizer: resolveOptimizer(options.optimizer),
+    seed: Math.floor(options.seed ?? DEFAULTS.seed),
+  };
+  if (network.inputShape) config.inputShape = network.inputShape;
+  return config;
+}
+
+/** What each hidden layer computes: the HFF network's layer specs (shapes and kinds). */
+export function backpropSpecs(config: BackpropConfig): EngineLayerSpec[] {
+  return layerSpecs(resolveConfig({ inputSize: config.inputSize, inputShape: config.inputShape, layers: config.layers, centerInput: false }));
+}
+
+/** Weight shapes of the hidden layers, then of the head. */
+export function backpropWeightShapes(config: BackpropConfig, specs: readonly EngineLayerSpec[]): WeightShape[] {
+  return [...specs.map((s) => ({ rows: weightRows(s), units: prototypeWidth(s) })), { rows: passedWidth(specs[specs.length - 1]), units: config.classes }];
+}
+
+/**
+ * He-initialised hidden layers (fan-in: a dense layer's inputs, a block's kernel taps x channels) and a head with
+ * variance 1/fan-in, from the seed; zero biases.
+ */
+export function initialBackpropParams(config: BackpropConfig): BackpropParams {
+  const random = new SeededRandom(config.seed);
+  const shapes = backpropWeightShapes(config, backpropSpecs(config));
+  const head = shapes.length - 1;
+  return {
+    layers: shapes.map(({ rows, units }, l) => {
+      const weight = heWeights(rows, units, random);
+      return { weight: l === head ? weight.map((v) => v / Math.SQRT2) : weight, bias: new Float32Array(units) };
+    }),
+  };
+}
+
+export class BackpropNetwork extends DenseStack {
   readonly config: BackpropConfig;
-  /** Hidden layers, then the linear head last. */
+  private readonly specs: EngineLayerSpec[];
+  private readonly ops: LayerOps<Tensor> = new TfjsOps();
 
   private constructor(config: BackpropConfig, params: BackpropParams) {
-    super('backprop MLP', config.inputSize, [...config.layers, config.classes], params);
+    const specs = backpropSpecs(config);
+    super(config.layers.some((l) => l.kind === 'conv2d') ? 'backprop CNN' : 'backprop MLP', backpropWeightShapes(config, specs), params);
     this.config = config;
+    this.specs = specs;
   }
 
   static resolveConfig(options: BackpropOptions): BackpropConfig {
-    const { inputSize, classes } = options;
-    if (!Number.isInteger(inputSize) || inputSize < 1) throw new Error(`inputSize must be a positive integer, got ${inputSize}`);
-    if (!Number.isInteger(classes) || classes < 2) throw new Error(`classes must be an integer >= 2, got ${classes}`);
-    return {
-      inputSize,
-      classes,
-      layers: checkWidths(options.layers ?? DEFAULTS.layers),
-      optimizer: resolveOptimizer(options.optimizer),
-      seed: Math.floor(options.seed ?? DEFAULTS.seed),
-    };
+    return resolveBackpropConfig(options);
   }
 
-  /** He-initialised hidden layers and a head with variance 1/fan-in (seeded), zero biases. */
-  static create(options: BackpropOptions): BackpropMlp {
-    const config = BackpropMlp.resolveConfig(options);
-    const random = new SeededRandom(config.seed);
-    const layers: BackpropParams['layers'] = [];
-    let inputSize = config.inputSize;
-    for (const units of config.layers) {
-      layers.push({ weight: heWeights(inputSize, units, random), bias: new Float32Array(units) });
-      inputSize = units;
-    }
-    const head = heWeights(inputSize, config.classes, random).map((v) => v / Math.SQRT2);
-    layers.push({ weight: head, bias: new Float32Array(config.classes) });
-    return new BackpropMlp(config, { layers });
+  static create(options: BackpropOptions): BackpropNetwork {
+    const config = BackpropNetwork.resolveConfig(options);
+    return new BackpropNetwork(config, initialBackpropParams(config));
   }
 
-  static fromParams(options: BackpropOptions, params: BackpropParams): BackpropMlp {
-    return new BackpropMlp(BackpropMlp.resolveConfig(options), params);
+  static fromParams(options: BackpropOptions, params: BackpropParams): BackpropNetwork {
+    return new BackpropNetwork(BackpropNetwork.resolveConfig(options), params);
   }
 
   get inputSize(): number {
@@ -80,6 +120,10 @@ export class BackpropMlp extends DenseStack {
     return this.config.classes;
   }
 
+  private values(): BackpropValues<Tensor> {
+    return { weights: this.weights.map((w) => w.param), biases: this.biases.map((b) => b.param) };
+  }
+
   /** One Adam step on the mean cross-entropy of the batch; returns the loss before the step. */
   trainBatch(x: Float32Array, batch: number, labels: Int32Array): { loss: number } {
     this.checkUsable();
@@ -88,35 +132,12 @@ export class BackpropMlp extends DenseStack {
     const t = tf();
     this.step += 1;
     const lossTensor = t.tidy(() => {
-      const hidden = this.weights.length - 1;
-      // Forward, keeping each layer's input and pre-activation.
-      const inputs: Tensor2D[] = [];
-      const pre: Tensor2D[] = [];
-      let h: Tensor2D = t.tensor2d(x, [batch, this.config.inputSize]);
-      for (let l = 0; l < hidden; l++) {
-        inputs.push(h);
-        const a = t.add(t.matMul(h, this.weights[l].param as Tensor2D), this.biases[l].param) as Tensor2D;
-        pre.push(a);
-        h = t.relu(a);
-      }
-      inputs.push(h);
-      const logits = t.add(t.matMul(h, this.weights[hidden].param as Tensor2D), this.biases[hidden].param) as Tensor2D;
-      const oneHot = t.oneHot(t.tensor1d(labels, 'int32'), this.config.classes).toFloat();
-      const logProb = t.logSoftmax(logits);
-      const loss = t.neg(t.mean(t.sum(t.mul(oneHot, logProb), 1)));
-      // Backward: dL/dlogits = (softmax - onehot) / batch, then down through the layers.
-      let d = t.div(t.sub(t.exp(logProb), oneHot), batch) as Tensor2D;
-      const grads: { dW: Tensor2D; dB: ReturnType<typeof t.sum> }[] = [];
-      for (let l = hidden; l >= 0; l--) {
-        grads[l] = { dW: matMulT(inputs[l], d, true, false), dB: t.sum(d, 0) };
-        if (l > 0) {
-          const dH = matMulT(d, this.weights[l].param as Tensor2D, false, true);
-          d = t.mul(dH, t.step(pre[l - 1], 0)) as Tensor2D;
-        }
-      }
-      grads.forEach((g, l) => {
-        optimizerStep(this.weights[l], g.dW, this.config.optimizer, this.step, this.config.optimizer.weightDecay);
-        optimizerStep(this.biases[l], g.dB, this.config.optimizer, this.step, 0);
+      const onehot = t.oneHot(t.tensor1d(labels, 'int32'), this.config.classes).toFloat();
+      const r = backpropGradients(this.ops, this.specs, t.tensor2d(x, [batch, this.config.inputSize]), this.values(), onehot, t.scalar(1 / batch));
+      const loss = t.neg(t.mean(t.sum(t.mul(onehot, t.logSoftmax(r.logits)), 1)));
+      r.gradWeights.forEach((dW, l) => {
+        optimizerStep(this.weights[l], dW, this.config.optimizer, this.step, this.config.optimizer.weightDecay);
+        optimizerStep(this.biases[l], r.gradBiases[l], this.config.optimizer, this.step, 0);
       });
       return loss;
     });
@@ -130,15 +151,7 @@ export class BackpropMlp extends DenseStack {
     this.checkUsable();
     checkBatch(x, batch, this.config.inputSize);
     const t = tf();
-    const result = t.tidy(() => {
-      let h: Tensor2D = t.tensor2d(x, [batch, this.config.inputSize]);
-      const last = this.weights.length - 1;
-      this.weights.forEach((w, l) => {
-        const a = t.add(t.matMul(h, w.param as Tensor2D), this.biases[l].param) as Tensor2D;
-        h = l < last ? t.relu(a) : a;
-      });
-      return h;
-    });
+    const result = t.tidy(() => backpropLogits(this.ops, this.specs, t.tensor2d(x, [batch, this.config.inputSize]), this.values()));
     const out = result.dataSync() as Float32Array;
     result.dispose();
     return out;

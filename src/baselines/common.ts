@@ -206,13 +206,24 @@ export async function evaluateIndices(
   return { accuracy: data.n ? correct / data.n : NaN, correct, n: data.n };
 }
 
-/** Weights and biases of dense layers, as plain arrays (weight inputSize x units, row-major). */
+/** A layer's weight matrix: rows x units. */
+export interface WeightShape {
+  rows: number;
+  units: number;
+}
+
+/** The weight shapes of a stack of dense layers of these widths on `inputSize` inputs. */
+export function denseShapes(inputSize: number, widths: readonly number[]): WeightShape[] {
+  return widths.map((units, i) => ({ rows: i === 0 ? inputSize : widths[i - 1], units }));
+}
+
+/** Weights and biases of layers, as plain arrays (weight rows x units, row-major). */
 export interface DenseParams {
   layers: { weight: Float32Array; bias: Float32Array }[];
 }
 
 /**
- * The parameters both baselines keep: dense layers of the given widths as tfjs variables, with reading,
+ * The parameters both baselines keep: a weight matrix and a bias per layer as tfjs variables, with reading,
  * disposal and the step counter of their optimiser.
  */
 export abstract class DenseStack {
@@ -221,22 +232,20 @@ export abstract class DenseStack {
   protected step = 0;
   private disposed = false;
 
+  /** @param shapes each layer's weight shape: rows (a dense layer's inputs, a convolution's kernel taps x channels) x units */
   protected constructor(
     private readonly kind: string,
-    inputSize: number,
-    widths: readonly number[],
+    shapes: readonly WeightShape[],
     params: DenseParams,
   ) {
-    if (params.layers.length !== widths.length) throw new Error(`expected ${widths.length} layers of parameters, got ${params.layers.length}`);
-    let fanIn = inputSize;
-    widths.forEach((units, i) => {
+    if (params.layers.length !== shapes.length) throw new Error(`expected ${shapes.length} layers of parameters, got ${params.layers.length}`);
+    shapes.forEach(({ rows, units }, i) => {
       const p = params.layers[i];
-      if (p.weight.length !== fanIn * units || p.bias.length !== units) {
-        throw new Error(`layer ${i}: expected a ${fanIn}x${units} weight and ${units} biases`);
+      if (p.weight.length !== rows * units || p.bias.length !== units) {
+        throw new Error(`layer ${i}: expected a ${rows}x${units} weight and ${units} biases`);
       }
-      this.weights.push(createParam(p.weight, [fanIn, units]));
+      this.weights.push(createParam(p.weight, [rows, units]));
       this.biases.push(createParam(p.bias, [units]));
-      fanIn = units;
     });
   }
 

@@ -31,6 +31,7 @@ import { SeededRandom } from '../hff/random';
 import {
   type DenseParams,
   DenseStack,
+  denseShapes,
   argMaxRows,
   checkBatch,
   checkLabels,
@@ -96,7 +97,7 @@ export class ForwardForwardNetwork extends DenseStack {
   private readonly random: SeededRandom;
 
   private constructor(config: ForwardForwardConfig, params: ForwardForwardParams) {
-    super('forward-forward network', config.inputSize, config.layers, params);
+    super('forward-forward network', denseShapes(config.inputSize, config.layers), params);
     this.config = config;
     this.random = new SeededRandom(config.seed + 7919);
   }

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import type { BenchDataset, BenchOptions } from '../bench/accuracy';
+import type { LayerOption } from '../hff/config';
 import { LEARNING_RATE_SCHEDULES, type LearningRateSchedule } from '../hff/schedule';
 import {
   BACKEND_CHOICES,
@@ -13,8 +14,8 @@ import {
   parseCount,
   parseFraction,
   parseInteger,
+  layerStackOption,
   parseRotation,
-  parseLayers,
   parsePositiveInt,
   parsePositiveNumber,
 } from './common';
@@ -36,7 +37,7 @@ interface RawBenchOptions {
   data: string;
   methods?: string[];
   epochs?: number;
-  layers?: number[];
+  layers?: LayerOption[];
   limit?: number;
   quick?: boolean;
   json?: boolean;
@@ -54,7 +55,7 @@ function declareBenchOptions(cmd: Command): Command {
     .requiredOption('--data <dir>', 'folder holding the dataset files')
     .option('--methods <list>', `comma-separated methods among ${BENCH_METHODS.join(', ')} (default all)`, listOf(BENCH_METHODS))
     .option('--epochs <n>', 'training epochs per method (default 1)', parsePositiveInt)
-    .option('--layers <widths>', 'comma-separated layer widths', parseLayers)
+    .option('--layers <layers>', 'layers of every method: dense widths and convolutional blocks (hff, bp), e.g. 1000,1000 or c32k3p2,c64k3p2', layerStackOption)
     .option('--limit <n>', 'use only the first N training examples', parsePositiveInt)
     .option('--quick', 'a short run for smoke tests')
     .option('--json', 'machine-readable output')

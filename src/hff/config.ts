@@ -247,7 +247,7 @@ const LAYER_READERS: { [K in LayerDescription['kind']]: (name: string, fields: R
 };
 
 /** A layer of the options, checked: a width (a dense layer), or a description as model files store them. */
-function layerDescription(name: string, value: unknown): LayerDescription {
+export function layerDescription(name: string, value: unknown): LayerDescription {
   if (typeof value === 'number') return { kind: 'dense', units: positiveInteger(name, value) };
   const kind = (value as { kind?: unknown } | null)?.kind;
   if (typeof value === 'object' && typeof kind === 'string' && Object.hasOwn(LAYER_READERS, kind)) {

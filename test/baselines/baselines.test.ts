@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { BackpropMlp } from '../../src/baselines/backprop';
+import { BackpropNetwork } from '../../src/baselines/backprop';
 import { evaluateIndices, trainEpochs } from '../../src/baselines/common';
 import { ForwardForwardNetwork } from '../../src/baselines/forward-forward';
 import { selectBackend } from '../../src/engines/backend';
@@ -200,7 +200,7 @@ describe('baselines', function () {
       const batch = 5;
       const x = Float32Array.from({ length: batch * d }, () => random.next());
       const labels = Int32Array.from([0, 2, 1, 1, 2]);
-      const net = BackpropMlp.fromParams(
+      const net = BackpropNetwork.fromParams(
         { inputSize: d, classes: k, layers: widths, optimizer: { kind: 'sgd', learningRate: 1, momentum: 0 } },
         { layers: params },
       );
@@ -237,7 +237,7 @@ describe('baselines', function () {
     it('learns a separable toy problem well above chance', async function () {
       const train = toyClusters(600, 24, 4, 3);
       const test = toyClusters(200, 24, 4, 3);
-      const net = BackpropMlp.create({ inputSize: 24, classes: 4, layers: [32, 32], seed: 2 });
+      const net = BackpropNetwork.create({ inputSize: 24, classes: 4, layers: [32, 32], seed: 2 });
       try {
         await trainEpochs(net, train, { epochs: 5, batchSize: 32, seed: 1 });
         const { accuracy } = await evaluateIndices((xb, b) => net.predict(xb, b), test);
@@ -251,7 +251,7 @@ describe('baselines', function () {
   it('trainEpochs shows the baselines augmented images when asked, reproducibly', async function () {
     const data = toyClusters(64, 16, 3, 5); // read as 4x4 grey images
     const weightsAfter = async (augment?: { shape: [number, number, number]; geometry: { shift: number; rotate: number; scale: number } }) => {
-      const net = BackpropMlp.create({ inputSize: 16, classes: 3, layers: [8], seed: 1 });
+      const net = BackpropNetwork.create({ inputSize: 16, classes: 3, layers: [8], seed: 1 });
       try {
         await trainEpochs(net, data, { epochs: 1, batchSize: 16, seed: 2, ...(augment ? { augment } : {}) });
         return Array.from(net.readParams().layers[0].weight);
@@ -274,7 +274,7 @@ describe('baselines', function () {
         const data = toyClusters(100, 16, 3, 9);
         const start = tf().memory().numTensors;
         const options = { inputSize: 16, classes: 3, layers: [8, 8] };
-        const net = kind === 'ff' ? ForwardForwardNetwork.create(options) : BackpropMlp.create(options);
+        const net = kind === 'ff' ? ForwardForwardNetwork.create(options) : BackpropNetwork.create(options);
         const created = tf().memory().numTensors;
         await trainEpochs(net, data, { epochs: 2, batchSize: 16 });
         net.predict(data.images.subarray(0, 16 * 10), 10);

@@ -590,6 +590,14 @@ describe('hff command line', function () {
         hiddenDropout: 0.5,
       });
       assert.equal(parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--seed', '2']).seed, 2);
+      const cnn = parseBenchOptions(['--dataset', 'cifar10', '--data', 'x', '--layers', 'c32k3p2,c64k3p2,c128k3p2', '--methods', 'hff,bp']);
+      assert.deepEqual(cnn.methods, ['hff', 'bp']);
+      assert.deepEqual(cnn.layers, [
+        { kind: 'conv2d', filters: 32, kernel: 3, pool: 2 },
+        { kind: 'conv2d', filters: 64, kernel: 3, pool: 2 },
+        { kind: 'conv2d', filters: 128, kernel: 3, pool: 2 },
+      ]);
+      assert.throws(() => parseBenchOptions(['--dataset', 'cifar10', '--data', 'x', '--layers', 'c32k4']), /'c32k4' is not a layer/);
       assert.throws(() => parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--input-dropout', '1']), /0 <= p < 1/);
       assert.deepEqual(parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--rotate', '10', '--scale', '0.1']).regularisation, { rotate: 10, scale: 0.1 });
       assert.throws(() => parseBenchOptions(['--dataset', 'mnist', '--data', 'x', '--rotate', '-5']), /angle in degrees/);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createEngine } from '../../src/engines/backend';
-import { BackpropMlp } from '../../src/baselines/backprop';
+import { BackpropNetwork } from '../../src/baselines/backprop';
 import { trainEpochs } from '../../src/baselines/common';
 import { HffNetwork } from '../../src/hff/network';
 import { checkSchedule, scheduledLearningRate, withSchedule } from '../../src/hff/schedule';
@@ -67,7 +67,7 @@ describe('learning-rate schedule', function () {
 
   it('the baselines train under the same schedule', async function () {
     await createEngine('wasm');
-    const mlp = BackpropMlp.create({ inputSize: 8, classes: 2, layers: [6], seed: 1, optimizer: { learningRate: 0.02 } });
+    const mlp = BackpropNetwork.create({ inputSize: 8, classes: 2, layers: [6], seed: 1, optimizer: { learningRate: 0.02 } });
     const seen: number[] = [];
     const trainBatch = mlp.trainBatch.bind(mlp);
     mlp.trainBatch = (x, batch, labels) => {

@@ -1,18 +1,20 @@
 /**
- * `hff bench`: trains HFF, vanilla Forward-Forward and a same-size backprop MLP on the same data, in the same
- * order, on the same backend, and reports test accuracy, training time per epoch and inference latency per image
- * at batch 1 and 64, with 10 classes and with a 100-class head (random prototypes / weights: only the time
+ * `hff bench`: trains HFF, vanilla Forward-Forward and a same-size backprop network (an MLP, or a CNN for
+ * convolutional blocks) on the same data, in the same order, on the same backend, and reports test accuracy,
+ * training time per epoch and inference latency per image at batch 1 and 64, with 10 classes and with a 100-class head (random prototypes / weights: only the time
  * matters there), which shows HFF's single pass against FF's one pass per class.
  */
 import * as os from 'node:os';
-import { BackpropMlp } from '../../baselines/backprop';
+import { type BackpropOptions, BackpropNetwork } from '../../baselines/backprop';
+import { OnnxBackpropNetwork } from '../../baselines/backprop-onnx';
 import { type BatchTrainable, evaluateIndices, trainEpochs } from '../../baselines/common';
 import { FF_DEFAULTS, ForwardForwardNetwork } from '../../baselines/forward-forward';
 import { createEngine, selectBackend } from '../../engines/backend';
 import type { Engine } from '../../engines/types';
+import { ONNX_ENGINE_NAME, OnnxEngine } from '../../engines/onnx/onnx-engine';
 import { loadDataset } from '../../datasets/load';
 import type { Dataset } from '../../datasets/types';
-import { DEFAULTS, type Regularisation, resolveRegularisation } from '../../hff/config';
+import { DEFAULTS, type LayerOption, type Regularisation, layerDescription, layerLabel, resolveRegularisation } from '../../hff/config';
 import { HffNetwork } from '../../hff/network';
 import { type LearningRateSchedule, checkSchedule } from '../../hff/schedule';
 import { evaluateNetwork, geometryOf, trainNetwork } from '../../hff/training';
@@ -31,8 +33,11 @@ export interface BenchOptions {
   data: string;
   methods: string[];
   epochs: number;
-  /** Hidden widths of every method; default the HFF default widths. */
-  layers?: number[];
+  /**
+   * Hidden layers of every method, bottom first: dense widths, and convolutional blocks (HFF and backprop only;
+   * see parseLayerStack); default the HFF default widths.
+   */
+  layers?: LayerOption[];
   /** Use the first `limit` training images (IDX order; class-interleaved for image folders) and limit/5 test images. */
   limit?: number;
   /** 5000 train / 1000 test images, one epoch, fewer timing repetitions: the CI smoke test (< 2 minutes). */
@@ -46,8 +51,8 @@ export interface BenchOptions {
   learningRateSchedule?: LearningRateSchedule;
   /**
    * Compute backend: auto (default; $HFF_BACKEND when set), tfjs-node, wasm, cpu or onnx. Every method runs on the
-   * same tfjs backend (auto: tfjs-node when it loads, else wasm), except with onnx, where HFF runs on the onnx engine
-   * and the baselines, which are tfjs-only, on the auto tfjs backend (each JSON line names its backend).
+   * same tfjs backend (auto: tfjs-node when it loads, else wasm), except with onnx, where HFF and backprop run on
+   * onnxruntime and Forward-Forward, which is tfjs-only, on the auto tfjs backend (each JSON line names its backend).
    */
   backend?: string;
   /**
@@ -88,7 +93,7 @@ export interface BenchResult {
   epochs: number;
   n_train: number;
   n_test: number;
-  layers: number[];
+  layers: LayerOption[];
   batch_size: number;
   learning_rate: number;
   seed: number;
@@ -130,8 +135,8 @@ interface Trained {
 interface MethodRunner {
   train(train: Dataset, test: Dataset): Promise<Trained>;
   /** An untrained model of the same shape with 100 classes, for the latency figure. */
-  hundredClass(inputSize: number): { predict: PredictFn; dispose: () => void };
-  layers: number[];
+  hundredClass(data: Dataset): { predict: PredictFn; dispose: () => void };
+  layers: LayerOption[];
   settings: Record<string, unknown>;
 }
 
@@ -140,7 +145,7 @@ interface Resolved {
   data: string;
   methods: BenchMethod[];
   epochs: number;
-  layers: number[];
+  layers: LayerOption[];
   ffLayers: number[];
   trainLimit?: number;
   testLimit?: number;
@@ -169,6 +174,14 @@ function widths(name: string, value: unknown): number[] {
   return value.map((w, i) => positiveInteger(`${name}[${i}]`, w));
 }
 
+function layerStack(value: unknown): LayerOption[] {
+  if (!Array.isArray(value) || value.length === 0) throw new Error('bench: layers must list at least one layer');
+  return value.map((layer, i) => {
+    const checked = layerDescription(`bench: layers[${i}]`, layer);
+    return checked.kind === 'dense' ? checked.units : checked;
+  });
+}
+
 export function resolveBenchOptions(options: BenchOptions): Resolved {
   if (options === null || typeof options !== 'object') throw new Error('bench: options must be an object');
   if (!BENCH_DATASETS.includes(options.dataset)) {
@@ -187,8 +200,15 @@ export function resolveBenchOptions(options: BenchOptions): Resolved {
   if (methods.length === 0) throw new Error(`bench: methods must name at least one of ${BENCH_METHODS.join(', ')}`);
   const quick = Boolean(options.quick);
   const epochs = quick ? QUICK.epochs : positiveInteger('epochs', options.epochs);
-  const layers = options.layers === undefined ? [...DEFAULTS.layers] : widths('layers', options.layers);
-  const ffLayers = options.ffLayers === undefined ? layers : widths('ffLayers', options.ffLayers);
+  const layers = options.layers === undefined ? [...DEFAULTS.layers] : layerStack(options.layers);
+  const denseLayers = layers.filter((l): l is number => typeof l === 'number');
+  if (methods.includes('ff') && options.ffLayers === undefined && denseLayers.length < layers.length) {
+    throw new Error(
+      `bench: vanilla Forward-Forward (ff) has dense layers only, not the convolutional blocks of ${layers.map(layerLabel).join(',')}; ` +
+        'compare convolutional networks with methods hff,bp',
+    );
+  }
+  const ffLayers = options.ffLayers === undefined ? denseLayers : widths('ffLayers', options.ffLayers);
   let trainLimit: number | undefined;
   let testLimit: number | undefined;
   if (options.limit !== undefined) {
@@ -362,6 +382,9 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
       throw err;
     }
   };
+  // On the onnx engine the backprop baseline runs on onnxruntime too (its tfjs form is 20-50 times slower for CNNs on wasm).
+  const backprop = (options: BackpropOptions) =>
+    engine instanceof OnnxEngine ? OnnxBackpropNetwork.create(options, { threads: engine.threads }) : BackpropNetwork.create(options);
   return {
     hff: () => ({
       layers: r.layers,
@@ -409,8 +432,12 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
           throw err;
         }
       },
-      hundredClass(inputSize) {
-        const net = HffNetwork.create(engine, { inputSize, layers: r.layers, seed: r.seed, optimizer }, classNames(100));
+      hundredClass(data) {
+        const net = HffNetwork.create(
+          engine,
+          { inputSize: data.inputSize, inputShape: imageShape(data), layers: r.layers, seed: r.seed, optimizer },
+          classNames(100),
+        );
         return { predict: (x, b) => net.predict(x, b), dispose: () => net.dispose() };
       },
     }),
@@ -433,25 +460,28 @@ function runners(r: Resolved, engine: Engine, classes: string[]): Record<BenchMe
           this.settings,
         );
       },
-      hundredClass(inputSize) {
-        const net = ForwardForwardNetwork.create({ inputSize, classes: 100, layers: r.ffLayers, seed: r.seed, optimizer });
+      hundredClass(data) {
+        const net = ForwardForwardNetwork.create({ inputSize: data.inputSize, classes: 100, layers: r.ffLayers, seed: r.seed, optimizer });
         return { predict: (x, b) => net.predict(x, b), dispose: () => net.dispose() };
       },
     }),
     bp: () => ({
       layers: r.layers,
-      settings: { head: 'linear-softmax', optimizer: optimizer.kind },
+      settings: {
+        head: r.layers.some((l) => typeof l !== 'number') ? 'linear-softmax on the last pooled maps, flattened' : 'linear-softmax',
+        optimizer: optimizer.kind,
+      },
       train(train, test) {
         return trainBaseline(
-          BackpropMlp.create({ inputSize: train.inputSize, classes: classes.length, layers: r.layers, seed: r.seed, optimizer }),
+          backprop({ inputSize: train.inputSize, inputShape: imageShape(train), classes: classes.length, layers: r.layers, seed: r.seed, optimizer }),
           'bp',
           train,
           test,
           this.settings,
         );
       },
-      hundredClass(inputSize) {
-        const net = BackpropMlp.create({ inputSize, classes: 100, layers: r.layers, seed: r.seed, optimizer });
+      hundredClass(data) {
+        const net = backprop({ inputSize: data.inputSize, inputShape: imageShape(data), classes: 100, layers: r.layers, seed: r.seed, optimizer });
         return { predict: (x, b) => net.predict(x, b), dispose: () => net.dispose() };
       },
     }),
@@ -470,8 +500,8 @@ async function autoTfjs(): Promise<string> {
 
 /**
  * The HFF engine and the tfjs backend of the baselines: the same backend for all methods unless onnx is asked
- * for (the baselines exist for tfjs only). Never picks onnx by itself, so that the default run compares like
- * with like.
+ * for (then backprop runs on onnxruntime too, and Forward-Forward, which exists for tfjs only, on tfjs). Never
+ * picks onnx by itself, so that the default run compares like with like.
  */
 export async function resolveBenchBackends(choice?: string): Promise<{ engine: Engine; baselineBackend: string }> {
   const env = process.env.HFF_BACKEND;
@@ -488,10 +518,10 @@ export async function resolveBenchBackends(choice?: string): Promise<{ engine: E
 export async function benchmark(options: BenchOptions): Promise<BenchResult[]> {
   const r = resolveBenchOptions(options);
   const { engine, baselineBackend } = await resolveBenchBackends(r.backend);
-  const backendOf = (method: BenchMethod) => (method === 'hff' ? engine.name : baselineBackend);
+  const backendOf = (method: BenchMethod) => (method === 'hff' || (method === 'bp' && engine.name === ONNX_ENGINE_NAME) ? engine.name : baselineBackend);
   r.log(
-    `bench: ${r.dataset} from ${r.data}, methods ${r.methods.join(',')}, ${r.epochs} epoch(s), layers ${r.layers.join('-')}, ` +
-      `backend ${engine.name}${baselineBackend !== engine.name ? ` (HFF; baselines on ${baselineBackend})` : ''}\n`,
+    `bench: ${r.dataset} from ${r.data}, methods ${r.methods.join(',')}, ${r.epochs} epoch(s), layers ${r.layers.map(layerLabel).join('-')}, ` +
+      `backend ${engine.name}${baselineBackend !== engine.name && r.methods.includes('ff') ? ` (HFF and backprop; forward-forward on ${baselineBackend})` : ''}\n`,
   );
   const loadStart = Date.now();
   const train = await loadDataset({ name: r.dataset, dir: r.data, split: 'train', limit: r.trainLimit });
@@ -506,13 +536,13 @@ export async function benchmark(options: BenchOptions): Promise<BenchResult[]> {
   try {
     for (const method of r.methods) {
       const runner = make[method]();
-      r.log(`[${method}] training ${r.epochs} epoch(s) on ${train.n} images, layers ${runner.layers.join('-')}\n`);
+      r.log(`[${method}] training ${r.epochs} epoch(s) on ${train.n} images, layers ${runner.layers.map(layerLabel).join('-')}\n`);
       const trained = await runner.train(train, test);
       done.push({ method, runner, trained });
       r.log(`[${method}] test accuracy ${(100 * trained.accuracy).toFixed(2)}%, ` + `${mean(trained.trainSeconds).toFixed(1)} s per training epoch\n`);
     }
     // Latency last, all models in turn, so that every method is timed under the same machine load.
-    for (const d of done) hundred[d.method] = d.runner.hundredClass(test.inputSize);
+    for (const d of done) hundred[d.method] = d.runner.hundredClass(test);
     const tenClass = Object.fromEntries(done.map((d) => [d.method, d.trained.predict]));
     const hundredClass = Object.fromEntries(done.map((d) => [d.method, hundred[d.method].predict]));
     r.log(`bench: timing inference (batch 1 and 64, 10 and 100 classes)\n`);
@@ -560,6 +590,10 @@ const METHOD_NAMES: Record<BenchMethod, string> = {
   bp: 'Backprop MLP',
 };
 
+function methodName(x: BenchResult): string {
+  return x.method === 'bp' && x.layers.some((l) => typeof l !== 'number') ? 'Backprop CNN' : METHOD_NAMES[x.method];
+}
+
 /** The results as a markdown table plus the FF/HFF latency ratios when both ran. */
 export function formatTable(results: BenchResult[]): string {
   const lines = [
@@ -569,7 +603,7 @@ export function formatTable(results: BenchResult[]): string {
   const fmt = (v: number) => (v >= 100 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3));
   for (const x of results) {
     lines.push(
-      `| ${METHOD_NAMES[x.method]} | ${x.layers.join('-')} | ${(100 * x.accuracy).toFixed(2)}% | ${x.train_s_per_epoch.toFixed(1)} | ` +
+      `| ${methodName(x)} | ${x.layers.map(layerLabel).join('-')} | ${(100 * x.accuracy).toFixed(2)}% | ${x.train_s_per_epoch.toFixed(1)} | ` +
         `${fmt(x.infer_ms_b1)} | ${fmt(x.infer_ms_b64)} | ${fmt(x.infer_ms_b1_100)} | ${fmt(x.infer_ms_b64_100)} |`,
     );
   }

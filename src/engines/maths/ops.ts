@@ -65,6 +65,12 @@ export interface LayerOps<V> {
   conv2d(maps: V, shape: MapShape, filter: V, bias: V, kernel: number): V;
   /** dL/dfilter [kernel * kernel * channels, filters] of conv2d, from its input maps and dL/doutput (maps of `filters` channels). */
   conv2dFilterGradient(maps: V, shape: MapShape, gradient: V, filters: number, kernel: number): V;
+  /**
+   * dL/dmaps of conv2d (maps of `shape`) from dL/doutput (maps of `filters` channels): the gradient convolved with
+   * the filter turned by 180 degrees, input and output channels swapped. Only backprop through a stack needs it
+   * (src/baselines); an HFF block sends no gradient down.
+   */
+  conv2dInputGradient(gradient: V, shape: MapShape, filter: V, kernel: number): V;
   /** Per channel, the sum over the batch and every position: a vector, conv2d's bias gradient from dL/doutput. */
   mapChannelSums(maps: V, shape: MapShape): V;
   /** Max pooling over size x size windows, stride size, no padding: floor(height / size) x floor(width / size). */

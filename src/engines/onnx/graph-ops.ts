@@ -152,6 +152,14 @@ export class GraphOps implements LayerOps<string> {
     return this.graph.op('Reshape', [hwio, this.graph.ints([kernel * kernel * shape.channels, filters])]);
   }
 
+  /** ConvTranspose takes the forward pass's [filters, channels, k, k] kernel as it is. */
+  conv2dInputGradient(gradient: string, shape: MapShape, filter: string, kernel: number): string {
+    const hwio = this.graph.op('Reshape', [filter, this.graph.ints([kernel, kernel, shape.channels, -1])]);
+    const oihw = this.graph.op('Transpose', [hwio], { perm: [3, 2, 0, 1] });
+    const pad = (kernel - 1) / 2;
+    return this.graph.op('ConvTranspose', [gradient, oihw], { kernel_shape: [kernel, kernel], pads: [pad, pad, pad, pad] });
+  }
+
   mapChannelSums(maps: string): string {
     return this.graph.op('ReduceSum', [maps, this.graph.ints([0, 2, 3])], { keepdims: 0 });
   }

@@ -143,6 +143,13 @@ export class TfjsOps implements LayerOps<Tensor> {
     return t.reshape(t.transpose(byChannel, [1, 2, 0, 3]), [kernel * kernel * shape.channels, filters]);
   }
 
+  /** A forward convolution: on wasm, Conv2DBackpropInput (tf.conv2dTranspose) is ten times slower (1.8 s against 0.15 s at 128x16x16x64). */
+  conv2dInputGradient(gradient: Tensor, shape: MapShape, filter: Tensor, kernel: number): Tensor {
+    const t = tf();
+    const turned = t.transpose(t.reverse(t.reshape(filter, [kernel, kernel, shape.channels, -1]), [0, 1]), [0, 1, 3, 2]) as Tensor4D;
+    return t.conv2d(gradient as Tensor4D, turned, 1, 'same');
+  }
+
   mapChannelSums(maps: Tensor): Tensor {
     return tf().sum(maps, [0, 1, 2]);
   }

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BENCH_METHODS, RESULT_KEYS, resolveBenchOptions, runBench, TIMING_BLOCK, timePerImage } from '../../../src/bench/accuracy';
-import { selectBackend } from '../../../src/engines/backend';
+import { onnxAvailability, selectBackend } from '../../../src/engines/backend';
+import { skipForEnvironment } from '../../helpers/skip';
 import { tf } from '../../../src/engines/tfjs/tf';
 import { tempDir } from '../../helpers/data';
 
@@ -92,6 +93,75 @@ describe('hff bench', function () {
     );
     assert.match(log, /\| HFF \(single pass\) \| 16-16 \|/);
     assert.match(log, /FF \/ HFF single-image latency/);
+  });
+
+  for (const backend of ['wasm', 'onnx']) {
+    it(`compares an HFF CNN with the same-size backprop CNN (methods hff,bp; ${backend})`, async function () {
+      if (backend === 'onnx') {
+        const a = onnxAvailability();
+        if (!a.available) skipForEnvironment(this, `onnx engine unavailable (${a.reason})`);
+      }
+      let out = '';
+      let log = '';
+      const layers = [
+        { kind: 'conv2d' as const, filters: 4, kernel: 3, pool: 2 },
+        { kind: 'conv2d' as const, filters: 8, kernel: 3, pool: 2 },
+      ];
+      const before = tf().memory().numTensors;
+      await runBench({
+        dataset: 'mnist',
+        data: dir,
+        methods: ['hff', 'bp'],
+        epochs: 1,
+        layers,
+        quick: true,
+        json: true,
+        backend,
+        timingReps: { b1: 3, b64: 2 },
+        write: (t) => (out += t),
+        log: (t) => (log += t),
+      });
+      assert.equal(tf().memory().numTensors, before, 'the bench left tensors behind');
+      const results = out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      assert.deepEqual(
+        results.map((r) => [r.method, r.backend.replace(/^tfjs-/, '')]),
+        [
+          ['hff', backend],
+          ['bp', backend],
+        ],
+      );
+      for (const r of results) {
+        assert.deepEqual(r.layers, layers);
+        assert.ok(r.accuracy >= 0 && r.accuracy <= 1 && r.train_s_per_epoch > 0);
+      }
+      assert.equal(results[1].settings.head, 'linear-softmax on the last pooled maps, flattened');
+      assert.match(log, /\| Backprop CNN \| c4k3p2-c8k3p2 \|/);
+    });
+  }
+
+  it('refuses convolutional layers for vanilla Forward-Forward, naming the methods that take them', function () {
+    const layers = [{ kind: 'conv2d' as const, filters: 4, kernel: 3, pool: 2 }, 16];
+    assert.throws(
+      () => resolveBenchOptions({ dataset: 'mnist', data: dir, methods: ['hff', 'ff', 'bp'], epochs: 1, layers, quick: true, json: true }),
+      /vanilla Forward-Forward \(ff\) has dense layers only, not the convolutional blocks of c4k3p2,16; compare convolutional networks with methods hff,bp/,
+    );
+    assert.deepEqual(resolveBenchOptions({ dataset: 'mnist', data: dir, methods: ['hff', 'bp'], epochs: 1, layers, quick: true, json: true }).layers, layers);
+    assert.throws(
+      () =>
+        resolveBenchOptions({
+          dataset: 'mnist',
+          data: dir,
+          methods: ['hff'],
+          epochs: 1,
+          layers: [{ kind: 'conv2d', filters: 4, kernel: 2 }] as never,
+          quick: true,
+          json: true,
+        }),
+      /layers\[0\]\.kernel must be odd/,
+    );
   });
 
   it('prints a markdown table on stdout without --json', async function () {

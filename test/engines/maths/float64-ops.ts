@@ -203,6 +203,18 @@ export class Float64Ops implements LayerOps<Matrix> {
     return out;
   }
 
+  conv2dInputGradient(gradient: Matrix, shape: MapShape, filter: Matrix, kernel: number): Matrix {
+    const { width, channels } = shape;
+    const filters = filter.cols;
+    const out = new Matrix(gradient.rows, shape.height * width * channels);
+    forEachTap(gradient.rows, shape, kernel, (b, i, j, ki, kj, c, inIndex) => {
+      const tap = (ki * kernel + kj) * channels + c;
+      const g = b * gradient.cols + (i * width + j) * filters;
+      for (let f = 0; f < filters; f++) out.data[inIndex] += gradient.data[g + f] * filter.at(tap, f);
+    });
+    return out;
+  }
+
   mapChannelSums(maps: Matrix, shape: MapShape): Matrix {
     checkMaps(maps, shape);
     const out = new Matrix(1, shape.channels);
