@@ -43,7 +43,7 @@ export function backpropTrainModel(config: BackpropConfig): Uint8Array {
   const specs = backpropSpecs(config);
   const shapes = backpropWeightShapes(config, specs);
   const g = new GraphBuilder('backprop_train');
-  const ops = new GraphOps(g);
+  const ops = new GraphOps(g, { poolIndices: true });
   const x = g.input('x', 'float', ['batch', config.inputSize]);
   const params = parameterInputs(g, shapes);
   const onehot = g.input('onehot', 'float', ['batch', config.classes]);
