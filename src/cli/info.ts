@@ -6,6 +6,7 @@ import { describeEngine, engineFallbackReason } from '../engines/backend';
 import { BACKEND_CHOICES, CliContext, CliError, jsonLine, percent, startEngine } from './common';
 import { loadModel } from './model';
 import { stackInputSize } from '../hff/config';
+import { packageVersion } from '../package-info';
 
 export interface InfoCliOptions {
   model?: string;
@@ -21,16 +22,6 @@ export function addInfoCommand(program: Command, ctx: CliContext): Command {
     .addOption(new Option('--backend <name>', 'compute backend (default: $HFF_BACKEND, else auto)').choices(BACKEND_CHOICES))
     .option('--json', 'print one JSON object as the last line of stdout')
     .action(async (opts: InfoCliOptions) => runInfo(opts, ctx));
-}
-
-/** Version of this package, from its package.json. */
-export function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
 
 export async function runInfo(opts: InfoCliOptions, ctx: CliContext): Promise<void> {

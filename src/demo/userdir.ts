@@ -6,29 +6,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { PACKAGE_NAME, packageRoot } from '../package-info';
 
-export const PACKAGE_NAME = 'node-red-contrib-hff';
 /** Folder of the demo model inside the user directory; demo/flows.json's hff-model node points here. */
 export const DEMO_MODEL_DIR = path.join('hff-models', 'demo-fruit');
 export const DEFAULT_USER_DIR = path.join(os.homedir(), '.node-red-hff-demo');
-
-/** The package root (the folder holding this package's package.json), from src/ or dist/src/. */
-export function packageRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    const manifest = path.join(dir, 'package.json');
-    if (fs.existsSync(manifest)) {
-      try {
-        if ((JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: string }).name === PACKAGE_NAME) return dir;
-      } catch {
-        // not ours; keep looking
-      }
-    }
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`cannot find the ${PACKAGE_NAME} package root above ${__dirname}`);
-    dir = up;
-  }
-}
 
 export interface DemoAssets {
   flows: string;

@@ -4,7 +4,7 @@
  * trained; its SHA-256 is recorded here, so a damaged or replaced file is refused like any model's stage file.
  */
 import * as path from 'node:path';
-import { packageRoot } from '../demo/userdir';
+import { packageRoot } from '../package-info';
 
 export interface ShippedStage {
   name: string;

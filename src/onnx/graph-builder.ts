@@ -4,6 +4,7 @@
  * (strings) or fixed sizes (numbers).
  */
 import type { onnx as OnnxNamespace } from 'onnx-proto';
+import { packageVersion } from '../package-info';
 
 type Onnx = typeof OnnxNamespace;
 let onnxModule: Onnx | undefined;
@@ -243,16 +244,4 @@ export class GraphBuilder {
     });
     return o.ModelProto.encode(model).finish();
   }
-}
-
-let version: string | undefined;
-function packageVersion(): string {
-  if (version === undefined) {
-    try {
-      version = String((require('../../../package.json') as { version: string }).version);
-    } catch {
-      version = '0';
-    }
-  }
-  return version;
 }

@@ -1,7 +1,8 @@
 /** The options of the flow throughput benchmark, shared by `hff bench-flow` and `node dist/src/bench/flow/bench-flow.js`. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES } from '../../engines/backend';
-import { demoAssets, packageRoot } from '../../demo/userdir';
+import { demoAssets } from '../../demo/userdir';
+import { packageRoot } from '../../package-info';
 import { parseLayerStack } from '../../hff/config';
 import { parseImageShape } from '../image-shape';
 
