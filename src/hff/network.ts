@@ -88,7 +88,7 @@ export class HffNetwork {
     this.stage = stage;
     this.layers = params.map((p, i) => engine.createLayer(layerSpec(config, i), p, config.optimizer));
     const stackInput = (x: Float32Array, batch: number) => this.stackInput(x, batch);
-    const layerOutputs = (x: Float32Array, batch: number) => this.engine.forwardStack(this.layers, stackInput(x, batch), batch, 'all').map((f) => f.z);
+    const layerOutputs = (stack: Float32Array, batch: number) => this.engine.forwardStack(this.layers, stack, batch, 'all').map((f) => f.z);
     this.taught = new TaughtClasses({ engine, config, layerOutputs, stackInput }, classes.length);
     this.book = new ClassBook({ engine, config, layers: this.layers, stackInput }, this.taught, classes, counts);
   }

@@ -39,8 +39,8 @@ export interface Computed {
 export interface LayerSource {
   readonly engine: Engine;
   readonly config: NetworkConfig;
-  /** Each trained layer's unit output (batch x units) for a batch of inputs. */
-  layerOutputs(x: Float32Array, batch: number): Float32Array[];
+  /** Each trained layer's unit output (batch x units) for a batch of what the first layer takes (stackInput's). */
+  layerOutputs(stackInput: Float32Array, batch: number): Float32Array[];
   /** What the first layer takes for a batch of inputs: the feature stage's output, or the inputs themselves. */
   stackInput(x: Float32Array, batch: number): Float32Array;
 }
@@ -99,11 +99,13 @@ export class TaughtClasses {
   private choiceValues = new Map<string, Float32Array>();
   private choiceValuesUsed = new Set<string>();
   /** During a choice, each class's augmented demonstrations, made once for every candidate representation. */
-  private augmentedDuringChoice: Map<string, { data: Float32Array; copies: number }> | undefined;
+  private augmentedDuringChoice: Map<string, { data: Float32Array; copies: number; stackInput?: Float32Array }> | undefined;
   /** Leave-one-out score of each representation at the last choice. */
   choiceScores: Record<string, number> = {};
   /** Inputs of the trained classes kept by training (rows of inputSize); see setReference. */
   private reference: Float32Array | undefined;
+  /** The reference as the first layer takes it (through the feature stage, when there is one). */
+  private referenceStackInput: Float32Array | undefined;
   private referenceVersion = 0;
   /** The reference in each representation used so far (cleared when the weights or the reference change). */
   private referenceRows = new Map<Representation, Float32Array>();
@@ -213,6 +215,7 @@ export class TaughtClasses {
   weightsChanged(): void {
     this.weights += 1;
     this.reference = undefined;
+    this.referenceStackInput = undefined;
     this.referenceRows.clear();
     this.referenceNeighbours.clear();
     this.referenceVersion += 1;
@@ -221,6 +224,7 @@ export class TaughtClasses {
   /** Keeps `batch` inputs of the trained classes as the reference that taught classes must be nearer than. */
   setReference(x: Float32Array, batch: number): void {
     this.reference = Float32Array.from(x.subarray(0, batch * this.source.config.inputSize));
+    this.referenceStackInput = undefined;
     this.referenceRows.clear();
     this.referenceNeighbours.clear();
     this.referenceVersion += 1;
@@ -404,6 +408,7 @@ export class TaughtClasses {
       }
       assertFinite('trainedReference.inputs', t.data);
       this.reference = Float32Array.from(t.data);
+      this.referenceStackInput = undefined;
     }
     const perClass = taughtDemoCounts(files, this.classes.length, source);
     if (!perClass) return;
@@ -635,12 +640,15 @@ export class TaughtClasses {
         this.augmentedDuringChoice?.set(key, aug);
       }
       const rows = n * aug.copies;
-      const layers = isLayerRepresentation(rep) ? this.source.layerOutputs(aug.data, rows) : undefined;
+      // A feature stage's vectors of these copies serve the stage, the layers and the random branch alike.
+      aug.stackInput ??= this.source.stackInput(aug.data, rows);
+      const stackInput = aug.stackInput;
+      const layers = isLayerRepresentation(rep) ? this.source.layerOutputs(stackInput, rows) : undefined;
       family.forEach((f, fi) => {
         const c = caches[fi];
         c.query.length = have;
         c.mean.length = have;
-        const z = this.represent(f, aug.data, rows, { layers });
+        const z = this.represent(f, aug.data, rows, { layers, stackInput });
         const dim = z.length / rows;
         for (let i = 0; i < n; i++) {
           const mean = new Float32Array(dim);
@@ -699,10 +707,12 @@ export class TaughtClasses {
     if (!this.reference) return undefined;
     let rows = this.referenceRows.get(rep);
     if (!rows) {
-      // One pass through the layers serves every layer representation.
-      const layers = isLayerRepresentation(rep) ? this.source.layerOutputs(this.reference, this.referenceSamples) : undefined;
+      // One pass through the feature stage serves every representation, one through the layers every layer one.
+      this.referenceStackInput ??= this.source.stackInput(this.reference, this.referenceSamples);
+      const stackInput = this.referenceStackInput;
+      const layers = isLayerRepresentation(rep) ? this.source.layerOutputs(stackInput, this.referenceSamples) : undefined;
       for (const r of isLayerRepresentation(rep) ? layerFamily(this.source.config) : [rep]) {
-        this.referenceRows.set(r, this.represent(r, this.reference, this.referenceSamples, { layers }));
+        this.referenceRows.set(r, this.represent(r, this.reference, this.referenceSamples, { layers, stackInput }));
       }
       rows = this.referenceRows.get(rep) as Float32Array;
     }
@@ -735,7 +745,7 @@ export class TaughtClasses {
       const both = [this.represent('layers', x, batch, computed), this.represent('edges', x, batch)];
       return concatenateUnitRows(both, batch);
     }
-    const z = computed.layers ?? this.source.layerOutputs(x, batch);
+    const z = computed.layers ?? this.source.layerOutputs(stacked(), batch);
     if (rep !== 'layers') return z[Number(rep.slice('layer:'.length))];
     return concatenateUnitRows(z, batch);
   }
