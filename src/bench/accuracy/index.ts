@@ -18,6 +18,7 @@ import { DEFAULTS, type LayerOption, type Regularisation, layerDescription, laye
 import { HffNetwork } from '../../hff/network';
 import { type LearningRateSchedule, checkSchedule } from '../../hff/schedule';
 import { evaluateNetwork, geometryOf, trainNetwork } from '../../hff/training';
+import { median } from '../median';
 
 export type BenchMethod = 'hff' | 'ff' | 'bp';
 export const BENCH_METHODS: readonly BenchMethod[] = ['hff', 'ff', 'bp'];
@@ -255,12 +256,6 @@ export function resolveBenchOptions(options: BenchOptions): Resolved {
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
 
 type PredictFn = (x: Float32Array, batch: number) => unknown;
 

@@ -19,6 +19,7 @@ import { prepareUserDir } from '../../demo/userdir';
 import { declareBenchFlowOptions } from './options';
 import type { EmbeddedRuntime } from '../../demo/runtime';
 import { type LayerOption, layerLabel } from '../../hff/config';
+import { median } from '../median';
 
 /** The share of the library's frames per second that a flow must keep (issue 21). */
 export const FLOW_TARGET = 0.9;
@@ -73,12 +74,6 @@ export interface BenchFlowResult {
 type Frame = Record<string, unknown>;
 
 const FLOW_TIMEOUT_MS = 10_000;
-
-function medianOf(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
 
 function percentile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
@@ -309,7 +304,7 @@ export async function runBenchFlow(options: BenchFlowOptions, log: (line: string
       backend: engine.name,
       library: libraryStats,
       flow: flowStats,
-      ratio: Math.round(medianOf(blockRatios) * 1000) / 1000,
+      ratio: Math.round(median(blockRatios) * 1000) / 1000,
       pooledRatio: Math.round((flowStats.fps / libraryStats.fps) * 1000) / 1000,
       blocks: blockRatios.length,
       node: process.version,

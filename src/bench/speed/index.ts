@@ -23,6 +23,7 @@ import { type LayerOption, layerLabel, parseLayerStack } from '../../hff/config'
 import { HffNetwork } from '../../hff/network';
 import { SeededRandom } from '../../hff/random';
 import { parseImageShape, parseImageShapes } from '../image-shape';
+import { median } from '../median';
 
 export interface SpeedOptions {
   engines: string[];
@@ -90,12 +91,6 @@ export interface SpeedReport {
   torch: Figures[];
   torchError?: string;
 }
-
-const median = (values: number[]): number => {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
 
 /** Wall-clock and CPU milliseconds of each of `runs` calls (divided by `per`). */
 function timeMs(fn: () => void, runs: number, warmup: number, per = 1): { wall: number[]; cpu: number[] } {

@@ -20,6 +20,7 @@ import { keepTrainedReference, trainNetwork } from '../../hff/training';
 import type { ModelFiles } from '../../model-file';
 import { augmentDemonstrations } from '../../hff/teaching';
 import { auroc, bestThreshold, meanAndStd, rawNearestDemonstrationAccuracy, rawNearestMeanAccuracy } from './metrics';
+import { median } from '../median';
 
 export { auroc, bestThreshold, meanAndStd, rawNearestDemonstrationAccuracy, rawNearestMeanAccuracy } from './metrics';
 
@@ -429,10 +430,4 @@ function timePredictions(fresh: () => HffNetwork, train: Dataset, pool: number[]
     base.dispose();
     taught.dispose();
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
