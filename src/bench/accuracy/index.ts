@@ -18,7 +18,7 @@ import { DEFAULTS, type LayerOption, type Regularisation, layerDescription, laye
 import { HffNetwork } from '../../hff/network';
 import { type LearningRateSchedule, checkSchedule } from '../../hff/schedule';
 import { evaluateNetwork, geometryOf, trainNetwork } from '../../hff/training';
-import { median } from '../median';
+import { median } from '../statistics';
 
 export type BenchMethod = 'hff' | 'ff' | 'bp';
 export const BENCH_METHODS: readonly BenchMethod[] = ['hff', 'ff', 'bp'];

@@ -13,6 +13,7 @@ import { imageToVector } from '../../image/vector';
 import { HffNetwork } from '../../hff/network';
 import { resolveThreads } from '../../engines/onnx/runtime';
 import { parseImageShapes } from '../image-shape';
+import { timeCalls } from '../statistics';
 
 interface Options {
   stage: string;
@@ -51,34 +52,6 @@ function parse(argv: string[]): Options {
   return o as Options;
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-}
-
-function time(frames: number, run: () => void): { median: number; p95: number } {
-  for (let i = 0; i < Math.min(10, frames); i++) run();
-  const ms: number[] = [];
-  for (let i = 0; i < frames; i++) {
-    const t0 = process.hrtime.bigint();
-    run();
-    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  ms.sort((a, b) => a - b);
-  return { median: percentile(ms, 0.5), p95: percentile(ms, 0.95) };
-}
-
-async function timeAsync(frames: number, run: () => Promise<unknown>): Promise<{ median: number; p95: number }> {
-  for (let i = 0; i < Math.min(10, frames); i++) await run();
-  const ms: number[] = [];
-  for (let i = 0; i < frames; i++) {
-    const t0 = process.hrtime.bigint();
-    await run();
-    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  ms.sort((a, b) => a - b);
-  return { median: percentile(ms, 0.5), p95: percentile(ms, 0.95) };
-}
-
 /** An rgb8 sensor_msgs/Image camera frame of this shape (what hff-image gets from a camera). */
 function cameraFrame([h, w]: [number, number, number]): { width: number; height: number; encoding: string; step: number; data: Uint8Array } {
   return { width: w, height: h, encoding: 'rgb8', step: w * 3, data: Uint8Array.from({ length: h * w * 3 }, (_, i) => (i * 7) % 256) };
@@ -100,9 +73,9 @@ async function mainShipped(o: Options, engine: Engine, stageShape: [number, numb
     for (const shape of o.shapes) {
       const frame = cameraFrame(shape);
       const { vector } = await imageToVector(frame, scaling);
-      const scale = await timeAsync(o.frames, () => imageToVector(frame, scaling));
-      const alone = time(o.frames, () => stage.run(vector, 1));
-      const whole = await timeAsync(o.frames, async () => net.predict((await imageToVector(frame, scaling)).vector, 1));
+      const scale = await timeCalls(o.frames, () => imageToVector(frame, scaling));
+      const alone = await timeCalls(o.frames, () => stage.run(vector, 1));
+      const whole = await timeCalls(o.frames, async () => net.predict((await imageToVector(frame, scaling)).vector, 1));
       process.stdout.write(
         `| ${shape.join('x')} | ${stageShape.join('x')} | ${stage.config.outputSize} | ${scale.median.toFixed(2)} / ${scale.p95.toFixed(2)} | ` +
           `${alone.median.toFixed(2)} / ${alone.p95.toFixed(2)} | ${whole.median.toFixed(2)} / ${whole.p95.toFixed(2)} | ${(1000 / whole.median).toFixed(0)} |\n`,
@@ -130,8 +103,8 @@ export async function main(argv: string[]): Promise<void> {
     const net = HffNetwork.create(engine, { inputSize: shape[0] * shape[1] * shape[2], layers: o.layers, featureStage: stage.config }, classes);
     const frame = Float32Array.from({ length: shape[0] * shape[1] * shape[2] }, (_, i) => (i % 251) / 250);
     try {
-      const alone = time(o.frames, () => stage.run(frame, 1));
-      const whole = time(o.frames, () => net.predict(frame, 1));
+      const alone = await timeCalls(o.frames, () => stage.run(frame, 1));
+      const whole = await timeCalls(o.frames, () => net.predict(frame, 1));
       process.stdout.write(
         `| ${shape.join('x')} | ${stage.config.outputSize} | ${alone.median.toFixed(2)} / ${alone.p95.toFixed(2)} | ${whole.median.toFixed(2)} / ${whole.p95.toFixed(2)} | ${(1000 / whole.median).toFixed(0)} |\n`,
       );

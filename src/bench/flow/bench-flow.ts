@@ -19,7 +19,7 @@ import { prepareUserDir } from '../../demo/userdir';
 import { declareBenchFlowOptions } from './options';
 import type { EmbeddedRuntime } from '../../demo/runtime';
 import { type LayerOption, layerLabel } from '../../hff/config';
-import { median } from '../median';
+import { median, percentile } from '../statistics';
 
 /** The share of the library's frames per second that a flow must keep (issue 21). */
 export const FLOW_TARGET = 0.9;
@@ -74,12 +74,6 @@ export interface BenchFlowResult {
 type Frame = Record<string, unknown>;
 
 const FLOW_TIMEOUT_MS = 10_000;
-
-function percentile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i];
-}
 
 function stats(pathName: 'library' | 'flow', latencies: number[], elapsedMs: number): PathStats {
   const sorted = [...latencies].sort((a, b) => a - b);

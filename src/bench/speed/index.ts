@@ -23,7 +23,7 @@ import { type LayerOption, layerLabel, parseLayerStack } from '../../hff/config'
 import { HffNetwork } from '../../hff/network';
 import { SeededRandom } from '../../hff/random';
 import { parseImageShape, parseImageShapes } from '../image-shape';
-import { median } from '../median';
+import { median } from '../statistics';
 
 export interface SpeedOptions {
   engines: string[];

@@ -20,7 +20,7 @@ import { keepTrainedReference, trainNetwork } from '../../hff/training';
 import type { ModelFiles } from '../../model-file';
 import { augmentDemonstrations } from '../../hff/teaching';
 import { auroc, bestThreshold, meanAndStd, rawNearestDemonstrationAccuracy, rawNearestMeanAccuracy } from './metrics';
-import { median } from '../median';
+import { median } from '../statistics';
 
 export { auroc, bestThreshold, meanAndStd, rawNearestDemonstrationAccuracy, rawNearestMeanAccuracy } from './metrics';
 
