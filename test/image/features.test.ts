@@ -75,4 +75,43 @@ describe('image features', function () {
     const flat = edgeHistogram(new Float32Array(12 * 12).fill(0.5), 1, [12, 12, 1]);
     assert.ok(flat.every((v) => v === 0));
   });
+
+  it('edge histogram: a direction between two bins is shared between them; one at a bin centre stays in it', function () {
+    const [h, w] = [30, 30];
+    // A linear ramp has one gradient direction everywhere (the blur leaves a ramp a ramp away from the borders).
+    const ramp = (degrees: number) => {
+      const a = (degrees * Math.PI) / 180;
+      return Float32Array.from({ length: h * w }, (_, i) => 0.5 + 0.01 * ((i % w) * Math.cos(a) + Math.floor(i / w) * Math.sin(a)));
+    };
+    const dim = edgeFeatureCount([h, w, 1]);
+    const inner = 2 * 6 + 2; // a cell away from the borders
+    const bins = (degrees: number) => Array.from(edgeHistogram(ramp(degrees), 1, [h, w, 1]).subarray(inner * 9, inner * 9 + 9));
+    // Bins are 20 degrees wide, centred on 10, 30, ... 170: 0 degrees lies between the last bin and the first.
+    const across = bins(0);
+    assert.ok(Math.abs(across[0] - across[8]) < 1e-4 && across[0] > 0.1, `0 degrees: ${across}`);
+    assert.ok(across.slice(1, 8).every((v) => v < 1e-4));
+    const centred = bins(50);
+    assert.equal(centred.indexOf(Math.max(...centred)), 2);
+    // (The square roots of the sums make the float32 rounding of the ramp show as small neighbours.)
+    assert.ok(
+      centred.every((v, i) => i === 2 || v < 0.05 * centred[2]),
+      `50 degrees: ${centred}`,
+    );
+    assert.equal(dim, 6 * 6 * 9);
+  });
+
+  it('edge histogram: an outline moved by a pixel keeps nearly the same histogram, unlike another outline', function () {
+    const [h, w] = [28, 28];
+    const shape = (dx: number, kind: 'box' | 'bar') =>
+      Float32Array.from({ length: h * w }, (_, i) => {
+        const [x, y] = [(i % w) - dx, Math.floor(i / w)];
+        return kind === 'box' ? (x >= 7 && x < 21 && y >= 7 && y < 21 ? 1 : 0) : x >= 12 && x < 16 && y >= 3 && y < 25 ? 1 : 0;
+      });
+    const dim = edgeFeatureCount([h, w, 1]);
+    const rows = edgeHistogram(Float32Array.of(...shape(0, 'box'), ...shape(1, 'box'), ...shape(0, 'bar')), 3, [h, w, 1]);
+    const row = (i: number) => rows.subarray(i * dim, (i + 1) * dim);
+    const moved = cosine(row(0), row(1));
+    assert.ok(moved > 0.9, `moved by a pixel: ${moved}`);
+    assert.ok(cosine(row(0), row(2)) < moved - 0.2, `another outline: ${cosine(row(0), row(2))}`);
+  });
 });
