@@ -5,7 +5,7 @@ import { SeededRandom } from './random';
 import { assertClassNames } from './class-names';
 import { ClassBook, type TeachOptions, type TeachResult } from './class-book';
 import { type TaughtScores, type TaughtScoring, TaughtClasses } from './taught-classes';
-import { assertFinite, randomUnitRows } from './vectors';
+import { assertFinite, highestBy, randomUnitRows } from './vectors';
 import { FeatureStage, type FeatureStageOptions } from '../feature-stage/feature-stage';
 
 export interface ClassScore {
@@ -265,7 +265,7 @@ export class HffNetwork {
         const decision = Float64Array.from(similarity);
         // Taught classes report their similarity to their nearest demonstration.
         for (let c = 0; c < k; c++) if (this.taught.isTaught(c)) similarity[c] = taughtScores.scores[b * k + c];
-        ({ order, margin } = this.taughtOrder(ranking, similarity, decision, taughtScores.familiarity[b]));
+        ({ order, margin } = this.taughtOrder(ranking, similarity, decision, taughtScores.familiarity[b], topK));
       } else {
         order = Array.from({ length: k }, (_, c) => c).sort((a, c) => ranking[c] - ranking[a]);
         margin = k > 1 ? similarity[order[0]] - similarity[order[1]] : similarity[order[0]];
@@ -441,20 +441,28 @@ export class HffNetwork {
    * decision similarity beats the best trained class's. `similarity` holds the taught classes' similarities,
    * `decision` the decision similarities of all classes.
    */
-  private taughtOrder(ranking: Float64Array, similarity: Float64Array, decision: Float64Array, familiarity: number): { order: number[]; margin: number } {
+  private taughtOrder(
+    ranking: Float64Array,
+    similarity: Float64Array,
+    decision: Float64Array,
+    familiarity: number,
+    topK: number,
+  ): { order: number[]; margin: number } {
     const k = this.classes.length;
-    const taughtIdx: number[] = [];
-    const trainedIdx: number[] = [];
-    for (let c = 0; c < k; c++) (this.taught.isTaught(c) ? taughtIdx : trainedIdx).push(c);
-    taughtIdx.sort((a, c) => similarity[c] - similarity[a]);
-    trainedIdx.sort((a, c) => ranking[c] - ranking[a]);
+    const taughtAll: number[] = [];
+    const trainedAll: number[] = [];
+    for (let c = 0; c < k; c++) (this.taught.isTaught(c) ? taughtAll : trainedAll).push(c);
+    // Only the first topK classes are reported (and two for the margin): no full sort of many taught classes.
+    const wanted = Math.max(2, topK);
+    const taughtIdx = highestBy(taughtAll, similarity, wanted);
+    const trainedIdx = highestBy(trainedAll, ranking, wanted);
     const lead = (order: number[]) => (order.length > 1 ? similarity[order[0]] - similarity[order[1]] : similarity[order[0]]);
     if (trainedIdx.length === 0) return { order: taughtIdx, margin: lead(taughtIdx) };
     let taughtWins: boolean;
     if (Number.isNaN(familiarity)) {
       // No reference (older files, layer-by-layer training): imprinted prototypes against trained ones.
       let bestTaught = -Infinity;
-      for (const c of taughtIdx) bestTaught = Math.max(bestTaught, decision[c]);
+      for (const c of taughtAll) bestTaught = Math.max(bestTaught, decision[c]);
       taughtWins = bestTaught > decision[trainedIdx[0]];
     } else {
       taughtWins = similarity[taughtIdx[0]] > familiarity;

@@ -54,3 +54,17 @@ export function assertFinite(what: string, values: ArrayLike<number>): void {
     }
   }
 }
+
+/** The `count` indices with the highest `key`, highest first; equal keys keep the order of `indices` (as a stable sort would). */
+export function highestBy(indices: number[], key: ArrayLike<number>, count: number): number[] {
+  const out: number[] = [];
+  for (const c of indices) {
+    let at = out.length;
+    while (at > 0 && key[out[at - 1]] < key[c]) at--;
+    if (at < count) {
+      out.splice(at, 0, c);
+      if (out.length > count) out.pop();
+    }
+  }
+  return out;
+}
