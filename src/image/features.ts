@@ -121,10 +121,6 @@ export function edgeHistogram(x: Float32Array, batch: number, shape: readonly [n
       const up = Math.max(0, y - 1) * w;
       const down = Math.min(h - 1, y + 1) * w;
       const row = y * w;
-      const r0 = rowShare.cells[2 * y] * cols;
-      const r1 = rowShare.cells[2 * y + 1] * cols;
-      const rw0 = rowShare.weights[2 * y];
-      const rw1 = rowShare.weights[2 * y + 1];
       for (let xx = 0; xx < w; xx++) {
         // Central differences; the border rows and columns use a one-sided one.
         const gx = grey[row + Math.min(w - 1, xx + 1)] - grey[row + Math.max(0, xx - 1)];
@@ -132,34 +128,21 @@ export function edgeHistogram(x: Float32Array, batch: number, shape: readonly [n
         if (gx === 0 && gy === 0) continue;
         const magnitude = Math.sqrt(gx * gx + gy * gy);
         // Direction only, not sign: a dark-to-light edge and a light-to-dark one share a bin.
-        const angle = undirectedAngle(gy, gx);
-        const position = angle * binsPerRadian - 0.5;
+        const position = undirectedAngle(gy, gx) * binsPerRadian - 0.5;
         const lower = Math.floor(position);
         const upper = (position - lower) * magnitude;
         const lowerWeight = magnitude - upper;
         const d0 = lower < 0 ? lower + EDGE_DIRECTIONS : lower;
         const d1 = lower + 1 >= EDGE_DIRECTIONS ? lower + 1 - EDGE_DIRECTIONS : lower + 1;
-        const c0 = colShare.cells[2 * xx];
-        const c1 = colShare.cells[2 * xx + 1];
-        const cw0 = colShare.weights[2 * xx];
-        const cw1 = colShare.weights[2 * xx + 1];
-        // Up to four cells; a share of weight 0 adds nothing (its cell index is a valid one).
-        let at = (r0 + c0) * EDGE_DIRECTIONS;
-        let weight = rw0 * cw0;
-        counts[at + d0] += weight * lowerWeight;
-        counts[at + d1] += weight * upper;
-        at = (r0 + c1) * EDGE_DIRECTIONS;
-        weight = rw0 * cw1;
-        counts[at + d0] += weight * lowerWeight;
-        counts[at + d1] += weight * upper;
-        at = (r1 + c0) * EDGE_DIRECTIONS;
-        weight = rw1 * cw0;
-        counts[at + d0] += weight * lowerWeight;
-        counts[at + d1] += weight * upper;
-        at = (r1 + c1) * EDGE_DIRECTIONS;
-        weight = rw1 * cw1;
-        counts[at + d0] += weight * lowerWeight;
-        counts[at + d1] += weight * upper;
+        // Two cells down, two across; a share of weight 0 adds nothing (its cell index is a valid one).
+        for (let i = 2 * y; i < 2 * y + 2; i++) {
+          for (let j = 2 * xx; j < 2 * xx + 2; j++) {
+            const at = (rowShare.cells[i] * cols + colShare.cells[j]) * EDGE_DIRECTIONS;
+            const weight = rowShare.weights[i] * colShare.weights[j];
+            counts[at + d0] += weight * lowerWeight;
+            counts[at + d1] += weight * upper;
+          }
+        }
       }
     }
     const row = out.subarray(b * width, (b + 1) * width);
