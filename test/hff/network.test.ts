@@ -237,6 +237,44 @@ describe('HffNetwork', function () {
     assert.throws(() => net.predict(new Float32Array(16), 1), /disposed/);
   });
 
+  it('scores taught classes alike before and after their prototypes and the kept inputs are joined (20 predictions)', async function () {
+    const net = tiny();
+    try {
+      await trainNetwork(net, train, { epochs: 2, batchSize: 32 });
+      // A first prediction builds the engine's per-layer caches, which stay until the prototypes change.
+      net.predict(test.images.subarray(0, 16), 1);
+      const live = engine.liveTensors();
+      const random = new SeededRandom(8);
+      const part = (n: number) => Float32Array.from({ length: n * 16 }, (_, i) => Math.max(0, (i % 16 < 4 ? 1.5 : 0) + random.gaussian() * 0.25));
+      net.teach('spring', part(5), 5);
+      const mixed = Float32Array.of(...part(10), ...test.images.subarray(0, 10 * 16));
+      const seen = (p: { label: string; score: number; margin: number }[]) => p.map((x) => [x.label, x.score, x.margin] as const);
+      const first = seen(net.predict(mixed, 20));
+      const separate = engine.liveTensors();
+      for (let i = 0; i < 25; i++) net.predict(mixed.subarray(0, 16), 1);
+      const withJoined = engine.liveTensors();
+      assert.ok(withJoined > separate, 'the joined matrix is on the engine');
+      const joined = seen(net.predict(mixed, 20));
+      assert.deepEqual(
+        joined.map(([label]) => label),
+        first.map(([label]) => label),
+      );
+      assert.ok(first.some(([label]) => label === 'spring') && first.some(([label]) => label !== 'spring'));
+      for (let i = 0; i < 20; i++) {
+        assert.ok(Math.abs(joined[i][1] - first[i][1]) < 1e-5 && Math.abs(joined[i][2] - first[i][2]) < 1e-5, `input ${i}`);
+      }
+      // Teaching again replaces both; forgetting the class frees them.
+      net.teach('spring', part(3), 3);
+      for (let i = 0; i < 25; i++) net.predict(mixed.subarray(0, 16), 1);
+      assert.equal(engine.liveTensors(), withJoined);
+      net.forgetClass('spring');
+      net.predict(mixed, 20);
+      assert.equal(engine.liveTensors(), live);
+    } finally {
+      net.dispose();
+    }
+  });
+
   it('leaves the number of live tensors unchanged by training, prediction and teaching', async function () {
     const net = tiny();
     // A first prediction builds the engine's per-layer caches, which stay until the prototypes change.
