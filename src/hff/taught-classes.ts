@@ -242,21 +242,22 @@ export class TaughtClasses {
   /** The trained layers changed: every representation computed from them is stale, and so is the reference. */
   weightsChanged(): void {
     this.weights += 1;
-    this.reference = undefined;
-    this.referenceStackInput = undefined;
-    this.referenceRows.clear();
-    this.referenceNeighbours.clear();
-    this.referenceVersion += 1;
+    this.replaceReference(undefined);
   }
 
   /** Keeps `batch` inputs of the trained classes as the reference that taught classes must be nearer than. */
   setReference(x: Float32Array, batch: number): void {
-    this.reference = Float32Array.from(x.subarray(0, batch * this.source.config.inputSize));
+    this.replaceReference(Float32Array.from(x.subarray(0, batch * this.source.config.inputSize)));
+    if (this.any) this.choose();
+  }
+
+  /** A new reference (or none): everything computed from the old one goes. */
+  private replaceReference(rows: Float32Array | undefined): void {
+    this.reference = rows;
     this.referenceStackInput = undefined;
     this.referenceRows.clear();
     this.referenceNeighbours.clear();
     this.referenceVersion += 1;
-    if (this.any) this.choose();
   }
 
   /** Similarities of a batch to the taught classes and to the reference; `computed`: what the caller already has. */
@@ -463,8 +464,7 @@ export class TaughtClasses {
         throw new Error(`${source}: tensor trainedReference.inputs must have shape [${JSON.stringify(n)}, ${size}]`);
       }
       assertFinite('trainedReference.inputs', t.data);
-      this.reference = Float32Array.from(t.data);
-      this.referenceStackInput = undefined;
+      this.replaceReference(Float32Array.from(t.data));
     }
     const perClass = taughtDemoCounts(files, this.classes.length, source);
     if (!perClass) return;
