@@ -1,7 +1,7 @@
 /** `hff bench-teach`: the few-shot class-incremental benchmark (src/bench/teach), option parsing only. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { TeachBenchOptions } from '../bench/teach';
-import { BACKEND_CHOICES, CliContext, parseInteger, parseLayers, parsePositiveInt } from './common';
+import { BACKEND_CHOICES, CliContext, parseFraction, parseInteger, parseLayers, parsePositiveInt } from './common';
 import { type FeatureStageCliOptions, addFeatureStageOptions, featureStageOf } from './feature-stage-options';
 
 /**
@@ -9,7 +9,7 @@ import { type FeatureStageCliOptions, addFeatureStageOptions, featureStageOf } f
  * `--limit` is trainLimit, the feature stage comes as its flags, and the lists have their defaults.
  */
 type RawOptions = Omit<TeachBenchOptions, 'trainLimit' | 'featureStage' | 'teaching' | 'train' | 'test' | 'write' | 'log'> &
-  FeatureStageCliOptions & { baseClasses: number[]; shots: number[]; seeds: number; limit?: number };
+  FeatureStageCliOptions & { baseClasses: number[]; shots: number[]; seeds: number; limit?: number; maxTrainedLoss?: number };
 
 /** "0-4", "0,2,4" or "0-2,7" -> [0,1,2,...]. */
 export function parseClassList(value: string): number[] {
@@ -58,6 +58,11 @@ export function registerBenchTeach(program: Command, ctx?: CliContext): Command 
     .option('--test-limit <n>', 'score on the first N test images only', parsePositiveInt)
     .option('--width <px>', 'resize images to this width (with --height; folder images default to 32)', parsePositiveInt)
     .option('--height <px>', 'resize images to this height (with --width)', parsePositiveInt)
+    .option(
+      '--max-trained-loss <fraction>',
+      "the share of the kept training inputs that taught classes may take (the model's teaching.maxTrainedLoss, default 0.01): higher names taught classes more often and costs the trained ones more",
+      parseFraction,
+    )
     .option('--timing-classes <n>', 'time single-image prediction with N taught classes of 20 demonstrations (default 100; 0 skips)', parseInteger)
     .addOption(new Option('--backend <name>', 'compute backend (default: $HFF_BACKEND, else auto)').choices(BACKEND_CHOICES))
     .option('--json', 'one JSON object per shot count on stdout (the table goes to stderr)');
@@ -85,6 +90,7 @@ export function registerBenchTeach(program: Command, ctx?: CliContext): Command 
       timingClasses: opts.timingClasses,
       backend: opts.backend,
       featureStage: featureStageOf(opts),
+      teaching: opts.maxTrainedLoss === undefined ? undefined : { maxTrainedLoss: opts.maxTrainedLoss },
       json: opts.json,
       write: io ? (t) => io.out(t) : undefined,
       log: io ? (t) => io.err(t) : undefined,

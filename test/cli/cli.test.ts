@@ -613,6 +613,9 @@ describe('hff command line', function () {
       const io = captureIO();
       assert.equal(await main(['bench', '--dataset', 'mnist'], io), 2);
       assert.match(io.stderr, /required option '--data <dir>' not specified/);
+      const teachIo = captureIO();
+      assert.equal(await main(['bench-teach', '--dataset', 'mnist', '--data', 'x', '--max-trained-loss', '1.5'], teachIo), 2);
+      assert.match(teachIo.stderr, /'--max-trained-loss <fraction>' argument '1\.5' is invalid\. expected a fraction with 0 <= p < 1/);
     });
   });
 });

@@ -87,6 +87,8 @@ export interface TeachBenchResult {
   /** The headline: taught classes' test images named right among ALL classes (a taught class must beat every trained one). */
   novel_accuracy_all_classes: number;
   novel_accuracy_all_classes_std: number;
+  /** The share of the kept training inputs that taught classes may take (teaching.maxTrainedLoss): the trade-off in force. */
+  max_trained_loss: number;
   /** The same images among the taught classes only. */
   novel_accuracy: number;
   novel_accuracy_std: number;
@@ -226,6 +228,7 @@ export async function runTeachBench(options: TeachBenchOptions): Promise<{ resul
   const baseFiles: ModelFiles = options.teaching
     ? { ...files, manifest: { ...files.manifest, config: { ...config, teaching: { ...(config.teaching as object), ...options.teaching } } } }
     : files;
+  if (options.teaching) log(`teaching settings changed: ${JSON.stringify(options.teaching)}\n`);
   const fresh = () => HffNetwork.fromModelFiles(engine, baseFiles, 'base model');
 
   const testBase = pick(test, baseSet, options.testLimit);
@@ -234,6 +237,7 @@ export async function runTeachBench(options: TeachBenchOptions): Promise<{ resul
 
   // Before teaching: base accuracy, and how well the best similarity tells novel inputs from known ones.
   const net0 = fresh();
+  const maxTrainedLoss = net0.config.teaching.maxTrainedLoss;
   const pBase0 = predictAll(net0, testBase, size);
   const pNovel0 = predictAll(net0, testNovel, size);
   net0.dispose();
@@ -320,6 +324,7 @@ export async function runTeachBench(options: TeachBenchOptions): Promise<{ resul
       novel_classes: novelNames,
       novel_accuracy_all_classes: nal.mean,
       novel_accuracy_all_classes_std: nal.std,
+      max_trained_loss: maxTrainedLoss,
       novel_accuracy: na.mean,
       novel_accuracy_std: na.std,
       raw_nearest_mean: rm.mean,

@@ -459,9 +459,31 @@ describe('bench-teach end to end (tiny synthetic data)', function () {
         assert.ok((o[key] >= 0 && o[key] <= 1) || key === 'shots', `${key} = ${o[key]}`);
       }
       assert.deepEqual(o.novel_classes, ['part3', 'part4', 'part5']);
+      assert.equal(o.max_trained_loss, 0.01, 'the model default is the trade-off reported');
       assert.equal(o.representation.length, 2);
       assert.ok(Math.abs(o.trained_classes_lost_points - (o.base_accuracy_before - o.base_accuracy_after) * 100) < 1e-9);
     }
     assert.equal(results.length, 2);
+  });
+
+  it('takes a teaching setting (the --max-trained-loss trade-off), logs it and reports it in every result', async function () {
+    const logged: string[] = [];
+    const { results } = await runTeachBench({
+      dataset: 'folder',
+      data: '',
+      train: parts(300, 6, 5),
+      test: { ...parts(90, 6, 6), split: 'test' as const },
+      baseClasses: [0, 1, 2],
+      shots: [2],
+      seeds: 1,
+      layers: [16],
+      epochs: 1,
+      backend: process.env.HFF_BACKEND ?? 'wasm',
+      timingClasses: 0,
+      teaching: { maxTrainedLoss: 0.25 },
+      log: (t) => logged.push(t),
+    });
+    assert.equal(results[0].max_trained_loss, 0.25);
+    assert.match(logged.join(''), /teaching settings changed: \{"maxTrainedLoss":0\.25\}/);
   });
 });
