@@ -359,6 +359,22 @@ describe('hff command line', function () {
   });
 
   describe('image folders', () => {
+    it('bench-teach --max-trained-loss reaches the model: every result reports the share in force', async () => {
+      const folder = path.join(root, 'teach-folder');
+      await writeFolderSplit(folder, 'train', 20, 1);
+      await writeFolderSplit(folder, 'test', 4, 2, 2);
+      const common = ['bench-teach', '--dataset', 'folder', '--data', folder, '--width', '8', '--height', '8', '--base-classes', '0-1'];
+      const fast = ['--shots', '2', '--seeds', '1', '--layers', '16', '--epochs', '1', '--timing-classes', '0', '--json'];
+      const set = await runHff([...common, ...fast, '--max-trained-loss', '0.3']);
+      assert.equal(set.code, 0, explain(set));
+      assert.equal(lastJson(set).max_trained_loss, 0.3);
+      assert.match(set.stderr, /teaching settings changed: \{"maxTrainedLoss":0\.3\}/);
+      const unset = await runHff([...common, ...fast]);
+      assert.equal(unset.code, 0, explain(unset));
+      assert.equal(lastJson(unset).max_trained_loss, 0.01);
+      assert.doesNotMatch(unset.stderr, /teaching settings changed/);
+    });
+
     it('trains on a folder dataset, evaluates a test split of larger pictures, and refuses data of other classes', async () => {
       const folder = path.join(root, 'folder');
       await writeFolderSplit(folder, 'train', 20, 1);
